@@ -1,0 +1,124 @@
+// attention_forward / attention_backward: shape checks, then the kernel with the GIL released.
+#include <optional>
+
+#include "checks.hpp"
+
+namespace attnlab::bindings {
+namespace {
+
+template <class T>
+struct Call {
+    AttentionShape shape;
+    AttentionInputs<T> in;
+    AttentionOptions opt;
+};
+
+// Checks q (B, H, Lq, D), k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv), mask and bias, and collects
+// what the kernels need.
+template <class T>
+Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
+                const std::optional<py::array>& mask, const std::optional<py::array>& bias,
+                double scale, bool causal, bool bottom_right, index_t window_left,
+                index_t window_right, double dropout_p, std::uint64_t seed) {
+    if (q.ndim() != 4) throw py::value_error("q: expected 4 dimensions (B, H, Lq, D)");
+    AttentionShape s;
+    s.batch = q.shape(0);
+    s.heads = q.shape(1);
+    s.lq = q.shape(2);
+    s.dim = q.shape(3);
+    if (k.ndim() != 4) throw py::value_error("k: expected 4 dimensions (B, Hkv, Lk, D)");
+    s.kv_heads = k.shape(1);
+    s.lk = k.shape(2);
+    expect_shape(k, "k", {s.batch, s.kv_heads, s.lk, s.dim});
+    if (v.ndim() != 4) throw py::value_error("v: expected 4 dimensions (B, Hkv, Lk, Dv)");
+    s.dim_v = v.shape(3);
+    expect_shape(v, "v", {s.batch, s.kv_heads, s.lk, s.dim_v});
+    if (s.kv_heads == 0 ? s.heads != 0 : s.heads % s.kv_heads != 0)
+        throw py::value_error("k: kv heads (" + std::to_string(s.kv_heads) +
+                              ") must divide q heads (" + std::to_string(s.heads) + ")");
+    if (!(dropout_p >= 0.0 && dropout_p < 1.0))
+        throw py::value_error("dropout_p: must be in [0, 1)");
+    if (window_left < 0 || window_right < 0) throw py::value_error("window: must be >= 0");
+
+    Call<T> c;
+    c.shape = s;
+    c.in.q = q.data();
+    c.in.k = k.data();
+    c.in.v = v.data();
+    if (mask) {
+        if (!py::isinstance<py::array_t<bool>>(*mask))
+            throw py::type_error("mask: expected a bool array");
+        c.in.mask = broadcast4<std::uint8_t>(*mask, "mask", s);
+    }
+    if (bias) {
+        if (!py::isinstance<py::array_t<T>>(*bias))
+            throw py::type_error("bias: expected the dtype of q");
+        c.in.bias = broadcast4<T>(*bias, "bias", s);
+    }
+    c.opt.scale = scale;
+    c.opt.causal = causal;
+    c.opt.bottom_right = bottom_right;
+    c.opt.window_left = window_left;
+    c.opt.window_right = window_right;
+    c.opt.dropout_p = dropout_p;
+    c.opt.seed = seed;
+    return c;
+}
+
+template <class T>
+void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
+             const std::optional<py::array>& mask, const std::optional<py::array>& bias,
+             double scale, bool causal, bool bottom_right, index_t window_left,
+             index_t window_right, double dropout_p, std::uint64_t seed, Array<T> out,
+             std::optional<Array<T>> weights) {
+    Call<T> c = prepare(q, k, v, mask, bias, scale, causal, bottom_right, window_left,
+                        window_right, dropout_p, seed);
+    const AttentionShape& s = c.shape;
+    T* o = output(out, "out", {s.batch, s.heads, s.lq, s.dim_v});
+    T* w = weights ? output(*weights, "weights", {s.batch, s.heads, s.lq, s.lk}) : nullptr;
+    py::gil_scoped_release release;
+    attention_forward<T>(s, c.in, c.opt, o, w);
+}
+
+template <class T>
+void backward(const Array<T>& grad_out, const Array<T>& q, const Array<T>& k, const Array<T>& v,
+              const std::optional<py::array>& mask, const std::optional<py::array>& bias,
+              double scale, bool causal, bool bottom_right, index_t window_left,
+              index_t window_right, double dropout_p, std::uint64_t seed, Array<T> dq,
+              Array<T> dk, Array<T> dv, std::optional<Array<T>> dscores) {
+    Call<T> c = prepare(q, k, v, mask, bias, scale, causal, bottom_right, window_left,
+                        window_right, dropout_p, seed);
+    const AttentionShape& s = c.shape;
+    expect_shape(grad_out, "grad_out", {s.batch, s.heads, s.lq, s.dim_v});
+    T* gq = output(dq, "dq", {s.batch, s.heads, s.lq, s.dim});
+    T* gk = output(dk, "dk", {s.batch, s.kv_heads, s.lk, s.dim});
+    T* gv = output(dv, "dv", {s.batch, s.kv_heads, s.lk, s.dim_v});
+    T* gs = dscores ? output(*dscores, "dscores", {s.batch, s.heads, s.lq, s.lk}) : nullptr;
+    py::gil_scoped_release release;
+    attention_backward<T>(s, c.in, c.opt, grad_out.data(), gq, gk, gv, gs);
+}
+
+template <class T>
+void define(py::module_& m) {
+    m.def("attention_forward", &forward<T>, py::arg("q").noconvert(), py::arg("k").noconvert(),
+          py::arg("v").noconvert(), py::arg("mask").none(true), py::arg("bias").none(true),
+          py::arg("scale"), py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
+          py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
+          py::arg("out").noconvert(), py::arg("weights").noconvert().none(true));
+    m.def("attention_backward", &backward<T>, py::arg("grad_out").noconvert(),
+          py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
+          py::arg("mask").none(true), py::arg("bias").none(true), py::arg("scale"),
+          py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
+          py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
+          py::arg("dq").noconvert(), py::arg("dk").noconvert(), py::arg("dv").noconvert(),
+          py::arg("dscores").noconvert().none(true));
+}
+
+}  // namespace
+
+void register_attention(py::module_& m) {
+    define<float>(m);
+    define<double>(m);
+}
+
+}  // namespace attnlab::bindings

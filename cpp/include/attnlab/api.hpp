@@ -1,0 +1,70 @@
+// Entry points of the attnlab core: raw pointers, sizes and option structs, no SIMD types.
+// Everything here is implemented at baseline flags and dispatches to the best kernel arch.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+using index_t = std::int64_t;
+constexpr index_t kUnbounded = std::numeric_limits<index_t>::max();
+
+// q is (batch, heads, lq, dim), k is (batch, kv_heads, lk, dim), v is (batch, kv_heads, lk, dim_v),
+// all C-contiguous; heads is a multiple of kv_heads (grouped-query attention).
+struct AttentionShape {
+    index_t batch = 0, heads = 0, kv_heads = 0, lq = 0, lk = 0, dim = 0, dim_v = 0;
+};
+
+// An operand broadcast over (batch, heads, lq, lk): element strides of the first three axes
+// (0 = broadcast); the last axis is contiguous. data == nullptr means absent.
+template <class T>
+struct Broadcast4 {
+    const T* data = nullptr;
+    index_t stride_b = 0, stride_h = 0, stride_q = 0;
+};
+
+struct AttentionOptions {
+    double scale = 1.0;
+    bool causal = false;
+    bool bottom_right = false;  // align query i with key i + lk - lq (causal and window)
+    index_t window_left = kUnbounded;
+    index_t window_right = kUnbounded;
+    double dropout_p = 0.0;
+    std::uint64_t seed = 0;
+};
+
+template <class T>
+struct AttentionInputs {
+    const T* q = nullptr;
+    const T* k = nullptr;
+    const T* v = nullptr;
+    Broadcast4<std::uint8_t> mask;  // nonzero = may attend
+    Broadcast4<T> bias;             // added to the scaled scores
+};
+
+// out is (batch, heads, lq, dim_v); weights, when not null, receives the normalized
+// pre-dropout attention weights (batch, heads, lq, lk).
+template <class T>
+void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
+                       const AttentionOptions& opt, T* out, T* weights);
+
+// Gradients of the forward above with respect to q, k, v; dscores, when not null, receives the
+// gradient with respect to the (biased, scaled) scores, (batch, heads, lq, lk) = dbias unreduced.
+template <class T>
+void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& in,
+                        const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
+                        T* dscores);
+
+namespace arch {
+std::vector<std::string> available();  // usable on this CPU, best first, baseline last
+std::string current();                 // the arch kernels run on now
+void force(const std::string& name);   // "" restores automatic choice
+}  // namespace arch
+
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace attnlab

@@ -1,0 +1,6 @@
+// Kernels for sse2; the only file built with its instruction-set flags.
+#define ATTNLAB_ARCH_NS sse2
+#include "kernels/table.hpp"
+
+const attnlab::KernelTable attnlab::kernels_sse2 =
+    attnlab::kernels::sse2::make_table<xsimd::sse2>("sse2");

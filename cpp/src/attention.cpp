@@ -1,0 +1,197 @@
+// Drives one attention call: packs K and V (and, for the backward, Q and grad_out) into the
+// padded layouts the tile kernels stream through, then runs the tiles on the thread pool.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+
+#include "attention_plan.hpp"
+#include "kernel_table.hpp"
+#include "threads.hpp"
+
+namespace attnlab {
+namespace {
+
+// Zero-filled, 64-byte aligned storage for packed operands and scratch.
+template <class T>
+class Buffer {
+public:
+    explicit Buffer(index_t n) : size_(std::max<index_t>(n, 1)) {
+        std::size_t bytes = round_up(size_ * static_cast<index_t>(sizeof(T)), 64);
+        data_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+        if (!data_) throw std::bad_alloc();
+        std::memset(data_.get(), 0, bytes);
+    }
+    T* get() { return data_.get(); }
+
+private:
+    struct Free {
+        void operator()(T* p) const { std::free(p); }
+    };
+    index_t size_;
+    std::unique_ptr<T, Free> data_;
+};
+
+template <class T>
+AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>& in,
+                           const AttentionOptions& opt) {
+    AttentionPlan<T> p;
+    p.shape = shape;
+    p.opt = opt;
+    p.in = in;
+    p.group = shape.kv_heads > 0 ? shape.heads / shape.kv_heads : 1;
+    p.q_blocks = blocks(shape.lq, kQueryBlock);
+    p.k_blocks = blocks(shape.lk, kKeyBlock);
+    p.dim_pad = round_up(shape.dim, kPad);
+    p.dim_v_pad = round_up(shape.dim_v, kPad);
+    return p;
+}
+
+// Transposes rows (n, dim) into key blocks (blocks, dim, kKeyBlock).
+template <class T>
+void pack_transposed(const T* src, index_t n, index_t dim, T* dst) {
+    for (index_t j = 0; j < n; ++j) {
+        T* block = dst + (j / kKeyBlock) * dim * kKeyBlock + j % kKeyBlock;
+        for (index_t d = 0; d < dim; ++d) block[d * kKeyBlock] = src[j * dim + d];
+    }
+}
+
+// Copies rows (n, dim) into rows of width dim_pad.
+template <class T>
+void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
+    for (index_t j = 0; j < n; ++j) std::copy(src + j * dim, src + (j + 1) * dim, dst + j * dim_pad);
+}
+
+// Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
+// K rows for the backward.
+template <class T>
+struct KvPack {
+    Buffer<T> kt, vp, vt, kp;
+    KvPack(AttentionPlan<T>& p, bool backward)
+        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride()),
+          vp(p.shape.batch * p.shape.kv_heads * p.vp_stride()),
+          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0),
+          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0) {
+        const AttentionShape& s = p.shape;
+        threads::parallel_for(s.batch * s.kv_heads, [&](index_t bh, int) {
+            const T* k = p.in.k + bh * s.lk * s.dim;
+            const T* v = p.in.v + bh * s.lk * s.dim_v;
+            pack_transposed(k, s.lk, s.dim, kt.get() + bh * p.kt_stride());
+            pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp.get() + bh * p.vp_stride());
+            if (!backward) return;
+            pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
+            pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
+        });
+        p.kt = kt.get();
+        p.vp = vp.get();
+        p.vt = vt.get();
+        p.kp = kp.get();
+    }
+};
+
+// One scratch area per worker thread.
+template <class T>
+struct Scratch {
+    index_t per_worker;
+    Buffer<T> data;
+    explicit Scratch(const AttentionPlan<T>& p)
+        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad), kPad)),
+          data(per_worker * get_num_threads()) {}
+    T* for_worker(int w) { return data.get() + w * per_worker; }
+};
+
+template <class T>
+void run_forward(AttentionPlan<T>& p, T* out, T* lse, T* weights) {
+    const AttentionShape& s = p.shape;
+    const auto& kernels = active_kernels().attention<T>();
+    p.out = out;
+    p.lse = lse;
+    p.weights = weights;
+    Scratch<T> scratch(p);
+    threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
+        index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
+        kernels.forward(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
+    });
+}
+
+bool empty(const AttentionShape& s) { return s.batch == 0 || s.heads == 0 || s.lq == 0; }
+
+}  // namespace
+
+template <class T>
+void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
+                       const AttentionOptions& opt, T* out, T* weights) {
+    if (empty(shape)) return;
+    AttentionPlan<T> p = make_plan(shape, in, opt);
+    KvPack<T> pack(p, false);
+    Buffer<T> lse(shape.batch * shape.heads * shape.lq);
+    run_forward(p, out, lse.get(), weights);
+}
+
+template <class T>
+void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& in,
+                        const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
+                        T* dscores) {
+    const AttentionShape& s = shape;
+    if (s.batch == 0 || s.kv_heads == 0) return;
+    if (s.lq == 0 || s.heads == 0) {  // nothing attends: every gradient is zero
+        std::fill(dk, dk + s.batch * s.kv_heads * s.lk * s.dim, T(0));
+        std::fill(dv, dv + s.batch * s.kv_heads * s.lk * s.dim_v, T(0));
+        return;
+    }
+    AttentionPlan<T> p = make_plan(shape, in, opt);
+    const index_t rows = s.batch * s.heads * s.lq;
+
+    // The forward again, for the log-sum-exp and the output (delta = rowsum(grad_out * out)).
+    KvPack<T> pack(p, true);
+    Buffer<T> out(rows * s.dim_v), lse(rows), delta(rows);
+    run_forward<T>(p, out.get(), lse.get(), nullptr);
+    Buffer<T> qp(rows * p.dim_pad), gp(rows * p.dim_v_pad);
+    threads::parallel_for(s.batch * s.heads, [&](index_t bh, int) {
+        index_t r0 = bh * s.lq;
+        pack_rows(in.q + r0 * s.dim, s.lq, s.dim, p.dim_pad, qp.get() + r0 * p.dim_pad);
+        pack_rows(grad_out + r0 * s.dim_v, s.lq, s.dim_v, p.dim_v_pad, gp.get() + r0 * p.dim_v_pad);
+        for (index_t r = r0; r < r0 + s.lq; ++r) {
+            T acc = 0;
+            for (index_t d = 0; d < s.dim_v; ++d)
+                acc += grad_out[r * s.dim_v + d] * out.get()[r * s.dim_v + d];
+            delta.get()[r] = acc;
+        }
+    });
+    p.qp = qp.get();
+    p.gp = gp.get();
+    p.grad_out = grad_out;
+    p.out = out.get();
+    p.lse = lse.get();
+    p.delta = delta.get();
+    p.dq = dq;
+    p.dk = dk;
+    p.dv = dv;
+    p.dscores = dscores;
+
+    const auto& kernels = active_kernels().attention<T>();
+    Scratch<T> scratch(p);
+    threads::parallel_for(s.batch * s.kv_heads * p.k_blocks, [&](index_t task, int worker) {
+        index_t kb = task % p.k_blocks, bh = task / p.k_blocks;
+        kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
+    });
+    threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
+        index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
+        kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
+    });
+}
+
+template void attention_forward<float>(const AttentionShape&, const AttentionInputs<float>&,
+                                       const AttentionOptions&, float*, float*);
+template void attention_forward<double>(const AttentionShape&, const AttentionInputs<double>&,
+                                        const AttentionOptions&, double*, double*);
+template void attention_backward<float>(const AttentionShape&, const AttentionInputs<float>&,
+                                        const AttentionOptions&, const float*, float*, float*,
+                                        float*, float*);
+template void attention_backward<double>(const AttentionShape&, const AttentionInputs<double>&,
+                                         const AttentionOptions&, const double*, double*,
+                                         double*, double*, double*);
+
+}  // namespace attnlab

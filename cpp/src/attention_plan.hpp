@@ -1,0 +1,62 @@
+// What one attention call hands to the per-arch tile kernels: the caller's operands, the packed
+// copies the kernels stream through, and where results go. No SIMD types.
+#pragma once
+
+#include "attnlab/api.hpp"
+
+namespace attnlab {
+
+// Keys are processed in blocks of kKeyBlock, queries in blocks of kQueryBlock; packed rows are
+// padded to a multiple of kPad elements so that every SIMD width divides them.
+constexpr index_t kKeyBlock = 64;
+constexpr index_t kQueryBlock = 32;
+constexpr index_t kPad = 16;
+
+inline index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
+inline index_t blocks(index_t n, index_t m) { return (n + m - 1) / m; }
+
+template <class T>
+struct AttentionPlan {
+    AttentionShape shape;
+    AttentionOptions opt;
+    AttentionInputs<T> in;
+    index_t group = 1;             // q heads per kv head
+    index_t q_blocks = 0, k_blocks = 0;
+    index_t dim_pad = 0, dim_v_pad = 0;
+
+    // Packed per (batch, kv head): kt = K^T as (k_blocks, dim, kKeyBlock), vt likewise for V;
+    // kp and vp = K and V rows (k_blocks * kKeyBlock, dim[_v]_pad). Zero padded.
+    const T* kt = nullptr;
+    const T* vt = nullptr;
+    const T* kp = nullptr;
+    const T* vp = nullptr;
+    // Packed per (batch, head) for the backward: q rows (lq, dim_pad), grad_out rows (lq, dim_v_pad).
+    const T* qp = nullptr;
+    const T* gp = nullptr;
+    const T* grad_out = nullptr;
+
+    T* out = nullptr;      // (B, H, lq, dim_v)
+    T* weights = nullptr;  // (B, H, lq, lk) or null
+    T* lse = nullptr;      // (B, H, lq): log-sum-exp of each row, -inf for an empty row
+    T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)
+    T* dq = nullptr;
+    T* dk = nullptr;
+    T* dv = nullptr;
+    T* dscores = nullptr;  // (B, H, lq, lk) or null
+
+    index_t kv_head(index_t h) const { return h / group; }
+    index_t kt_stride() const { return k_blocks * kKeyBlock * shape.dim; }
+    index_t vt_stride() const { return k_blocks * kKeyBlock * shape.dim_v; }
+    index_t kp_stride() const { return k_blocks * kKeyBlock * dim_pad; }
+    index_t vp_stride() const { return k_blocks * kKeyBlock * dim_v_pad; }
+};
+
+// Scratch one worker needs for one tile, in elements of T.
+inline index_t attention_scratch_size(index_t dim_pad, index_t dim_v_pad) {
+    index_t tile = kQueryBlock * kKeyBlock;
+    index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);
+    index_t keys = kKeyBlock * (dim_pad + dim_v_pad);
+    return 2 * tile + rows + keys + 4 * kQueryBlock + kPad;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,37 @@
+// The per-arch kernel entry points, one table per instruction set. Arch TUs define the tables;
+// dispatch.cpp picks one. No SIMD types cross this boundary.
+#pragma once
+
+#include "attention_plan.hpp"
+
+namespace attnlab {
+
+template <class T>
+struct AttentionKernels {
+    using Tile = void (*)(const AttentionPlan<T>&, index_t, index_t, index_t, T* scratch);
+    Tile forward;      // (plan, batch, head, query block)
+    Tile backward_kv;  // (plan, batch, kv head, key block)
+    Tile backward_q;   // (plan, batch, head, query block)
+};
+
+struct KernelTable {
+    const char* name;
+    AttentionKernels<float> attention_f32;
+    AttentionKernels<double> attention_f64;
+
+    template <class T>
+    const AttentionKernels<T>& attention() const {
+        if constexpr (sizeof(T) == sizeof(float)) return attention_f32;
+        else return attention_f64;
+    }
+};
+
+extern const KernelTable kernels_sse2;
+extern const KernelTable kernels_avx2;
+extern const KernelTable kernels_avx512f;
+extern const KernelTable kernels_neon64;
+
+// The table the next kernel call will use.
+const KernelTable& active_kernels();
+
+}  // namespace attnlab

@@ -1,0 +1,363 @@
+// Fused scaled dot-product attention tiles, templated on the xsimd arch and the element type.
+// Forward: one (batch, head, query block) per call, online softmax over key blocks, so no
+// lq x lk matrix exists unless weights are asked for. Backward (FlashAttention-2 style, from the
+// saved log-sum-exp): dK/dV per (batch, kv head, key block), dQ per (batch, head, query block),
+// two passes so that no tile ever adds into another tile's rows.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "attention_plan.hpp"
+#include "kernels/random.hpp"
+#include "kernels/simd_compat.hpp"
+
+namespace attnlab::kernels::ATTNLAB_ARCH_NS {
+
+// The keys row i may see, as [lo, hi) within [0, lk): causal and window, with the alignment.
+struct KeyRange {
+    index_t lo, hi;
+};
+
+inline KeyRange key_range(const AttentionShape& s, const AttentionOptions& o, index_t i) {
+    index_t a = i + (o.bottom_right ? s.lk - s.lq : 0);
+    index_t lo = 0, hi = s.lk;
+    if (o.window_left != kUnbounded) lo = std::max(lo, a - o.window_left);
+    if (o.causal) hi = std::min(hi, a + 1);
+    if (o.window_right != kUnbounded) hi = std::min(hi, a + o.window_right + 1);
+    return {lo, std::max(lo, hi)};
+}
+
+template <class A, class T>
+struct Attention {
+    using B = xsimd::batch<T, A>;
+    static constexpr index_t W = static_cast<index_t>(B::size);
+    static constexpr index_t BK = kKeyBlock;
+    static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    static_assert(BK % (4 * W) == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
+
+    // S[r][0:BK] = sum_d x[r][d] * kt[d][0:BK] for r < rows: x rows have stride ld, kt is one
+    // packed key block (dim, BK). Vectorized over keys, four batches per row pass.
+    static void block_scores(const T* x, index_t ld, index_t rows, index_t dim, const T* kt, T* S) {
+        for (index_t c = 0; c < BK; c += 4 * W) {
+            index_t r = 0;
+            for (; r + 2 <= rows; r += 2) {
+                const T* x0 = x + r * ld;
+                const T* x1 = x0 + ld;
+                B a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
+                B b0 = T(0), b1 = T(0), b2 = T(0), b3 = T(0);
+                for (index_t d = 0; d < dim; ++d) {
+                    const T* k = kt + d * BK + c;
+                    B k0 = B::load_unaligned(k), k1 = B::load_unaligned(k + W);
+                    B k2 = B::load_unaligned(k + 2 * W), k3 = B::load_unaligned(k + 3 * W);
+                    B u(x0[d]), w(x1[d]);
+                    a0 = xsimd::fma(u, k0, a0); a1 = xsimd::fma(u, k1, a1);
+                    a2 = xsimd::fma(u, k2, a2); a3 = xsimd::fma(u, k3, a3);
+                    b0 = xsimd::fma(w, k0, b0); b1 = xsimd::fma(w, k1, b1);
+                    b2 = xsimd::fma(w, k2, b2); b3 = xsimd::fma(w, k3, b3);
+                }
+                T* s0 = S + r * BK + c;
+                T* s1 = s0 + BK;
+                a0.store_unaligned(s0); a1.store_unaligned(s0 + W);
+                a2.store_unaligned(s0 + 2 * W); a3.store_unaligned(s0 + 3 * W);
+                b0.store_unaligned(s1); b1.store_unaligned(s1 + W);
+                b2.store_unaligned(s1 + 2 * W); b3.store_unaligned(s1 + 3 * W);
+            }
+            for (; r < rows; ++r) {
+                const T* x0 = x + r * ld;
+                B a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
+                for (index_t d = 0; d < dim; ++d) {
+                    const T* k = kt + d * BK + c;
+                    B u(x0[d]);
+                    a0 = xsimd::fma(u, B::load_unaligned(k), a0);
+                    a1 = xsimd::fma(u, B::load_unaligned(k + W), a1);
+                    a2 = xsimd::fma(u, B::load_unaligned(k + 2 * W), a2);
+                    a3 = xsimd::fma(u, B::load_unaligned(k + 3 * W), a3);
+                }
+                T* s0 = S + r * BK + c;
+                a0.store_unaligned(s0); a1.store_unaligned(s0 + W);
+                a2.store_unaligned(s0 + 2 * W); a3.store_unaligned(s0 + 3 * W);
+            }
+        }
+    }
+
+    // acc[0:n] += sum_j coef[j * coef_stride] * rows[j][0:n] over j < count, skipping zero
+    // coefficients so that NaN or inf in rows that carry no weight never reaches acc.
+    // n is a multiple of W; rows have stride ld.
+    static void accumulate_rows(T* acc, index_t n, const T* coef, index_t coef_stride,
+                                const T* rows, index_t ld, index_t count) {
+        index_t c = 0;
+        for (; c + 4 * W <= n; c += 4 * W) {
+            B a0 = B::load_unaligned(acc + c), a1 = B::load_unaligned(acc + c + W);
+            B a2 = B::load_unaligned(acc + c + 2 * W), a3 = B::load_unaligned(acc + c + 3 * W);
+            for (index_t j = 0; j < count; ++j) {
+                T p = coef[j * coef_stride];
+                if (p == T(0)) continue;
+                const T* v = rows + j * ld + c;
+                B u(p);
+                a0 = xsimd::fma(u, B::load_unaligned(v), a0);
+                a1 = xsimd::fma(u, B::load_unaligned(v + W), a1);
+                a2 = xsimd::fma(u, B::load_unaligned(v + 2 * W), a2);
+                a3 = xsimd::fma(u, B::load_unaligned(v + 3 * W), a3);
+            }
+            a0.store_unaligned(acc + c); a1.store_unaligned(acc + c + W);
+            a2.store_unaligned(acc + c + 2 * W); a3.store_unaligned(acc + c + 3 * W);
+        }
+        for (; c < n; c += W) {
+            B a0 = B::load_unaligned(acc + c);
+            for (index_t j = 0; j < count; ++j) {
+                T p = coef[j * coef_stride];
+                if (p == T(0)) continue;
+                a0 = xsimd::fma(B(p), B::load_unaligned(rows + j * ld + c), a0);
+            }
+            a0.store_unaligned(acc + c);
+        }
+    }
+
+    static void scale_row(T* x, index_t n, T factor) {
+        B f(factor);
+        for (index_t c = 0; c < n; c += W) (B::load_unaligned(x + c) * f).store_unaligned(x + c);
+    }
+
+    static void fill(T* x, index_t n, T value) { std::fill(x, x + n, value); }
+
+    // Turns raw dot products s[0:BK] of query row i against keys j0.. into final scores:
+    // scaled, biased, and -inf wherever the key may not be attended. Returns the row maximum.
+    static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
+                           index_t j0, T* s) {
+        KeyRange range = key_range(p.shape, p.opt, i);
+        index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
+        index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
+        B scale(static_cast<T>(p.opt.scale));
+        for (index_t c = 0; c < BK; c += W) (B::load_unaligned(s + c) * scale).store_unaligned(s + c);
+        if (p.in.bias.data) {
+            const auto& bias = p.in.bias;
+            const T* row = bias.data + b * bias.stride_b + h * bias.stride_h + i * bias.stride_q + j0;
+            index_t c = lo;
+            for (; c + W <= hi; c += W)
+                (B::load_unaligned(s + c) + B::load_unaligned(row + c)).store_unaligned(s + c);
+            for (; c < hi; ++c) s[c] += row[c];
+        }
+        fill(s, lo, kNegInf);
+        fill(s + hi, BK - hi, kNegInf);
+        if (p.in.mask.data) {
+            const auto& mask = p.in.mask;
+            const std::uint8_t* row =
+                mask.data + b * mask.stride_b + h * mask.stride_h + i * mask.stride_q + j0;
+            for (index_t c = lo; c < hi; ++c)
+                if (!row[c]) s[c] = kNegInf;
+        }
+        B m(kNegInf);
+        for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
+        return simd::reduce_max(m);
+    }
+
+    // The key blocks a query block [i0, i1) can see at all, as [first, last).
+    static KeyRange visible_blocks(const AttentionPlan<T>& p, index_t i0, index_t i1) {
+        KeyRange a = key_range(p.shape, p.opt, i0);
+        KeyRange z = key_range(p.shape, p.opt, i1 - 1);
+        if (z.hi <= a.lo) return {0, 0};
+        return {a.lo / BK, blocks(z.hi, BK)};
+    }
+
+    // Probabilities exp(s - lse) of one finished score row, in place; zeros for an empty row.
+    static void probabilities(T* s, T lse) {
+        if (lse == kNegInf) return fill(s, BK, T(0));
+        B shift(lse);
+        for (index_t c = 0; c < BK; c += W)
+            xsimd::exp(B::load_unaligned(s + c) - shift).store_unaligned(s + c);
+    }
+
+    static void forward(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* scratch) {
+        const AttentionShape& sh = p.shape;
+        const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
+        const index_t hk = p.kv_head(h), dvp = p.dim_v_pad;
+        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride();
+        const T* vp = p.vp + (b * sh.kv_heads + hk) * p.vp_stride();
+        const bool dropout = p.opt.dropout_p > 0;
+        const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
+
+        T* S = scratch;                        // (rows, BK)
+        T* O = S + kQueryBlock * BK;           // (rows, dvp)
+        T* m = O + kQueryBlock * dvp;          // running max
+        T* l = m + kQueryBlock;                // running sum
+        fill(O, rows * dvp, T(0));
+        fill(m, rows, kNegInf);
+        fill(l, rows, T(0));
+
+        KeyRange kb = visible_blocks(p, i0, i0 + rows);
+        for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
+            const index_t j0 = blk * BK;
+            block_scores(q, sh.dim, rows, sh.dim, kt + blk * sh.dim * BK, S);
+            for (index_t r = 0; r < rows; ++r) {
+                T* s = S + r * BK;
+                T mx = finish_scores(p, b, h, i0 + r, j0, s);
+                if (mx == kNegInf) {  // nothing visible in this block
+                    fill(s, BK, T(0));
+                    continue;
+                }
+                T m_new = std::max(m[r], mx);
+                T alpha = std::exp(m[r] - m_new);
+                B shift(m_new), sum = T(0);
+                for (index_t c = 0; c < BK; c += W) {
+                    B e = xsimd::exp(B::load_unaligned(s + c) - shift);
+                    sum += e;
+                    e.store_unaligned(s + c);
+                }
+                l[r] = l[r] * alpha + simd::reduce_add(sum);
+                if (alpha != T(1)) scale_row(O + r * dvp, dvp, alpha);
+                m[r] = m_new;
+                if (dropout) {
+                    DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
+                    index_t n = std::min(BK, sh.lk - j0);
+                    for (index_t c = 0; c < n; ++c)
+                        s[c] = (s[c] != T(0) && keep.keep(j0 + c)) ? s[c] * keep_scale : T(0);
+                }
+                accumulate_rows(O + r * dvp, dvp, s, 1, vp + j0 * dvp, dvp, BK);
+            }
+        }
+
+        T* out = p.out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
+        T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        for (index_t r = 0; r < rows; ++r) {
+            T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
+            for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
+            lse[r] = l[r] > T(0) ? m[r] + std::log(l[r]) : kNegInf;
+        }
+        if (p.weights) write_weights(p, b, h, qb, S);
+    }
+
+    // Second sweep with the final log-sum-exp: exact normalized weights, pre-dropout.
+    // Blocks no row can see stay as the caller's zeros.
+    static void write_weights(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* S) {
+        const AttentionShape& sh = p.shape;
+        const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
+        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        const T* kt = p.kt + (b * sh.kv_heads + p.kv_head(h)) * p.kt_stride();
+        const T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        T* w = p.weights + ((b * sh.heads + h) * sh.lq + i0) * sh.lk;
+        KeyRange kb = visible_blocks(p, i0, i0 + rows);
+        for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
+            const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
+            block_scores(q, sh.dim, rows, sh.dim, kt + blk * sh.dim * BK, S);
+            for (index_t r = 0; r < rows; ++r) {
+                T* s = S + r * BK;
+                finish_scores(p, b, h, i0 + r, j0, s);
+                probabilities(s, lse[r]);
+                std::copy(s, s + n, w + r * sh.lk + j0);
+            }
+        }
+    }
+
+    // Probabilities P and score gradients dS of one (query block, key block) tile, in place:
+    // on return S holds P~ (P after dropout, what multiplied V) and G holds dS.
+    static void tile_gradients(const AttentionPlan<T>& p, index_t b, index_t h, index_t i0,
+                               index_t rows, index_t blk, T* S, T* G) {
+        const AttentionShape& sh = p.shape;
+        const index_t hk = p.kv_head(h), j0 = blk * BK;
+        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
+        const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride() + blk * sh.dim * BK;
+        const T* vt = p.vt + (b * sh.kv_heads + hk) * p.vt_stride() + blk * sh.dim_v * BK;
+        const T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
+        const bool dropout = p.opt.dropout_p > 0;
+        const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
+
+        block_scores(q, sh.dim, rows, sh.dim, kt, S);
+        block_scores(go, sh.dim_v, rows, sh.dim_v, vt, G);  // dP~ = dO V^T
+        for (index_t r = 0; r < rows; ++r) {
+            T* s = S + r * BK;
+            T* g = G + r * BK;
+            finish_scores(p, b, h, i0 + r, j0, s);
+            probabilities(s, lse[r]);
+            if (dropout) {
+                DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
+                index_t n = std::min(BK, sh.lk - j0);
+                for (index_t c = 0; c < n; ++c) {
+                    T f = (s[c] != T(0) && keep.keep(j0 + c)) ? keep_scale : T(0);
+                    g[c] = s[c] != T(0) ? s[c] * (g[c] * f - delta[r]) : T(0);
+                    s[c] *= f;
+                }
+                fill(s + n, BK - n, T(0));
+                fill(g + n, BK - n, T(0));
+            } else {
+                B d(delta[r]), zero(T(0));
+                for (index_t c = 0; c < BK; c += W) {
+                    B pc = B::load_unaligned(s + c);
+                    B ds = pc * (B::load_unaligned(g + c) - d);
+                    xsimd::select(pc != zero, ds, zero).store_unaligned(g + c);
+                }
+            }
+        }
+    }
+
+    // dK and dV of one key block, summed over every q head of its kv group and every query.
+    static void backward_kv(const AttentionPlan<T>& p, index_t b, index_t hk, index_t blk,
+                            T* scratch) {
+        const AttentionShape& sh = p.shape;
+        const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
+        const index_t dp = p.dim_pad, dvp = p.dim_v_pad;
+        T* S = scratch;
+        T* G = S + kQueryBlock * BK;
+        T* dK = G + kQueryBlock * BK;  // (BK, dp)
+        T* dV = dK + BK * dp;          // (BK, dvp)
+        fill(dK, BK * dp, T(0));
+        fill(dV, BK * dvp, T(0));
+        for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h) {
+            const T* qp = p.qp + (b * sh.heads + h) * sh.lq * dp;
+            const T* gp = p.gp + (b * sh.heads + h) * sh.lq * dvp;
+            for (index_t qb = 0; qb < p.q_blocks; ++qb) {
+                const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
+                KeyRange kb = visible_blocks(p, i0, i0 + rows);
+                if (blk < kb.lo || blk >= kb.hi) continue;
+                tile_gradients(p, b, h, i0, rows, blk, S, G);
+                for (index_t c = 0; c < n; ++c) {
+                    accumulate_rows(dV + c * dvp, dvp, S + c, BK, gp + i0 * dvp, dvp, rows);
+                    accumulate_rows(dK + c * dp, dp, G + c, BK, qp + i0 * dp, dp, rows);
+                }
+            }
+        }
+        const T scale = static_cast<T>(p.opt.scale);
+        T* dk = p.dk + ((b * sh.kv_heads + hk) * sh.lk + j0) * sh.dim;
+        T* dv = p.dv + ((b * sh.kv_heads + hk) * sh.lk + j0) * sh.dim_v;
+        for (index_t c = 0; c < n; ++c) {
+            for (index_t d = 0; d < sh.dim; ++d) dk[c * sh.dim + d] = dK[c * dp + d] * scale;
+            for (index_t d = 0; d < sh.dim_v; ++d) dv[c * sh.dim_v + d] = dV[c * dvp + d];
+        }
+    }
+
+    // dQ of one query block (and its rows of dscores when asked for).
+    static void backward_q(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb,
+                           T* scratch) {
+        const AttentionShape& sh = p.shape;
+        const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
+        const index_t dp = p.dim_pad;
+        const T* kp = p.kp + (b * sh.kv_heads + p.kv_head(h)) * p.kp_stride();
+        T* S = scratch;
+        T* G = S + kQueryBlock * BK;
+        T* dQ = G + kQueryBlock * BK;  // (rows, dp)
+        fill(dQ, rows * dp, T(0));
+        KeyRange kb = visible_blocks(p, i0, i0 + rows);
+        for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
+            const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
+            tile_gradients(p, b, h, i0, rows, blk, S, G);
+            for (index_t r = 0; r < rows; ++r) {
+                accumulate_rows(dQ + r * dp, dp, G + r * BK, 1, kp + j0 * dp, dp, n);
+                if (p.dscores) {
+                    T* ds = p.dscores + ((b * sh.heads + h) * sh.lq + i0 + r) * sh.lk + j0;
+                    std::copy(G + r * BK, G + r * BK + n, ds);
+                }
+            }
+        }
+        const T scale = static_cast<T>(p.opt.scale);
+        T* dq = p.dq + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        for (index_t r = 0; r < rows; ++r)
+            for (index_t d = 0; d < sh.dim; ++d) dq[r * sh.dim + d] = dQ[r * dp + d] * scale;
+    }
+};
+
+}  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

@@ -1,0 +1,20 @@
+// Builds one arch's KernelTable from the kernel templates; included by the arch TUs only.
+#pragma once
+
+#include "kernel_table.hpp"
+#include "kernels/attention.hpp"
+
+namespace attnlab::kernels::ATTNLAB_ARCH_NS {
+
+template <class A, class T>
+constexpr AttentionKernels<T> attention_kernels() {
+    using K = Attention<A, T>;
+    return {&K::forward, &K::backward_kv, &K::backward_q};
+}
+
+template <class A>
+constexpr KernelTable make_table(const char* name) {
+    return {name, attention_kernels<A, float>(), attention_kernels<A, double>()};
+}
+
+}  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

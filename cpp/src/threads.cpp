@@ -1,0 +1,170 @@
+#include "threads.hpp"
+
+#include "attnlab/api.hpp"
+
+#include <sched.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace attnlab::threads {
+namespace {
+
+thread_local bool inside_pool = false;
+
+int usable_cores() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    unsigned n = std::thread::hardware_concurrency();
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int default_threads() {
+    if (const char* env = std::getenv("ATTNLAB_NUM_THREADS")) {
+        char* end = nullptr;
+        long n = std::strtol(env, &end, 10);
+        if (end != env && *end == '\0' && n >= 1 && n <= 1024) return static_cast<int>(n);
+    }
+    return usable_cores();
+}
+
+struct Job {
+    std::int64_t n = 0;
+    const std::function<void(std::int64_t, int)>* body = nullptr;
+    std::atomic<std::int64_t> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+
+    void work(int worker) {
+        for (;;) {
+            std::int64_t task = next.fetch_add(1, std::memory_order_relaxed);
+            if (task >= n || failed.load(std::memory_order_relaxed)) return;
+            try {
+                (*body)(task, worker);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(error_mutex);
+                if (!error) error = std::current_exception();
+                failed = true;
+            }
+        }
+    }
+};
+
+class Pool {
+public:
+    explicit Pool(int threads) { start(threads); }
+    ~Pool() { stop(); }
+
+    int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+    void resize(int threads) {
+        std::lock_guard<std::mutex> run(run_mutex_);
+        stop();
+        start(threads);
+    }
+
+    void run(std::int64_t n, const std::function<void(std::int64_t, int)>& body) {
+        Job job;
+        job.n = n;
+        job.body = &body;
+        std::unique_lock<std::mutex> run(run_mutex_, std::defer_lock);
+        bool parallel = n > 1 && !inside_pool && !workers_.empty() && run.try_lock();
+        inside_pool = true;
+        if (parallel) {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                job_ = &job;
+                active_ = static_cast<int>(workers_.size());
+                ++generation_;
+            }
+            wake_.notify_all();
+            job.work(0);
+            std::unique_lock<std::mutex> lock(mutex_);
+            done_.wait(lock, [this] { return active_ == 0; });
+            job_ = nullptr;
+        } else {
+            job.work(0);
+        }
+        inside_pool = false;
+        if (job.error) std::rethrow_exception(job.error);
+    }
+
+private:
+    void start(int threads) {
+        stopping_ = false;
+        // A worker must not miss a job posted before it first looks: it starts from the
+        // generation current now, not from whatever it reads once running.
+        std::uint64_t generation = generation_;
+        for (int id = 1; id < threads; ++id)
+            workers_.emplace_back([this, id, generation] { loop(id, generation); });
+    }
+
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : workers_) t.join();
+        workers_.clear();
+    }
+
+    void loop(int id, std::uint64_t seen) {
+        inside_pool = true;
+        for (;;) {
+            Job* job;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+                if (stopping_) return;
+                seen = generation_;
+                job = job_;
+            }
+            job->work(id);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--active_ == 0) done_.notify_one();
+        }
+    }
+
+    std::mutex run_mutex_;  // one parallel job at a time
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    std::vector<std::thread> workers_;
+    Job* job_ = nullptr;
+    int active_ = 0;
+    std::uint64_t generation_ = 0;
+    bool stopping_ = false;
+};
+
+Pool& pool() {
+    static Pool instance(default_threads());
+    return instance;
+}
+
+}  // namespace
+
+void parallel_for(std::int64_t n, const std::function<void(std::int64_t, int)>& body) {
+    if (n <= 0) return;
+    pool().run(n, body);
+}
+
+}  // namespace attnlab::threads
+
+namespace attnlab {
+
+int get_num_threads() { return threads::pool().size(); }
+
+void set_num_threads(int n) { threads::pool().resize(n < 1 ? 1 : n); }
+
+}  // namespace attnlab

@@ -1,0 +1,225 @@
+"""Scaled dot-product attention over NumPy arrays: argument handling around the fused kernel."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnlab import _core
+from attnlab._random import check_seed, next_seed
+from attnlab._validation import (
+    bool_array,
+    broadcast,
+    expect_ndim,
+    expect_size,
+    flag,
+    float_array,
+    index,
+    real_number,
+    sum_to_shape,
+)
+
+_ALIGNMENTS = ("top_left", "bottom_right")
+_LAYOUT = "(L, D), (B, L, D) or (B, H, L, D)"
+
+
+@dataclass
+class _Call:
+    """One call's arguments, checked and brought to the kernel's (B, H, L, D) layout."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray | None
+    bias: np.ndarray | None
+    lead: tuple[int, ...]  # the caller's leading dims of q
+    score_shape: tuple[int, ...]  # the caller's (..., Lq, Lk)
+    options: dict
+
+
+def _as_4d(x: np.ndarray) -> np.ndarray:
+    """(L, D) and (B, L, D) as (1, 1, L, D) and (B, 1, L, D); views, never copies."""
+    return x.reshape((1,) * (4 - x.ndim) + x.shape)
+
+
+def _kernel_operand(x: np.ndarray) -> np.ndarray:
+    """A broadcast view the kernel can stride through: the last axis must be contiguous."""
+    if x.shape[-1] > 1 and x.strides[-1] != x.itemsize:
+        return np.ascontiguousarray(x)
+    return x
+
+
+def _window(window: object, lq: int, lk: int) -> tuple[int, int]:
+    """(left, right) as ints, with unbounded sides as a bound past every key."""
+    unbounded = lq + lk + 1
+    if window is None:
+        return unbounded, unbounded
+    if not isinstance(window, (tuple, list)) or len(window) != 2:
+        raise TypeError(f"window: expected a (left, right) pair of ints or None, got {window!r}")
+    sides = []
+    for name, side in zip(("left", "right"), window):
+        if side is None:
+            sides.append(unbounded)
+            continue
+        side = index(side, f"window[{name}]")
+        if side < 0:
+            raise ValueError(f"window: {name} must be >= 0 or None, got {side}")
+        sides.append(min(side, unbounded))
+    return sides[0], sides[1]
+
+
+def _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_p, seed,
+             *, need_seed: str) -> _Call:
+    q = float_array(q, "q")
+    k = float_array(k, "k", like=q)
+    v = float_array(v, "v", like=q)
+    expect_ndim(q, "q", range(2, 5), _LAYOUT)
+    if k.ndim != q.ndim:
+        raise ValueError(f"k: expected {q.ndim} dimensions like q {q.shape}, got shape {k.shape}")
+    if v.ndim != q.ndim:
+        raise ValueError(f"v: expected {q.ndim} dimensions like q {q.shape}, got shape {v.shape}")
+    expect_size(k, "k", -1, q.shape[-1], "D, must match q")
+    if q.ndim >= 3:
+        expect_size(k, "k", 0, q.shape[0], "B, must match q")
+        expect_size(v, "v", 0, q.shape[0], "B, must match q")
+    if q.ndim == 4:
+        expect_size(v, "v", 1, k.shape[1], "H, must match k")
+        hq, hkv = q.shape[1], k.shape[1]
+        if hkv == 0 and hq != 0 or hkv != 0 and hq % hkv != 0:
+            raise ValueError(
+                f"k: axis 1 (H) has size {hkv}, which must divide q's {hq} heads "
+                "(grouped-query attention)"
+            )
+    expect_size(v, "v", -2, k.shape[-2], "Lk, must match k")
+
+    lq, lk = q.shape[-2], k.shape[-2]
+    lead = q.shape[:-2]
+    score_shape = lead + (lq, lk)
+    q4, k4, v4 = (np.ascontiguousarray(_as_4d(x)) for x in (q, k, v))
+    kernel_scores = q4.shape[:2] + (lq, lk)
+
+    if mask is not None:
+        mask = bool_array(mask, "mask", hint=" (True = may attend; pass additive float masks as bias=)")
+        mask = _kernel_operand(broadcast(mask, "mask", score_shape).reshape(kernel_scores))
+    if bias is not None:
+        bias = float_array(bias, "bias", like=q)
+        bias = _kernel_operand(broadcast(bias, "bias", score_shape).reshape(kernel_scores))
+
+    is_causal = flag(is_causal, "is_causal")
+    if causal_alignment not in _ALIGNMENTS:
+        raise ValueError(f"causal_alignment: expected one of {_ALIGNMENTS}, got {causal_alignment!r}")
+    left, right = _window(window, lq, lk)
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
+    scale = real_number(scale, "scale")
+    dropout_p = real_number(dropout_p, "dropout_p")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p: expected 0 <= dropout_p < 1, got {dropout_p}")
+    if seed is None:
+        if dropout_p > 0 and need_seed:
+            raise ValueError(f"seed: {need_seed}")
+        seed = next_seed() if dropout_p > 0 else 0
+    seed = check_seed(seed)
+    options = dict(scale=scale, causal=is_causal, bottom_right=causal_alignment == "bottom_right",
+                   window_left=left, window_right=right, dropout_p=dropout_p, seed=seed)
+    return _Call(q4, k4, v4, mask, bias, lead, score_shape, options)
+
+
+def scaled_dot_product_attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    *,
+    is_causal: bool = False,
+    causal_alignment: str = "top_left",
+    window: tuple[int | None, int | None] | None = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    seed: int | None = None,
+    return_weights: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """softmax(scale * q @ k^T + bias, over allowed keys) @ v, fused: no Lq x Lk matrix is built
+    unless ``return_weights`` asks for the weights.
+
+    Args:
+        q: queries (..., Lq, D); leading dims are (B, H), (B,) or none. float32 or float64.
+        k: keys (..., Lk, D) with q's dtype; may have fewer heads than q when they divide
+            q's (grouped-query attention).
+        v: values (..., Lk, Dv).
+        mask: bool, broadcastable to (..., Lq, Lk); True = may attend.
+        bias: float, broadcastable to (..., Lq, Lk), added to the scaled scores (ALiBi, T5).
+        is_causal: query i sees only keys up to its aligned position.
+        causal_alignment: "top_left" (PyTorch: key j <= i) or "bottom_right" (FlashAttention,
+            for a cache: j <= i + Lk - Lq). Also aligns ``window``.
+        window: (left, right): query i sees keys a - left <= j <= a + right, a = i's aligned
+            position; None on a side = unbounded.
+        scale: multiplies q @ k^T; default 1 / sqrt(D).
+        dropout_p: probability of dropping each weight (training); kept ones scale by 1/(1-p).
+        seed: dropout's seed; the same seed gives the same mask, forward and backward.
+        return_weights: also return the per-head weights (..., Lq, Lk), normalized and before
+            dropout.
+
+    ``mask``, ``bias``, ``is_causal`` and ``window`` combine: a key is seen only if all allow it.
+    A query that sees no key gets zeros (output, weights and gradients), never NaN.
+
+    Returns:
+        out (..., Lq, Dv), or (out, weights) with ``return_weights=True``.
+    """
+    c = _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_p, seed,
+                 need_seed="")
+    b, h, lq, _ = c.q.shape
+    lk, dv = c.k.shape[2], c.v.shape[3]
+    out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
+    weights = np.zeros((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
+    _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, out=out, weights=weights, **c.options)
+    out = out.reshape(c.lead + (lq, dv))
+    if weights is None:
+        return out
+    return out, weights.reshape(c.score_shape)
+
+
+def scaled_dot_product_attention_backward(
+    grad_out: np.ndarray,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    *,
+    is_causal: bool = False,
+    causal_alignment: str = "top_left",
+    window: tuple[int | None, int | None] | None = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    seed: int | None = None,
+) -> tuple[np.ndarray, ...]:
+    """Gradients of :func:`scaled_dot_product_attention` with the same arguments.
+
+    ``grad_out`` is the gradient of the loss with respect to the output (..., Lq, Dv). With
+    dropout, pass the forward's ``seed``: the backward regenerates the same mask.
+
+    Returns:
+        (dq, dk, dv), plus dbias (bias's own shape, summed over broadcast axes) when ``bias``
+        is given.
+    """
+    c = _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_p, seed,
+                 need_seed="pass the forward's seed to the backward when dropout_p > 0")
+    grad_out = float_array(grad_out, "grad_out", like=c.q)
+    out_shape = c.lead + (c.q.shape[2], c.v.shape[3])
+    if grad_out.shape != out_shape:
+        raise ValueError(f"grad_out: expected the output's shape {out_shape}, got {grad_out.shape}")
+    g4 = np.ascontiguousarray(_as_4d(grad_out))
+    dq = np.empty_like(c.q)
+    dk = np.empty_like(c.k)
+    dv = np.empty_like(c.v)
+    dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if bias is not None else None
+    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, dq=dq, dk=dk, dv=dv,
+                             dscores=dscores, **c.options)
+    grads = (dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape))
+    if bias is None:
+        return grads
+    return grads + (sum_to_shape(dscores.reshape(c.score_shape), np.shape(bias)),)

@@ -1,0 +1,48 @@
+"""Which instruction set the kernels run on.
+
+The core compiles every kernel once per instruction set (sse2, avx2, avx512f on x86-64; neon64
+on arm64) and picks the best one this CPU and OS support. Tests use :func:`force` to run every
+kernel on every arch the machine has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from attnlab import _core
+
+_forced: str | None = None
+
+
+def available() -> list[str]:
+    """Instruction sets usable on this machine, best first; the baseline comes last."""
+    return list(_core.available_archs())
+
+
+def current() -> str:
+    """The instruction set kernels run on now."""
+    return _core.current_arch()
+
+
+@contextlib.contextmanager
+def force(name: str) -> Iterator[str]:
+    """Run every kernel on ``name`` inside the ``with`` block, then restore the previous choice.
+
+    >>> with force(available()[-1]):
+    ...     pass
+    """
+    global _forced
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+    usable = available()
+    if name not in usable:
+        raise ValueError(f"name: arch {name!r} is not available here; choose one of {usable}")
+    previous = _forced
+    _core.force_arch(name)
+    _forced = name
+    try:
+        yield name
+    finally:
+        _forced = previous
+        _core.force_arch(previous or "")

@@ -1,0 +1,51 @@
+"""Shared fixtures.
+
+Tests import the oracle as `from reference import ...`; this assumes pytest puts tests/ on
+sys.path (pyproject: [tool.pytest.ini_options] pythonpath = ["tests"]; the default "prepend"
+import mode does it too, because this conftest lives in tests/).
+
+attnlab is imported lazily (only when a test asks for `arch`), so the oracle's own tests in
+tests/test_reference.py run before the package is built.
+"""
+
+import numpy as np
+import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "torch: needs PyTorch (skipped cleanly when absent)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("torch") is not None:
+        pytest.importorskip("torch")
+
+
+def pytest_generate_tests(metafunc):
+    # Parametrize over every arch this CPU can run, so each SIMD path and the baseline is tested.
+    if "arch" in metafunc.fixturenames:
+        import attnlab
+
+        names = [str(name) for name in attnlab.arch.available()]
+        assert names, "attnlab.arch.available() returned no architectures"
+        metafunc.parametrize("arch", names, indirect=True, ids=names)
+
+
+@pytest.fixture
+def arch(request):
+    """Run the test with kernels dispatched to `request.param` (an arch name)."""
+    import attnlab
+
+    with attnlab.arch.force(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def torch():
+    """The torch module; the test is skipped (not failed) when PyTorch is not installed."""
+    return pytest.importorskip("torch")
