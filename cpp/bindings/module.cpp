@@ -2,7 +2,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <stdexcept>
+
 #include "attnlab/api.hpp"
+#include "threads.hpp"
 
 namespace py = pybind11;
 
@@ -20,5 +24,18 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &attnlab::set_num_threads, py::arg("n"),
           py::call_guard<py::gil_scoped_release>());
     m.def("get_num_threads", &attnlab::get_num_threads);
+    // For the tests: runs n pool tasks, task `fail_at` throwing; returns how many tasks ran.
+    m.def(
+        "_pool_selftest",
+        [](std::int64_t n, std::int64_t fail_at) {
+            std::atomic<std::int64_t> ran{0};
+            py::gil_scoped_release release;
+            attnlab::threads::parallel_for(n, [&](std::int64_t task, int) {
+                ++ran;
+                if (task == fail_at) throw std::runtime_error("task " + std::to_string(task) + " failed");
+            });
+            return ran.load();
+        },
+        py::arg("n"), py::arg("fail_at"));
     attnlab::bindings::register_attention(m);
 }

@@ -1,0 +1,93 @@
+"""Runtime dispatch: which arches exist, forcing one, and that no SIMD leaks past its arch."""
+
+import platform
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import attnlab as al
+from attnlab import _core
+
+BASELINE = {"x86_64": "sse2", "AMD64": "sse2", "aarch64": "neon64", "arm64": "neon64"}
+
+
+def test_available_lists_best_first_and_ends_with_the_baseline():
+    names = al.arch.available()
+    assert names[-1] == BASELINE[platform.machine()]
+    assert len(set(names)) == len(names)
+    assert al.arch.current() == names[0]
+
+
+def test_force_switches_and_restores_even_nested():
+    names = al.arch.available()
+    with al.arch.force(names[-1]):
+        assert al.arch.current() == names[-1]
+        with al.arch.force(names[0]):
+            assert al.arch.current() == names[0]
+        assert al.arch.current() == names[-1]
+    assert al.arch.current() == names[0]
+
+
+def test_force_restores_after_an_exception():
+    names = al.arch.available()
+    with pytest.raises(RuntimeError, match="inside"):
+        with al.arch.force(names[-1]):
+            raise RuntimeError("inside")
+    assert al.arch.current() == names[0]
+
+
+def test_force_rejects_unknown_and_non_string_names():
+    with pytest.raises(ValueError, match=r"name: arch 'avx9000' is not available here"):
+        with al.arch.force("avx9000"):
+            pass
+    with pytest.raises(TypeError, match="name: expected a str, got int"):
+        with al.arch.force(3):
+            pass
+
+
+def test_every_arch_computes_the_same_attention(rng):
+    q, k, v = (rng.standard_normal((2, 3, 17, 9)) for _ in range(3))
+    results = []
+    for name in al.arch.available():
+        with al.arch.force(name):
+            results.append(al.functional.scaled_dot_product_attention(q, k, v))
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], rtol=0, atol=1e-13)
+
+
+def _functions_using_wide_registers(disassembly: str) -> dict[str, set[str]]:
+    """Function name -> the SIMD extensions its instructions need beyond the baseline."""
+    found: dict[str, set[str]] = {}
+    name = None
+    for line in disassembly.splitlines():
+        header = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
+        if header:
+            name = header.group(1)
+            continue
+        fields = line.split("\t")
+        if name is None or len(fields) < 2:
+            continue
+        text = fields[1]
+        if "zmm" in text or re.search(r"%k[1-7]\b", text):
+            found.setdefault(name, set()).add("avx512")
+        elif "ymm" in text or text.split(" ")[0].startswith("v"):  # VEX encoding needs AVX
+            found.setdefault(name, set()).add("avx")
+    return found
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 encoding check")
+def test_avx_instructions_appear_only_in_their_arch_kernels():
+    """A wheel built here must run on any x86-64: AVX only in the avx2/avx512f kernel code."""
+    objdump = shutil.which("objdump")
+    assert objdump, "objdump (binutils) is needed for this check"
+    text = subprocess.run([objdump, "-d", "--no-show-raw-insn", "-C", _core.__file__],
+                          capture_output=True, text=True, check=True).stdout
+    used = _functions_using_wide_registers(text)
+    assert any("avx512f" in f for f in used), "the avx512f kernels should use AVX-512"
+    assert any("avx2" in f for f in used), "the avx2 kernels should use AVX"
+    leaks = {f: isa for f, isa in used.items()
+             if not ("avx512" in f or ("avx2" in f and isa == {"avx"}))}
+    assert not leaks, f"SIMD beyond the baseline outside its arch kernels: {sorted(leaks)[:5]}"
