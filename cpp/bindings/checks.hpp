@@ -58,16 +58,17 @@ Broadcast4<T> broadcast4(const py::array& a, const char* name, const AttentionSh
                               std::to_string(a.ndim()));
     const std::array<index_t, 4> full = {s.batch, s.heads, s.lq, s.lk};
     std::array<index_t, 4> stride{};
+    bool empty = s.batch == 0 || s.heads == 0 || s.lq == 0 || s.lk == 0;  // never read
     for (int ax = 0; ax < 4; ++ax) {
         if (a.shape(ax) != full[ax] && a.shape(ax) != 1)
             throw py::value_error(std::string(name) + ": axis " + std::to_string(ax) +
                                   " has size " + std::to_string(a.shape(ax)) + ", expected " +
                                   std::to_string(full[ax]) + " or 1");
         stride[ax] = a.shape(ax) == 1 ? 0 : a.strides(ax) / static_cast<index_t>(sizeof(T));
-        if (a.shape(ax) != 1 && a.strides(ax) % static_cast<index_t>(sizeof(T)) != 0)
+        if (!empty && a.shape(ax) != 1 && a.strides(ax) % static_cast<index_t>(sizeof(T)) != 0)
             throw py::value_error(std::string(name) + ": strides must be whole elements");
     }
-    if (full[3] > 1 && stride[3] != 1)
+    if (!empty && full[3] > 1 && stride[3] != 1)
         throw py::value_error(std::string(name) + ": the last axis must be contiguous");
     return {static_cast<const T*>(a.data()), stride[0], stride[1], stride[2]};
 }

@@ -103,11 +103,12 @@ struct Scratch {
 };
 
 template <class T>
-void run_forward(AttentionPlan<T>& p, T* out, T* lse, T* weights) {
+void run_forward(AttentionPlan<T>& p, T* out, T* row_max, T* row_inv_sum, T* weights) {
     const AttentionShape& s = p.shape;
     const auto& kernels = active_kernels().attention<T>();
     p.out = out;
-    p.lse = lse;
+    p.row_max = row_max;
+    p.row_inv_sum = row_inv_sum;
     p.weights = weights;
     Scratch<T> scratch(p);
     threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
@@ -126,8 +127,8 @@ void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in
     if (empty(shape)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
     KvPack<T> pack(p, false);
-    Buffer<T> lse(shape.batch * shape.heads * shape.lq);
-    run_forward(p, out, lse.get(), weights);
+    Buffer<T> row_max(shape.batch * shape.heads * shape.lq), row_inv_sum(shape.batch * shape.heads * shape.lq);
+    run_forward(p, out, row_max.get(), row_inv_sum.get(), weights);
 }
 
 template <class T>
@@ -144,10 +145,10 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     AttentionPlan<T> p = make_plan(shape, in, opt);
     const index_t rows = s.batch * s.heads * s.lq;
 
-    // The forward again, for the log-sum-exp and the output (delta = rowsum(grad_out * out)).
+    // The forward again, for the softmax statistics and the output (delta = rowsum(grad_out * out)).
     KvPack<T> pack(p, true);
-    Buffer<T> out(rows * s.dim_v), lse(rows), delta(rows);
-    run_forward<T>(p, out.get(), lse.get(), nullptr);
+    Buffer<T> out(rows * s.dim_v), row_max(rows), row_inv_sum(rows), delta(rows);
+    run_forward<T>(p, out.get(), row_max.get(), row_inv_sum.get(), nullptr);
     Buffer<T> qp(rows * p.dim_pad), gp(rows * p.dim_v_pad);
     threads::parallel_for(s.batch * s.heads, [&](index_t bh, int) {
         index_t r0 = bh * s.lq;
@@ -164,7 +165,6 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     p.gp = gp.get();
     p.grad_out = grad_out;
     p.out = out.get();
-    p.lse = lse.get();
     p.delta = delta.get();
     p.dq = dq;
     p.dk = dk;

@@ -37,7 +37,10 @@ struct AttentionPlan {
 
     T* out = nullptr;      // (B, H, lq, dim_v)
     T* weights = nullptr;  // (B, H, lq, lk) or null
-    T* lse = nullptr;      // (B, H, lq): log-sum-exp of each row, -inf for an empty row
+    // Softmax statistics per row (B, H, lq): P = exp(s - row_max) * row_inv_sum. Kept apart,
+    // not as a log-sum-exp, which loses log(sum) when |row_max| is huge (a finfo.min bias).
+    T* row_max = nullptr;  // -inf for a row that sees no key
+    T* row_inv_sum = nullptr;
     T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)
     T* dq = nullptr;
     T* dk = nullptr;

@@ -1,7 +1,7 @@
 // Fused scaled dot-product attention tiles, templated on the xsimd arch and the element type.
 // Forward: one (batch, head, query block) per call, online softmax over key blocks, so no
 // lq x lk matrix exists unless weights are asked for. Backward (FlashAttention-2 style, from the
-// saved log-sum-exp): dK/dV per (batch, kv head, key block), dQ per (batch, head, query block),
+// saved row max and sum): dK/dV per (batch, kv head, key block), dQ per (batch, head, query block),
 // two passes so that no tile ever adds into another tile's rows.
 #pragma once
 
@@ -162,12 +162,13 @@ struct Attention {
         return {a.lo / BK, blocks(z.hi, BK)};
     }
 
-    // Probabilities exp(s - lse) of one finished score row, in place; zeros for an empty row.
-    static void probabilities(T* s, T lse) {
-        if (lse == kNegInf) return fill(s, BK, T(0));
-        B shift(lse);
+    // Probabilities exp(s - max) / sum of one finished score row, in place; zeros for an
+    // empty row.
+    static void probabilities(T* s, T max, T inv_sum) {
+        if (max == kNegInf) return fill(s, BK, T(0));
+        B shift(max), f(inv_sum);
         for (index_t c = 0; c < BK; c += W)
-            xsimd::exp(B::load_unaligned(s + c) - shift).store_unaligned(s + c);
+            (xsimd::exp(B::load_unaligned(s + c) - shift) * f).store_unaligned(s + c);
     }
 
     static void forward(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* scratch) {
@@ -221,23 +222,26 @@ struct Attention {
         }
 
         T* out = p.out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
-        T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
+        T* row_inv_sum = p.row_inv_sum + (b * sh.heads + h) * sh.lq + i0;
         for (index_t r = 0; r < rows; ++r) {
             T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
-            lse[r] = l[r] > T(0) ? m[r] + std::log(l[r]) : kNegInf;
+            row_max[r] = m[r];
+            row_inv_sum[r] = inv;
         }
         if (p.weights) write_weights(p, b, h, qb, S);
     }
 
-    // Second sweep with the final log-sum-exp: exact normalized weights, pre-dropout.
+    // Second sweep with the final row statistics: exact normalized weights, pre-dropout.
     // Blocks no row can see stay as the caller's zeros.
     static void write_weights(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* S) {
         const AttentionShape& sh = p.shape;
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
         const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
         const T* kt = p.kt + (b * sh.kv_heads + p.kv_head(h)) * p.kt_stride();
-        const T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_inv_sum = p.row_inv_sum + (b * sh.heads + h) * sh.lq + i0;
         T* w = p.weights + ((b * sh.heads + h) * sh.lq + i0) * sh.lk;
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
@@ -246,7 +250,7 @@ struct Attention {
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 finish_scores(p, b, h, i0 + r, j0, s);
-                probabilities(s, lse[r]);
+                probabilities(s, row_max[r], row_inv_sum[r]);
                 std::copy(s, s + n, w + r * sh.lk + j0);
             }
         }
@@ -262,7 +266,8 @@ struct Attention {
         const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
         const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride() + blk * sh.dim * BK;
         const T* vt = p.vt + (b * sh.kv_heads + hk) * p.vt_stride() + blk * sh.dim_v * BK;
-        const T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_inv_sum = p.row_inv_sum + (b * sh.heads + h) * sh.lq + i0;
         const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
@@ -273,7 +278,7 @@ struct Attention {
             T* s = S + r * BK;
             T* g = G + r * BK;
             finish_scores(p, b, h, i0 + r, j0, s);
-            probabilities(s, lse[r]);
+            probabilities(s, row_max[r], row_inv_sum[r]);
             if (dropout) {
                 DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
                 index_t n = std::min(BK, sh.lk - j0);
