@@ -6,6 +6,10 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xmath.hpp>
 
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
@@ -154,12 +158,14 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
         index_t r0 = bh * s.lq;
         pack_rows(in.q + r0 * s.dim, s.lq, s.dim, p.dim_pad, qp.get() + r0 * p.dim_pad);
         pack_rows(grad_out + r0 * s.dim_v, s.lq, s.dim_v, p.dim_v_pad, gp.get() + r0 * p.dim_v_pad);
-        for (index_t r = r0; r < r0 + s.lq; ++r) {
-            T acc = 0;
-            for (index_t d = 0; d < s.dim_v; ++d)
-                acc += grad_out[r * s.dim_v + d] * out.get()[r * s.dim_v + d];
-            delta.get()[r] = acc;
-        }
+        const std::vector<std::size_t> rows_shape = {static_cast<std::size_t>(s.lq),
+                                                     static_cast<std::size_t>(s.dim_v)};
+        const std::size_t n = static_cast<std::size_t>(s.lq * s.dim_v);
+        auto g = xt::adapt(grad_out + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
+        auto o = xt::adapt(out.get() + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
+        auto d = xt::adapt(delta.get() + r0, static_cast<std::size_t>(s.lq), xt::no_ownership(),
+                           std::vector<std::size_t>{static_cast<std::size_t>(s.lq)});
+        d = xt::sum(g * o, {1});
     });
     p.qp = qp.get();
     p.gp = gp.get();
