@@ -310,7 +310,7 @@ def test_backward_matches_finite_differences(rng, name, dropout):
 
 def test_fully_masked_rows_are_zero(rng):
     """Rows with no allowed key give exactly 0 in out, weights and every gradient."""
-    q, k, v = rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 6, 4)), rng.standard_normal((2, 6, 3))
+    q, k, v = (rng.standard_normal(s) for s in [(2, 5, 4), (2, 6, 4), (2, 6, 3)])
     bias = rng.standard_normal((2, 5, 6))
     mask = rng.random((2, 5, 6)) < 0.6
     mask[0, 1] = False
@@ -331,7 +331,7 @@ def test_fully_masked_rows_are_zero(rng):
 
 def test_minus_inf_bias_row_is_fully_masked(rng):
     """A row whose bias is -inf everywhere behaves like a fully masked row: zeros, no NaN."""
-    q, k, v = rng.standard_normal((4, 3)), rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    q, k, v = (rng.standard_normal(s) for s in [(4, 3), (5, 3), (5, 2)])
     bias = rng.standard_normal((4, 5))
     bias[2] = -np.inf
     out, w = attention(q, k, v, bias=bias, return_weights=True)
@@ -356,7 +356,7 @@ def test_empty_keys_give_zeros(rng):
 @pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf, 1e300])
 def test_nonfinite_masked_keys_and_values_are_ignored(rng, poison):
     """NaN/inf/huge K and V at masked keys leave out, weights and grads exactly unchanged."""
-    q, k, v = rng.standard_normal((2, 6, 4)), rng.standard_normal((2, 6, 4)), rng.standard_normal((2, 6, 3))
+    q, k, v = (rng.standard_normal(s) for s in [(2, 6, 4), (2, 6, 4), (2, 6, 3)])
     g = rng.standard_normal((2, 6, 3))
     mask = np.ones((2, 1, 6), dtype=bool)
     mask[0, 0, 4] = mask[1, 0, 1] = False
@@ -378,7 +378,7 @@ def test_nonfinite_masked_keys_and_values_are_ignored(rng, poison):
 
 def test_nan_in_unmasked_value_stays_in_its_rows(rng):
     """A NaN value at an allowed key poisons exactly the rows that can see it (causal)."""
-    q, k, v = rng.standard_normal((5, 3)), rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    q, k, v = (rng.standard_normal(s) for s in [(5, 3), (5, 3), (5, 2)])
     v[3, 1] = np.nan
     out = attention(q, k, v, is_causal=True)
     assert not np.isnan(out[:3]).any()
@@ -387,7 +387,7 @@ def test_nan_in_unmasked_value_stays_in_its_rows(rng):
 
 def test_dropout_keep_semantics(rng):
     """out = (P * keep / (1-p)) @ V; returned weights are the pre-dropout P."""
-    q, k, v = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 6, 3)), rng.standard_normal((2, 6, 5))
+    q, k, v = (rng.standard_normal(s) for s in [(2, 4, 3), (2, 6, 3), (2, 6, 5)])
     keep = rng.random((2, 4, 6)) >= 0.25
     out, w = attention(q, k, v, dropout_keep=keep, dropout_p=0.25, return_weights=True)
     _, p = attention(q, k, v, return_weights=True)
@@ -410,7 +410,7 @@ def test_large_logits_are_finite_and_one_hot(rng):
 
 def test_shift_invariance_of_bias(rng):
     """Adding a constant to every score of a row does not change the output."""
-    q, k, v = rng.standard_normal((3, 7, 4)), rng.standard_normal((3, 9, 4)), rng.standard_normal((3, 9, 2))
+    q, k, v = (rng.standard_normal(s) for s in [(3, 7, 4), (3, 9, 4), (3, 9, 2)])
     bias = rng.standard_normal((7, 9))
     np.testing.assert_allclose(attention(q, k, v, bias=bias + 1e4), attention(q, k, v, bias=bias),
                                rtol=1e-9, atol=1e-10)

@@ -62,13 +62,14 @@ def ref_opts(opts):
             if key not in ("seed", "dropout_p", "return_weights")}
 
 
-def assert_close(got, want, *, kind, dtype, big=False, naive=None, label=""):
+def assert_close(got, want, *, kind, dtype, big=False, naive=None, floor=0.0, label=""):
     """Compare a kernel result with the float64 oracle.
 
     kind="out" (outputs, weights): absolute tolerance 1e-5 (f32) / 1e-12 (f64).
     kind="grad": 1e-4 (f32) / 1e-12 (f64) times max(1, max|want|).
     big (L >= 1000): f64 tolerance 1e-10. naive: the same computation done naively in
     float32; the f32 tolerance is then at least twice its error (PyTorch's fused tolerances).
+    floor: a lower bound on the tolerance, for inputs whose magnitude sets the rounding error.
     """
     got = np.asarray(got)
     assert got.dtype == dtype, f"{label}: dtype {got.dtype}, expected {np.dtype(dtype)}"
@@ -83,6 +84,7 @@ def assert_close(got, want, *, kind, dtype, big=False, naive=None, label=""):
         tol = (1e-10 if big else 1e-12) * mag
     if naive is not None:
         tol = max(tol, 2.0 * float(np.max(np.abs(naive.astype(np.float64) - want), initial=0.0)))
+    tol = max(tol, floor)
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=0, atol=tol, err_msg=label)
 
 
@@ -107,7 +109,8 @@ def check_forward(q, k, v, mask=None, bias=None, *, big=False, naive=None, **opt
     return out, w
 
 
-def check_backward(g, q, k, v, mask=None, bias=None, *, big=False, naive=None, **opts):
+def check_backward(g, q, k, v, mask=None, bias=None, *, big=False, naive=None, floor=0.0,
+                   **opts):
     """dq, dk, dv (and dbias, with bias's own shape) against the oracle's analytic grads."""
     dtype = q.dtype.type
     want = ref.attention_backward(g, q, k, v, mask, bias, **ref_opts(opts))
@@ -119,7 +122,7 @@ def check_backward(g, q, k, v, mask=None, bias=None, *, big=False, naive=None, *
     got = bwd(g, q, k, v, mask, bias, **opts)
     assert len(got) == (3 if bias is None else 4)
     for label, a, b, n in zip(("dq", "dk", "dv", "dbias"), got, want, naive):
-        assert_close(a, b, kind="grad", dtype=dtype, big=big, naive=n, label=label)
+        assert_close(a, b, kind="grad", dtype=dtype, big=big, naive=n, floor=floor, label=label)
     return got
 
 
@@ -200,7 +203,11 @@ BIG_FORWARD = [
 ]
 
 
-@pytest.mark.parametrize("case", BIG_FORWARD, ids=lambda c: f"{np.dtype(c[0])}-{c[2]}x{c[3]}x{c[4]}")
+def _big_id(case):
+    return f"{np.dtype(case[0])}-{case[2]}x{case[3]}x{case[4]}"
+
+
+@pytest.mark.parametrize("case", BIG_FORWARD, ids=_big_id)
 def test_forward_large(arch, rng, case):
     """Forward with L or D of 1023/1025 matches the oracle (1e-10 for f64)."""
     dtype, lead, lq, lk, d, dv, opts = case
@@ -216,7 +223,7 @@ BIG_BACKWARD = [
 ]
 
 
-@pytest.mark.parametrize("case", BIG_BACKWARD, ids=lambda c: f"{np.dtype(c[0])}-{c[2]}x{c[3]}x{c[4]}")
+@pytest.mark.parametrize("case", BIG_BACKWARD, ids=_big_id)
 def test_backward_large(arch, rng, case):
     """Backward with L or D of 1023/1025 matches the oracle."""
     dtype, lead, lq, lk, d, dv, opts = case
@@ -241,7 +248,8 @@ def test_mask_broadcast_equals_expanded(arch, rng, dtype, kind):
     full = np.ascontiguousarray(np.broadcast_to(mask, (2, 3, 9, 17)))
     check_forward(q, k, v, mask)
     check_backward(g, q, k, v, mask)
-    for a, b in zip(fwd(q, k, v, mask, return_weights=True), fwd(q, k, v, full, return_weights=True)):
+    pairs = zip(fwd(q, k, v, mask, return_weights=True), fwd(q, k, v, full, return_weights=True))
+    for a, b in pairs:
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(fwd(q, k, v, mask), fwd(q, k, v, full))
     for a, b in zip(bwd(g, q, k, v, mask), bwd(g, q, k, v, full)):
@@ -346,8 +354,10 @@ def test_gqa(arch, rng, dtype, hkv):
     np.testing.assert_allclose(fwd(q, kr, vr), out, rtol=0, atol=atol)
     dq_r, dk_r, dv_r = bwd(g, q, kr, vr)
     np.testing.assert_allclose(dq_r, dq, rtol=0, atol=10 * atol)
-    np.testing.assert_allclose(dk_r.reshape(2, hkv, group, 17, 8).sum(2), dk, rtol=0, atol=10 * atol)
-    np.testing.assert_allclose(dv_r.reshape(2, hkv, group, 17, 7).sum(2), dv, rtol=0, atol=10 * atol)
+    dk_sum = dk_r.reshape(2, hkv, group, 17, 8).sum(2)
+    dv_sum = dv_r.reshape(2, hkv, group, 17, 7).sum(2)
+    np.testing.assert_allclose(dk_sum, dk, rtol=0, atol=10 * atol)
+    np.testing.assert_allclose(dv_sum, dv, rtol=0, atol=10 * atol)
 
 
 @dtypes
@@ -611,7 +621,8 @@ def test_dropout_matches_oracle_with_kernel_mask(arch, rng, dtype, hkv):
     want = ref.attention(q, k, v, mask, bias, **ropts)
     assert_close(fwd(q, k, v, mask, bias, **opts), want, kind="out", dtype=dtype, label="out")
     want_g = ref.attention_backward(g, q, k, v, mask, bias, **ropts)
-    for label, a, b in zip(("dq", "dk", "dv", "dbias"), bwd(g, q, k, v, mask, bias, **opts), want_g):
+    got_g = bwd(g, q, k, v, mask, bias, **opts)
+    for label, a, b in zip(("dq", "dk", "dv", "dbias"), got_g, want_g):
         assert_close(a, b, kind="grad", dtype=dtype, label=label)
 
 
@@ -643,7 +654,8 @@ def test_dropout_weights_are_pre_dropout(arch, rng, dtype):
     _, w0 = fwd(q, k, v, return_weights=True)
     atol = 1e-6 if dtype == np.float32 else 1e-14
     np.testing.assert_allclose(w, w0, rtol=0, atol=atol)
-    np.testing.assert_allclose(w.sum(-1, dtype=np.float64), 1.0, rtol=0, atol=max(1e-6, 33 * 1.2e-7))
+    row_tol = max(1e-6, 33 * 1.2e-7)
+    np.testing.assert_allclose(w.sum(-1, dtype=np.float64), 1.0, rtol=0, atol=row_tol)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -742,8 +754,8 @@ def test_empty_keys_give_zeros(arch, rng, dtype, return_weights):
 
 @dtypes
 def test_finfo_min_bias_no_nan(arch, rng, dtype):
-    """An additive mask of finfo.min (even on a whole row, even where score+bias overflows)
-    gives no NaN and matches the oracle."""
+    """An additive mask of finfo.min (on some keys, and on a whole row, which then stays
+    uniform) gives no NaN and matches the oracle."""
     q, k, v = make_qkv(rng, dtype, (2, 2), 9, 17, 8)
     bias = np.zeros((9, 17), dtype)
     bias[:, ::3] = np.finfo(dtype).min
@@ -804,7 +816,8 @@ def test_nonfinite_masked_kv_do_not_change_grads(arch, rng, dtype, poison):
 
 @dtypes
 def test_large_logits(arch, rng, dtype):
-    """q scaled by 1e4 (|scores| ~ 1e4): output and grads finite and equal to the oracle."""
+    """q scaled by 1e4 (|scores| ~ 1e4): output and grads finite and equal to the oracle
+    (grads to within rounding of the 1e4-sized inputs: 16 eps max|q|)."""
     q, k, v = make_qkv(rng, dtype, (2, 2), 9, 17, 16)
     q = (q * 1e4).astype(dtype)
     scores = np.sort(q.astype(np.float64) @ np.swapaxes(k, -1, -2).astype(np.float64) / 4, -1)
@@ -812,7 +825,8 @@ def test_large_logits(arch, rng, dtype):
     out = fwd(q, k, v)
     assert np.isfinite(out).all()
     check_forward(q, k, v, naive=True)
-    grads = check_backward(grad_out_for(rng, q, v), q, k, v, naive=True)
+    floor = 16 * np.finfo(dtype).eps * float(np.abs(q).max())
+    grads = check_backward(grad_out_for(rng, q, v), q, k, v, naive=True, floor=floor)
     for grad in grads:
         assert np.isfinite(grad).all()
 
@@ -845,7 +859,7 @@ def test_empty_sizes(arch, rng, dtype, name):
         assert grad.dtype == dtype
 
 
-def _layout(x, kind, rng):
+def _layout(x, kind):
     """(view, base): a view equal to x in value but with an unusual layout; base owns memory.
 
     Gaps in strided layouts hold NaN (or flipped bools), so reading them shows up.
@@ -899,7 +913,7 @@ def test_layouts_bitwise_and_never_written(arch, rng, dtype, layout):
                   mask=random_mask(rng, (2, 1, 9, 17)), bias=randn(rng, (1, 3, 9, 17), dtype))
     views, bases = {}, {}
     for name, x in arrays.items():
-        views[name], bases[name] = _layout(x, layout, rng)
+        views[name], bases[name] = _layout(x, layout)
     saved = {name: b.copy() for name, b in bases.items()}
     contig = {name: np.ascontiguousarray(x) for name, x in views.items()}
     for name in views:
@@ -960,48 +974,3 @@ def test_thread_count_bitwise(arch, rng, restore_threads, dtype, shape):
     for other in results[1:]:
         for a, b_ in zip(results[0], other):
             np.testing.assert_array_equal(a, b_)
-
-
-# ---------------------------------------------------------------------------------------------
-# argument errors specific to attention options (RELIABILITY.md items 1, 2, 5, 24, 25)
-
-
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan")])
-def test_dropout_p_out_of_range_raises(arch, rng, p):
-    """dropout_p outside [0, 1) is a ValueError."""
-    q, k, v = make_qkv(rng, np.float32, (1, 1), 3, 3, 4)
-    with pytest.raises(ValueError):
-        fwd(q, k, v, dropout_p=p, seed=0)
-
-
-@pytest.mark.parametrize("scale", [float("nan"), float("inf")])
-def test_nonfinite_scale_raises(arch, rng, scale):
-    """scale NaN/inf is a ValueError."""
-    q, k, v = make_qkv(rng, np.float32, (1, 1), 3, 3, 4)
-    with pytest.raises(ValueError):
-        fwd(q, k, v, scale=scale)
-
-
-def test_bad_causal_alignment_raises(arch, rng):
-    """An unknown causal_alignment is a ValueError, not a silent default."""
-    q, k, v = make_qkv(rng, np.float32, (1, 1), 3, 3, 4)
-    with pytest.raises(ValueError):
-        fwd(q, k, v, is_causal=True, causal_alignment="bottom-right")
-
-
-@pytest.mark.parametrize("mask_dtype", [np.int64, np.uint8, np.float32])
-def test_non_bool_mask_raises(arch, rng, mask_dtype):
-    """An int/uint8/float mask is a TypeError (floats belong in bias)."""
-    q, k, v = make_qkv(rng, np.float32, (1, 1), 3, 3, 4)
-    with pytest.raises(TypeError):
-        fwd(q, k, v, mask=np.ones((3, 3), mask_dtype))
-
-
-@pytest.mark.parametrize("which", ["q", "k", "v"])
-@pytest.mark.parametrize("bad", [np.float16, np.int32, np.complex64, "mixed"])
-def test_bad_dtype_raises(arch, rng, which, bad):
-    """Non-float32/64 or mixed dtypes among q, k, v are a TypeError; nothing is cast."""
-    args = dict(zip("qkv", make_qkv(rng, np.float32, (1, 1), 3, 3, 4)))
-    args[which] = args[which].astype(np.float64 if bad == "mixed" else bad)
-    with pytest.raises(TypeError):
-        fwd(args["q"], args["k"], args["v"])

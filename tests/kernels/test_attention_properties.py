@@ -181,7 +181,8 @@ def test_matches_oracle(arch, prob, data):
     assert out.dtype == np.float32 and out.shape == want_out.shape
     np.testing.assert_allclose(out, want_out, rtol=0, atol=naive_tol(1e-5, naive_out, want_out))
     np.testing.assert_allclose(w, want_w, rtol=0, atol=naive_tol(1e-5, naive_w, want_w))
-    structural = {key: opts[key] for key in ("is_causal", "causal_alignment", "window") if key in opts}
+    structural = {key: opts[key] for key in ("is_causal", "causal_alignment", "window")
+                  if key in opts}
     hidden = ~np.broadcast_to(allowed_keys(q.shape[-2], k.shape[-2], **structural), w.shape)
     assert np.all(w[hidden] == 0)
 
