@@ -8,6 +8,13 @@ namespace py = pybind11;
 
 namespace attnlab::bindings {
 void register_attention(py::module_& m);
+void register_activation(py::module_& m);
+void register_dropout(py::module_& m);
+void register_embedding(py::module_& m);
+void register_loss(py::module_& m);
+void register_norm(py::module_& m);
+void register_positional(py::module_& m);
+void register_softmax(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -21,4 +28,11 @@ PYBIND11_MODULE(_core, m) {
           py::call_guard<py::gil_scoped_release>());
     m.def("get_num_threads", &attnlab::get_num_threads);
     attnlab::bindings::register_attention(m);
+    attnlab::bindings::register_activation(m);
+    attnlab::bindings::register_dropout(m);
+    attnlab::bindings::register_embedding(m);
+    attnlab::bindings::register_loss(m);
+    attnlab::bindings::register_norm(m);
+    attnlab::bindings::register_positional(m);
+    attnlab::bindings::register_softmax(m);
 }
