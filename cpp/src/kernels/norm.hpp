@@ -1,6 +1,7 @@
-// Layer and RMS normalization over the last axis of a tile of rows. The mean is taken first and
-// the variance from the centred values (two passes), so a large common offset does not cancel
-// the variance; a constant row gives x_hat = 0, hence y = bias and finite gradients.
+// Layer and RMS normalization over the last axis of a tile of rows. The variance comes from the
+// centred values, after a second pass corrects the mean by the centred values' own mean, so a
+// large common offset neither cancels the variance nor shifts the output; a constant row gives
+// x_hat = 0, hence y = bias and finite gradients.
 // The backward adds this tile's dweight/dbias into per-tile partials the driver reduces.
 #pragma once
 
@@ -14,13 +15,18 @@ template <class A, class T>
 struct Norm {
     using L = Loops<A, T>;
 
-    static T row_mean(const T* x, index_t n) {
-        return L::sum(n, [&](auto v, index_t i) { return L::template load<decltype(v)>(x + i); }) / T(n);
+    // sum(x - shift) / n.
+    static T mean_from(const T* x, index_t n, T shift) {
+        return L::sum(n, [&](auto v, index_t i) { return L::template load<decltype(v)>(x + i) - shift; }) / T(n);
     }
 
     // (mean, 1 / sqrt(var + eps)) of one row; centred = false gives RMS norm's (0, 1/rms).
     static void stats(const T* x, index_t n, bool centred, T eps, T& mean, T& rstd) {
-        mean = centred ? row_mean(x, n) : T(0);
+        mean = T(0);
+        if (centred) {
+            mean = mean_from(x, n, T(0));
+            mean += mean_from(x, n, mean);
+        }
         T m = mean;
         T var = L::sum(n, [&](auto v, index_t i) {
             auto d = L::template load<decltype(v)>(x + i) - m;
