@@ -45,7 +45,7 @@ def relu(x):
 
 def silu(x):
     x = np.asarray(x, dtype=np.float64)
-    return x / (1.0 + np.exp(-x))
+    return x * np.exp(-np.logaddexp(0.0, -x))  # x * sigmoid(x) without overflow
 
 
 def log_softmax(x, axis=-1):

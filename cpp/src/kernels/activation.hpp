@@ -13,13 +13,19 @@ struct Activations {
     static constexpr T kSqrt2OverPi = T(0.79788456080286535588);
     static constexpr T kCubic = T(0.044715);
 
+    // (1 + tanh(u)) / 2 = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): as a sigmoid it
+    // cannot cancel to a wrong sign for very negative x, as 1 + tanh(u) can.
+    template <class V>
+    static V tanh_gate(const V& x) {
+        return V(T(1)) / (V(T(1)) + xsimd::exp(T(-2) * kSqrt2OverPi * (x + kCubic * x * x * x)));
+    }
+
     template <Activation F, class V>
     static V value(const V& x) {
         if constexpr (F == Activation::relu) return L::choose(x < V(T(0)), V(T(0)), x);  // NaN stays NaN
         if constexpr (F == Activation::silu) return x / (V(T(1)) + xsimd::exp(-x));
         if constexpr (F == Activation::gelu) return T(0.5) * x * (V(T(1)) + xsimd::erf(x * kInvSqrt2));
-        if constexpr (F == Activation::gelu_tanh)
-            return T(0.5) * x * (V(T(1)) + xsimd::tanh(kSqrt2OverPi * (x + kCubic * x * x * x)));
+        if constexpr (F == Activation::gelu_tanh) return x * tanh_gate(x);
     }
 
     // d value / dx.
@@ -34,9 +40,8 @@ struct Activations {
             return T(0.5) * (V(T(1)) + xsimd::erf(x * kInvSqrt2)) +
                    x * kInvSqrt2Pi * xsimd::exp(T(-0.5) * x * x);
         if constexpr (F == Activation::gelu_tanh) {
-            V t = xsimd::tanh(kSqrt2OverPi * (x + kCubic * x * x * x));
-            return T(0.5) * (V(T(1)) + t) +
-                   T(0.5) * x * (V(T(1)) - t * t) * kSqrt2OverPi * (V(T(1)) + T(3) * kCubic * x * x);
+            V s = tanh_gate(x);
+            return s + T(2) * x * s * (V(T(1)) - s) * kSqrt2OverPi * (V(T(1)) + T(3) * kCubic * x * x);
         }
     }
 
