@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
-from attnlab._validation import expect_shape, float_array
+from attnlab._validation import contiguous, expect_shape, float_array
 
 _GELU = {"none": "gelu", "tanh": "gelu_tanh"}
 
 
 def _forward(kind: str, x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(float_array(x, "x"))
+    x = contiguous(float_array(x, "x"))
     out = np.empty_like(x)
     _core.activation_forward(kind, x, out=out)
     return out
@@ -21,7 +21,7 @@ def _backward(kind: str, grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     x = float_array(x, "x")
     g = float_array(grad_out, "grad_out", like=x, like_name="x")
     expect_shape(g, "grad_out", x.shape, "x's shape")
-    x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
+    x, g = contiguous(x), contiguous(g)
     dx = np.empty_like(x)
     _core.activation_backward(kind, g, x, dx=dx)
     return dx

@@ -6,7 +6,7 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._random import check_seed, next_seed
-from attnlab._validation import flag, float_array, real_number
+from attnlab._validation import contiguous, flag, float_array, real_number
 
 
 def _probability(p: object) -> float:
@@ -17,7 +17,7 @@ def _probability(p: object) -> float:
 
 
 def _apply(x: np.ndarray, p: float, seed: int) -> np.ndarray:
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     out = np.empty_like(x)
     _core.dropout_forward(x, p, seed, out=out)
     return out

@@ -93,13 +93,19 @@ def index(x: object, name: str) -> int:
         raise TypeError(f"{name}: expected an int, got {type(x).__name__}") from None
 
 
+def contiguous(x: np.ndarray) -> np.ndarray:
+    """``x`` itself if C-contiguous, else a C-order copy; keeps 0-d arrays 0-d, unlike
+    ``np.ascontiguousarray``."""
+    return x if x.flags.c_contiguous else x.copy(order="C")
+
+
 def as_rows(x: np.ndarray, trailing: int = 1) -> np.ndarray:
     """``x`` as a C-contiguous (rows, n) array, n = the product of its last ``trailing`` sizes.
 
     A view when ``x`` already is C-contiguous, else an explicit copy; never written to.
     """
     split = x.ndim - trailing
-    return np.ascontiguousarray(x).reshape(math.prod(x.shape[:split]), math.prod(x.shape[split:]))
+    return contiguous(x).reshape(math.prod(x.shape[:split]), math.prod(x.shape[split:]))
 
 
 def expect_shape(x: np.ndarray, name: str, shape: tuple[int, ...], what: str) -> None:
