@@ -119,7 +119,7 @@ def int_array(x: object, name: str) -> np.ndarray:
         raise TypeError(f"{name}: expected a NumPy array of integers, got {type(x).__name__}")
     if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
         raise TypeError(f"{name}: expected an integer dtype, got {x.dtype}")
-    return np.ascontiguousarray(x, dtype=np.int64)
+    return x.astype(np.int64, order="C", copy=False)
 
 
 def axis_index(axis: object, ndim: int, name: str = "axis") -> int:
