@@ -110,9 +110,9 @@ def rope_backward(grad_out: np.ndarray, positions: np.ndarray | None = None, *,
 
 
 def _power_of_two_slopes(n: int) -> list[float]:
-    # Press et al.: the geometric sequence starting at 2^(-8/n) with that ratio.
-    start = 2.0 ** (-8.0 / n)
-    return [start ** (i + 1) for i in range(n)]
+    # Press et al.: the geometric sequence starting at 2^(-8/n) with that ratio, each term as
+    # one power of two so that no rounding accumulates.
+    return [2.0 ** (-8.0 * (i + 1) / n) for i in range(n)]
 
 
 def alibi_slopes(num_heads: int, *, dtype: object = np.float64) -> np.ndarray:
