@@ -34,10 +34,9 @@ def dropout(x: np.ndarray, p: float = 0.5, *, seed: int | None = None,
     """
     x = float_array(x, "x")
     p = _probability(p)
-    seed = check_seed(next_seed() if seed is None else seed)
     if not flag(training, "training"):
         return x.copy()
-    return _apply(x, p, seed)
+    return _apply(x, p, check_seed(next_seed() if seed is None else seed))
 
 
 def dropout_backward(grad_out: np.ndarray, p: float = 0.5, *, seed: int | None = None,
