@@ -146,3 +146,17 @@ def test_errors(rng):
         F.layer_norm_backward(x[:1], x, 5)
     with pytest.raises(TypeError, match="x: expected a NumPy array"):
         F.rms_norm([[1.0, 2.0]], 2)
+
+
+def test_concurrent_calls_equal_serial(rng):
+    # The GIL is released around the kernels: calls from many Python threads run at once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    xs = [randn(rng, (300, 65), np.float32) for _ in range(8)]
+    w = randn(rng, (65,), np.float32)
+    serial = [F.layer_norm_backward(x, x, 65, w, w) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda x: F.layer_norm_backward(x, x, 65, w, w), xs))
+    for a, c in zip(serial, parallel):
+        for u, v in zip(a, c):
+            np.testing.assert_array_equal(u, v)
