@@ -12,9 +12,9 @@ template <class T>
 void forward(bool centred, const T* x, index_t rows, index_t n, const T* weight, const T* bias,
              double eps, T* y) {
     if (rows == 0 || n == 0) return;
-    std::vector<T> ones, zeros;
-    if (!weight) weight = (ones.assign(n, T(1)), ones.data());
-    if (!bias) bias = (zeros.assign(n, T(0)), zeros.data());
+    std::vector<T> ones(weight ? 0 : n, T(1)), zeros(bias ? 0 : n, T(0));
+    if (!weight) weight = ones.data();
+    if (!bias) bias = zeros.data();
     const auto& k = active_kernels().blocks<T>();
     for_row_tiles(rows, n, [&](index_t, index_t r0, index_t m) {
         k.norm(x + r0 * n, m, n, weight, bias, centred, T(eps), y + r0 * n);
@@ -25,8 +25,8 @@ template <class T>
 void backward(bool centred, const T* g, const T* x, index_t rows, index_t n, const T* weight,
               double eps, T* dx, T* dweight, T* dbias) {
     if (n == 0) return;
-    std::vector<T> ones;
-    if (!weight) weight = (ones.assign(n, T(1)), ones.data());
+    std::vector<T> ones(weight ? 0 : n, T(1));
+    if (!weight) weight = ones.data();
     const index_t tiles = row_tiles(rows, n);
     std::vector<T> partial(2 * tiles * n, T(0));  // dweight per tile, then dbias per tile
     const auto& k = active_kernels().blocks<T>();

@@ -115,6 +115,9 @@ def test_strided_read_only_inputs(rng):
     np.testing.assert_array_equal(F.layer_norm(x, 9, w, b), F.layer_norm(saved, 9, w, b))
     np.testing.assert_array_equal(F.rms_norm_backward(x, x, 9, w)[0], F.rms_norm_backward(saved, saved, 9, w)[0])
     np.testing.assert_array_equal(x, saved)
+    flipped = saved[::-1, ::-1]  # negative strides
+    np.testing.assert_array_equal(F.layer_norm_backward(flipped, flipped, 9, w, b)[1],
+                                  F.layer_norm_backward(flipped.copy(), flipped.copy(), 9, w, b)[1])
 
 
 def test_empty_sizes(rng):

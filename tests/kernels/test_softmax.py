@@ -90,6 +90,9 @@ def test_strided_read_only_and_empty(rng):
     np.testing.assert_array_equal(F.log_softmax(x, axis=0), F.log_softmax(saved, axis=0))
     np.testing.assert_array_equal(F.softmax_backward(x, x), F.softmax_backward(saved, saved))
     np.testing.assert_array_equal(x, saved)
+    flipped = saved[::-1, ::-1]  # negative strides
+    np.testing.assert_array_equal(F.softmax(flipped), F.softmax(flipped.copy()))
+    np.testing.assert_array_equal(F.log_softmax_backward(flipped, flipped), F.log_softmax_backward(flipped.copy(), flipped.copy()))
     assert F.softmax(np.zeros((0, 5), np.float64)).shape == (0, 5)
     assert F.log_softmax(np.zeros((5, 0), np.float64)).shape == (5, 0)
 

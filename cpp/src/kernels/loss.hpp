@@ -36,15 +36,17 @@ struct CrossEntropy {
                          index_t n, const CrossEntropyOptions& o, T* dx) {
         const T s = T(o.label_smoothing);
         for (index_t r = 0; r < rows; ++r, x += n, dx += n) {
-            T gr = target[r] == o.ignore_index ? T(0) : row_grad[r];
-            T lse = gr == T(0) ? T(0) : S::log_sum_exp(x, n);
-            T shift = s / T(n);
+            const T gr = target[r] == o.ignore_index ? T(0) : row_grad[r];
+            if (gr == T(0)) {
+                L::each(n, [&](auto v, index_t i) { L::store(dx + i, decltype(v)(T(0))); });
+                continue;
+            }
+            const T lse = S::log_sum_exp(x, n), shift = s / T(n);
             L::each(n, [&](auto v, index_t i) {
                 using V = decltype(v);
-                V p = xsimd::exp(L::template load<V>(x + i) - lse) - shift;
-                L::store(dx + i, V(gr == T(0) ? V(T(0)) : V(gr * p)));
+                L::store(dx + i, V(gr * (xsimd::exp(L::template load<V>(x + i) - lse) - shift)));
             });
-            if (gr != T(0)) dx[target[r]] -= gr * (T(1) - s);
+            dx[target[r]] -= gr * (T(1) - s);
         }
     }
 };
