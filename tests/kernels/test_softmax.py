@@ -3,6 +3,9 @@ finite differences, on every arch."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 import attnlab as al
 import reference_blocks as ref
@@ -109,3 +112,17 @@ def test_errors(rng):
         F.softmax(x.astype(np.float16))
     with pytest.raises(ValueError, match=r"grad_out: expected shape \(2, 3\)"):
         F.softmax_backward(x.T, x)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(x=arrays(np.float32, array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
+                elements=st.floats(-1e4, 1e4, width=32)),
+       shift=st.floats(-100, 100, width=32))
+def test_properties(x, shift):
+    # Rows sum to 1, log_softmax <= 0, and a shift of the whole row changes nothing beyond
+    # float32 rounding of the shifted input.
+    y = F.softmax(x)
+    assert np.all(np.abs(y.sum(axis=-1, dtype=np.float64) - 1) <= max(1e-6, x.shape[-1] * 1.2e-7))
+    assert np.all(F.log_softmax(x) <= 1e-6)
+    shifted = x + np.float32(shift)
+    np.testing.assert_allclose(F.softmax(shifted), ref.softmax(shifted), atol=1e-5, rtol=1e-4)
