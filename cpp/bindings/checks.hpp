@@ -19,6 +19,7 @@ namespace py = pybind11;
 
 template <class T>
 using Array = py::array_t<T, py::array::c_style>;
+using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
 
 inline std::string shape_str(const py::array& a) {
     std::string s = "(";
@@ -39,6 +40,29 @@ inline void expect_shape(const py::array& a, const char* name, const std::vector
     if (!ok)
         throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) +
                               ", got " + shape_str(a));
+}
+
+inline std::vector<index_t> shape_of(const py::array& a) {
+    return std::vector<index_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// The number of rows of a 2-D (rows, n) operand; ValueError for any other ndim.
+inline index_t rows_of(const py::array& a, const char* name) {
+    if (a.ndim() != 2)
+        throw py::value_error(std::string(name) + ": expected 2 dimensions (rows, n), got " +
+                              std::to_string(a.ndim()));
+    return a.shape(0);
+}
+
+// Raises ValueError unless every index is in [0, size) or equals `except`.
+inline void expect_indices(const IndexArray& a,
+                           const char* name, index_t size, index_t except) {
+    const std::int64_t* p = a.data();
+    for (py::ssize_t i = 0; i < a.size(); ++i)
+        if ((p[i] < 0 || p[i] >= size) && p[i] != except)
+            throw py::value_error(std::string(name) + ": value " + std::to_string(p[i]) +
+                                  " at flat position " + std::to_string(i) +
+                                  " is out of range [0, " + std::to_string(size) + ")");
 }
 
 // Raises ValueError unless `a` is a writable, C-contiguous output of `shape`.

@@ -12,6 +12,13 @@ namespace py = pybind11;
 
 namespace attnlab::bindings {
 void register_attention(py::module_& m);
+void register_activation(py::module_& m);
+void register_dropout(py::module_& m);
+void register_embedding(py::module_& m);
+void register_loss(py::module_& m);
+void register_norm(py::module_& m);
+void register_positional(py::module_& m);
+void register_softmax(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -38,4 +45,11 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("n"), py::arg("fail_at"));
     attnlab::bindings::register_attention(m);
+    attnlab::bindings::register_activation(m);
+    attnlab::bindings::register_dropout(m);
+    attnlab::bindings::register_embedding(m);
+    attnlab::bindings::register_loss(m);
+    attnlab::bindings::register_norm(m);
+    attnlab::bindings::register_positional(m);
+    attnlab::bindings::register_softmax(m);
 }

@@ -14,15 +14,46 @@ struct AttentionKernels {
     Tile backward_q;   // (plan, batch, head, query block)
 };
 
+// Row-tile kernels of the building blocks (see api.hpp); each call covers whole rows.
+template <class T>
+struct BlockKernels {
+    // centred = layer norm, else RMS norm; b is ignored for RMS norm.
+    void (*norm)(const T* x, index_t rows, index_t n, const T* w, const T* b, bool centred, T eps,
+                 T* y);
+    // dw, db accumulate this tile's sums.
+    void (*norm_backward)(const T* g, const T* x, index_t rows, index_t n, const T* w,
+                          bool centred, T eps, T* dx, T* dw, T* db);
+    // forward when g is null, else dx = g * f'(x).
+    void (*activation)(Activation f, const T* g, const T* x, index_t n, T* y);
+    void (*softmax)(const T* x, index_t rows, index_t n, bool log, T* y);
+    void (*softmax_backward)(const T* g, const T* x, index_t rows, index_t n, bool log, T* dx);
+    void (*cross_entropy)(const T* x, const std::int64_t* target, index_t rows, index_t n,
+                          const CrossEntropyOptions& o, T* loss);
+    void (*cross_entropy_backward)(const T* row_grad, const T* x, const std::int64_t* target,
+                                   index_t rows, index_t n, const CrossEntropyOptions& o, T* dx);
+    void (*dropout)(const T* x, index_t begin, index_t n, double p, std::uint64_t seed, T* y);
+    void (*scatter_add)(const T* grad, const index_t* order, const index_t* offsets, index_t v0,
+                        index_t v1, index_t dim, T* dweight);
+    void (*rope)(const T* x, index_t r0, index_t rows, index_t dim, index_t half, bool interleaved,
+                 const T* cos, const T* sin, index_t num_positions, bool inverse, T* y);
+};
+
 struct KernelTable {
     const char* name;
     AttentionKernels<float> attention_f32;
     AttentionKernels<double> attention_f64;
+    BlockKernels<float> blocks_f32;
+    BlockKernels<double> blocks_f64;
 
     template <class T>
     const AttentionKernels<T>& attention() const {
         if constexpr (sizeof(T) == sizeof(float)) return attention_f32;
         else return attention_f64;
+    }
+    template <class T>
+    const BlockKernels<T>& blocks() const {
+        if constexpr (sizeof(T) == sizeof(float)) return blocks_f32;
+        else return blocks_f64;
     }
 };
 

@@ -91,3 +91,47 @@ def index(x: object, name: str) -> int:
         return operator.index(x)
     except TypeError:
         raise TypeError(f"{name}: expected an int, got {type(x).__name__}") from None
+
+
+def contiguous(x: np.ndarray) -> np.ndarray:
+    """``x`` itself if C-contiguous, else a C-order copy; keeps 0-d arrays 0-d, unlike
+    ``np.ascontiguousarray``."""
+    return x if x.flags.c_contiguous else x.copy(order="C")
+
+
+def as_rows(x: np.ndarray, trailing: int = 1) -> np.ndarray:
+    """``x`` as a C-contiguous (rows, n) array, n = the product of its last ``trailing`` sizes.
+
+    A view when ``x`` already is C-contiguous, else an explicit copy; never written to.
+    """
+    split = x.ndim - trailing
+    return contiguous(x).reshape(math.prod(x.shape[:split]), math.prod(x.shape[split:]))
+
+
+def expect_shape(x: np.ndarray, name: str, shape: tuple[int, ...], what: str) -> None:
+    if x.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {x.shape}")
+
+
+def int_array(x: object, name: str) -> np.ndarray:
+    """``x`` as a C-contiguous int64 array (integer dtypes only; an explicit copy if needed)."""
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)) or not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a NumPy array of integers, got {type(x).__name__}")
+    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"{name}: expected an integer dtype, got {x.dtype}")
+    return x.astype(np.int64, order="C", copy=False)
+
+
+def axis_index(axis: object, ndim: int, name: str = "axis") -> int:
+    """``axis`` normalized to [0, ndim); ValueError when out of range."""
+    axis = index(axis, name)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: {axis} is out of range for an array of {ndim} dimensions")
+    return axis % ndim
+
+
+def positive(x: object, name: str) -> float:
+    value = real_number(x, name)
+    if value <= 0:
+        raise ValueError(f"{name}: expected a number > 0, got {value}")
+    return value

@@ -3,6 +3,58 @@
 Arrays in, arrays out. The ``_backward`` functions are the raw kernels that autograd calls.
 """
 
+from attnlab._activation import gelu, gelu_backward, relu, relu_backward, silu, silu_backward
 from attnlab._attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
+from attnlab._dropout import dropout, dropout_backward
+from attnlab._embedding import (
+    embedding,
+    embedding_backward,
+    relative_position_bias,
+    relative_position_bias_backward,
+)
+from attnlab._loss import cross_entropy, cross_entropy_backward
+from attnlab._norm import layer_norm, layer_norm_backward, rms_norm, rms_norm_backward
+from attnlab._positional import (
+    alibi_bias,
+    alibi_slopes,
+    relative_position_bucket,
+    rope,
+    rope_backward,
+    sinusoidal_positional_encoding,
+    sliding_window,
+)
+from attnlab._softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 
-__all__ = ["scaled_dot_product_attention", "scaled_dot_product_attention_backward"]
+__all__ = [
+    "alibi_bias",
+    "alibi_slopes",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "embedding",
+    "embedding_backward",
+    "gelu",
+    "gelu_backward",
+    "layer_norm",
+    "layer_norm_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "relative_position_bias",
+    "relative_position_bias_backward",
+    "relative_position_bucket",
+    "relu",
+    "relu_backward",
+    "rms_norm",
+    "rms_norm_backward",
+    "rope",
+    "rope_backward",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+    "silu",
+    "silu_backward",
+    "sinusoidal_positional_encoding",
+    "sliding_window",
+    "softmax",
+    "softmax_backward",
+]

@@ -58,6 +58,79 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
                         const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
                         T* dscores);
 
+// Transformer building blocks. Arrays are C-contiguous; a row is the last axis, n wide.
+
+// layer_norm: y = (x - mean) / sqrt(var + eps) * weight + bias over each row of x (rows, n);
+// rms_norm: y = x / sqrt(mean(x^2) + eps) * weight. weight and bias (n) may be null (1 and 0).
+template <class T>
+void layer_norm_forward(const T* x, index_t rows, index_t n, const T* weight, const T* bias,
+                        double eps, T* y);
+template <class T>
+void rms_norm_forward(const T* x, index_t rows, index_t n, const T* weight, double eps, T* y);
+// dx (rows, n), and dweight, dbias (n) unless null.
+template <class T>
+void layer_norm_backward(const T* grad_out, const T* x, index_t rows, index_t n, const T* weight,
+                         double eps, T* dx, T* dweight, T* dbias);
+template <class T>
+void rms_norm_backward(const T* grad_out, const T* x, index_t rows, index_t n, const T* weight,
+                       double eps, T* dx, T* dweight);
+
+enum class Activation { relu, silu, gelu, gelu_tanh };
+
+// y = f(x) over n elements; the backward gives dx = grad_out * f'(x).
+template <class T>
+void activation_forward(Activation f, const T* x, index_t n, T* y);
+template <class T>
+void activation_backward(Activation f, const T* grad_out, const T* x, index_t n, T* dx);
+
+// softmax (log = false) or log_softmax of each row of x (rows, n); the backward recomputes it.
+template <class T>
+void softmax_forward(const T* x, index_t rows, index_t n, bool log, T* y);
+template <class T>
+void softmax_backward(const T* grad_out, const T* x, index_t rows, index_t n, bool log, T* dx);
+
+struct CrossEntropyOptions {
+    index_t ignore_index = -100;
+    double label_smoothing = 0.0;
+};
+
+// Per-row loss of logits (rows, classes) against target (rows), each in [0, classes) or
+// ignore_index; the backward takes the gradient of each row's loss (the reduction's weights).
+template <class T>
+void cross_entropy_forward(const T* logits, const std::int64_t* target, index_t rows,
+                           index_t classes, const CrossEntropyOptions& opt, T* loss);
+template <class T>
+void cross_entropy_backward(const T* row_grad, const T* logits, const std::int64_t* target,
+                            index_t rows, index_t classes, const CrossEntropyOptions& opt,
+                            T* dlogits);
+
+// y = x * keep / (1 - p) over n elements, keep drawn from (seed, flat index); the backward is
+// the same call on the gradient.
+template <class T>
+void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y);
+
+// out (n, dim) = weight (vocab, dim) rows at indices (n), each in [0, vocab). The backward sums
+// grad_out rows into dweight (vocab, dim) per index, in position order; row padding_idx (if in
+// range) gets zero.
+template <class T>
+void embedding_forward(const std::int64_t* indices, index_t n, const T* weight, index_t dim,
+                       T* out);
+template <class T>
+void embedding_backward(const T* grad_out, const std::int64_t* indices, index_t n, index_t vocab,
+                        index_t dim, index_t padding_idx, T* dweight);
+
+struct RopeOptions {
+    index_t rotary_dim = 0;    // even, <= dim: the leading rotary_dim of each row rotate
+    bool interleaved = false;  // pairs (2k, 2k + 1) instead of (k, k + rotary_dim / 2)
+    double base = 10000.0;
+};
+
+// Rotary position embedding of x (rows, dim); row r is at positions[r % num_positions].
+// inverse = true rotates back, which is the backward.
+template <class T>
+void rope_forward(const T* x, index_t rows, index_t dim, const double* positions,
+                  index_t num_positions, const RopeOptions& opt, bool inverse, T* y);
+
 namespace arch {
 std::vector<std::string> available();  // usable on this CPU, best first, baseline last
 std::string current();                 // the arch kernels run on now

@@ -2,7 +2,14 @@
 #pragma once
 
 #include "kernel_table.hpp"
+#include "kernels/activation.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/dropout.hpp"
+#include "kernels/embedding.hpp"
+#include "kernels/loss.hpp"
+#include "kernels/norm.hpp"
+#include "kernels/positional.hpp"
+#include "kernels/softmax.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -12,9 +19,19 @@ constexpr AttentionKernels<T> attention_kernels() {
     return {&K::forward, &K::backward_kv, &K::backward_q};
 }
 
+template <class A, class T>
+constexpr BlockKernels<T> block_kernels() {
+    return {&Norm<A, T>::forward,         &Norm<A, T>::backward,
+            &Activations<A, T>::run,      &Softmax<A, T>::forward,
+            &Softmax<A, T>::backward,     &CrossEntropy<A, T>::forward,
+            &CrossEntropy<A, T>::backward, &Dropout<A, T>::forward,
+            &Embedding<A, T>::scatter_add, &Rope<A, T>::forward};
+}
+
 template <class A>
 constexpr KernelTable make_table(const char* name) {
-    return {name, attention_kernels<A, float>(), attention_kernels<A, double>()};
+    return {name, attention_kernels<A, float>(), attention_kernels<A, double>(),
+            block_kernels<A, float>(), block_kernels<A, double>()};
 }
 
 }  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

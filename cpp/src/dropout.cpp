@@ -1,0 +1,17 @@
+// Drives functional dropout: fixed-size chunks of the flat array on the pool; the mask is a
+// function of (seed, flat index) only.
+#include "kernel_table.hpp"
+#include "row_tiles.hpp"
+
+namespace attnlab {
+
+template <class T>
+void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y) {
+    const auto& k = active_kernels().blocks<T>();
+    for_row_tiles(n, 1, [&](index_t, index_t i, index_t m) { k.dropout(x + i, i, m, p, seed, y + i); });
+}
+
+template void dropout_forward<float>(const float*, index_t, double, std::uint64_t, float*);
+template void dropout_forward<double>(const double*, index_t, double, std::uint64_t, double*);
+
+}  // namespace attnlab

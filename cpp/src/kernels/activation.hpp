@@ -1,0 +1,69 @@
+// Element-wise activations and their derivatives: relu, silu, gelu (erf) and gelu (tanh).
+#pragma once
+
+#include "kernels/loops.hpp"
+
+namespace attnlab::kernels::ATTNLAB_ARCH_NS {
+
+template <class A, class T>
+struct Activations {
+    using L = Loops<A, T>;
+    static constexpr T kInvSqrt2 = T(0.70710678118654752440);
+    static constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
+    static constexpr T kSqrt2OverPi = T(0.79788456080286535588);
+    static constexpr T kCubic = T(0.044715);
+
+    // (1 + tanh(u)) / 2 = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): as a sigmoid it
+    // cannot cancel to a wrong sign for very negative x, as 1 + tanh(u) can.
+    template <class V>
+    static V tanh_gate(const V& x) {
+        return V(T(1)) / (V(T(1)) + xsimd::exp(T(-2) * kSqrt2OverPi * (x + kCubic * x * x * x)));
+    }
+
+    template <Activation F, class V>
+    static V value(const V& x) {
+        if constexpr (F == Activation::relu) return L::choose(x < V(T(0)), V(T(0)), x);  // NaN stays NaN
+        if constexpr (F == Activation::silu) return x / (V(T(1)) + xsimd::exp(-x));
+        if constexpr (F == Activation::gelu) return T(0.5) * x * (V(T(1)) + xsimd::erf(x * kInvSqrt2));
+        if constexpr (F == Activation::gelu_tanh) return x * tanh_gate(x);
+    }
+
+    // d value / dx.
+    template <Activation F, class V>
+    static V derivative(const V& x) {
+        if constexpr (F == Activation::relu) return L::choose(x > V(T(0)), V(T(1)), V(T(0)));
+        if constexpr (F == Activation::silu) {
+            V s = V(T(1)) / (V(T(1)) + xsimd::exp(-x));
+            return s * (V(T(1)) + x * (V(T(1)) - s));
+        }
+        if constexpr (F == Activation::gelu)
+            return T(0.5) * (V(T(1)) + xsimd::erf(x * kInvSqrt2)) +
+                   x * kInvSqrt2Pi * xsimd::exp(T(-0.5) * x * x);
+        if constexpr (F == Activation::gelu_tanh) {
+            V s = tanh_gate(x);
+            return s + T(2) * x * s * (V(T(1)) - s) * kSqrt2OverPi * (V(T(1)) + T(3) * kCubic * x * x);
+        }
+    }
+
+    // y = f(x), or with g: y = g * f'(x).
+    template <Activation F>
+    static void apply(const T* g, const T* x, index_t n, T* y) {
+        L::each(n, [&](auto v, index_t i) {
+            using V = decltype(v);
+            V xi = L::template load<V>(x + i);
+            L::store(y + i, g ? V(L::template load<V>(g + i) * derivative<F>(xi)) : value<F>(xi));
+        });
+    }
+
+    // forward when g is null, else backward.
+    static void run(Activation f, const T* g, const T* x, index_t n, T* y) {
+        switch (f) {
+            case Activation::relu: return apply<Activation::relu>(g, x, n, y);
+            case Activation::silu: return apply<Activation::silu>(g, x, n, y);
+            case Activation::gelu: return apply<Activation::gelu>(g, x, n, y);
+            case Activation::gelu_tanh: return apply<Activation::gelu_tanh>(g, x, n, y);
+        }
+    }
+};
+
+}  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

@@ -1,0 +1,68 @@
+// Loops over contiguous elements shared by the building-block kernels: each body is a generic
+// lambda called with a SIMD batch for whole batches and with a scalar for the tail, so one
+// expression serves both and every length (1, 7, 1025, ...) is handled.
+#pragma once
+
+#include <type_traits>
+
+#include "attnlab/api.hpp"
+#include "kernels/simd_compat.hpp"
+
+namespace attnlab::kernels::ATTNLAB_ARCH_NS {
+
+template <class A, class T>
+struct Loops {
+    using B = xsimd::batch<T, A>;
+    static constexpr index_t W = static_cast<index_t>(B::size);
+
+    template <class V>
+    static V load(const T* p) {
+        if constexpr (std::is_same_v<V, B>) return B::load_unaligned(p);
+        else return *p;
+    }
+    template <class V>
+    static void store(T* p, const V& v) {
+        if constexpr (std::is_same_v<V, B>) v.store_unaligned(p);
+        else *p = v;
+    }
+    // cond ? a : b, lane-wise for batches.
+    template <class C, class V>
+    static V choose(const C& cond, const V& a, const V& b) {
+        if constexpr (std::is_same_v<V, B>) return xsimd::select(cond, a, b);
+        else return cond ? a : b;
+    }
+
+    // f(V(), i) for every i in [0, n): a batch at a time, then scalars for the tail.
+    template <class F>
+    static void each(index_t n, F f) {
+        index_t i = 0;
+        for (; i + W <= n; i += W) f(B(), i);
+        for (; i < n; ++i) f(T(), i);
+    }
+
+    // sum of f(V(), i) over [0, n).
+    template <class F>
+    static T sum(index_t n, F f) {
+        B acc(T(0));
+        index_t i = 0;
+        for (; i + W <= n; i += W) acc += f(B(), i);
+        T s = simd::reduce_add(acc);
+        for (; i < n; ++i) s += f(T(), i);
+        return s;
+    }
+
+    // max of x[0:n), n >= 1. A NaN need not win: it makes its row's sums NaN anyway.
+    static T max(const T* x, index_t n) {
+        index_t i = 0;
+        T m = x[0];
+        if (n >= W) {
+            B acc = B::load_unaligned(x);
+            for (i = W; i + W <= n; i += W) acc = xsimd::max(acc, B::load_unaligned(x + i));
+            m = simd::reduce_max(acc);
+        }
+        for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+        return m;
+    }
+};
+
+}  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

@@ -1,0 +1,72 @@
+"""Embedding lookup and T5's relative-position bias gather, with scatter-add backwards."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnlab import _core
+from attnlab._validation import expect_shape, float_array, index, int_array
+
+
+def _padding(padding_idx: int | None, vocab: int) -> int:
+    """padding_idx as a row in [0, vocab), or -1 for none (PyTorch allows negative indices)."""
+    if padding_idx is None:
+        return -1
+    padding_idx = index(padding_idx, "padding_idx")
+    if not -vocab <= padding_idx < vocab:
+        raise ValueError(f"padding_idx: expected an int in [{-vocab}, {vocab}), got {padding_idx}")
+    return padding_idx % vocab
+
+
+def _weight(weight: np.ndarray, name: str = "weight") -> np.ndarray:
+    weight = float_array(weight, name)
+    if weight.ndim != 2:
+        raise ValueError(f"{name}: expected 2 dimensions (num_embeddings, D), got shape {weight.shape}")
+    return weight
+
+
+def embedding(indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | None = None) -> np.ndarray:
+    """weight[indices]: rows of weight (V, D) gathered to indices.shape + (D,).
+
+    Indices must be integers in [0, V). ``padding_idx``'s row gets no gradient in
+    :func:`embedding_backward` (as in PyTorch).
+    """
+    weight = _weight(weight)
+    _padding(padding_idx, weight.shape[0])
+    idx = int_array(indices, "indices")
+    out = np.empty((idx.size, weight.shape[1]), dtype=weight.dtype)
+    _core.embedding_forward(idx.reshape(-1), np.ascontiguousarray(weight), out=out)
+    return out.reshape(idx.shape + (weight.shape[1],))
+
+
+def embedding_backward(grad_out: np.ndarray, indices: np.ndarray, weight: np.ndarray, *,
+                       padding_idx: int | None = None) -> np.ndarray:
+    """dweight (V, D): each row the sum of grad_out's rows at the positions holding its index,
+    added in position order (deterministic with repeated indices)."""
+    weight = _weight(weight)
+    pad = _padding(padding_idx, weight.shape[0])
+    idx = int_array(indices, "indices")
+    g = float_array(grad_out, "grad_out", like=weight, like_name="weight")
+    expect_shape(g, "grad_out", idx.shape + (weight.shape[1],), "indices.shape + (D,)")
+    dweight = np.empty(weight.shape, dtype=weight.dtype)
+    _core.embedding_backward(np.ascontiguousarray(g).reshape(idx.size, weight.shape[1]),
+                             idx.reshape(-1), padding_idx=pad, dweight=dweight)
+    return dweight
+
+
+def relative_position_bias(table: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+    """T5's learned relative-position bias: table (num_buckets, H) gathered at buckets
+    (Lq, Lk), as (H, Lq, Lk) to pass as ``bias=`` to scaled_dot_product_attention."""
+    table = _weight(table, "table")
+    out = embedding(buckets, table)  # (Lq, Lk, H)
+    return np.ascontiguousarray(np.moveaxis(out, -1, 0))
+
+
+def relative_position_bias_backward(grad_out: np.ndarray, table: np.ndarray,
+                                    buckets: np.ndarray) -> np.ndarray:
+    """dtable (num_buckets, H) from grad_out (H, Lq, Lk), summed per bucket."""
+    table = _weight(table, "table")
+    g = float_array(grad_out, "grad_out", like=table, like_name="table")
+    if g.ndim != np.ndim(buckets) + 1:
+        raise ValueError(f"grad_out: expected shape (H,) + buckets.shape, got {g.shape}")
+    return embedding_backward(np.moveaxis(g, 0, -1), buckets, table)
