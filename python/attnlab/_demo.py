@@ -20,20 +20,12 @@ def _word_vectors(words: list[str], dim: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _positions(length: int, dim: int) -> np.ndarray:
-    """Sinusoidal positions: pe(a) . pe(b) depends only on a - b and peaks at a = b."""
-    pos = np.arange(length)[:, None]
-    freq = 1.0 / 10.0 ** (np.arange(0, dim, 2) / dim)
-    pe = np.zeros((length, dim))
-    pe[:, 0::2], pe[:, 1::2] = np.sin(pos * freq), np.cos(pos * freq)
-    return pe
-
-
 def heads(words: list[str], dim: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k, v (1, 2, L, dim): head 0 matches equal words, head 1 looks one token back."""
     n = len(words)
     words_v = _word_vectors(words, dim)
-    pe = _positions(n + 1, dim)
+    # pe(a) . pe(b) depends only on a - b and peaks at a = b; a small base keeps neighbours apart.
+    pe = al.functional.sinusoidal_positional_encoding(n + 1, dim, base=10.0, dtype=np.float64)
     q = np.stack([8.0 * words_v, 8.0 * pe[:n]])       # (H, L, D)
     k = np.stack([words_v, pe[1:]])                    # head 1: q_i . k_j peaks at j = i - 1
     v = np.stack([words_v, words_v])
