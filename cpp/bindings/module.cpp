@@ -8,6 +8,7 @@ namespace py = pybind11;
 
 namespace attnlab::bindings {
 void register_attention(py::module_& m);
+void register_exp(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_core, m) {
           py::call_guard<py::gil_scoped_release>());
     m.def("get_num_threads", &attnlab::get_num_threads);
     attnlab::bindings::register_attention(m);
+    attnlab::bindings::register_exp(m);
 }

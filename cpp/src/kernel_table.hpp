@@ -14,15 +14,26 @@ struct AttentionKernels {
     Tile backward_q;   // (plan, batch, head, query block)
 };
 
+template <class T>
+using ArrayKernel = void (*)(const T* x, index_t n, T* out);
+
 struct KernelTable {
     const char* name;
     AttentionKernels<float> attention_f32;
     AttentionKernels<double> attention_f64;
+    ArrayKernel<float> exp_f32;
+    ArrayKernel<double> exp_f64;
 
     template <class T>
     const AttentionKernels<T>& attention() const {
         if constexpr (sizeof(T) == sizeof(float)) return attention_f32;
         else return attention_f64;
+    }
+
+    template <class T>
+    ArrayKernel<T> exp() const {
+        if constexpr (sizeof(T) == sizeof(float)) return exp_f32;
+        else return exp_f64;
     }
 };
 

@@ -58,6 +58,10 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
                         const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
                         T* dscores);
 
+// out[i] = exp(x[i]) for i < n with the softmax's vectorized exp (exposed for its tests).
+template <class T>
+void vector_exp(const T* x, index_t n, T* out);
+
 namespace arch {
 std::vector<std::string> available();  // usable on this CPU, best first, baseline last
 std::string current();                 // the arch kernels run on now

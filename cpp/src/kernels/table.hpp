@@ -3,6 +3,7 @@
 
 #include "kernel_table.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/exp.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -14,7 +15,11 @@ constexpr AttentionKernels<T> attention_kernels() {
 
 template <class A>
 constexpr KernelTable make_table(const char* name) {
-    return {name, attention_kernels<A, float>(), attention_kernels<A, double>()};
+    return {name,
+            attention_kernels<A, float>(),
+            attention_kernels<A, double>(),
+            &Exp<A, float>::array,
+            &Exp<A, double>::array};
 }
 
 }  // namespace attnlab::kernels::ATTNLAB_ARCH_NS
