@@ -67,7 +67,7 @@ Broadcast4<T> broadcast4(const py::array& a, const char* name, const AttentionSh
         if (a.shape(ax) != 1 && a.strides(ax) % static_cast<index_t>(sizeof(T)) != 0)
             throw py::value_error(std::string(name) + ": strides must be whole elements");
     }
-    if (full[3] > 1 && stride[3] != 1)
+    if (full[3] > 1 && stride[3] != 1 && a.size() > 0)
         throw py::value_error(std::string(name) + ": the last axis must be contiguous");
     return {static_cast<const T*>(a.data()), stride[0], stride[1], stride[2]};
 }

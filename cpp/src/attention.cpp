@@ -1,6 +1,7 @@
 // Drives one attention call: packs K and V (and, for the backward, Q and grad_out) into the
 // padded layouts the tile kernels stream through, then runs the tiles on the thread pool.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -67,19 +68,32 @@ void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
 // Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
 // K rows for the backward.
 template <class T>
+bool all_finite(const T* x, index_t n) {
+    bool ok = true;
+    for (index_t i = 0; i < n; ++i) ok &= std::isfinite(x[i]);
+    return ok;
+}
+
+template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
+    Buffer<std::uint8_t> v_finite;
     KvPack(AttentionPlan<T>& p, bool backward)
         : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride()),
           vp(p.shape.batch * p.shape.kv_heads * p.vp_stride()),
           vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0),
-          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0) {
+          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0),
+          v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
         threads::parallel_for(s.batch * s.kv_heads, [&](index_t bh, int) {
             const T* k = p.in.k + bh * s.lk * s.dim;
             const T* v = p.in.v + bh * s.lk * s.dim_v;
             pack_transposed(k, s.lk, s.dim, kt.get() + bh * p.kt_stride());
             pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp.get() + bh * p.vp_stride());
+            for (index_t blk = 0; blk < p.k_blocks; ++blk) {
+                index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
+                v_finite.get()[bh * p.k_blocks + blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
+            }
             if (!backward) return;
             pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
             pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
@@ -88,6 +102,7 @@ struct KvPack {
         p.vp = vp.get();
         p.vt = vt.get();
         p.kp = kp.get();
+        p.v_finite = v_finite.get();
     }
 };
 
@@ -103,11 +118,12 @@ struct Scratch {
 };
 
 template <class T>
-void run_forward(AttentionPlan<T>& p, T* out, T* lse, T* weights) {
+void run_forward(AttentionPlan<T>& p, T* out, T* row_max, T* row_inv, T* weights) {
     const AttentionShape& s = p.shape;
     const auto& kernels = active_kernels().attention<T>();
     p.out = out;
-    p.lse = lse;
+    p.row_max = row_max;
+    p.row_inv = row_inv;
     p.weights = weights;
     Scratch<T> scratch(p);
     threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
@@ -126,8 +142,9 @@ void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in
     if (empty(shape)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
     KvPack<T> pack(p, false);
-    Buffer<T> lse(shape.batch * shape.heads * shape.lq);
-    run_forward(p, out, lse.get(), weights);
+    const index_t rows = shape.batch * shape.heads * shape.lq;
+    Buffer<T> row_max(rows), row_inv(rows);
+    run_forward(p, out, row_max.get(), row_inv.get(), weights);
 }
 
 template <class T>
@@ -144,10 +161,10 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     AttentionPlan<T> p = make_plan(shape, in, opt);
     const index_t rows = s.batch * s.heads * s.lq;
 
-    // The forward again, for the log-sum-exp and the output (delta = rowsum(grad_out * out)).
+    // The forward again, for the softmax statistics and the output (delta = rowsum(grad_out * out)).
     KvPack<T> pack(p, true);
-    Buffer<T> out(rows * s.dim_v), lse(rows), delta(rows);
-    run_forward<T>(p, out.get(), lse.get(), nullptr);
+    Buffer<T> out(rows * s.dim_v), row_max(rows), row_inv(rows), delta(rows);
+    run_forward<T>(p, out.get(), row_max.get(), row_inv.get(), nullptr);
     Buffer<T> qp(rows * p.dim_pad), gp(rows * p.dim_v_pad);
     threads::parallel_for(s.batch * s.heads, [&](index_t bh, int) {
         index_t r0 = bh * s.lq;
@@ -164,7 +181,8 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     p.gp = gp.get();
     p.grad_out = grad_out;
     p.out = out.get();
-    p.lse = lse.get();
+    p.row_max = row_max.get();
+    p.row_inv = row_inv.get();
     p.delta = delta.get();
     p.dq = dq;
     p.dk = dk;

@@ -8,8 +8,8 @@ namespace attnlab {
 
 // Keys are processed in blocks of kKeyBlock, queries in blocks of kQueryBlock; packed rows are
 // padded to a multiple of kPad elements so that every SIMD width divides them.
-constexpr index_t kKeyBlock = 64;
-constexpr index_t kQueryBlock = 32;
+constexpr index_t kKeyBlock = 128;
+constexpr index_t kQueryBlock = 96;
 constexpr index_t kPad = 16;
 
 inline index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
@@ -30,6 +30,9 @@ struct AttentionPlan {
     const T* vt = nullptr;
     const T* kp = nullptr;
     const T* vp = nullptr;
+    // Per (batch, kv head, key block): 1 when every V value of the block is finite, so that
+    // P V may run as a plain product (0 * finite = 0); else zero weights must be skipped.
+    const std::uint8_t* v_finite = nullptr;
     // Packed per (batch, head) for the backward: q rows (lq, dim_pad), grad_out rows (lq, dim_v_pad).
     const T* qp = nullptr;
     const T* gp = nullptr;
@@ -37,7 +40,11 @@ struct AttentionPlan {
 
     T* out = nullptr;      // (B, H, lq, dim_v)
     T* weights = nullptr;  // (B, H, lq, lk) or null
-    T* lse = nullptr;      // (B, H, lq): log-sum-exp of each row, -inf for an empty row
+    // (B, H, lq): the softmax of row i is exp(s - row_max[i]) * row_inv[i]; row_max = -inf for
+    // an empty row. Kept apart rather than as a log-sum-exp, which loses the sum when the max
+    // is huge (a bias of finfo.min).
+    T* row_max = nullptr;
+    T* row_inv = nullptr;
     T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)
     T* dq = nullptr;
     T* dk = nullptr;

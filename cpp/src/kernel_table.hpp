@@ -23,6 +23,7 @@ struct KernelTable {
     AttentionKernels<double> attention_f64;
     ArrayKernel<float> exp_f32;
     ArrayKernel<double> exp_f64;
+    index_t (*fma_loop)(index_t iters, float* sink);  // float FMAs; returns the flops done
 
     template <class T>
     const AttentionKernels<T>& attention() const {
@@ -44,5 +45,8 @@ extern const KernelTable kernels_neon64;
 
 // The table the next kernel call will use.
 const KernelTable& active_kernels();
+
+// The best table this CPU runs, whatever is forced.
+const KernelTable& best_kernels();
 
 }  // namespace attnlab

@@ -1,8 +1,8 @@
 // Fused scaled dot-product attention tiles, templated on the xsimd arch and the element type.
 // Forward: one (batch, head, query block) per call, online softmax over key blocks, so no
 // lq x lk matrix exists unless weights are asked for. Backward (FlashAttention-2 style, from the
-// saved log-sum-exp): dK/dV per (batch, kv head, key block), dQ per (batch, head, query block),
-// two passes so that no tile ever adds into another tile's rows.
+// saved row max and 1 / row sum): dK/dV per (batch, kv head, key block), dQ per (batch, head,
+// query block), two passes so that no tile ever adds into another tile's rows.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +11,8 @@
 #include <limits>
 
 #include "attention_plan.hpp"
+#include "kernels/exp.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/random.hpp"
 #include "kernels/simd_compat.hpp"
 
@@ -158,25 +160,46 @@ struct Attention {
     static KeyRange visible_blocks(const AttentionPlan<T>& p, index_t i0, index_t i1) {
         KeyRange a = key_range(p.shape, p.opt, i0);
         KeyRange z = key_range(p.shape, p.opt, i1 - 1);
-        if (z.hi <= a.lo) return {0, 0};
-        return {a.lo / BK, blocks(z.hi, BK)};
+        index_t lo = a.lo / BK, hi = std::min(blocks(z.hi, BK), p.k_blocks);
+        if (z.hi <= a.lo || hi <= lo) return {0, 0};  // a window may start past the last key
+        return {lo, hi};
     }
 
-    // Probabilities exp(s - lse) of one finished score row, in place; zeros for an empty row.
-    static void probabilities(T* s, T lse) {
-        if (lse == kNegInf) return fill(s, BK, T(0));
-        B shift(lse);
-        for (index_t c = 0; c < BK; c += W)
-            xsimd::exp(B::load_unaligned(s + c) - shift).store_unaligned(s + c);
+    // x[0:n] = exp(x - shift) * factor, in place; x need not be padded.
+    static void exp_scaled(T* x, index_t n, T shift, T factor) {
+        B sh(shift), f(factor);
+        index_t c = 0;
+        for (; c + W <= n; c += W)
+            (Exp<A, T>::eval(B::load_unaligned(x + c) - sh) * f).store_unaligned(x + c);
+        if (c < n) {
+            alignas(64) T tail[W] = {};
+            std::copy(x + c, x + n, tail);
+            (Exp<A, T>::eval(B::load_aligned(tail) - sh) * f).store_aligned(tail);
+            std::copy(tail, tail + (n - c), x + c);
+        }
     }
 
+    // Probabilities of one finished score row of a block, in place; zeros for an empty row.
+    static void probabilities(T* s, T row_max, T row_inv) {
+        if (row_max == kNegInf) return fill(s, BK, T(0));
+        exp_scaled(s, BK, row_max, row_inv);
+    }
+
+    // One (batch, head, query block): S = Q K^T and O += P V per visible key block with the
+    // register-tiled products, online softmax in between. With weights, each block's finished
+    // scores go straight to the weights rows, normalized in place once the row statistics are
+    // final: no second Q K^T, and the rows are still in cache.
     static void forward(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* scratch) {
+        using Gemm = MicroKernel<A, T>;
         const AttentionShape& sh = p.shape;
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
         const index_t hk = p.kv_head(h), dvp = p.dim_v_pad;
-        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        const index_t row0 = (b * sh.heads + h) * sh.lq + i0;
+        const T* q = p.in.q + row0 * sh.dim;
         const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride();
         const T* vp = p.vp + (b * sh.kv_heads + hk) * p.vp_stride();
+        const std::uint8_t* v_finite = p.v_finite + (b * sh.kv_heads + hk) * p.k_blocks;
+        T* weights = p.weights ? p.weights + row0 * sh.lk : nullptr;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
@@ -190,11 +213,12 @@ struct Attention {
 
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
-            const index_t j0 = blk * BK;
-            block_scores(q, sh.dim, rows, sh.dim, kt + blk * sh.dim * BK, S);
+            const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
+            Gemm::run(rows, BK, sh.dim, q, sh.dim, kt + blk * sh.dim * BK, BK, S, BK, false);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 T mx = finish_scores(p, b, h, i0 + r, j0, s);
+                if (weights) std::copy(s, s + n, weights + r * sh.lk + j0);
                 if (mx == kNegInf) {  // nothing visible in this block
                     fill(s, BK, T(0));
                     continue;
@@ -203,7 +227,7 @@ struct Attention {
                 T alpha = std::exp(m[r] - m_new);
                 B shift(m_new), sum = T(0);
                 for (index_t c = 0; c < BK; c += W) {
-                    B e = xsimd::exp(B::load_unaligned(s + c) - shift);
+                    B e = Exp<A, T>::eval(B::load_unaligned(s + c) - shift);
                     sum += e;
                     e.store_unaligned(s + c);
                 }
@@ -212,43 +236,29 @@ struct Attention {
                 m[r] = m_new;
                 if (dropout) {
                     DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
-                    index_t n = std::min(BK, sh.lk - j0);
                     for (index_t c = 0; c < n; ++c)
                         s[c] = (s[c] != T(0) && keep.keep(j0 + c)) ? s[c] * keep_scale : T(0);
                 }
-                accumulate_rows(O + r * dvp, dvp, s, 1, vp + j0 * dvp, dvp, BK);
+            }
+            if (v_finite[blk]) {
+                Gemm::run(rows, dvp, n, S, BK, vp + j0 * dvp, dvp, O, dvp, true);
+            } else {
+                for (index_t r = 0; r < rows; ++r)
+                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, n);
             }
         }
 
-        T* out = p.out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
-        T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        T* out = p.out + row0 * sh.dim_v;
+        const index_t w0 = kb.lo * BK, w1 = std::min(kb.hi * BK, sh.lk);
         for (index_t r = 0; r < rows; ++r) {
             T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
-            lse[r] = l[r] > T(0) ? m[r] + std::log(l[r]) : kNegInf;
-        }
-        if (p.weights) write_weights(p, b, h, qb, S);
-    }
-
-    // Second sweep with the final log-sum-exp: exact normalized weights, pre-dropout.
-    // Blocks no row can see stay as the caller's zeros.
-    static void write_weights(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* S) {
-        const AttentionShape& sh = p.shape;
-        const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
-        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
-        const T* kt = p.kt + (b * sh.kv_heads + p.kv_head(h)) * p.kt_stride();
-        const T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
-        T* w = p.weights + ((b * sh.heads + h) * sh.lq + i0) * sh.lk;
-        KeyRange kb = visible_blocks(p, i0, i0 + rows);
-        for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
-            const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            block_scores(q, sh.dim, rows, sh.dim, kt + blk * sh.dim * BK, S);
-            for (index_t r = 0; r < rows; ++r) {
-                T* s = S + r * BK;
-                finish_scores(p, b, h, i0 + r, j0, s);
-                probabilities(s, lse[r]);
-                std::copy(s, s + n, w + r * sh.lk + j0);
-            }
+            p.row_max[row0 + r] = l[r] > T(0) ? m[r] : kNegInf;
+            p.row_inv[row0 + r] = inv;
+            if (!weights || w1 <= w0) continue;
+            T* w = weights + r * sh.lk;
+            if (l[r] > T(0)) exp_scaled(w + w0, w1 - w0, m[r], inv);
+            else fill(w + w0, w1 - w0, T(0));
         }
     }
 
@@ -262,7 +272,8 @@ struct Attention {
         const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
         const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride() + blk * sh.dim * BK;
         const T* vt = p.vt + (b * sh.kv_heads + hk) * p.vt_stride() + blk * sh.dim_v * BK;
-        const T* lse = p.lse + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_inv = p.row_inv + (b * sh.heads + h) * sh.lq + i0;
         const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
@@ -273,7 +284,7 @@ struct Attention {
             T* s = S + r * BK;
             T* g = G + r * BK;
             finish_scores(p, b, h, i0 + r, j0, s);
-            probabilities(s, lse[r]);
+            probabilities(s, row_max[r], row_inv[r]);
             if (dropout) {
                 DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
                 index_t n = std::min(BK, sh.lk - j0);

@@ -4,6 +4,7 @@
 #include "kernel_table.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/exp.hpp"
+#include "kernels/peak.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -19,7 +20,8 @@ constexpr KernelTable make_table(const char* name) {
             attention_kernels<A, float>(),
             attention_kernels<A, double>(),
             &Exp<A, float>::array,
-            &Exp<A, double>::array};
+            &Exp<A, double>::array,
+            &Peak<A>::fma_loop};
 }
 
 }  // namespace attnlab::kernels::ATTNLAB_ARCH_NS
