@@ -9,6 +9,7 @@ namespace py = pybind11;
 namespace attnlab::bindings {
 void register_attention(py::module_& m);
 void register_exp(py::module_& m);
+void register_linear(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -26,4 +27,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("get_num_threads", &attnlab::get_num_threads);
     attnlab::bindings::register_attention(m);
     attnlab::bindings::register_exp(m);
+    attnlab::bindings::register_linear(m);
 }

@@ -4,5 +4,11 @@ Arrays in, arrays out. The ``_backward`` functions are the raw kernels that auto
 """
 
 from attnlab._attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
+from attnlab._linear import linear, linear_backward
 
-__all__ = ["scaled_dot_product_attention", "scaled_dot_product_attention_backward"]
+__all__ = [
+    "linear",
+    "linear_backward",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+]

@@ -58,6 +58,16 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
                         const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
                         T* dscores);
 
+// y (n, out) = x (n, in) w^T + bias, w (out, in) as in PyTorch; bias may be null. C-contiguous.
+template <class T>
+void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, const T* bias,
+                    T* y);
+
+// Gradients of linear_forward: dx (n, in), dw (out, in), and dbias (out) when not null.
+template <class T>
+void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
+                     index_t out, T* dx, T* dw, T* dbias);
+
 // out[i] = exp(x[i]) for i < n with the softmax's vectorized exp (exposed for its tests).
 template <class T>
 void vector_exp(const T* x, index_t n, T* out);

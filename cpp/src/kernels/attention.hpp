@@ -214,7 +214,7 @@ struct Attention {
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            Gemm::run(rows, BK, sh.dim, q, sh.dim, kt + blk * sh.dim * BK, BK, S, BK, false);
+            Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK, false);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 T mx = finish_scores(p, b, h, i0 + r, j0, s);
@@ -241,7 +241,7 @@ struct Attention {
                 }
             }
             if (v_finite[blk]) {
-                Gemm::run(rows, dvp, n, S, BK, vp + j0 * dvp, dvp, O, dvp, true);
+                Gemm::run(rows, dvp, n, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
             } else {
                 for (index_t r = 0; r < rows; ++r)
                     accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, n);

@@ -1,8 +1,10 @@
 // Register-tiled matrix products: C (m x n) = or += A (m x k) B (k x n). A is read one scalar at
-// a time and broadcast, B a row of SIMD batches at a time, so an MR x NV tile of C stays in
-// registers for the whole k loop: per k step, NV loads and MR broadcasts feed MR * NV FMAs.
+// a time and broadcast (element (r, p) at a[r * lda + p * ldp], so A may be a transpose), B a
+// row of SIMD batches at a time, so an MR x NV tile of C stays in registers for the whole k
+// loop: per k step, NV loads and MR broadcasts feed MR * NV FMAs.
 #pragma once
 
+#include <algorithm>
 #include <type_traits>
 
 #include "attention_plan.hpp"
@@ -26,18 +28,19 @@ struct MicroKernel {
     static constexpr int NV = kWide ? 4 : 2;
 
     template <int M, int N>
-    static void tile(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T* c,
-                     index_t ldc, bool accumulate) {
+    static void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
+                     T* c, index_t ldc, bool accumulate) {
         B acc[M][N];
         for (int r = 0; r < M; ++r)
             for (int v = 0; v < N; ++v)
                 acc[r][v] = accumulate ? B::load_unaligned(c + r * ldc + v * W) : B(T(0));
         for (index_t p = 0; p < k; ++p) {
             const T* bp = b + p * ldb;
+            const T* ap = a + p * ldp;
             B bv[N];
             for (int v = 0; v < N; ++v) bv[v] = B::load_unaligned(bp + v * W);
             for (int r = 0; r < M; ++r) {
-                B ar(a[r * lda + p]);
+                B ar(ap[r * lda]);
                 for (int v = 0; v < N; ++v) acc[r][v] = xsimd::fma(ar, bv[v], acc[r][v]);
             }
         }
@@ -47,31 +50,48 @@ struct MicroKernel {
 
     // The last m < MR rows of a column panel.
     template <int N, int M = MR - 1>
-    static void rest(index_t m, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
-                     T* c, index_t ldc, bool accumulate) {
+    static void rest(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
+                     index_t ldb, T* c, index_t ldc, bool accumulate) {
         if constexpr (M > 0) {
-            if (m == M) return tile<M, N>(k, a, lda, b, ldb, c, ldc, accumulate);
-            rest<N, M - 1>(m, k, a, lda, b, ldb, c, ldc, accumulate);
+            if (m == M) return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+            rest<N, M - 1>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
         }
     }
 
     template <int N>
-    static void panel(index_t m, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
-                      T* c, index_t ldc, bool accumulate) {
+    static void panel(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
+                      index_t ldb, T* c, index_t ldc, bool accumulate) {
         index_t i = 0;
         for (; i + MR <= m; i += MR)
-            tile<MR, N>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
-        rest<N>(m - i, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+            tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate);
+        rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate);
     }
 
     // C (m x n) = A B, or C += A B with accumulate; n is a multiple of W. Every element of C
-    // sums over k in order, whatever m and n, so tiling never changes a result.
-    static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
-                    index_t ldb, T* c, index_t ldc, bool accumulate) {
+    // sums over k in order, whatever m and n, so tiling never changes a result. Column panels
+    // outside, rows inside: one k x NV*W slab of B stays in L1 while all m rows stream by.
+    static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
+                    const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
         index_t j = 0;
         for (; j + NV * W <= n; j += NV * W)
-            panel<NV>(m, k, a, lda, b + j, ldb, c + j, ldc, accumulate);
-        for (; j < n; j += W) panel<1>(m, k, a, lda, b + j, ldb, c + j, ldc, accumulate);
+            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+        for (; j < n; j += W) panel<1>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+    }
+
+    // Cache-blocked C = A B (or += with accumulate) for one output tile of a large product:
+    // k in slices of kKc so that each B slab (kKc x NV*W) fits in L1 next to the A rows.
+    // Every C element still sums over k in ascending order.
+    static constexpr index_t kKc = 128;
+
+    static void blocked(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
+                        const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+        if (k == 0 && !accumulate) {
+            for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+            return;
+        }
+        for (index_t p = 0; p < k; p += kKc)
+            run(m, n, std::min(kKc, k - p), a + p * ldp, lda, ldp, b + p * ldb, ldb, c, ldc,
+                accumulate || p > 0);
     }
 };
 

@@ -19,6 +19,8 @@ constexpr KernelTable make_table(const char* name) {
     return {name,
             attention_kernels<A, float>(),
             attention_kernels<A, double>(),
+            &MicroKernel<A, float>::blocked,
+            &MicroKernel<A, double>::blocked,
             &Exp<A, float>::array,
             &Exp<A, double>::array,
             &Peak<A>::fma_loop};
