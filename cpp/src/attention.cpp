@@ -77,13 +77,14 @@ bool all_finite(const T* x, index_t n) {
 template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
-    Buffer<std::uint8_t> v_finite;
+    Buffer<std::uint8_t> v_finite, k_finite;
     KvPack(AttentionPlan<T>& p, bool backward)
         : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride()),
           vp(p.shape.batch * p.shape.kv_heads * p.vp_stride()),
           vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0),
           kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0),
-          v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
+          v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
+          k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
         threads::parallel_for(s.batch * s.kv_heads, [&](index_t bh, int) {
             const T* k = p.in.k + bh * s.lk * s.dim;
@@ -93,6 +94,7 @@ struct KvPack {
             for (index_t blk = 0; blk < p.k_blocks; ++blk) {
                 index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
                 v_finite.get()[bh * p.k_blocks + blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
+                k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
             }
             if (!backward) return;
             pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
@@ -103,6 +105,7 @@ struct KvPack {
         p.vt = vt.get();
         p.kp = kp.get();
         p.v_finite = v_finite.get();
+        p.k_finite = k_finite.get();
     }
 };
 
@@ -166,10 +169,17 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     Buffer<T> out(rows * s.dim_v), row_max(rows), row_inv(rows), delta(rows);
     run_forward<T>(p, out.get(), row_max.get(), row_inv.get(), nullptr);
     Buffer<T> qp(rows * p.dim_pad), gp(rows * p.dim_v_pad);
+    Buffer<std::uint8_t> q_finite(s.batch * s.heads * p.q_blocks);
+    Buffer<std::uint8_t> g_finite(s.batch * s.heads * p.q_blocks);
     threads::parallel_for(s.batch * s.heads, [&](index_t bh, int) {
         index_t r0 = bh * s.lq;
         pack_rows(in.q + r0 * s.dim, s.lq, s.dim, p.dim_pad, qp.get() + r0 * p.dim_pad);
         pack_rows(grad_out + r0 * s.dim_v, s.lq, s.dim_v, p.dim_v_pad, gp.get() + r0 * p.dim_v_pad);
+        for (index_t qb = 0; qb < p.q_blocks; ++qb) {
+            index_t i0 = r0 + qb * kQueryBlock, n = std::min(kQueryBlock, s.lq - qb * kQueryBlock);
+            q_finite.get()[bh * p.q_blocks + qb] = all_finite(in.q + i0 * s.dim, n * s.dim);
+            g_finite.get()[bh * p.q_blocks + qb] = all_finite(grad_out + i0 * s.dim_v, n * s.dim_v);
+        }
         for (index_t r = r0; r < r0 + s.lq; ++r) {
             T acc = 0;
             for (index_t d = 0; d < s.dim_v; ++d)
@@ -179,6 +189,8 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     });
     p.qp = qp.get();
     p.gp = gp.get();
+    p.q_finite = q_finite.get();
+    p.g_finite = g_finite.get();
     p.grad_out = grad_out;
     p.out = out.get();
     p.row_max = row_max.get();

@@ -33,6 +33,10 @@ struct AttentionPlan {
     // Per (batch, kv head, key block): 1 when every V value of the block is finite, so that
     // P V may run as a plain product (0 * finite = 0); else zero weights must be skipped.
     const std::uint8_t* v_finite = nullptr;
+    const std::uint8_t* k_finite = nullptr;
+    // Per (batch, head, query block), backward only: Q and grad_out rows all finite.
+    const std::uint8_t* q_finite = nullptr;
+    const std::uint8_t* g_finite = nullptr;
     // Packed per (batch, head) for the backward: q rows (lq, dim_pad), grad_out rows (lq, dim_v_pad).
     const T* qp = nullptr;
     const T* gp = nullptr;

@@ -130,3 +130,20 @@ def test_thread_count_bitwise(arch, dtype):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nonfinite_query_and_grad_rows_stay_in_their_keys(arch, dtype):
+    """A NaN query row (and grad row) that may see only keys 0..2 makes only those keys' dK/dV
+    NaN; the GEMM path must not spread it through the rest of its tile."""
+    rng = np.random.default_rng(8)
+    lq, lk = BQ + 2, 2 * BK + 1
+    q, k, v = qkv(rng, dtype, lq, lk, 8)
+    mask = np.ones((lq, lk), bool)
+    mask[1, 3:] = False
+    q[..., 1, :] = np.nan
+    g = rng.standard_normal(q.shape).astype(dtype)
+    g[..., 1, :] = np.inf
+    dq, dk, dv = F.scaled_dot_product_attention_backward(g, q, k, v, mask)
+    assert np.isfinite(dk[..., 3:, :]).all() and np.isfinite(dv[..., 3:, :]).all()
+    assert np.isfinite(np.delete(dq, 1, axis=2)).all()

@@ -38,52 +38,7 @@ struct Attention {
     static constexpr index_t W = static_cast<index_t>(B::size);
     static constexpr index_t BK = kKeyBlock;
     static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-    static_assert(BK % (4 * W) == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
-
-    // S[r][0:BK] = sum_d x[r][d] * kt[d][0:BK] for r < rows: x rows have stride ld, kt is one
-    // packed key block (dim, BK). Vectorized over keys, four batches per row pass.
-    static void block_scores(const T* x, index_t ld, index_t rows, index_t dim, const T* kt, T* S) {
-        for (index_t c = 0; c < BK; c += 4 * W) {
-            index_t r = 0;
-            for (; r + 2 <= rows; r += 2) {
-                const T* x0 = x + r * ld;
-                const T* x1 = x0 + ld;
-                B a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-                B b0 = T(0), b1 = T(0), b2 = T(0), b3 = T(0);
-                for (index_t d = 0; d < dim; ++d) {
-                    const T* k = kt + d * BK + c;
-                    B k0 = B::load_unaligned(k), k1 = B::load_unaligned(k + W);
-                    B k2 = B::load_unaligned(k + 2 * W), k3 = B::load_unaligned(k + 3 * W);
-                    B u(x0[d]), w(x1[d]);
-                    a0 = xsimd::fma(u, k0, a0); a1 = xsimd::fma(u, k1, a1);
-                    a2 = xsimd::fma(u, k2, a2); a3 = xsimd::fma(u, k3, a3);
-                    b0 = xsimd::fma(w, k0, b0); b1 = xsimd::fma(w, k1, b1);
-                    b2 = xsimd::fma(w, k2, b2); b3 = xsimd::fma(w, k3, b3);
-                }
-                T* s0 = S + r * BK + c;
-                T* s1 = s0 + BK;
-                a0.store_unaligned(s0); a1.store_unaligned(s0 + W);
-                a2.store_unaligned(s0 + 2 * W); a3.store_unaligned(s0 + 3 * W);
-                b0.store_unaligned(s1); b1.store_unaligned(s1 + W);
-                b2.store_unaligned(s1 + 2 * W); b3.store_unaligned(s1 + 3 * W);
-            }
-            for (; r < rows; ++r) {
-                const T* x0 = x + r * ld;
-                B a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-                for (index_t d = 0; d < dim; ++d) {
-                    const T* k = kt + d * BK + c;
-                    B u(x0[d]);
-                    a0 = xsimd::fma(u, B::load_unaligned(k), a0);
-                    a1 = xsimd::fma(u, B::load_unaligned(k + W), a1);
-                    a2 = xsimd::fma(u, B::load_unaligned(k + 2 * W), a2);
-                    a3 = xsimd::fma(u, B::load_unaligned(k + 3 * W), a3);
-                }
-                T* s0 = S + r * BK + c;
-                a0.store_unaligned(s0); a1.store_unaligned(s0 + W);
-                a2.store_unaligned(s0 + 2 * W); a3.store_unaligned(s0 + 3 * W);
-            }
-        }
-    }
+    static_assert(BK % W == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
 
     // acc[0:n] += sum_j coef[j * coef_stride] * rows[j][0:n] over j < count, skipping zero
     // coefficients so that NaN or inf in rows that carry no weight never reaches acc.
@@ -278,8 +233,9 @@ struct Attention {
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
-        block_scores(q, sh.dim, rows, sh.dim, kt, S);
-        block_scores(go, sh.dim_v, rows, sh.dim_v, vt, G);  // dP~ = dO V^T
+        using Gemm = MicroKernel<A, T>;
+        Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt, BK, S, BK, false);
+        Gemm::run(rows, BK, sh.dim_v, go, sh.dim_v, 1, vt, BK, G, BK, false);  // dP~ = dO V^T
         for (index_t r = 0; r < rows; ++r) {
             T* s = S + r * BK;
             T* g = G + r * BK;
@@ -312,6 +268,7 @@ struct Attention {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
         const index_t dp = p.dim_pad, dvp = p.dim_v_pad;
+        using Gemm = MicroKernel<A, T>;
         T* S = scratch;
         T* G = S + kQueryBlock * BK;
         T* dK = G + kQueryBlock * BK;  // (BK, dp)
@@ -326,6 +283,15 @@ struct Attention {
                 KeyRange kb = visible_blocks(p, i0, i0 + rows);
                 if (blk < kb.lo || blk >= kb.hi) continue;
                 tile_gradients(p, b, h, i0, rows, blk, S, G);
+                // dV += P~^T dO and dK += dS^T Q; a non-finite Q or dO row must still not
+                // reach the keys it gives zero weight, so such blocks skip zeros.
+                const std::uint8_t ok = p.q_finite[(b * sh.heads + h) * p.q_blocks + qb] &
+                                        p.g_finite[(b * sh.heads + h) * p.q_blocks + qb];
+                if (ok) {
+                    Gemm::run(n, dvp, rows, S, 1, BK, gp + i0 * dvp, dvp, dV, dvp, true);
+                    Gemm::run(n, dp, rows, G, 1, BK, qp + i0 * dp, dp, dK, dp, true);
+                    continue;
+                }
                 for (index_t c = 0; c < n; ++c) {
                     accumulate_rows(dV + c * dvp, dvp, S + c, BK, gp + i0 * dvp, dvp, rows);
                     accumulate_rows(dK + c * dp, dp, G + c, BK, qp + i0 * dp, dp, rows);
@@ -348,6 +314,8 @@ struct Attention {
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
         const index_t dp = p.dim_pad;
         const T* kp = p.kp + (b * sh.kv_heads + p.kv_head(h)) * p.kp_stride();
+        const std::uint8_t* k_finite = p.k_finite + (b * sh.kv_heads + p.kv_head(h)) * p.k_blocks;
+        using Gemm = MicroKernel<A, T>;
         T* S = scratch;
         T* G = S + kQueryBlock * BK;
         T* dQ = G + kQueryBlock * BK;  // (rows, dp)
@@ -356,8 +324,10 @@ struct Attention {
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
             tile_gradients(p, b, h, i0, rows, blk, S, G);
+            const bool k_ok = k_finite[blk];
+            if (k_ok) Gemm::run(rows, dp, n, G, BK, 1, kp + j0 * dp, dp, dQ, dp, true);
             for (index_t r = 0; r < rows; ++r) {
-                accumulate_rows(dQ + r * dp, dp, G + r * BK, 1, kp + j0 * dp, dp, n);
+                if (!k_ok) accumulate_rows(dQ + r * dp, dp, G + r * BK, 1, kp + j0 * dp, dp, n);
                 if (p.dscores) {
                     T* ds = p.dscores + ((b * sh.heads + h) * sh.lq + i0 + r) * sh.lk + j0;
                     std::copy(G + r * BK, G + r * BK + n, ds);

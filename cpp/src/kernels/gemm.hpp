@@ -81,7 +81,7 @@ struct MicroKernel {
     // Cache-blocked C = A B (or += with accumulate) for one output tile of a large product:
     // k in slices of kKc so that each B slab (kKc x NV*W) fits in L1 next to the A rows.
     // Every C element still sums over k in ascending order.
-    static constexpr index_t kKc = 128;
+    static constexpr index_t kKc = 256;
 
     static void blocked(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
                         const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
