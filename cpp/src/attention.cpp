@@ -15,15 +15,17 @@
 namespace attnlab {
 namespace {
 
-// Zero-filled, 64-byte aligned storage for packed operands and scratch.
+// 64-byte aligned storage for packed operands and scratch, zero-filled unless told otherwise.
 template <class T>
 class Buffer {
 public:
-    explicit Buffer(index_t n) : size_(std::max<index_t>(n, 1)) {
+    Buffer(Buffer&&) = default;
+    Buffer& operator=(Buffer&&) = default;
+    explicit Buffer(index_t n, bool zero = true) : size_(std::max<index_t>(n, 1)) {
         std::size_t bytes = round_up(size_ * static_cast<index_t>(sizeof(T)), 64);
         data_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
         if (!data_) throw std::bad_alloc();
-        std::memset(data_.get(), 0, bytes);
+        if (zero) std::memset(data_.get(), 0, bytes);
     }
     T* get() { return data_.get(); }
 
@@ -67,6 +69,10 @@ void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
 
 // Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
 // K rows for the backward.
+// Small enough that reusing it phase after phase costs few fresh pages (page faults were a
+// fifth of the backward with 64 MiB), big enough for several heads at L = 1024.
+constexpr index_t kDsBudget = index_t(16) << 20;
+
 template <class T>
 bool all_finite(const T* x, index_t n) {
     bool ok = true;
@@ -201,16 +207,36 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     p.dv = dv;
     p.dscores = dscores;
 
+    // The dQ pass reuses the dS tiles of the dK/dV pass (saving two of its three products)
+    // when they fit: in dscores when asked for, else in a buffer of at most kDsBudget bytes,
+    // filled a group of kv heads at a time.
+    const index_t kv_total = s.batch * s.kv_heads;
+    const index_t ds_per_kv = p.group * s.lq * s.lk;
+    index_t kv_per_phase = kv_total;
+    Buffer<T> ds_buffer(0);
+    if (dscores) {
+        p.ds_store = dscores;
+    } else if (ds_per_kv > 0 && ds_per_kv * static_cast<index_t>(sizeof(T)) <= kDsBudget) {
+        kv_per_phase = std::min(kv_total, kDsBudget / (ds_per_kv * static_cast<index_t>(sizeof(T))));
+        ds_buffer = Buffer<T>(kv_per_phase * ds_per_kv, false);  // only read where written
+        p.ds_store = ds_buffer.get();
+    }
+
     const auto& kernels = active_kernels().attention<T>();
     Scratch<T> scratch(p);
-    threads::parallel_for(s.batch * s.kv_heads * p.k_blocks, [&](index_t task, int worker) {
-        index_t kb = task % p.k_blocks, bh = task / p.k_blocks;
-        kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
-    });
-    threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
-        index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
-        kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
-    });
+    for (index_t g0 = 0; g0 < kv_total; g0 += kv_per_phase) {
+        const index_t g1 = std::min(kv_total, g0 + kv_per_phase);
+        if (p.ds_store && !dscores) p.ds_head0 = g0 * p.group;
+        threads::parallel_for((g1 - g0) * p.k_blocks, [&](index_t task, int worker) {
+            index_t kb = task % p.k_blocks, bh = g0 + task / p.k_blocks;
+            kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
+        });
+        const index_t h0 = g0 * p.group, h1 = g1 * p.group;
+        threads::parallel_for((h1 - h0) * p.q_blocks, [&](index_t task, int worker) {
+            index_t qb = task % p.q_blocks, bh = h0 + task / p.q_blocks;
+            kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
+        });
+    }
 }
 
 template void attention_forward<float>(const AttentionShape&, const AttentionInputs<float>&,

@@ -54,6 +54,10 @@ struct AttentionPlan {
     T* dk = nullptr;
     T* dv = nullptr;
     T* dscores = nullptr;  // (B, H, lq, lk) or null
+    // Where the dK/dV pass leaves dS for the dQ pass, (heads, lq, lk) from flattened q head
+    // ds_head0 on; null when it would not fit, and the dQ pass recomputes dS instead.
+    T* ds_store = nullptr;
+    index_t ds_head0 = 0;
 
     index_t kv_head(index_t h) const { return h / group; }
     index_t kt_stride() const { return k_blocks * kKeyBlock * shape.dim; }

@@ -88,6 +88,15 @@ struct Attention {
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
         B scale(static_cast<T>(p.opt.scale));
+        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data) {  // one pass
+            B m(kNegInf);
+            for (index_t c = 0; c < BK; c += W) {
+                B x = B::load_unaligned(s + c) * scale;
+                x.store_unaligned(s + c);
+                m = xsimd::max(m, x);
+            }
+            return simd::reduce_max(m);
+        }
         for (index_t c = 0; c < BK; c += W) (B::load_unaligned(s + c) * scale).store_unaligned(s + c);
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
@@ -121,15 +130,17 @@ struct Attention {
     }
 
     // x[0:n] = exp(x - shift) * factor, in place; x need not be padded.
+    // shift is the row max, so every argument is <= 0.
     static void exp_scaled(T* x, index_t n, T shift, T factor) {
+        using E = Exp<A, T>;
         B sh(shift), f(factor);
         index_t c = 0;
         for (; c + W <= n; c += W)
-            (Exp<A, T>::eval(B::load_unaligned(x + c) - sh) * f).store_unaligned(x + c);
+            (E::eval_nonpositive(B::load_unaligned(x + c) - sh) * f).store_unaligned(x + c);
         if (c < n) {
             alignas(64) T tail[W] = {};
             std::copy(x + c, x + n, tail);
-            (Exp<A, T>::eval(B::load_aligned(tail) - sh) * f).store_aligned(tail);
+            (E::eval_nonpositive(B::load_aligned(tail) - sh) * f).store_aligned(tail);
             std::copy(tail, tail + (n - c), x + c);
         }
     }
@@ -182,7 +193,7 @@ struct Attention {
                 T alpha = std::exp(m[r] - m_new);
                 B shift(m_new), sum = T(0);
                 for (index_t c = 0; c < BK; c += W) {
-                    B e = Exp<A, T>::eval(B::load_unaligned(s + c) - shift);
+                    B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
                     sum += e;
                     e.store_unaligned(s + c);
                 }
@@ -283,6 +294,11 @@ struct Attention {
                 KeyRange kb = visible_blocks(p, i0, i0 + rows);
                 if (blk < kb.lo || blk >= kb.hi) continue;
                 tile_gradients(p, b, h, i0, rows, blk, S, G);
+                if (p.ds_store) {
+                    T* ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
+                    for (index_t r = 0; r < rows; ++r)
+                        std::copy(G + r * BK, G + r * BK + n, ds + r * sh.lk);
+                }
                 // dV += P~^T dO and dK += dS^T Q; a non-finite Q or dO row must still not
                 // reach the keys it gives zero weight, so such blocks skip zeros.
                 const std::uint8_t ok = p.q_finite[(b * sh.heads + h) * p.q_blocks + qb] &
@@ -323,15 +339,25 @@ struct Attention {
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            tile_gradients(p, b, h, i0, rows, blk, S, G);
-            const bool k_ok = k_finite[blk];
-            if (k_ok) Gemm::run(rows, dp, n, G, BK, 1, kp + j0 * dp, dp, dQ, dp, true);
-            for (index_t r = 0; r < rows; ++r) {
-                if (!k_ok) accumulate_rows(dQ + r * dp, dp, G + r * BK, 1, kp + j0 * dp, dp, n);
-                if (p.dscores) {
-                    T* ds = p.dscores + ((b * sh.heads + h) * sh.lq + i0 + r) * sh.lk + j0;
-                    std::copy(G + r * BK, G + r * BK + n, ds);
-                }
+            // dS of this tile: left by the dK/dV pass, or recomputed.
+            const T* ds = G;
+            index_t ld = BK;
+            if (p.ds_store) {
+                ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
+                ld = sh.lk;
+            } else {
+                tile_gradients(p, b, h, i0, rows, blk, S, G);
+            }
+            if (k_finite[blk]) {
+                Gemm::run(rows, dp, n, ds, ld, 1, kp + j0 * dp, dp, dQ, dp, true);
+            } else {
+                for (index_t r = 0; r < rows; ++r)
+                    accumulate_rows(dQ + r * dp, dp, ds + r * ld, 1, kp + j0 * dp, dp, n);
+            }
+            if (p.dscores && p.dscores != p.ds_store) {
+                T* out = p.dscores + ((b * sh.heads + h) * sh.lq + i0) * sh.lk + j0;
+                for (index_t r = 0; r < rows; ++r)
+                    std::copy(ds + r * ld, ds + r * ld + n, out + r * sh.lk);
             }
         }
         const T scale = static_cast<T>(p.opt.scale);

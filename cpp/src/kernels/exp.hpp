@@ -24,6 +24,7 @@ struct ExpConstants<float> {
     static constexpr float kLo = -110.0f;  // exp(kLo) < 2^-150: rounds to 0
     static constexpr float kHi = 89.0f;    // exp(kHi) > FLT_MAX: rounds to inf
     static constexpr float kMinExp = -126.0f, kMaxExp = 127.0f;
+    static constexpr float kFlush = -88.0f;  // rounds to n = -127: exponent field 0, so 2^n = 0
     static constexpr float kLog2e = 1.44269504088896341f;
     static constexpr float kLn2Hi = 0.693359375f;  // few bits: n * kLn2Hi is exact
     static constexpr float kLn2Lo = -2.12194440e-4f;
@@ -39,6 +40,7 @@ struct ExpConstants<double> {
     static constexpr double kLo = -760.0;
     static constexpr double kHi = 710.0;
     static constexpr double kMinExp = -1022.0, kMaxExp = 1023.0;
+    static constexpr double kFlush = -708.9;  // rounds to n = -1023
     static constexpr double kLog2e = 1.44269504088896340736;
     static constexpr double kLn2Hi = 6.93147180369123816490e-01;
     static constexpr double kLn2Lo = 1.90821492927058770002e-10;
@@ -66,16 +68,32 @@ struct Exp {
         return static_cast<T>(1.0 / f);
     }
 
-    static B eval(const B& x) {
-        B xc = xsimd::min(xsimd::max(x, B(C::kLo)), B(C::kHi));
-        B n = xsimd::fma(xc, B(C::kLog2e), B(C::kShifter)) - B(C::kShifter);
+    // exp(r) for the reduced argument of xc, and n.
+    static B reduced(const B& xc, B& n) {
+        n = xsimd::fma(xc, B(C::kLog2e), B(C::kShifter)) - B(C::kShifter);
         B r = xsimd::fnma(n, B(C::kLn2Hi), xc);
         r = xsimd::fnma(n, B(C::kLn2Lo), r);
         B p(inv_factorial(C::kDegree));
         for (int i = C::kDegree - 1; i >= 0; --i) p = xsimd::fma(p, r, B(inv_factorial(i)));
+        return p;
+    }
+
+    static B eval(const B& x) {
+        B xc = xsimd::min(xsimd::max(x, B(C::kLo)), B(C::kHi));
+        B n;
+        B p = reduced(xc, n);
         B n1 = xsimd::min(xsimd::max(n, B(C::kMinExp)), B(C::kMaxExp));
         B y = p * pow2(n1) * pow2(n - n1);
         return xsimd::select(xsimd::isnan(x), x, y);
+    }
+
+    // The softmax's exp: x <= 0 or NaN (scores minus their row max). Results below the smallest
+    // normal number flush to 0 (next to the max's term 1 they are below rounding anyway), which
+    // saves the clamps and the second scale factor of eval; exp(-inf) is still exactly 0.
+    static B eval_nonpositive(const B& x) {
+        B n;
+        B p = reduced(xsimd::max(x, B(C::kFlush)), n);
+        return xsimd::select(xsimd::isnan(x), x, p * pow2(n));
     }
 
     // out[i] = exp(x[i]) for i < n.
