@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -225,6 +226,7 @@ def _time_row(row: Row, rounds: int, peak: float) -> None:
 
 def run(*, quick: bool = False, as_json: bool = False, threads: int | None = None,
         rounds: int | None = None, out=sys.stdout) -> list[Row]:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     torch = _torch()
     threads = threads or al.get_num_threads()
     rounds = rounds or (3 if quick else 7)
@@ -244,7 +246,7 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         for row in rows:
             _time_row(row, rounds, peak)
         scaling = _scaling(quick, threads)
-        memory = _memory(quick)
+        memory = _memory(quick, threads)
     finally:
         if limits is not None:
             limits.unregister()
@@ -252,6 +254,7 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         if torch is not None:
             torch.set_num_threads(torch_threads)
     info = dict(
+        load_average=None if load is None else round(load, 2),
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         machine=f"{platform.machine()} {_cpu_name()}",
         arch=al.arch.current(), threads=threads, rounds=rounds,
@@ -287,18 +290,36 @@ def _scaling(quick: bool, threads: int) -> dict | None:
                 speedup=one / many)
 
 
-def _memory(quick: bool) -> dict:
-    """Peak RSS growth of a long-sequence forward + backward, inputs excluded."""
+_MEMORY_CHILD = """
+import json, sys
+import numpy as np
+import attnlab as al
+from attnlab._bench import _inputs, peak_growth_mib
+shape = tuple(json.loads(sys.argv[1]))
+al.set_num_threads(int(sys.argv[2]))
+q, k, v = _inputs(shape)
+g = np.ones(shape, np.float32)
+F = al.functional
+def fwd_bwd():
+    F.scaled_dot_product_attention(q, k, v)
+    F.scaled_dot_product_attention_backward(g, q, k, v)
+print(json.dumps(peak_growth_mib(fwd_bwd)))
+"""
+
+
+def _memory(quick: bool, threads: int) -> dict:
+    """Peak RSS growth of a long-sequence forward + backward, inputs excluded, measured in a
+    fresh process so that memory freed by earlier rows cannot hide it."""
+    import subprocess
+
     shape = (1, 1, 4096, 64) if quick else (1, 1, 32768, 64)
-    q, k, v = _inputs(shape)
-    g = np.ones(shape, np.float32)
-
-    def fwd_bwd():
-        F.scaled_dot_product_attention(q, k, v)
-        F.scaled_dot_product_attention_backward(g, q, k, v)
-
-    return dict(shape=list(shape), peak_mib=peak_growth_mib(fwd_bwd),
-                scores_mib=shape[2] ** 2 * 4 / 2**20)
+    try:
+        done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, json.dumps(shape),
+                               str(threads)], capture_output=True, text=True, check=True)
+        peak = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.CalledProcessError, ValueError, IndexError):
+        peak = None
+    return dict(shape=list(shape), peak_mib=peak, scores_mib=shape[2] ** 2 * 4 / 2**20)
 
 
 def _cpu_name() -> str:
@@ -316,6 +337,9 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
     out.write(f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
               f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
               f"median of {info['rounds']} interleaved rounds\n")
+    if info["load_average"] is not None:
+        out.write(f"(1-minute load average before the run: {info['load_average']}; other "
+                  "processes on these cores make every time noisier)\n")
     if not info["numpy_threads_limited"]:
         out.write("(threadpoolctl not installed: NumPy's BLAS threads are not limited)\n")
     header = f"{'operation':44} {'impl':11} {'ms':>9} {'GFLOP/s':>8} {'% peak':>7} " \
