@@ -75,7 +75,18 @@ struct MicroKernel {
         index_t j = 0;
         for (; j + NV * W <= n; j += NV * W)
             panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
-        for (; j < n; j += W) panel<1>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+        narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+    }
+
+    // The last nv < NV batches of columns as one panel (e.g. head dim 32 on AVX-512), so that
+    // each k step still feeds MR * nv FMAs from its MR broadcasts.
+    template <int N>
+    static void narrow(index_t nv, index_t m, index_t k, const T* a, index_t lda, index_t ldp,
+                       const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+        if constexpr (N > 0) {
+            if (nv == N) return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+            narrow<N - 1>(nv, m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+        }
     }
 
     // Cache-blocked C = A B (or += with accumulate) for one output tile of a large product:
