@@ -1,12 +1,12 @@
 // Drives one attention call: packs K and V (and, for the backward, Q and grad_out) into the
 // padded layouts the tile kernels stream through, then runs the tiles on the thread pool.
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
@@ -75,9 +75,16 @@ constexpr index_t kDsBudget = index_t(16) << 20;
 
 template <class T>
 bool all_finite(const T* x, index_t n) {
-    bool ok = true;
-    for (index_t i = 0; i < n; ++i) ok &= std::isfinite(x[i]);
-    return ok;
+    // Exponent bits all ones = inf or NaN; an integer OR reduction vectorizes at any flags.
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+    Bits bad = 0;
+    for (index_t i = 0; i < n; ++i) {
+        Bits b;
+        std::memcpy(&b, x + i, sizeof(T));
+        bad |= Bits((b & exponent) == exponent);
+    }
+    return bad == 0;
 }
 
 template <class T>
@@ -85,10 +92,14 @@ struct KvPack {
     Buffer<T> kt, vp, vt, kp;
     Buffer<std::uint8_t> v_finite, k_finite;
     KvPack(AttentionPlan<T>& p, bool backward)
-        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride()),
-          vp(p.shape.batch * p.shape.kv_heads * p.vp_stride()),
-          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0),
-          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0),
+        // Zero-filled only where the packing leaves padding.
+        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), p.shape.lk % kKeyBlock != 0),
+          vp(p.shape.batch * p.shape.kv_heads * p.vp_stride(),
+             p.shape.lk % kKeyBlock != 0 || p.dim_v_pad != p.shape.dim_v),
+          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0,
+             p.shape.lk % kKeyBlock != 0),
+          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0,
+             p.shape.lk % kKeyBlock != 0 || p.dim_pad != p.shape.dim),
           v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
           k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
@@ -100,7 +111,8 @@ struct KvPack {
             for (index_t blk = 0; blk < p.k_blocks; ++blk) {
                 index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
                 v_finite.get()[bh * p.k_blocks + blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
-                k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
+                if (backward)
+                    k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
             }
             if (!backward) return;
             pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
@@ -122,7 +134,7 @@ struct Scratch {
     Buffer<T> data;
     explicit Scratch(const AttentionPlan<T>& p)
         : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad), kPad)),
-          data(per_worker * get_num_threads()) {}
+          data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };
 
