@@ -207,12 +207,19 @@ def _linear_rows(quick: bool, torch) -> list[Row]:
 # running
 
 
+def _settle() -> None:
+    """Lets the previous library's idle worker threads stop spinning (OpenBLAS and OpenMP
+    busy-wait for tens of ms after a call), so that they do not steal the next one's cores."""
+    time.sleep(0.15)
+
+
 def _time_row(row: Row, rounds: int, peak: float) -> None:
     for fn in row.impls.values():  # warm up: first-touch pages, thread pools, caches
         fn()
     times = {name: [] for name in row.impls}
     for _ in range(rounds):
         for name, fn in row.impls.items():
+            _settle()
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -281,6 +288,7 @@ def _scaling(quick: bool, threads: int) -> dict | None:
     for _ in range(3):
         for n in times:
             al.set_num_threads(n)
+            _settle()
             t0 = time.perf_counter()
             F.scaled_dot_product_attention(q, k, v)
             times[n].append(time.perf_counter() - t0)
