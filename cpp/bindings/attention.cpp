@@ -1,6 +1,7 @@
 // attention_forward / attention_backward: shape checks, then the kernel with the GIL released.
 #include <optional>
 
+#include "attention_plan.hpp"
 #include "checks.hpp"
 
 namespace attnlab::bindings {
@@ -119,6 +120,8 @@ void define(py::module_& m) {
 void register_attention(py::module_& m) {
     define<float>(m);
     define<double>(m);
+    // The tile sizes, so that tests can aim at their boundaries.
+    m.attr("attention_blocks") = py::make_tuple(kQueryBlock, kKeyBlock);
 }
 
 }  // namespace attnlab::bindings

@@ -19,6 +19,8 @@ void register_loss(py::module_& m);
 void register_norm(py::module_& m);
 void register_positional(py::module_& m);
 void register_softmax(py::module_& m);
+void register_exp(py::module_& m);
+void register_linear(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -28,6 +30,9 @@ PYBIND11_MODULE(_core, m) {
     m.def("current_arch", &attnlab::arch::current, "The instruction set kernels run on now.");
     m.def("force_arch", &attnlab::arch::force, py::arg("name"),
           "Run kernels on `name` ('' = automatic choice).");
+    m.def("peak_gflops", &attnlab::arch::peak_gflops, py::arg("threads"),
+          py::call_guard<py::gil_scoped_release>(),
+          "Measured float32 FMA throughput of `threads` threads, GFLOP/s.");
     m.def("set_num_threads", &attnlab::set_num_threads, py::arg("n"),
           py::call_guard<py::gil_scoped_release>());
     m.def("get_num_threads", &attnlab::get_num_threads);
@@ -52,4 +57,6 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_norm(m);
     attnlab::bindings::register_positional(m);
     attnlab::bindings::register_softmax(m);
+    attnlab::bindings::register_exp(m);
+    attnlab::bindings::register_linear(m);
 }

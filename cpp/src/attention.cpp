@@ -6,7 +6,12 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xmath.hpp>
@@ -18,15 +23,25 @@
 namespace attnlab {
 namespace {
 
-// Zero-filled, 64-byte aligned storage for packed operands and scratch.
+// 64-byte aligned storage for packed operands and scratch, zero-filled unless told otherwise.
 template <class T>
 class Buffer {
 public:
-    explicit Buffer(index_t n) : size_(std::max<index_t>(n, 1)) {
-        std::size_t bytes = round_up(size_ * static_cast<index_t>(sizeof(T)), 64);
-        data_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+    Buffer(Buffer&&) = default;
+    Buffer& operator=(Buffer&&) = default;
+    explicit Buffer(index_t n, bool zero = true) : size_(std::max<index_t>(n, 1)) {
+        // Packed K and V are fresh memory on every call: with 4 KiB pages, first-touch faults
+        // cost about a tenth of a (4, 8, 1024, 64) forward; 2 MiB pages make them rare.
+        constexpr index_t kHuge = index_t(2) << 20;
+        index_t bytes = round_up(size_ * static_cast<index_t>(sizeof(T)), 64);
+        const bool huge = bytes >= 2 * kHuge;
+        if (huge) bytes = round_up(bytes, kHuge);
+        data_.reset(static_cast<T*>(std::aligned_alloc(huge ? kHuge : 64, bytes)));
         if (!data_) throw std::bad_alloc();
-        std::memset(data_.get(), 0, bytes);
+#if defined(__linux__)
+        if (huge) madvise(data_.get(), bytes, MADV_HUGEPAGE);
+#endif
+        if (zero) std::memset(data_.get(), 0, bytes);
     }
     T* get() { return data_.get(); }
 
@@ -70,20 +85,51 @@ void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
 
 // Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
 // K rows for the backward.
+// Small enough that reusing it phase after phase costs few fresh pages (page faults were a
+// fifth of the backward with 64 MiB), big enough for several heads at L = 1024.
+constexpr index_t kDsBudget = index_t(16) << 20;
+
+template <class T>
+bool all_finite(const T* x, index_t n) {
+    // Exponent bits all ones = inf or NaN; an integer OR reduction vectorizes at any flags.
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+    Bits bad = 0;
+    for (index_t i = 0; i < n; ++i) {
+        Bits b;
+        std::memcpy(&b, x + i, sizeof(T));
+        bad |= Bits((b & exponent) == exponent);
+    }
+    return bad == 0;
+}
+
 template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
+    Buffer<std::uint8_t> v_finite, k_finite;
     KvPack(AttentionPlan<T>& p, bool backward)
-        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride()),
-          vp(p.shape.batch * p.shape.kv_heads * p.vp_stride()),
-          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0),
-          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0) {
+        // Zero-filled only where the packing leaves padding.
+        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), p.shape.lk % kKeyBlock != 0),
+          vp(p.shape.batch * p.shape.kv_heads * p.vp_stride(),
+             p.shape.lk % kKeyBlock != 0 || p.dim_v_pad != p.shape.dim_v),
+          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0,
+             p.shape.lk % kKeyBlock != 0),
+          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0,
+             p.shape.lk % kKeyBlock != 0 || p.dim_pad != p.shape.dim),
+          v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
+          k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
         threads::parallel_for(s.batch * s.kv_heads, [&](index_t bh, int) {
             const T* k = p.in.k + bh * s.lk * s.dim;
             const T* v = p.in.v + bh * s.lk * s.dim_v;
             pack_transposed(k, s.lk, s.dim, kt.get() + bh * p.kt_stride());
             pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp.get() + bh * p.vp_stride());
+            for (index_t blk = 0; blk < p.k_blocks; ++blk) {
+                index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
+                v_finite.get()[bh * p.k_blocks + blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
+                if (backward)
+                    k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
+            }
             if (!backward) return;
             pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
             pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
@@ -92,6 +138,8 @@ struct KvPack {
         p.vp = vp.get();
         p.vt = vt.get();
         p.kp = kp.get();
+        p.v_finite = v_finite.get();
+        p.k_finite = k_finite.get();
     }
 };
 
@@ -102,17 +150,17 @@ struct Scratch {
     Buffer<T> data;
     explicit Scratch(const AttentionPlan<T>& p)
         : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad), kPad)),
-          data(per_worker * get_num_threads()) {}
+          data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };
 
 template <class T>
-void run_forward(AttentionPlan<T>& p, T* out, T* row_max, T* row_inv_sum, T* weights) {
+void run_forward(AttentionPlan<T>& p, T* out, T* row_max, T* row_inv, T* weights) {
     const AttentionShape& s = p.shape;
     const auto& kernels = active_kernels().attention<T>();
     p.out = out;
     p.row_max = row_max;
-    p.row_inv_sum = row_inv_sum;
+    p.row_inv = row_inv;
     p.weights = weights;
     Scratch<T> scratch(p);
     threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
@@ -131,8 +179,9 @@ void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in
     if (empty(shape)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
     KvPack<T> pack(p, false);
-    Buffer<T> row_max(shape.batch * shape.heads * shape.lq), row_inv_sum(shape.batch * shape.heads * shape.lq);
-    run_forward(p, out, row_max.get(), row_inv_sum.get(), weights);
+    const index_t rows = shape.batch * shape.heads * shape.lq;
+    Buffer<T> row_max(rows), row_inv(rows);
+    run_forward(p, out, row_max.get(), row_inv.get(), weights);
 }
 
 template <class T>
@@ -151,13 +200,20 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
 
     // The forward again, for the softmax statistics and the output (delta = rowsum(grad_out * out)).
     KvPack<T> pack(p, true);
-    Buffer<T> out(rows * s.dim_v), row_max(rows), row_inv_sum(rows), delta(rows);
-    run_forward<T>(p, out.get(), row_max.get(), row_inv_sum.get(), nullptr);
+    Buffer<T> out(rows * s.dim_v), row_max(rows), row_inv(rows), delta(rows);
+    run_forward<T>(p, out.get(), row_max.get(), row_inv.get(), nullptr);
     Buffer<T> qp(rows * p.dim_pad), gp(rows * p.dim_v_pad);
+    Buffer<std::uint8_t> q_finite(s.batch * s.heads * p.q_blocks);
+    Buffer<std::uint8_t> g_finite(s.batch * s.heads * p.q_blocks);
     threads::parallel_for(s.batch * s.heads, [&](index_t bh, int) {
         index_t r0 = bh * s.lq;
         pack_rows(in.q + r0 * s.dim, s.lq, s.dim, p.dim_pad, qp.get() + r0 * p.dim_pad);
         pack_rows(grad_out + r0 * s.dim_v, s.lq, s.dim_v, p.dim_v_pad, gp.get() + r0 * p.dim_v_pad);
+        for (index_t qb = 0; qb < p.q_blocks; ++qb) {
+            index_t i0 = r0 + qb * kQueryBlock, n = std::min(kQueryBlock, s.lq - qb * kQueryBlock);
+            q_finite.get()[bh * p.q_blocks + qb] = all_finite(in.q + i0 * s.dim, n * s.dim);
+            g_finite.get()[bh * p.q_blocks + qb] = all_finite(grad_out + i0 * s.dim_v, n * s.dim_v);
+        }
         const std::vector<std::size_t> rows_shape = {static_cast<std::size_t>(s.lq),
                                                      static_cast<std::size_t>(s.dim_v)};
         const std::size_t n = static_cast<std::size_t>(s.lq * s.dim_v);
@@ -169,24 +225,48 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     });
     p.qp = qp.get();
     p.gp = gp.get();
+    p.q_finite = q_finite.get();
+    p.g_finite = g_finite.get();
     p.grad_out = grad_out;
     p.out = out.get();
+    p.row_max = row_max.get();
+    p.row_inv = row_inv.get();
     p.delta = delta.get();
     p.dq = dq;
     p.dk = dk;
     p.dv = dv;
     p.dscores = dscores;
 
+    // The dQ pass reuses the dS tiles of the dK/dV pass (saving two of its three products)
+    // when they fit: in dscores when asked for, else in a buffer of at most kDsBudget bytes,
+    // filled a group of kv heads at a time.
+    const index_t kv_total = s.batch * s.kv_heads;
+    const index_t ds_per_kv = p.group * s.lq * s.lk;
+    index_t kv_per_phase = kv_total;
+    Buffer<T> ds_buffer(0);
+    if (dscores) {
+        p.ds_store = dscores;
+    } else if (ds_per_kv > 0 && ds_per_kv * static_cast<index_t>(sizeof(T)) <= kDsBudget) {
+        kv_per_phase = std::min(kv_total, kDsBudget / (ds_per_kv * static_cast<index_t>(sizeof(T))));
+        ds_buffer = Buffer<T>(kv_per_phase * ds_per_kv, false);  // only read where written
+        p.ds_store = ds_buffer.get();
+    }
+
     const auto& kernels = active_kernels().attention<T>();
     Scratch<T> scratch(p);
-    threads::parallel_for(s.batch * s.kv_heads * p.k_blocks, [&](index_t task, int worker) {
-        index_t kb = task % p.k_blocks, bh = task / p.k_blocks;
-        kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
-    });
-    threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
-        index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
-        kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
-    });
+    for (index_t g0 = 0; g0 < kv_total; g0 += kv_per_phase) {
+        const index_t g1 = std::min(kv_total, g0 + kv_per_phase);
+        if (p.ds_store && !dscores) p.ds_head0 = g0 * p.group;
+        threads::parallel_for((g1 - g0) * p.k_blocks, [&](index_t task, int worker) {
+            index_t kb = task % p.k_blocks, bh = g0 + task / p.k_blocks;
+            kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
+        });
+        const index_t h0 = g0 * p.group, h1 = g1 * p.group;
+        threads::parallel_for((h1 - h0) * p.q_blocks, [&](index_t task, int worker) {
+            index_t qb = task % p.q_blocks, bh = h0 + task / p.q_blocks;
+            kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
+        });
+    }
 }
 
 template void attention_forward<float>(const AttentionShape&, const AttentionInputs<float>&,

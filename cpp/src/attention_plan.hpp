@@ -8,8 +8,8 @@ namespace attnlab {
 
 // Keys are processed in blocks of kKeyBlock, queries in blocks of kQueryBlock; packed rows are
 // padded to a multiple of kPad elements so that every SIMD width divides them.
-constexpr index_t kKeyBlock = 64;
-constexpr index_t kQueryBlock = 32;
+constexpr index_t kKeyBlock = 128;
+constexpr index_t kQueryBlock = 96;
 constexpr index_t kPad = 16;
 
 inline index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
@@ -30,6 +30,13 @@ struct AttentionPlan {
     const T* vt = nullptr;
     const T* kp = nullptr;
     const T* vp = nullptr;
+    // Per (batch, kv head, key block): 1 when every V value of the block is finite, so that
+    // P V may run as a plain product (0 * finite = 0); else zero weights must be skipped.
+    const std::uint8_t* v_finite = nullptr;
+    const std::uint8_t* k_finite = nullptr;
+    // Per (batch, head, query block), backward only: Q and grad_out rows all finite.
+    const std::uint8_t* q_finite = nullptr;
+    const std::uint8_t* g_finite = nullptr;
     // Packed per (batch, head) for the backward: q rows (lq, dim_pad), grad_out rows (lq, dim_v_pad).
     const T* qp = nullptr;
     const T* gp = nullptr;
@@ -37,15 +44,20 @@ struct AttentionPlan {
 
     T* out = nullptr;      // (B, H, lq, dim_v)
     T* weights = nullptr;  // (B, H, lq, lk) or null
-    // Softmax statistics per row (B, H, lq): P = exp(s - row_max) * row_inv_sum. Kept apart,
-    // not as a log-sum-exp, which loses log(sum) when |row_max| is huge (a finfo.min bias).
-    T* row_max = nullptr;  // -inf for a row that sees no key
-    T* row_inv_sum = nullptr;
+    // (B, H, lq): the softmax of row i is exp(s - row_max[i]) * row_inv[i]; row_max = -inf for
+    // an empty row. Kept apart rather than as a log-sum-exp, which loses the sum when the max
+    // is huge (a bias of finfo.min).
+    T* row_max = nullptr;
+    T* row_inv = nullptr;
     T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)
     T* dq = nullptr;
     T* dk = nullptr;
     T* dv = nullptr;
     T* dscores = nullptr;  // (B, H, lq, lk) or null
+    // Where the dK/dV pass leaves dS for the dQ pass, (heads, lq, lk) from flattened q head
+    // ds_head0 on; null when it would not fit, and the dQ pass recomputes dS instead.
+    T* ds_store = nullptr;
+    index_t ds_head0 = 0;
 
     index_t kv_head(index_t h) const { return h / group; }
     index_t kt_stride() const { return k_blocks * kKeyBlock * shape.dim; }

@@ -47,6 +47,16 @@ const KernelTable& active_kernels() {
     return table ? *table : *usable().front();
 }
 
+template <class T>
+void vector_exp(const T* x, index_t n, T* out) {
+    active_kernels().exp<T>()(x, n, out);
+}
+
+template void vector_exp<float>(const float*, index_t, float*);
+template void vector_exp<double>(const double*, index_t, double*);
+
+const KernelTable& best_kernels() { return *usable().front(); }
+
 namespace arch {
 
 std::vector<std::string> available() {

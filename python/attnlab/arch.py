@@ -25,6 +25,23 @@ def current() -> str:
     return _core.current_arch()
 
 
+def peak_gflops(threads: int | None = None) -> float:
+    """This machine's float32 FMA throughput in GFLOP/s on ``threads`` threads (default: the
+    current thread count), measured by a register-only FMA loop on the best arch (~0.5 s).
+
+    The ceiling that the benchmark's "% of peak" refers to.
+    """
+    from attnlab._threads import get_num_threads
+
+    if threads is None:
+        threads = get_num_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads: expected an int, got {type(threads).__name__}")
+    if not 1 <= threads <= 1024:
+        raise ValueError(f"threads: expected 1 <= threads <= 1024, got {threads}")
+    return float(_core.peak_gflops(threads))
+
+
 @contextlib.contextmanager
 def force(name: str) -> Iterator[str]:
     """Run every kernel on ``name`` inside the ``with`` block, then restore the previous choice.

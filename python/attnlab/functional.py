@@ -12,6 +12,7 @@ from attnlab._embedding import (
     relative_position_bias,
     relative_position_bias_backward,
 )
+from attnlab._linear import linear, linear_backward
 from attnlab._loss import cross_entropy, cross_entropy_backward
 from attnlab._norm import layer_norm, layer_norm_backward, rms_norm, rms_norm_backward
 from attnlab._positional import (
@@ -38,6 +39,8 @@ __all__ = [
     "gelu_backward",
     "layer_norm",
     "layer_norm_backward",
+    "linear",
+    "linear_backward",
     "log_softmax",
     "log_softmax_backward",
     "relative_position_bias",

@@ -131,7 +131,23 @@ template <class T>
 void rope_forward(const T* x, index_t rows, index_t dim, const double* positions,
                   index_t num_positions, const RopeOptions& opt, bool inverse, T* y);
 
+// y (n, out) = x (n, in) w^T + bias, w (out, in) as in PyTorch; bias may be null. C-contiguous.
+template <class T>
+void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, const T* bias,
+                    T* y);
+
+// Gradients of linear_forward: dx (n, in), dw (out, in), and dbias (out) when not null.
+template <class T>
+void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
+                     index_t out, T* dx, T* dw, T* dbias);
+
+// out[i] = exp(x[i]) for i < n with the softmax's vectorized exp (exposed for its tests).
+template <class T>
+void vector_exp(const T* x, index_t n, T* out);
+
 namespace arch {
+// Measured float32 FMA throughput of `threads` threads on the best arch, in GFLOP/s.
+double peak_gflops(int threads);
 std::vector<std::string> available();  // usable on this CPU, best first, baseline last
 std::string current();                 // the arch kernels run on now
 void force(const std::string& name);   // "" restores automatic choice

@@ -1,8 +1,8 @@
 // Fused scaled dot-product attention tiles, templated on the xsimd arch and the element type.
 // Forward: one (batch, head, query block) per call, online softmax over key blocks, so no
 // lq x lk matrix exists unless weights are asked for. Backward (FlashAttention-2 style, from the
-// saved row max and sum): dK/dV per (batch, kv head, key block), dQ per (batch, head, query block),
-// two passes so that no tile ever adds into another tile's rows.
+// saved row max and 1 / row sum): dK/dV per (batch, kv head, key block), dQ per (batch, head,
+// query block), two passes so that no tile ever adds into another tile's rows.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +11,8 @@
 #include <limits>
 
 #include "attention_plan.hpp"
+#include "kernels/exp.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/random.hpp"
 #include "kernels/simd_compat.hpp"
 
@@ -36,52 +38,7 @@ struct Attention {
     static constexpr index_t W = static_cast<index_t>(B::size);
     static constexpr index_t BK = kKeyBlock;
     static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-    static_assert(BK % (4 * W) == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
-
-    // S[r][0:BK] = sum_d x[r][d] * kt[d][0:BK] for r < rows: x rows have stride ld, kt is one
-    // packed key block (dim, BK). Vectorized over keys, four batches per row pass.
-    static void block_scores(const T* x, index_t ld, index_t rows, index_t dim, const T* kt, T* S) {
-        for (index_t c = 0; c < BK; c += 4 * W) {
-            index_t r = 0;
-            for (; r + 2 <= rows; r += 2) {
-                const T* x0 = x + r * ld;
-                const T* x1 = x0 + ld;
-                B a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-                B b0 = T(0), b1 = T(0), b2 = T(0), b3 = T(0);
-                for (index_t d = 0; d < dim; ++d) {
-                    const T* k = kt + d * BK + c;
-                    B k0 = B::load_unaligned(k), k1 = B::load_unaligned(k + W);
-                    B k2 = B::load_unaligned(k + 2 * W), k3 = B::load_unaligned(k + 3 * W);
-                    B u(x0[d]), w(x1[d]);
-                    a0 = xsimd::fma(u, k0, a0); a1 = xsimd::fma(u, k1, a1);
-                    a2 = xsimd::fma(u, k2, a2); a3 = xsimd::fma(u, k3, a3);
-                    b0 = xsimd::fma(w, k0, b0); b1 = xsimd::fma(w, k1, b1);
-                    b2 = xsimd::fma(w, k2, b2); b3 = xsimd::fma(w, k3, b3);
-                }
-                T* s0 = S + r * BK + c;
-                T* s1 = s0 + BK;
-                a0.store_unaligned(s0); a1.store_unaligned(s0 + W);
-                a2.store_unaligned(s0 + 2 * W); a3.store_unaligned(s0 + 3 * W);
-                b0.store_unaligned(s1); b1.store_unaligned(s1 + W);
-                b2.store_unaligned(s1 + 2 * W); b3.store_unaligned(s1 + 3 * W);
-            }
-            for (; r < rows; ++r) {
-                const T* x0 = x + r * ld;
-                B a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-                for (index_t d = 0; d < dim; ++d) {
-                    const T* k = kt + d * BK + c;
-                    B u(x0[d]);
-                    a0 = xsimd::fma(u, B::load_unaligned(k), a0);
-                    a1 = xsimd::fma(u, B::load_unaligned(k + W), a1);
-                    a2 = xsimd::fma(u, B::load_unaligned(k + 2 * W), a2);
-                    a3 = xsimd::fma(u, B::load_unaligned(k + 3 * W), a3);
-                }
-                T* s0 = S + r * BK + c;
-                a0.store_unaligned(s0); a1.store_unaligned(s0 + W);
-                a2.store_unaligned(s0 + 2 * W); a3.store_unaligned(s0 + 3 * W);
-            }
-        }
-    }
+    static_assert(BK % W == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
 
     // acc[0:n] += sum_j coef[j * coef_stride] * rows[j][0:n] over j < count, skipping zero
     // coefficients so that NaN or inf in rows that carry no weight never reaches acc.
@@ -131,6 +88,15 @@ struct Attention {
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
         B scale(static_cast<T>(p.opt.scale));
+        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data) {  // one pass
+            B m(kNegInf);
+            for (index_t c = 0; c < BK; c += W) {
+                B x = B::load_unaligned(s + c) * scale;
+                x.store_unaligned(s + c);
+                m = xsimd::max(m, x);
+            }
+            return simd::reduce_max(m);
+        }
         for (index_t c = 0; c < BK; c += W) (B::load_unaligned(s + c) * scale).store_unaligned(s + c);
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
@@ -158,26 +124,48 @@ struct Attention {
     static KeyRange visible_blocks(const AttentionPlan<T>& p, index_t i0, index_t i1) {
         KeyRange a = key_range(p.shape, p.opt, i0);
         KeyRange z = key_range(p.shape, p.opt, i1 - 1);
-        if (z.hi <= a.lo) return {0, 0};
-        return {a.lo / BK, blocks(z.hi, BK)};
+        index_t lo = a.lo / BK, hi = std::min(blocks(z.hi, BK), p.k_blocks);
+        if (z.hi <= a.lo || hi <= lo) return {0, 0};  // a window may start past the last key
+        return {lo, hi};
     }
 
-    // Probabilities exp(s - max) / sum of one finished score row, in place; zeros for an
-    // empty row.
-    static void probabilities(T* s, T max, T inv_sum) {
-        if (max == kNegInf) return fill(s, BK, T(0));
-        B shift(max), f(inv_sum);
-        for (index_t c = 0; c < BK; c += W)
-            (xsimd::exp(B::load_unaligned(s + c) - shift) * f).store_unaligned(s + c);
+    // x[0:n] = exp(x - shift) * factor, in place; x need not be padded.
+    // shift is the row max, so every argument is <= 0.
+    static void exp_scaled(T* x, index_t n, T shift, T factor) {
+        using E = Exp<A, T>;
+        B sh(shift), f(factor);
+        index_t c = 0;
+        for (; c + W <= n; c += W)
+            (E::eval_nonpositive(B::load_unaligned(x + c) - sh) * f).store_unaligned(x + c);
+        if (c < n) {
+            alignas(64) T tail[W] = {};
+            std::copy(x + c, x + n, tail);
+            (E::eval_nonpositive(B::load_aligned(tail) - sh) * f).store_aligned(tail);
+            std::copy(tail, tail + (n - c), x + c);
+        }
     }
 
+    // Probabilities of one finished score row of a block, in place; zeros for an empty row.
+    static void probabilities(T* s, T row_max, T row_inv) {
+        if (row_max == kNegInf) return fill(s, BK, T(0));
+        exp_scaled(s, BK, row_max, row_inv);
+    }
+
+    // One (batch, head, query block): S = Q K^T and O += P V per visible key block with the
+    // register-tiled products, online softmax in between. With weights, each block's finished
+    // scores go straight to the weights rows, normalized in place once the row statistics are
+    // final: no second Q K^T, and the rows are still in cache.
     static void forward(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* scratch) {
+        using Gemm = MicroKernel<A, T>;
         const AttentionShape& sh = p.shape;
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
         const index_t hk = p.kv_head(h), dvp = p.dim_v_pad;
-        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        const index_t row0 = (b * sh.heads + h) * sh.lq + i0;
+        const T* q = p.in.q + row0 * sh.dim;
         const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride();
         const T* vp = p.vp + (b * sh.kv_heads + hk) * p.vp_stride();
+        const std::uint8_t* v_finite = p.v_finite + (b * sh.kv_heads + hk) * p.k_blocks;
+        T* weights = p.weights ? p.weights + row0 * sh.lk : nullptr;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
@@ -191,11 +179,12 @@ struct Attention {
 
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
-            const index_t j0 = blk * BK;
-            block_scores(q, sh.dim, rows, sh.dim, kt + blk * sh.dim * BK, S);
+            const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
+            Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK, false);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 T mx = finish_scores(p, b, h, i0 + r, j0, s);
+                if (weights) std::copy(s, s + n, weights + r * sh.lk + j0);
                 if (mx == kNegInf) {  // nothing visible in this block
                     fill(s, BK, T(0));
                     continue;
@@ -204,7 +193,7 @@ struct Attention {
                 T alpha = std::exp(m[r] - m_new);
                 B shift(m_new), sum = T(0);
                 for (index_t c = 0; c < BK; c += W) {
-                    B e = xsimd::exp(B::load_unaligned(s + c) - shift);
+                    B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
                     sum += e;
                     e.store_unaligned(s + c);
                 }
@@ -213,46 +202,29 @@ struct Attention {
                 m[r] = m_new;
                 if (dropout) {
                     DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
-                    index_t n = std::min(BK, sh.lk - j0);
                     for (index_t c = 0; c < n; ++c)
                         s[c] = (s[c] != T(0) && keep.keep(j0 + c)) ? s[c] * keep_scale : T(0);
                 }
-                accumulate_rows(O + r * dvp, dvp, s, 1, vp + j0 * dvp, dvp, BK);
+            }
+            if (v_finite[blk]) {
+                Gemm::run(rows, dvp, n, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
+            } else {
+                for (index_t r = 0; r < rows; ++r)
+                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, n);
             }
         }
 
-        T* out = p.out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
-        T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
-        T* row_inv_sum = p.row_inv_sum + (b * sh.heads + h) * sh.lq + i0;
+        T* out = p.out + row0 * sh.dim_v;
+        const index_t w0 = kb.lo * BK, w1 = std::min(kb.hi * BK, sh.lk);
         for (index_t r = 0; r < rows; ++r) {
             T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
-            row_max[r] = m[r];
-            row_inv_sum[r] = inv;
-        }
-        if (p.weights) write_weights(p, b, h, qb, S);
-    }
-
-    // Second sweep with the final row statistics: exact normalized weights, pre-dropout.
-    // Blocks no row can see stay as the caller's zeros.
-    static void write_weights(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* S) {
-        const AttentionShape& sh = p.shape;
-        const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
-        const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
-        const T* kt = p.kt + (b * sh.kv_heads + p.kv_head(h)) * p.kt_stride();
-        const T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
-        const T* row_inv_sum = p.row_inv_sum + (b * sh.heads + h) * sh.lq + i0;
-        T* w = p.weights + ((b * sh.heads + h) * sh.lq + i0) * sh.lk;
-        KeyRange kb = visible_blocks(p, i0, i0 + rows);
-        for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
-            const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            block_scores(q, sh.dim, rows, sh.dim, kt + blk * sh.dim * BK, S);
-            for (index_t r = 0; r < rows; ++r) {
-                T* s = S + r * BK;
-                finish_scores(p, b, h, i0 + r, j0, s);
-                probabilities(s, row_max[r], row_inv_sum[r]);
-                std::copy(s, s + n, w + r * sh.lk + j0);
-            }
+            p.row_max[row0 + r] = l[r] > T(0) ? m[r] : kNegInf;
+            p.row_inv[row0 + r] = inv;
+            if (!weights || w1 <= w0) continue;
+            T* w = weights + r * sh.lk;
+            if (l[r] > T(0)) exp_scaled(w + w0, w1 - w0, m[r], inv);
+            else fill(w + w0, w1 - w0, T(0));
         }
     }
 
@@ -267,18 +239,19 @@ struct Attention {
         const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride() + blk * sh.dim * BK;
         const T* vt = p.vt + (b * sh.kv_heads + hk) * p.vt_stride() + blk * sh.dim_v * BK;
         const T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
-        const T* row_inv_sum = p.row_inv_sum + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_inv = p.row_inv + (b * sh.heads + h) * sh.lq + i0;
         const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
-        block_scores(q, sh.dim, rows, sh.dim, kt, S);
-        block_scores(go, sh.dim_v, rows, sh.dim_v, vt, G);  // dP~ = dO V^T
+        using Gemm = MicroKernel<A, T>;
+        Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt, BK, S, BK, false);
+        Gemm::run(rows, BK, sh.dim_v, go, sh.dim_v, 1, vt, BK, G, BK, false);  // dP~ = dO V^T
         for (index_t r = 0; r < rows; ++r) {
             T* s = S + r * BK;
             T* g = G + r * BK;
             finish_scores(p, b, h, i0 + r, j0, s);
-            probabilities(s, row_max[r], row_inv_sum[r]);
+            probabilities(s, row_max[r], row_inv[r]);
             if (dropout) {
                 DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
                 index_t n = std::min(BK, sh.lk - j0);
@@ -306,6 +279,7 @@ struct Attention {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
         const index_t dp = p.dim_pad, dvp = p.dim_v_pad;
+        using Gemm = MicroKernel<A, T>;
         T* S = scratch;
         T* G = S + kQueryBlock * BK;
         T* dK = G + kQueryBlock * BK;  // (BK, dp)
@@ -320,6 +294,20 @@ struct Attention {
                 KeyRange kb = visible_blocks(p, i0, i0 + rows);
                 if (blk < kb.lo || blk >= kb.hi) continue;
                 tile_gradients(p, b, h, i0, rows, blk, S, G);
+                if (p.ds_store) {
+                    T* ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
+                    for (index_t r = 0; r < rows; ++r)
+                        std::copy(G + r * BK, G + r * BK + n, ds + r * sh.lk);
+                }
+                // dV += P~^T dO and dK += dS^T Q; a non-finite Q or dO row must still not
+                // reach the keys it gives zero weight, so such blocks skip zeros.
+                const std::uint8_t ok = p.q_finite[(b * sh.heads + h) * p.q_blocks + qb] &
+                                        p.g_finite[(b * sh.heads + h) * p.q_blocks + qb];
+                if (ok) {
+                    Gemm::run(n, dvp, rows, S, 1, BK, gp + i0 * dvp, dvp, dV, dvp, true);
+                    Gemm::run(n, dp, rows, G, 1, BK, qp + i0 * dp, dp, dK, dp, true);
+                    continue;
+                }
                 for (index_t c = 0; c < n; ++c) {
                     accumulate_rows(dV + c * dvp, dvp, S + c, BK, gp + i0 * dvp, dvp, rows);
                     accumulate_rows(dK + c * dp, dp, G + c, BK, qp + i0 * dp, dp, rows);
@@ -342,6 +330,8 @@ struct Attention {
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
         const index_t dp = p.dim_pad;
         const T* kp = p.kp + (b * sh.kv_heads + p.kv_head(h)) * p.kp_stride();
+        const std::uint8_t* k_finite = p.k_finite + (b * sh.kv_heads + p.kv_head(h)) * p.k_blocks;
+        using Gemm = MicroKernel<A, T>;
         T* S = scratch;
         T* G = S + kQueryBlock * BK;
         T* dQ = G + kQueryBlock * BK;  // (rows, dp)
@@ -349,13 +339,25 @@ struct Attention {
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            tile_gradients(p, b, h, i0, rows, blk, S, G);
-            for (index_t r = 0; r < rows; ++r) {
-                accumulate_rows(dQ + r * dp, dp, G + r * BK, 1, kp + j0 * dp, dp, n);
-                if (p.dscores) {
-                    T* ds = p.dscores + ((b * sh.heads + h) * sh.lq + i0 + r) * sh.lk + j0;
-                    std::copy(G + r * BK, G + r * BK + n, ds);
-                }
+            // dS of this tile: left by the dK/dV pass, or recomputed.
+            const T* ds = G;
+            index_t ld = BK;
+            if (p.ds_store) {
+                ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
+                ld = sh.lk;
+            } else {
+                tile_gradients(p, b, h, i0, rows, blk, S, G);
+            }
+            if (k_finite[blk]) {
+                Gemm::run(rows, dp, n, ds, ld, 1, kp + j0 * dp, dp, dQ, dp, true);
+            } else {
+                for (index_t r = 0; r < rows; ++r)
+                    accumulate_rows(dQ + r * dp, dp, ds + r * ld, 1, kp + j0 * dp, dp, n);
+            }
+            if (p.dscores && p.dscores != p.ds_store) {
+                T* out = p.dscores + ((b * sh.heads + h) * sh.lq + i0) * sh.lk + j0;
+                for (index_t r = 0; r < rows; ++r)
+                    std::copy(ds + r * ld, ds + r * ld + n, out + r * sh.lk);
             }
         }
         const T scale = static_cast<T>(p.opt.scale);

@@ -10,6 +10,8 @@
 #include "kernels/norm.hpp"
 #include "kernels/positional.hpp"
 #include "kernels/softmax.hpp"
+#include "kernels/exp.hpp"
+#include "kernels/peak.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -30,8 +32,16 @@ constexpr BlockKernels<T> block_kernels() {
 
 template <class A>
 constexpr KernelTable make_table(const char* name) {
-    return {name, attention_kernels<A, float>(), attention_kernels<A, double>(),
-            block_kernels<A, float>(), block_kernels<A, double>()};
+    return {name,
+            attention_kernels<A, float>(),
+            attention_kernels<A, double>(),
+            block_kernels<A, float>(),
+            block_kernels<A, double>(),
+            &MicroKernel<A, float>::blocked,
+            &MicroKernel<A, double>::blocked,
+            &Exp<A, float>::array,
+            &Exp<A, double>::array,
+            &Peak<A>::fma_loop};
 }
 
 }  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

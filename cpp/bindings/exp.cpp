@@ -1,0 +1,25 @@
+// _exp(x): the softmax's vectorized exp on any float32/float64 array, for its accuracy tests.
+#include "checks.hpp"
+
+namespace attnlab::bindings {
+namespace {
+
+template <class T>
+py::array_t<T> exp(const Array<T>& x) {
+    py::array_t<T> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    const T* src = x.data();
+    T* dst = out.mutable_data();
+    index_t n = x.size();
+    py::gil_scoped_release release;
+    vector_exp<T>(src, n, dst);
+    return out;
+}
+
+}  // namespace
+
+void register_exp(py::module_& m) {
+    m.def("_exp", &exp<float>, py::arg("x").noconvert(), "exp(x) by the softmax's SIMD kernel.");
+    m.def("_exp", &exp<double>, py::arg("x").noconvert());
+}
+
+}  // namespace attnlab::bindings

@@ -1,0 +1,110 @@
+// Register-tiled matrix products: C (m x n) = or += A (m x k) B (k x n). A is read one scalar at
+// a time and broadcast (element (r, p) at a[r * lda + p * ldp], so A may be a transpose), B a
+// row of SIMD batches at a time, so an MR x NV tile of C stays in registers for the whole k
+// loop: per k step, NV loads and MR broadcasts feed MR * NV FMAs.
+#pragma once
+
+#include <algorithm>
+#include <type_traits>
+
+#include "attention_plan.hpp"
+#include "kernels/simd_compat.hpp"
+
+namespace attnlab::kernels::ATTNLAB_ARCH_NS {
+
+template <class A, class T>
+struct MicroKernel {
+    using B = xsimd::batch<T, A>;
+    static constexpr index_t W = static_cast<index_t>(B::size);
+    // 32 vector registers on AVX-512 and NEON64: 6 x 4 accumulators + 4 B batches + 1
+    // broadcast. 16 on AVX2: 6 x 2 + 2 + 1. SSE2 has no FMA (a product needs a temporary): 4 x 2.
+    static constexpr bool kWide = std::is_base_of<xsimd::avx512f, A>::value
+#if XSIMD_WITH_NEON64
+                                  || std::is_base_of<xsimd::neon64, A>::value
+#endif
+        ;
+    static constexpr bool kFma = kWide || std::is_base_of<xsimd::fma3<xsimd::avx2>, A>::value;
+    static constexpr int MR = kFma ? 6 : 4;
+    static constexpr int NV = kWide ? 4 : 2;
+
+    template <int M, int N>
+    static void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
+                     T* c, index_t ldc, bool accumulate) {
+        B acc[M][N];
+        for (int r = 0; r < M; ++r)
+            for (int v = 0; v < N; ++v)
+                acc[r][v] = accumulate ? B::load_unaligned(c + r * ldc + v * W) : B(T(0));
+        for (index_t p = 0; p < k; ++p) {
+            const T* bp = b + p * ldb;
+            const T* ap = a + p * ldp;
+            B bv[N];
+            for (int v = 0; v < N; ++v) bv[v] = B::load_unaligned(bp + v * W);
+            for (int r = 0; r < M; ++r) {
+                B ar(ap[r * lda]);
+                for (int v = 0; v < N; ++v) acc[r][v] = xsimd::fma(ar, bv[v], acc[r][v]);
+            }
+        }
+        for (int r = 0; r < M; ++r)
+            for (int v = 0; v < N; ++v) acc[r][v].store_unaligned(c + r * ldc + v * W);
+    }
+
+    // The last m < MR rows of a column panel.
+    template <int N, int M = MR - 1>
+    static void rest(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
+                     index_t ldb, T* c, index_t ldc, bool accumulate) {
+        if constexpr (M > 0) {
+            if (m == M) return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+            rest<N, M - 1>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+        }
+    }
+
+    template <int N>
+    static void panel(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
+                      index_t ldb, T* c, index_t ldc, bool accumulate) {
+        index_t i = 0;
+        for (; i + MR <= m; i += MR)
+            tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate);
+        rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate);
+    }
+
+    // C (m x n) = A B, or C += A B with accumulate; n is a multiple of W. Every element of C
+    // sums over k in order, whatever m and n, so tiling never changes a result. Column panels
+    // outside, rows inside: one k x NV*W slab of B stays in L1 while all m rows stream by.
+    static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
+                    const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+        index_t j = 0;
+        for (; j + NV * W <= n; j += NV * W)
+            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+        narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+    }
+
+    // The last nv < NV batches of columns as one panel (e.g. head dim 32 on AVX-512), so that
+    // each k step still feeds MR * nv FMAs from its MR broadcasts.
+    template <int N>
+    static void narrow(index_t nv, index_t m, index_t k, const T* a, index_t lda, index_t ldp,
+                       const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+        if constexpr (N > 0) {
+            if (nv == N) return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+            narrow<N - 1>(nv, m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+        }
+    }
+
+    // Cache-blocked C = A B (or += with accumulate) for one output tile of a large product:
+    // k in slices of kKc, so that the A rows of a tile (96 x kKc) and the B slab stay in L2.
+    // 256 beat 64 and 128 on (4096 x 512) @ (512 x 512), Zen 4 (C reloads are rarer).
+    // Every C element still sums over k in ascending order.
+    static constexpr index_t kKc = 256;
+
+    static void blocked(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
+                        const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+        if (k == 0 && !accumulate) {
+            for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+            return;
+        }
+        for (index_t p = 0; p < k; p += kKc)
+            run(m, n, std::min(kKc, k - p), a + p * ldp, lda, ldp, b + p * ldb, ldb, c, ldc,
+                accumulate || p > 0);
+    }
+};
+
+}  // namespace attnlab::kernels::ATTNLAB_ARCH_NS

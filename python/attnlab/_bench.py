@@ -1,0 +1,373 @@
+"""``python -m attnlab bench``: attnlab against NumPy and PyTorch, side by side, one thread count.
+
+Every row times each implementation once per round, rounds interleaved (so that clock and load
+drift hit all of them alike), and reports the median. GFLOP/s counts the matmul flops of the
+operation (4 B H Lq Lk D for attention, halved when causal; the backward counts 2.5x the
+forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count.
+Peak memory is the growth of the process's peak RSS over the call (Linux: VmHWM, reset before
+each call), inputs excluded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+import attnlab as al
+
+F = al.functional
+
+
+@dataclass
+class Result:
+    row: str
+    impl: str
+    median_ms: float
+    gflops: float
+    percent_peak: float
+    ratio: float  # this implementation's time / attnlab's (> 1: attnlab is faster)
+    peak_mib: float | None = None
+
+
+@dataclass
+class Row:
+    name: str
+    flops: float
+    impls: dict  # name -> zero-argument callable
+    target: str = ""
+    results: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------
+# peak memory
+
+
+def _status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_growth_mib(fn) -> float | None:
+    """Peak RSS growth over one call of ``fn`` in MiB, or None where it cannot be measured."""
+    if not _reset_peak_rss():
+        return None
+    before = _status_kib("VmRSS")
+    fn()
+    peak = _status_kib("VmHWM")
+    if before is None or peak is None:
+        return None
+    return max(0, peak - before) / 1024
+
+
+# ------------------------------------------------------------------------------------------
+# implementations
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
+
+
+def _numpy_attention(q, k, v, causal=False, weights=False):
+    s = q @ np.swapaxes(k, -1, -2)  # (B, H, Lq, Lk)
+    s *= 1.0 / math.sqrt(q.shape[-1])
+    if causal:
+        lq, lk = s.shape[-2:]
+        s[..., np.triu(np.ones((lq, lk), bool), 1)] = -np.inf
+    p = _softmax(s)
+    out = p @ v
+    return (out, p) if weights else out
+
+
+def _inputs(shape, kv_heads=None, seed=0):
+    b, h, l, d = shape
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((b, h, l, d), dtype=np.float32)
+    k = rng.standard_normal((b, kv_heads or h, l, d), dtype=np.float32)
+    v = rng.standard_normal((b, kv_heads or h, l, d), dtype=np.float32)
+    return q, k, v
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _attention_rows(quick: bool, torch) -> list[Row]:
+    big = (1, 4, 256, 64) if quick else (4, 8, 1024, 64)
+    small = (8, 4, 128, 32) if quick else (32, 4, 128, 32)
+    causal_shape = (1, 4, 512, 64) if quick else (2, 8, 2048, 64)
+    rows = []
+
+    def fwd_row(name, shape, *, causal=False, kv_heads=None, target=""):
+        q, k, v = _inputs(shape, kv_heads)
+        b, h, l, d = shape
+        impls = {"attnlab": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)}
+        if kv_heads is None:
+            impls["numpy"] = lambda: _numpy_attention(q, k, v, causal)
+        if torch is not None:
+            tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
+            extra = {"enable_gqa": True} if kv_heads else {}
+            impls["torch sdpa"] = lambda: torch.nn.functional.scaled_dot_product_attention(
+                tq, tk, tv, is_causal=causal, **extra)
+        flops = 4 * b * h * l * l * d * (0.5 if causal else 1.0)
+        rows.append(Row(name, flops, impls, target))
+
+    fwd_row(f"forward {big}", big, target=">= 1.3x torch, >= 65% peak")
+    fwd_row(f"forward {small}", small, target=">= 2x torch")
+    fwd_row(f"forward {causal_shape}", causal_shape)
+    fwd_row(f"forward causal {causal_shape}", causal_shape, causal=True,
+            target=">= 1.8x faster than non-causal")
+    fwd_row(f"forward GQA {big} kv=2", big, kv_heads=2)
+
+    # with weights
+    q, k, v = _inputs(big)
+    b, h, l, d = big
+    impls = {"attnlab": lambda: F.scaled_dot_product_attention(q, k, v, return_weights=True),
+             "numpy": lambda: _numpy_attention(q, k, v, weights=True)}
+    if torch is not None:
+        tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
+
+        def torch_math():
+            w = torch.softmax(tq @ tk.transpose(-1, -2) / math.sqrt(d), dim=-1)
+            return w @ tv, w
+
+        impls["torch math"] = torch_math
+    rows.append(Row(f"forward + weights {big}", 4 * b * h * l * l * d, impls,
+                    ">= 2x torch math, <= 1.3x attnlab forward"))
+
+    # forward + backward
+    g = np.random.default_rng(1).standard_normal(big, dtype=np.float32)
+
+    def al_fwd_bwd():
+        F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention_backward(g, q, k, v)
+
+    impls = {"attnlab": al_fwd_bwd}
+    if torch is not None:
+        tg = torch.from_numpy(g)
+
+        def torch_fwd_bwd():
+            xq, xk, xv = (torch.from_numpy(x).requires_grad_() for x in (q, k, v))
+            out = torch.nn.functional.scaled_dot_product_attention(xq, xk, xv)
+            out.backward(tg)
+            return xq.grad, xk.grad, xv.grad
+
+        impls["torch sdpa"] = torch_fwd_bwd
+    rows.append(Row(f"forward + backward {big}", 3.5 * 4 * b * h * l * l * d, impls,
+                    ">= 1.3x torch"))
+    return rows
+
+
+def _linear_rows(quick: bool, torch) -> list[Row]:
+    if not hasattr(F, "linear"):
+        return []
+    n, i, o = (512, 256, 256) if quick else (4096, 512, 512)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, i), dtype=np.float32)
+    w = rng.standard_normal((o, i), dtype=np.float32)
+    wt = np.ascontiguousarray(w.T)
+    impls = {"attnlab": lambda: F.linear(x, w), "numpy": lambda: x @ wt}
+    if torch is not None:
+        tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+        impls["torch"] = lambda: torch.nn.functional.linear(tx, tw)
+    return [Row(f"linear ({n}x{i}) @ ({i}x{o})", 2 * n * i * o, impls, ">= 0.9x numpy")]
+
+
+# ------------------------------------------------------------------------------------------
+# running
+
+
+def _settle() -> None:
+    """Lets the previous library's idle worker threads stop spinning (OpenBLAS and OpenMP
+    busy-wait for tens of ms after a call), so that they do not steal the next one's cores."""
+    time.sleep(0.15)
+
+
+def _time_row(row: Row, rounds: int, peak: float) -> None:
+    for fn in row.impls.values():  # warm up: first-touch pages, thread pools, caches
+        fn()
+    times = {name: [] for name in row.impls}
+    for _ in range(rounds):
+        for name, fn in row.impls.items():
+            _settle()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times["attnlab"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        gf = row.flops / med * 1e-9
+        row.results.append(Result(row.name, name, med * 1e3, gf, 100 * gf / peak, med / base,
+                                  peak_growth_mib(row.impls[name])))
+
+
+def run(*, quick: bool = False, as_json: bool = False, threads: int | None = None,
+        rounds: int | None = None, out=sys.stdout) -> list[Row]:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    torch = _torch()
+    threads = threads or al.get_num_threads()
+    rounds = rounds or (3 if quick else 7)
+    saved = al.get_num_threads()
+    al.set_num_threads(threads)
+    if torch is not None:
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # NumPy then uses its own default thread count; the table says so
+        threadpool_limits = None
+    limits = threadpool_limits(limits=threads) if threadpool_limits else None
+    try:
+        peak = al.arch.peak_gflops(threads)
+        rows = _attention_rows(quick, torch) + _linear_rows(quick, torch)
+        for row in rows:
+            _time_row(row, rounds, peak)
+        scaling = _scaling(quick, threads)
+        memory = _memory(quick, threads)
+    finally:
+        if limits is not None:
+            limits.unregister()
+        al.set_num_threads(saved)
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+    info = dict(
+        load_average=None if load is None else round(load, 2),
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        machine=f"{platform.machine()} {_cpu_name()}",
+        arch=al.arch.current(), threads=threads, rounds=rounds,
+        peak_gflops=round(peak, 1),
+        numpy=np.__version__, torch=getattr(torch, "__version__", None),
+        numpy_threads_limited=threadpool_limits is not None,
+    )
+    if as_json:
+        json.dump(dict(info=info, scaling=scaling, memory=memory,
+                       results=[asdict(r) for row in rows for r in row.results]), out, indent=1)
+        out.write("\n")
+    else:
+        _print_table(info, rows, scaling, memory, out)
+    return rows
+
+
+def _scaling(quick: bool, threads: int) -> dict | None:
+    """Forward time on one thread over the time on ``threads``: the parallel speed-up."""
+    if threads < 2:
+        return None
+    shape = (1, 4, 256, 64) if quick else (4, 8, 1024, 64)
+    q, k, v = _inputs(shape)
+    times = {1: [], threads: []}
+    for _ in range(3):
+        for n in times:
+            al.set_num_threads(n)
+            _settle()
+            t0 = time.perf_counter()
+            F.scaled_dot_product_attention(q, k, v)
+            times[n].append(time.perf_counter() - t0)
+    al.set_num_threads(threads)
+    one, many = (statistics.median(times[n]) for n in (1, threads))
+    return dict(shape=list(shape), one_thread_ms=one * 1e3, threads_ms=many * 1e3,
+                speedup=one / many)
+
+
+_MEMORY_CHILD = """
+import json, sys
+import numpy as np
+import attnlab as al
+from attnlab._bench import _inputs, peak_growth_mib
+shape = tuple(json.loads(sys.argv[1]))
+al.set_num_threads(int(sys.argv[2]))
+q, k, v = _inputs(shape)
+g = np.ones(shape, np.float32)
+F = al.functional
+def fwd_bwd():
+    F.scaled_dot_product_attention(q, k, v)
+    F.scaled_dot_product_attention_backward(g, q, k, v)
+print(json.dumps(peak_growth_mib(fwd_bwd)))
+"""
+
+
+def _memory(quick: bool, threads: int) -> dict:
+    """Peak RSS growth of a long-sequence forward + backward, inputs excluded, measured in a
+    fresh process so that memory freed by earlier rows cannot hide it."""
+    import subprocess
+
+    shape = (1, 1, 4096, 64) if quick else (1, 1, 32768, 64)
+    try:
+        done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, json.dumps(shape),
+                               str(threads)], capture_output=True, text=True, check=True)
+        peak = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.CalledProcessError, ValueError, IndexError):
+        peak = None
+    return dict(shape=list(shape), peak_mib=peak, scores_mib=shape[2] ** 2 * 4 / 2**20)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict, out) -> None:
+    out.write(f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
+              f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
+              f"median of {info['rounds']} interleaved rounds\n")
+    if info["load_average"] is not None:
+        out.write(f"(1-minute load average before the run: {info['load_average']}; other "
+                  "processes on these cores make every time noisier)\n")
+    if not info["numpy_threads_limited"]:
+        out.write("(threadpoolctl not installed: NumPy's BLAS threads are not limited)\n")
+    header = f"{'operation':44} {'impl':11} {'ms':>9} {'GFLOP/s':>8} {'% peak':>7} " \
+             f"{'vs attnlab':>10} {'peak MiB':>9}"
+    out.write(header + "\n" + "-" * len(header) + "\n")
+    for row in rows:
+        for r in row.results:
+            mem = "-" if r.peak_mib is None else f"{r.peak_mib:.0f}"
+            ratio = "" if r.impl == "attnlab" else f"{r.ratio:.2f}x"
+            out.write(f"{row.name if r.impl == 'attnlab' else '':44} {r.impl:11} "
+                      f"{r.median_ms:9.2f} {r.gflops:8.1f} {r.percent_peak:6.1f}% {ratio:>10} "
+                      f"{mem:>9}\n")
+        if row.target:
+            out.write(f"{'':44} target: {row.target}\n")
+    if scaling:
+        out.write(f"scaling {tuple(scaling['shape'])}: 1 thread {scaling['one_thread_ms']:.1f} ms, "
+                  f"{info['threads']} threads {scaling['threads_ms']:.1f} ms, "
+                  f"speed-up {scaling['speedup']:.2f}x (target >= 1.8x)\n")
+    if memory["peak_mib"] is not None:
+        out.write(f"memory: forward + backward {tuple(memory['shape'])} grows peak RSS by "
+                  f"{memory['peak_mib']:.1f} MiB (target < 128 MiB; scores alone would be "
+                  f"{memory['scores_mib']:.0f} MiB)\n")
+    out.write("vs attnlab = that implementation's time / attnlab's: above 1, attnlab is faster.\n")

@@ -1,0 +1,149 @@
+"""Tile boundaries of the fused attention kernels (cpp/src/kernels/attention.hpp): lengths and
+head dims at block size -1/+0/+1, Lq != Lk, every mask kind across tile positions, the
+plain-product P V path next to the NaN-safe one, and thread-count bitwise determinism."""
+
+import numpy as np
+import pytest
+
+import attnlab as al
+import reference as ref
+from attnlab import _core
+
+F = al.functional
+BQ, BK = _core.attention_blocks
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+DTYPES = [np.float32, np.float64]
+
+
+def qkv(rng, dtype, lq, lk, d, dv=None, h=2, hkv=None):
+    shape = lambda l, dim, heads: (1, heads, l, dim)
+    q = rng.standard_normal(shape(lq, d, h)).astype(dtype)
+    k = rng.standard_normal(shape(lk, d, hkv or h)).astype(dtype)
+    v = rng.standard_normal(shape(lk, dv or d, hkv or h)).astype(dtype)
+    return q, k, v
+
+
+def check(q, k, v, mask=None, bias=None, **opts):
+    dtype = q.dtype.type
+    out, w = F.scaled_dot_product_attention(q, k, v, mask, bias, return_weights=True, **opts)
+    want, want_w = ref.attention(q, k, v, mask, bias, return_weights=True, **opts)
+    np.testing.assert_allclose(out, want, **TOL[dtype], err_msg="out")
+    np.testing.assert_allclose(w, want_w, **TOL[dtype], err_msg="weights")
+    plain = F.scaled_dot_product_attention(q, k, v, mask, bias, **opts)
+    np.testing.assert_array_equal(plain, out)  # weights never change the output
+    g = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    got = F.scaled_dot_product_attention_backward(g, q, k, v, mask, bias, **opts)
+    wants = ref.attention_backward(g, q, k, v, mask, bias, **opts)
+    for name, a, b in zip(("dq", "dk", "dv", "dbias"), got, wants):
+        np.testing.assert_allclose(a, b, rtol=TOL[dtype]["rtol"] * 10,
+                                   atol=TOL[dtype]["atol"] * 10, err_msg=name)
+    return out, w
+
+
+LENGTHS = sorted({1, BQ - 1, BQ, BQ + 1, BK - 1, BK, BK + 1, 2 * BK + 1})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lq", LENGTHS)
+def test_lengths(arch, dtype, lq):
+    rng = np.random.default_rng(lq)
+    for lk in (lq, BK + 1, max(1, lq // 3)):
+        check(*qkv(rng, dtype, lq, lk, 16))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 15, 16, 17, 31, 32, 33, 63, 64, 65])
+def test_head_dims(arch, dtype, d):
+    rng = np.random.default_rng(d)
+    check(*qkv(rng, dtype, BQ + 1, BK + 1, d))
+    check(*qkv(rng, dtype, 7, BK - 1, d, dv=d + 3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
+@pytest.mark.parametrize("lq,lk", [(2 * BQ + 3, 2 * BK + 5), (BQ + 1, 3 * BK), (3 * BK, BQ - 1)])
+def test_causal_and_window_across_tiles(arch, dtype, alignment, lq, lk):
+    rng = np.random.default_rng(lq + lk)
+    q, k, v = qkv(rng, dtype, lq, lk, 8)
+    check(q, k, v, is_causal=True, causal_alignment=alignment)
+    check(q, k, v, window=(BK // 2, 3), causal_alignment=alignment)
+    check(q, k, v, window=(None, 0), is_causal=True, causal_alignment=alignment)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_masks_and_bias_across_tiles(arch, dtype):
+    rng = np.random.default_rng(5)
+    lq, lk = 2 * BQ + 1, 2 * BK + 3
+    q, k, v = qkv(rng, dtype, lq, lk, 8, h=4, hkv=2)
+    mask = rng.random((lq, lk)) < 0.6
+    mask[BQ + 2] = False          # a fully masked row inside the second query block
+    mask[:, BK:2 * BK] = False    # a fully masked key block
+    bias = rng.standard_normal((1, 4, lq, lk)).astype(dtype)
+    out, w = check(q, k, v, mask, bias)
+    assert np.all(out[:, :, BQ + 2] == 0) and np.all(w[:, :, BQ + 2] == 0)
+    assert np.all(w[..., BK:2 * BK] == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("poison", [np.nan, np.inf, 1e30])
+def test_poison_in_masked_keys_and_values(arch, dtype, poison):
+    """Masked-out K/V rows in one key block take the NaN-safe P V path; other blocks the plain
+    product. Neither lets the poison reach outputs or gradients."""
+    rng = np.random.default_rng(6)
+    lq, lk = BQ + 3, 2 * BK + 7
+    q, k, v = qkv(rng, dtype, lq, lk, 8)
+    mask = np.ones((lq, lk), bool)
+    bad = [3, BK + 1, 2 * BK + 6]
+    mask[:, bad] = False
+    clean = check(q, k, v, mask)
+    k2, v2 = k.copy(), v.copy()
+    k2[..., bad, :] = poison
+    v2[..., bad, :] = poison
+    out, w = F.scaled_dot_product_attention(q, k2, v2, mask, return_weights=True)
+    np.testing.assert_array_equal(out, clean[0])
+    np.testing.assert_array_equal(w, clean[1])
+    g = rng.standard_normal(out.shape).astype(dtype)
+    got = F.scaled_dot_product_attention_backward(g, q, k2, v2, mask)
+    want = F.scaled_dot_product_attention_backward(g, q, k, v, mask)
+    for a, b in zip(got, want):
+        assert np.isfinite(a).all()
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_count_bitwise(arch, dtype):
+    rng = np.random.default_rng(7)
+    q, k, v = qkv(rng, dtype, 3 * BQ + 5, 2 * BK + 9, 24, h=4, hkv=2)
+    mask = rng.random((q.shape[2], k.shape[2])) < 0.8
+    g = rng.standard_normal(q.shape[:3] + (24,)).astype(dtype)
+    opts = dict(is_causal=True, causal_alignment="bottom_right", dropout_p=0.2, seed=3)
+    saved = al.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            al.set_num_threads(n)
+            out, w = F.scaled_dot_product_attention(q, k, v, mask, return_weights=True, **opts)
+            grads = F.scaled_dot_product_attention_backward(g, q, k, v, mask, **opts)
+            results.append((out, w) + tuple(grads))
+    finally:
+        al.set_num_threads(saved)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nonfinite_query_and_grad_rows_stay_in_their_keys(arch, dtype):
+    """A NaN query row (and grad row) that may see only keys 0..2 makes only those keys' dK/dV
+    NaN; the GEMM path must not spread it through the rest of its tile."""
+    rng = np.random.default_rng(8)
+    lq, lk = BQ + 2, 2 * BK + 1
+    q, k, v = qkv(rng, dtype, lq, lk, 8)
+    mask = np.ones((lq, lk), bool)
+    mask[1, 3:] = False
+    q[..., 1, :] = np.nan
+    g = rng.standard_normal(q.shape).astype(dtype)
+    g[..., 1, :] = np.inf
+    dq, dk, dv = F.scaled_dot_product_attention_backward(g, q, k, v, mask)
+    assert np.isfinite(dk[..., 3:, :]).all() and np.isfinite(dv[..., 3:, :]).all()
+    assert np.isfinite(np.delete(dq, 1, axis=2)).all()
