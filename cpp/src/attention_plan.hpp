@@ -71,7 +71,7 @@ inline index_t attention_scratch_size(index_t dim_pad, index_t dim_v_pad) {
     index_t tile = kQueryBlock * kKeyBlock;
     index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);
     index_t keys = kKeyBlock * (dim_pad + dim_v_pad);
-    return 2 * tile + rows + keys + 4 * kQueryBlock + kPad;
+    return 2 * tile + rows + keys + 4 * kQueryBlock + kQueryBlock * kPad + kPad;
 }
 
 }  // namespace attnlab

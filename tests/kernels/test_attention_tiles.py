@@ -147,3 +147,16 @@ def test_nonfinite_query_and_grad_rows_stay_in_their_keys(arch, dtype):
     dq, dk, dv = F.scaled_dot_product_attention_backward(g, q, k, v, mask)
     assert np.isfinite(dk[..., 3:, :]).all() and np.isfinite(dv[..., 3:, :]).all()
     assert np.isfinite(np.delete(dq, 1, axis=2)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_in_a_visible_query_stays_in_its_row(arch, dtype):
+    """NaN passes the softmax's exp (no select): its row is NaN, every other row unchanged."""
+    rng = np.random.default_rng(9)
+    q, k, v = qkv(rng, dtype, BQ + 3, BK + 5, 8)
+    clean, clean_w = F.scaled_dot_product_attention(q, k, v, return_weights=True)
+    q[..., 2, 0] = np.nan
+    out, w = F.scaled_dot_product_attention(q, k, v, return_weights=True)
+    assert np.isnan(out[..., 2, :]).all() and np.isnan(w[..., 2, :]).all()
+    np.testing.assert_array_equal(np.delete(out, 2, axis=2), np.delete(clean, 2, axis=2))
+    np.testing.assert_array_equal(np.delete(w, 2, axis=2), np.delete(clean_w, 2, axis=2))

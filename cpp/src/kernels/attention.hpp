@@ -173,9 +173,10 @@ struct Attention {
         T* O = S + kQueryBlock * BK;           // (rows, dvp)
         T* m = O + kQueryBlock * dvp;          // running max
         T* l = m + kQueryBlock;                // running sum
+        T* lanes = l + kQueryBlock;            // (rows, W): the running sum before its reduction
         fill(O, rows * dvp, T(0));
         fill(m, rows, kNegInf);
-        fill(l, rows, T(0));
+        fill(lanes, rows * W, T(0));
 
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
@@ -189,16 +190,16 @@ struct Attention {
                     fill(s, BK, T(0));
                     continue;
                 }
-                T m_new = std::max(m[r], mx);
+                T m_new = (m[r] < mx || mx != mx) ? mx : m[r];  // NaN sticks: its row is NaN
                 T alpha = std::exp(m[r] - m_new);
-                B shift(m_new), sum = T(0);
+                B shift(m_new), sum = B::load_unaligned(lanes + r * W) * B(alpha);
                 for (index_t c = 0; c < BK; c += W) {
                     B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
                     sum += e;
                     e.store_unaligned(s + c);
                 }
-                l[r] = l[r] * alpha + simd::reduce_add(sum);
-                if (alpha != T(1)) scale_row(O + r * dvp, dvp, alpha);
+                sum.store_unaligned(lanes + r * W);
+                if (alpha != T(1) && m[r] != kNegInf) scale_row(O + r * dvp, dvp, alpha);
                 m[r] = m_new;
                 if (dropout) {
                     DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
@@ -217,13 +218,15 @@ struct Attention {
         T* out = p.out + row0 * sh.dim_v;
         const index_t w0 = kb.lo * BK, w1 = std::min(kb.hi * BK, sh.lk);
         for (index_t r = 0; r < rows; ++r) {
-            T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
+            l[r] = simd::reduce_add(B::load_unaligned(lanes + r * W));
+            const bool seen = l[r] != T(0);  // true for NaN too
+            T inv = seen ? T(1) / l[r] : T(0);
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
-            p.row_max[row0 + r] = l[r] > T(0) ? m[r] : kNegInf;
+            p.row_max[row0 + r] = seen ? m[r] : kNegInf;
             p.row_inv[row0 + r] = inv;
             if (!weights || w1 <= w0) continue;
             T* w = weights + r * sh.lk;
-            if (l[r] > T(0)) exp_scaled(w + w0, w1 - w0, m[r], inv);
+            if (seen) exp_scaled(w + w0, w1 - w0, m[r], inv);
             else fill(w + w0, w1 - w0, T(0));
         }
     }

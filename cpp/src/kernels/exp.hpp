@@ -89,11 +89,13 @@ struct Exp {
 
     // The softmax's exp: x <= 0 or NaN (scores minus their row max). Results below the smallest
     // normal number flush to 0 (next to the max's term 1 they are below rounding anyway), which
-    // saves the clamps and the second scale factor of eval; exp(-inf) is still exactly 0.
+    // saves the clamps, the second scale factor and the NaN select of eval; exp(-inf) is still
+    // exactly 0. NaN passes the clamp because max(flush, NaN) returns its second operand
+    // (x86 maxps; NEON propagates NaN), and then poisons the polynomial.
     static B eval_nonpositive(const B& x) {
         B n;
-        B p = reduced(xsimd::max(x, B(C::kFlush)), n);
-        return xsimd::select(xsimd::isnan(x), x, p * pow2(n));
+        B p = reduced(xsimd::max(B(C::kFlush), x), n);
+        return p * pow2(n);
     }
 
     // out[i] = exp(x[i]) for i < n.
