@@ -19,6 +19,7 @@ struct Call {
 template <class T>
 Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
                 const std::optional<py::array>& mask, const std::optional<py::array>& bias,
+                const std::optional<py::array>& alibi_slopes,
                 double scale, bool causal, bool bottom_right, index_t window_left,
                 index_t window_right, double dropout_p, std::uint64_t seed) {
     if (q.ndim() != 4) throw py::value_error("q: expected 4 dimensions (B, H, Lq, D)");
@@ -56,6 +57,12 @@ Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
             throw py::type_error("bias: expected the dtype of q");
         c.in.bias = broadcast4<T>(*bias, "bias", s);
     }
+    if (alibi_slopes) {
+        if (!py::isinstance<Array<T>>(*alibi_slopes))
+            throw py::type_error("alibi_slopes: expected a contiguous array of q's dtype");
+        expect_shape(*alibi_slopes, "alibi_slopes", {s.heads});
+        c.in.alibi_slopes = static_cast<const T*>(alibi_slopes->data());
+    }
     c.opt.scale = scale;
     c.opt.causal = causal;
     c.opt.bottom_right = bottom_right;
@@ -69,10 +76,11 @@ Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
 template <class T>
 void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
              const std::optional<py::array>& mask, const std::optional<py::array>& bias,
-             double scale, bool causal, bool bottom_right, index_t window_left,
+             const std::optional<py::array>& alibi_slopes, double scale, bool causal,
+             bool bottom_right, index_t window_left,
              index_t window_right, double dropout_p, std::uint64_t seed, Array<T> out,
              std::optional<Array<T>> weights) {
-    Call<T> c = prepare(q, k, v, mask, bias, scale, causal, bottom_right, window_left,
+    Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, scale, causal, bottom_right, window_left,
                         window_right, dropout_p, seed);
     const AttentionShape& s = c.shape;
     T* o = output(out, "out", {s.batch, s.heads, s.lq, s.dim_v});
@@ -84,10 +92,11 @@ void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
 template <class T>
 void backward(const Array<T>& grad_out, const Array<T>& q, const Array<T>& k, const Array<T>& v,
               const std::optional<py::array>& mask, const std::optional<py::array>& bias,
-              double scale, bool causal, bool bottom_right, index_t window_left,
+              const std::optional<py::array>& alibi_slopes, double scale, bool causal,
+             bool bottom_right, index_t window_left,
               index_t window_right, double dropout_p, std::uint64_t seed, Array<T> dq,
               Array<T> dk, Array<T> dv, std::optional<Array<T>> dscores) {
-    Call<T> c = prepare(q, k, v, mask, bias, scale, causal, bottom_right, window_left,
+    Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, scale, causal, bottom_right, window_left,
                         window_right, dropout_p, seed);
     const AttentionShape& s = c.shape;
     expect_shape(grad_out, "grad_out", {s.batch, s.heads, s.lq, s.dim_v});
@@ -103,12 +112,14 @@ template <class T>
 void define(py::module_& m) {
     m.def("attention_forward", &forward<T>, py::arg("q").noconvert(), py::arg("k").noconvert(),
           py::arg("v").noconvert(), py::arg("mask").none(true), py::arg("bias").none(true),
+          py::arg("alibi_slopes").none(true),
           py::arg("scale"), py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
           py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
           py::arg("out").noconvert(), py::arg("weights").noconvert().none(true));
     m.def("attention_backward", &backward<T>, py::arg("grad_out").noconvert(),
           py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
-          py::arg("mask").none(true), py::arg("bias").none(true), py::arg("scale"),
+          py::arg("mask").none(true), py::arg("bias").none(true),
+          py::arg("alibi_slopes").none(true), py::arg("scale"),
           py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
           py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
           py::arg("dq").noconvert(), py::arg("dk").noconvert(), py::arg("dv").noconvert(),

@@ -34,6 +34,7 @@ class _Call:
     v: np.ndarray
     mask: np.ndarray | None
     bias: np.ndarray | None
+    alibi_slopes: np.ndarray | None
     lead: tuple[int, ...]  # the caller's leading dims of q
     score_shape: tuple[int, ...]  # the caller's (..., Lq, Lk)
     options: dict
@@ -70,8 +71,8 @@ def _window(window: object, lq: int, lk: int) -> tuple[int, int]:
     return sides[0], sides[1]
 
 
-def _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_p, seed,
-             *, need_seed: str) -> _Call:
+def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
+             dropout_p, seed, *, need_seed: str) -> _Call:
     q = float_array(q, "q")
     k = float_array(k, "k", like=q)
     v = float_array(v, "v", like=q)
@@ -106,6 +107,15 @@ def _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dr
     if bias is not None:
         bias = float_array(bias, "bias", like=q)
         bias = _kernel_operand(broadcast(bias, "bias", score_shape).reshape(kernel_scores))
+    if alibi_slopes is not None:
+        alibi_slopes = float_array(alibi_slopes, "alibi_slopes", like=q)
+        heads = q4.shape[1]
+        if alibi_slopes.shape != (heads,):
+            raise ValueError(
+                f"alibi_slopes: expected shape ({heads},), one slope per head of q, "
+                f"got {alibi_slopes.shape}"
+            )
+        alibi_slopes = np.ascontiguousarray(alibi_slopes)
 
     is_causal = flag(is_causal, "is_causal")
     if causal_alignment not in _ALIGNMENTS:
@@ -124,7 +134,7 @@ def _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dr
     seed = check_seed(seed)
     options = dict(scale=scale, causal=is_causal, bottom_right=causal_alignment == "bottom_right",
                    window_left=left, window_right=right, dropout_p=dropout_p, seed=seed)
-    return _Call(q4, k4, v4, mask, bias, lead, score_shape, options)
+    return _Call(q4, k4, v4, mask, bias, alibi_slopes, lead, score_shape, options)
 
 
 def scaled_dot_product_attention(
@@ -134,6 +144,7 @@ def scaled_dot_product_attention(
     mask: np.ndarray | None = None,
     bias: np.ndarray | None = None,
     *,
+    alibi_slopes: np.ndarray | None = None,
     is_causal: bool = False,
     causal_alignment: str = "top_left",
     window: tuple[int | None, int | None] | None = None,
@@ -152,6 +163,9 @@ def scaled_dot_product_attention(
         v: values (..., Lk, Dv).
         mask: bool, broadcastable to (..., Lq, Lk); True = may attend.
         bias: float, broadcastable to (..., Lq, Lk), added to the scaled scores (ALiBi, T5).
+        alibi_slopes: (H,) slopes, e.g. :func:`alibi_slopes`; the kernel adds ALiBi's
+            -slope_h * |j - a_i| (a_i = i's aligned position) inside its tile loop, equal to
+            ``bias=alibi_bias(...)`` without reading an Lq x Lk matrix.
         is_causal: query i sees only keys up to its aligned position.
         causal_alignment: "top_left" (PyTorch: key j <= i) or "bottom_right" (FlashAttention,
             for a cache: j <= i + Lk - Lq). Also aligns ``window``.
@@ -169,13 +183,14 @@ def scaled_dot_product_attention(
     Returns:
         out (..., Lq, Dv), or (out, weights) with ``return_weights=True``.
     """
-    c = _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_p, seed,
-                 need_seed="")
+    c = _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
+                 dropout_p, seed, need_seed="")
     b, h, lq, _ = c.q.shape
     lk, dv = c.k.shape[2], c.v.shape[3]
     out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
     weights = np.zeros((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
-    _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, out=out, weights=weights, **c.options)
+    _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, out=out,
+                            weights=weights, **c.options)
     out = out.reshape(c.lead + (lq, dv))
     if weights is None:
         return out
@@ -190,6 +205,7 @@ def scaled_dot_product_attention_backward(
     mask: np.ndarray | None = None,
     bias: np.ndarray | None = None,
     *,
+    alibi_slopes: np.ndarray | None = None,
     is_causal: bool = False,
     causal_alignment: str = "top_left",
     window: tuple[int | None, int | None] | None = None,
@@ -206,7 +222,8 @@ def scaled_dot_product_attention_backward(
         (dq, dk, dv), plus dbias (bias's own shape, summed over broadcast axes) when ``bias``
         is given.
     """
-    c = _prepare(q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_p, seed,
+    c = _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
+                 dropout_p, seed,
                  need_seed="pass the forward's seed to the backward when dropout_p > 0")
     grad_out = float_array(grad_out, "grad_out", like=c.q)
     out_shape = c.lead + (c.q.shape[2], c.v.shape[3])
@@ -217,8 +234,8 @@ def scaled_dot_product_attention_backward(
     dk = np.empty_like(c.k)
     dv = np.empty_like(c.v)
     dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if bias is not None else None
-    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, dq=dq, dk=dk, dv=dv,
-                             dscores=dscores, **c.options)
+    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
+                             dv=dv, dscores=dscores, **c.options)
     grads = (dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape))
     if bias is None:
         return grads

@@ -43,6 +43,9 @@ struct AttentionInputs {
     const T* v = nullptr;
     Broadcast4<std::uint8_t> mask;  // nonzero = may attend
     Broadcast4<T> bias;             // added to the scaled scores
+    // ALiBi generated in the tile loop: -alibi_slopes[h] * |j - a_i| is added to the scores,
+    // a_i being query i's aligned position; (heads) or null. Spares an lq x lk bias read.
+    const T* alibi_slopes = nullptr;
 };
 
 // out is (batch, heads, lq, dim_v); weights, when not null, receives the normalized

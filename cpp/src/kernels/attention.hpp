@@ -80,6 +80,22 @@ struct Attention {
 
     static void fill(T* x, index_t n, T value) { std::fill(x, x + n, value); }
 
+    // s[c] -= slope_h * |j0 + c - a_i| for c in [lo, hi): ALiBi's linear distance penalty.
+    static void add_alibi(const AttentionPlan<T>& p, index_t h, index_t i, index_t j0, index_t lo,
+                          index_t hi, T* s) {
+        const T slope = p.in.alibi_slopes[h];
+        const T offset = static_cast<T>(j0 - i - (p.opt.bottom_right ? p.shape.lk - p.shape.lq : 0));
+        alignas(64) T lane[W];
+        for (index_t c = 0; c < W; ++c) lane[c] = static_cast<T>(c);
+        const B iota = B::load_aligned(lane), neg_slope(-slope);
+        index_t c = lo;
+        for (; c + W <= hi; c += W) {
+            B distance = xsimd::abs(iota + B(offset + static_cast<T>(c)));
+            xsimd::fma(neg_slope, distance, B::load_unaligned(s + c)).store_unaligned(s + c);
+        }
+        for (; c < hi; ++c) s[c] -= slope * std::abs(offset + static_cast<T>(c));
+    }
+
     // Turns raw dot products s[0:BK] of query row i against keys j0.. into final scores:
     // scaled, biased, and -inf wherever the key may not be attended. Returns the row maximum.
     static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
@@ -88,7 +104,7 @@ struct Attention {
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
         B scale(static_cast<T>(p.opt.scale));
-        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data) {  // one pass
+        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes) {
             B m(kNegInf);
             for (index_t c = 0; c < BK; c += W) {
                 B x = B::load_unaligned(s + c) * scale;
@@ -106,6 +122,7 @@ struct Attention {
                 (B::load_unaligned(s + c) + B::load_unaligned(row + c)).store_unaligned(s + c);
             for (; c < hi; ++c) s[c] += row[c];
         }
+        if (p.in.alibi_slopes) add_alibi(p, h, i, j0, lo, hi, s);
         fill(s, lo, kNegInf);
         fill(s + hi, BK - hi, kNegInf);
         if (p.in.mask.data) {
