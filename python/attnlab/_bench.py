@@ -200,7 +200,34 @@ def _linear_rows(quick: bool, torch) -> list[Row]:
     if torch is not None:
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         impls["torch"] = lambda: torch.nn.functional.linear(tx, tw)
-    return [Row(f"linear ({n}x{i}) @ ({i}x{o})", 2 * n * i * o, impls, ">= 0.9x numpy")]
+    return [Row(f"linear ({n}x{i}) @ ({i}x{o})", 2 * n * i * o, impls,
+                ">= 0.9x numpy, >= 1x torch")]
+
+
+def _block_rows(quick: bool, torch) -> list[Row]:
+    """The building blocks around attention at (B*L, C); GFLOP/s is not counted for them."""
+    n, c = (512, 512) if quick else (4096, 512)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c), dtype=np.float32)
+    w, b = np.ones(c, np.float32), np.zeros(c, np.float32)
+    target = rng.integers(0, c, n)
+    rows = {
+        "layer_norm": ({"attnlab": lambda: F.layer_norm(x, (c,), w, b)},
+                       lambda t: (lambda: t.nn.functional.layer_norm(tx, (c,), tw, tb))),
+        "gelu": ({"attnlab": lambda: F.gelu(x)},
+                 lambda t: (lambda: t.nn.functional.gelu(tx))),
+        "cross_entropy": ({"attnlab": lambda: F.cross_entropy(x, target)},
+                          lambda t: (lambda: t.nn.functional.cross_entropy(tx, ttarget))),
+    }
+    if torch is not None:
+        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+        ttarget = torch.from_numpy(target)
+    out = []
+    for name, (impls, torch_impl) in rows.items():
+        if torch is not None:
+            impls["torch"] = torch_impl(torch)
+        out.append(Row(f"{name} ({n}, {c})", 0.0, impls, ">= 1x torch"))
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -249,7 +276,8 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
     limits = threadpool_limits(limits=threads) if threadpool_limits else None
     try:
         peak = al.arch.peak_gflops(threads)
-        rows = _attention_rows(quick, torch) + _linear_rows(quick, torch)
+        rows = (_attention_rows(quick, torch) + _linear_rows(quick, torch)
+                + _block_rows(quick, torch))
         for row in rows:
             _time_row(row, rounds, peak)
         scaling = _scaling(quick, threads)
@@ -357,9 +385,9 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
         for r in row.results:
             mem = "-" if r.peak_mib is None else f"{r.peak_mib:.0f}"
             ratio = "" if r.impl == "attnlab" else f"{r.ratio:.2f}x"
+            rate = f"{r.gflops:8.1f} {r.percent_peak:6.1f}%" if row.flops else f"{'-':>8} {'-':>7}"
             out.write(f"{row.name if r.impl == 'attnlab' else '':44} {r.impl:11} "
-                      f"{r.median_ms:9.2f} {r.gflops:8.1f} {r.percent_peak:6.1f}% {ratio:>10} "
-                      f"{mem:>9}\n")
+                      f"{r.median_ms:9.2f} {rate} {ratio:>10} {mem:>9}\n")
         if row.target:
             out.write(f"{'':44} target: {row.target}\n")
     if scaling:
