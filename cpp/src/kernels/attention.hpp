@@ -179,9 +179,14 @@ struct Attention {
         fill(lanes, rows * W, T(0));
 
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
+        // Keys past what the block's last row sees (the causal diagonal, a window's right edge)
+        // are never computed: finish_scores sets those columns to -inf whatever they hold.
+        const index_t last = key_range(sh, p.opt, i0 + rows - 1).hi;
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK, false);
+            const index_t cols = std::clamp<index_t>(last - j0, 0, n);
+            Gemm::run(rows, round_up(cols, W), sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK,
+                      S, BK, false);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 T mx = finish_scores(p, b, h, i0 + r, j0, s);
@@ -208,10 +213,10 @@ struct Attention {
                 }
             }
             if (v_finite[blk]) {
-                Gemm::run(rows, dvp, n, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
+                Gemm::run(rows, dvp, cols, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
             } else {
                 for (index_t r = 0; r < rows; ++r)
-                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, n);
+                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, cols);
             }
         }
 
