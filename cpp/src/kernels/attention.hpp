@@ -184,8 +184,8 @@ struct Attention {
         const index_t last = key_range(sh, p.opt, i0 + rows - 1).hi;
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            const index_t cols = std::clamp<index_t>(last - j0, 0, n);
-            Gemm::run(rows, round_up(cols, W), sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK,
+            const index_t cols = std::clamp<index_t>(last - j0, 0, n), ce = round_up(cols, W);
+            Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK,
                       S, BK, false);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
@@ -198,7 +198,7 @@ struct Attention {
                 T m_new = (m[r] < mx || mx != mx) ? mx : m[r];  // NaN sticks: its row is NaN
                 T alpha = std::exp(m[r] - m_new);
                 B shift(m_new), sum = B::load_unaligned(lanes + r * W) * B(alpha);
-                for (index_t c = 0; c < BK; c += W) {
+                for (index_t c = 0; c < ce; c += W) {  // P V reads no further
                     B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
                     sum += e;
                     e.store_unaligned(s + c);
@@ -208,7 +208,7 @@ struct Attention {
                 m[r] = m_new;
                 if (dropout) {
                     DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
-                    for (index_t c = 0; c < n; ++c)
+                    for (index_t c = 0; c < cols; ++c)
                         s[c] = (s[c] != T(0) && keep.keep(j0 + c)) ? s[c] * keep_scale : T(0);
                 }
             }
