@@ -196,9 +196,14 @@ struct Attention {
         fill(lanes, rows * W, T(0));
 
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
+        // Keys past what the block's last row sees (the causal diagonal, a window's right edge)
+        // are never computed: finish_scores sets those columns to -inf whatever they hold.
+        const index_t last = key_range(sh, p.opt, i0 + rows - 1).hi;
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-            Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK, false);
+            const index_t cols = std::clamp<index_t>(last - j0, 0, n), ce = round_up(cols, W);
+            Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK,
+                      S, BK, false);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 T mx = finish_scores(p, b, h, i0 + r, j0, s);
@@ -210,7 +215,7 @@ struct Attention {
                 T m_new = (m[r] < mx || mx != mx) ? mx : m[r];  // NaN sticks: its row is NaN
                 T alpha = std::exp(m[r] - m_new);
                 B shift(m_new), sum = B::load_unaligned(lanes + r * W) * B(alpha);
-                for (index_t c = 0; c < BK; c += W) {
+                for (index_t c = 0; c < ce; c += W) {  // P V reads no further
                     B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
                     sum += e;
                     e.store_unaligned(s + c);
@@ -220,15 +225,15 @@ struct Attention {
                 m[r] = m_new;
                 if (dropout) {
                     DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
-                    for (index_t c = 0; c < n; ++c)
+                    for (index_t c = 0; c < cols; ++c)
                         s[c] = (s[c] != T(0) && keep.keep(j0 + c)) ? s[c] * keep_scale : T(0);
                 }
             }
             if (v_finite[blk]) {
-                Gemm::run(rows, dvp, n, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
+                Gemm::run(rows, dvp, cols, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
             } else {
                 for (index_t r = 0; r < rows; ++r)
-                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, n);
+                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, cols);
             }
         }
 
