@@ -149,7 +149,7 @@ struct Scratch {
     index_t per_worker;
     Buffer<T> data;
     explicit Scratch(const AttentionPlan<T>& p)
-        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad), kPad)),
+        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks), kPad)),
           data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };

@@ -67,11 +67,12 @@ struct AttentionPlan {
 };
 
 // Scratch one worker needs for one tile, in elements of T.
-inline index_t attention_scratch_size(index_t dim_pad, index_t dim_v_pad) {
+inline index_t attention_scratch_size(index_t dim_pad, index_t dim_v_pad, index_t k_blocks) {
     index_t tile = kQueryBlock * kKeyBlock;
     index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);
     index_t keys = kKeyBlock * (dim_pad + dim_v_pad);
-    return 2 * tile + rows + keys + 4 * kQueryBlock + kQueryBlock * kPad + kPad;
+    return 2 * tile + rows + keys + 4 * kQueryBlock + kQueryBlock * kPad +
+           kQueryBlock * k_blocks + kPad;
 }
 
 }  // namespace attnlab

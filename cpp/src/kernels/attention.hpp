@@ -165,6 +165,11 @@ struct Attention {
     // Probabilities of one finished score row of a block, in place; zeros for an empty row.
     static void probabilities(T* s, T row_max, T row_inv) {
         if (row_max == kNegInf) return fill(s, BK, T(0));
+        if (row_max != row_max) {  // a NaN row: NaN where a key is seen, still 0 where masked
+            for (index_t c = 0; c < BK; ++c)
+                s[c] = s[c] == kNegInf ? T(0) : std::numeric_limits<T>::quiet_NaN();
+            return;
+        }
         exp_scaled(s, BK, row_max, row_inv);
     }
 
@@ -191,6 +196,7 @@ struct Attention {
         T* m = O + kQueryBlock * dvp;          // running max
         T* l = m + kQueryBlock;                // running sum
         T* lanes = l + kQueryBlock;            // (rows, W): the running sum before its reduction
+        T* shifts = lanes + kQueryBlock * W;   // (rows, k_blocks): the max each block used
         fill(O, rows * dvp, T(0));
         fill(m, rows, kNegInf);
         fill(lanes, rows * W, T(0));
@@ -207,9 +213,15 @@ struct Attention {
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
                 T mx = finish_scores(p, b, h, i0 + r, j0, s);
-                if (weights) std::copy(s, s + n, weights + r * sh.lk + j0);
+                // maxps drops NaN against a later -inf lane: look again before skipping.
+                if (mx == kNegInf && std::any_of(s, s + n, [](T x) { return x != x; }))
+                    mx = std::numeric_limits<T>::quiet_NaN();
                 if (mx == kNegInf) {  // nothing visible in this block
                     fill(s, BK, T(0));
+                    if (weights) {
+                        fill(weights + r * sh.lk + j0, n, T(0));
+                        shifts[r * p.k_blocks + blk] = kNegInf;
+                    }
                     continue;
                 }
                 T m_new = (m[r] < mx || mx != mx) ? mx : m[r];  // NaN sticks: its row is NaN
@@ -223,6 +235,12 @@ struct Attention {
                 sum.store_unaligned(lanes + r * W);
                 if (alpha != T(1) && m[r] != kNegInf) scale_row(O + r * dvp, dvp, alpha);
                 m[r] = m_new;
+                if (weights) {  // exp(s - m_new) now, rescaled to the final max at the end
+                    T* w = weights + r * sh.lk + j0;
+                    std::copy(s, s + std::min(ce, n), w);
+                    fill(w + std::min(ce, n), n - std::min(ce, n), T(0));
+                    shifts[r * p.k_blocks + blk] = m_new;
+                }
                 if (dropout) {
                     DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
                     for (index_t c = 0; c < cols; ++c)
@@ -248,9 +266,25 @@ struct Attention {
             p.row_inv[row0 + r] = inv;
             if (!weights || w1 <= w0) continue;
             T* w = weights + r * sh.lk;
-            if (seen) exp_scaled(w + w0, w1 - w0, m[r], inv);
-            else fill(w + w0, w1 - w0, T(0));
+            if (!seen) {
+                fill(w + w0, w1 - w0, T(0));
+                continue;
+            }
+            for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
+                const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
+                // A block with nothing visible wrote zeros and a shift of -inf.
+                const T shift = shifts[r * p.k_blocks + blk];
+                scale_span(w + j0, n, shift == kNegInf ? T(0) : std::exp(shift - m[r]) * inv);
+            }
         }
+    }
+
+    // x[0:n] *= factor; x need not be padded.
+    static void scale_span(T* x, index_t n, T factor) {
+        B f(factor);
+        index_t c = 0;
+        for (; c + W <= n; c += W) (B::load_unaligned(x + c) * f).store_unaligned(x + c);
+        for (; c < n; ++c) x[c] *= factor;
     }
 
     // Probabilities P and score gradients dS of one (query block, key block) tile, in place:
