@@ -1,6 +1,9 @@
 // Element-wise activations and their derivatives: relu, silu, gelu (erf) and gelu (tanh).
 #pragma once
 
+#include <type_traits>
+
+#include "kernels/exp.hpp"
 #include "kernels/loops.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
@@ -20,11 +23,34 @@ struct Activations {
         return V(T(1)) / (V(T(1)) + xsimd::exp(T(-2) * kSqrt2OverPi * (x + kCubic * x * x * x)));
     }
 
+    // Phi(x) = (1 + erf(x / sqrt 2)) / 2. In float, Abramowitz & Stegun 7.1.26 gives
+    // erfc(z) = t (a1 + t (a2 + ... a5 t)) exp(-z^2), t = 1 / (1 + p z), within 1.5e-7 of erf
+    // and far cheaper than xsimd::erf; taking Phi(-|x|) from it directly avoids 1 + erf
+    // cancelling for negative x. double keeps xsimd::erf's full precision.
+    template <class V>
+    static V normal_cdf(const V& x) {
+        if constexpr (!std::is_same_v<T, float>) {
+            return T(0.5) * (V(T(1)) + xsimd::erf(x * kInvSqrt2));
+        } else {
+            V z = xsimd::abs(x) * kInvSqrt2;
+            V t = V(1.0f) / xsimd::fma(V(0.3275911f), z, V(1.0f));
+            V poly = xsimd::fma(t, V(1.061405429f), V(-1.453152027f));
+            poly = xsimd::fma(t, poly, V(1.421413741f));
+            poly = xsimd::fma(t, poly, V(-0.284496736f));
+            poly = xsimd::fma(t, poly, V(0.254829592f));
+            V gauss;  // exp(-z^2), with the softmax's fast exp on whole batches
+            if constexpr (std::is_same_v<V, T>) gauss = std::exp(-z * z);
+            else gauss = Exp<A, T>::eval_nonpositive(-z * z);
+            V lower = 0.5f * t * poly * gauss;  // Phi(-|x|)
+            return L::choose(x < V(0.0f), lower, V(1.0f) - lower);
+        }
+    }
+
     template <Activation F, class V>
     static V value(const V& x) {
         if constexpr (F == Activation::relu) return L::choose(x < V(T(0)), V(T(0)), x);  // NaN stays NaN
         if constexpr (F == Activation::silu) return x / (V(T(1)) + xsimd::exp(-x));
-        if constexpr (F == Activation::gelu) return T(0.5) * x * (V(T(1)) + xsimd::erf(x * kInvSqrt2));
+        if constexpr (F == Activation::gelu) return x * normal_cdf(x);
         if constexpr (F == Activation::gelu_tanh) return x * tanh_gate(x);
     }
 
@@ -37,8 +63,7 @@ struct Activations {
             return s * (V(T(1)) + x * (V(T(1)) - s));
         }
         if constexpr (F == Activation::gelu)
-            return T(0.5) * (V(T(1)) + xsimd::erf(x * kInvSqrt2)) +
-                   x * kInvSqrt2Pi * xsimd::exp(T(-0.5) * x * x);
+            return normal_cdf(x) + x * kInvSqrt2Pi * xsimd::exp(T(-0.5) * x * x);
         if constexpr (F == Activation::gelu_tanh) {
             V s = tanh_gate(x);
             return s + T(2) * x * s * (V(T(1)) - s) * kSqrt2OverPi * (V(T(1)) + T(3) * kCubic * x * x);
