@@ -41,7 +41,7 @@ case "$task" in
         .venv/bin/python -m pytest "$@"
         ;;
     *)
-        echo "usage: scripts/run.sh [demo|bench|test] [args...]" >&2
+        echo "usage: ./scripts/run.sh [demo|bench|test] [args...]" >&2
         exit 2
         ;;
 esac
