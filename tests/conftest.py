@@ -49,3 +49,13 @@ def rng():
 def torch():
     """The torch module; the test is skipped (not failed) when PyTorch is not installed."""
     return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def restore_threads():
+    """Puts the pool size back after a test that changes it."""
+    import attnlab
+
+    before = attnlab.get_num_threads()
+    yield
+    attnlab.set_num_threads(before)

@@ -83,12 +83,6 @@ void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
     for (index_t j = 0; j < n; ++j) std::copy(src + j * dim, src + (j + 1) * dim, dst + j * dim_pad);
 }
 
-// Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
-// K rows for the backward.
-// Small enough that reusing it phase after phase costs few fresh pages (page faults were a
-// fifth of the backward with 64 MiB), big enough for several heads at L = 1024.
-constexpr index_t kDsBudget = index_t(16) << 20;
-
 template <class T>
 bool all_finite(const T* x, index_t n) {
     // Exponent bits all ones = inf or NaN; an integer OR reduction vectorizes at any flags.
@@ -103,19 +97,24 @@ bool all_finite(const T* x, index_t n) {
     return bad == 0;
 }
 
+// Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
+// K rows for the backward, and which key blocks of K and V hold only finite values.
 template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
     Buffer<std::uint8_t> v_finite, k_finite;
+    // Zero-filled only where the packing leaves padding: a partial last key block, or rows
+    // padded past the head dim.
     KvPack(AttentionPlan<T>& p, bool backward)
-        // Zero-filled only where the packing leaves padding.
-        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), p.shape.lk % kKeyBlock != 0),
+        : KvPack(p, backward, p.shape.lk % kKeyBlock != 0) {}
+
+    KvPack(AttentionPlan<T>& p, bool backward, bool ragged_keys)
+        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), ragged_keys),
           vp(p.shape.batch * p.shape.kv_heads * p.vp_stride(),
-             p.shape.lk % kKeyBlock != 0 || p.dim_v_pad != p.shape.dim_v),
-          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0,
-             p.shape.lk % kKeyBlock != 0),
+             ragged_keys || p.dim_v_pad != p.shape.dim_v),
+          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0, ragged_keys),
           kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0,
-             p.shape.lk % kKeyBlock != 0 || p.dim_pad != p.shape.dim),
+             ragged_keys || p.dim_pad != p.shape.dim),
           v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
           k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
@@ -168,6 +167,11 @@ void run_forward(AttentionPlan<T>& p, T* out, T* row_max, T* row_inv, T* weights
         kernels.forward(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
     });
 }
+
+// Bytes of score gradients the backward keeps between its dK/dV and dQ passes. Small enough
+// that reusing it phase after phase costs few fresh pages (page faults were a fifth of the
+// backward with 64 MiB), big enough for several heads at L = 1024.
+constexpr index_t kDsBudget = index_t(16) << 20;
 
 bool empty(const AttentionShape& s) { return s.batch == 0 || s.heads == 0 || s.lq == 0; }
 

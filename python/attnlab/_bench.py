@@ -94,7 +94,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _numpy_attention(q, k, v, causal=False, weights=False):
+def numpy_attention(q, k, v, causal=False, weights=False):
+    """The NumPy peer: matmul, softmax, matmul (what the fused kernel is compared with)."""
     s = q @ np.swapaxes(k, -1, -2)  # (B, H, Lq, Lk)
     s *= 1.0 / math.sqrt(q.shape[-1])
     if causal:
@@ -133,7 +134,7 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
         b, h, l, d = shape
         impls = {"attnlab": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)}
         if kv_heads is None:
-            impls["numpy"] = lambda: _numpy_attention(q, k, v, causal)
+            impls["numpy"] = lambda: numpy_attention(q, k, v, causal)
         if torch is not None:
             tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
             extra = {"enable_gqa": True} if kv_heads else {}
@@ -153,7 +154,7 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
     q, k, v = _inputs(big)
     b, h, l, d = big
     impls = {"attnlab": lambda: F.scaled_dot_product_attention(q, k, v, return_weights=True),
-             "numpy": lambda: _numpy_attention(q, k, v, weights=True)}
+             "numpy": lambda: numpy_attention(q, k, v, weights=True)}
     if torch is not None:
         tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
 
@@ -212,22 +213,17 @@ def _block_rows(quick: bool, torch) -> list[Row]:
     w, b = np.ones(c, np.float32), np.zeros(c, np.float32)
     target = rng.integers(0, c, n)
     rows = {
-        "layer_norm": ({"attnlab": lambda: F.layer_norm(x, (c,), w, b)},
-                       lambda t: (lambda: t.nn.functional.layer_norm(tx, (c,), tw, tb))),
-        "gelu": ({"attnlab": lambda: F.gelu(x)},
-                 lambda t: (lambda: t.nn.functional.gelu(tx))),
-        "cross_entropy": ({"attnlab": lambda: F.cross_entropy(x, target)},
-                          lambda t: (lambda: t.nn.functional.cross_entropy(tx, ttarget))),
+        "layer_norm": {"attnlab": lambda: F.layer_norm(x, (c,), w, b)},
+        "gelu": {"attnlab": lambda: F.gelu(x)},
+        "cross_entropy": {"attnlab": lambda: F.cross_entropy(x, target)},
     }
     if torch is not None:
-        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-        ttarget = torch.from_numpy(target)
-    out = []
-    for name, (impls, torch_impl) in rows.items():
-        if torch is not None:
-            impls["torch"] = torch_impl(torch)
-        out.append(Row(f"{name} ({n}, {c})", 0.0, impls, ">= 1x torch"))
-    return out
+        tf = torch.nn.functional
+        tx, tw, tb, tt = (torch.from_numpy(a) for a in (x, w, b, target))
+        rows["layer_norm"]["torch"] = lambda: tf.layer_norm(tx, (c,), tw, tb)
+        rows["gelu"]["torch"] = lambda: tf.gelu(tx)
+        rows["cross_entropy"]["torch"] = lambda: tf.cross_entropy(tx, tt)
+    return [Row(f"{name} ({n}, {c})", 0.0, impls, ">= 1x torch") for name, impls in rows.items()]
 
 
 # ------------------------------------------------------------------------------------------

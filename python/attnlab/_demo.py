@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 
 import attnlab as al
+from attnlab._bench import numpy_attention
 
 SENTENCE = "the cat sat on the mat and the dog sat on the rug".split()
 
@@ -39,12 +40,6 @@ def _table(weights: np.ndarray, words: list[str]) -> str:
     return "\n".join([head] + rows)
 
 
-def _numpy_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-    s = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
-    p = np.exp(s - s.max(axis=-1, keepdims=True))
-    return (p / p.sum(axis=-1, keepdims=True)) @ v
-
-
 def _median_seconds(fn, repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
@@ -70,7 +65,7 @@ def run(timing: bool = True) -> None:
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal(shape, dtype=np.float32) for _ in range(3))
     fused = _median_seconds(lambda: al.functional.scaled_dot_product_attention(q, k, v))
-    reference = _median_seconds(lambda: _numpy_attention(q, k, v))
+    reference = _median_seconds(lambda: numpy_attention(q, k, v))
     print(f"\nforward {shape} float32, median of 3: attnlab {fused * 1e3:.1f} ms, "
           f"NumPy (matmul, softmax, matmul) {reference * 1e3:.1f} ms, "
           f"ratio {reference / fused:.2f}x")

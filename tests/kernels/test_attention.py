@@ -130,13 +130,6 @@ def random_mask(rng, shape, p_true=0.7):
     return rng.random(shape) < p_true
 
 
-@pytest.fixture
-def restore_threads():
-    prev = al.get_num_threads()
-    yield
-    al.set_num_threads(prev)
-
-
 dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 
 
