@@ -103,18 +103,17 @@ template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
     Buffer<std::uint8_t> v_finite, k_finite;
-    // Zero-filled only where the packing leaves padding: a partial last key block, or rows
-    // padded past the head dim.
+    // The transposes are zero-filled when a partial last key block leaves padding; K and V
+    // rows are copied only when the head dim needs padding.
     KvPack(AttentionPlan<T>& p, bool backward)
-        : KvPack(p, backward, p.shape.lk % kKeyBlock != 0) {}
+        : KvPack(p, backward, p.shape.lk % kKeyBlock != 0, p.dim_pad != p.shape.dim,
+                 p.dim_v_pad != p.shape.dim_v) {}
 
-    KvPack(AttentionPlan<T>& p, bool backward, bool ragged_keys)
+    KvPack(AttentionPlan<T>& p, bool backward, bool ragged_keys, bool pad_k, bool pad_v)
         : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), ragged_keys),
-          vp(p.shape.batch * p.shape.kv_heads * p.vp_stride(),
-             ragged_keys || p.dim_v_pad != p.shape.dim_v),
+          vp(pad_v ? p.shape.batch * p.shape.kv_heads * p.vp_stride() : 0),
           vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0, ragged_keys),
-          kp(backward ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0,
-             ragged_keys || p.dim_pad != p.shape.dim),
+          kp(backward && pad_k ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0),
           v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
           k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
@@ -122,7 +121,7 @@ struct KvPack {
             const T* k = p.in.k + bh * s.lk * s.dim;
             const T* v = p.in.v + bh * s.lk * s.dim_v;
             pack_transposed(k, s.lk, s.dim, kt.get() + bh * p.kt_stride());
-            pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp.get() + bh * p.vp_stride());
+            if (pad_v) pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp.get() + bh * p.vp_stride());
             for (index_t blk = 0; blk < p.k_blocks; ++blk) {
                 index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
                 v_finite.get()[bh * p.k_blocks + blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
@@ -131,12 +130,12 @@ struct KvPack {
             }
             if (!backward) return;
             pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
-            pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
+            if (pad_k) pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
         });
         p.kt = kt.get();
-        p.vp = vp.get();
+        p.vp = pad_v ? vp.get() : p.in.v;
         p.vt = vt.get();
-        p.kp = kp.get();
+        p.kp = pad_k ? kp.get() : p.in.k;
         p.v_finite = v_finite.get();
         p.k_finite = k_finite.get();
     }
@@ -154,12 +153,11 @@ struct Scratch {
 };
 
 template <class T>
-void run_forward(AttentionPlan<T>& p, T* out, T* row_max, T* row_inv, T* weights) {
+void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights) {
     const AttentionShape& s = p.shape;
     const auto& kernels = active_kernels().attention<T>();
     p.out = out;
-    p.row_max = row_max;
-    p.row_inv = row_inv;
+    p.stats = stats;
     p.weights = weights;
     Scratch<T> scratch(p);
     threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
@@ -179,19 +177,20 @@ bool empty(const AttentionShape& s) { return s.batch == 0 || s.heads == 0 || s.l
 
 template <class T>
 void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
-                       const AttentionOptions& opt, T* out, T* weights) {
+                       const AttentionOptions& opt, T* out, T* weights, SoftmaxStats<T> stats) {
     if (empty(shape)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
     KvPack<T> pack(p, false);
-    const index_t rows = shape.batch * shape.heads * shape.lq;
+    const bool keep = stats.row_max && stats.row_inv;
+    const index_t rows = keep ? 0 : shape.batch * shape.heads * shape.lq;
     Buffer<T> row_max(rows), row_inv(rows);
-    run_forward(p, out, row_max.get(), row_inv.get(), weights);
+    run_forward(p, out, keep ? stats : SoftmaxStats<T>{row_max.get(), row_inv.get()}, weights);
 }
 
 template <class T>
 void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& in,
                         const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
-                        T* dscores) {
+                        T* dscores, const T* saved_out, SoftmaxStats<const T> saved_stats) {
     const AttentionShape& s = shape;
     if (s.batch == 0 || s.kv_heads == 0) return;
     if (s.lq == 0 || s.heads == 0) {  // nothing attends: every gradient is zero
@@ -202,17 +201,26 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     AttentionPlan<T> p = make_plan(shape, in, opt);
     const index_t rows = s.batch * s.heads * s.lq;
 
-    // The forward again, for the softmax statistics and the output (delta = rowsum(grad_out * out)).
+    // The softmax statistics and the output (delta = rowsum(grad_out * out)): the caller's from
+    // its forward, else the forward again (two of the nine passes over the scores).
     KvPack<T> pack(p, true);
-    Buffer<T> out(rows * s.dim_v), row_max(rows), row_inv(rows), delta(rows);
-    run_forward<T>(p, out.get(), row_max.get(), row_inv.get(), nullptr);
-    Buffer<T> qp(rows * p.dim_pad), gp(rows * p.dim_v_pad);
+    const bool saved = saved_out && saved_stats.row_max && saved_stats.row_inv;
+    const index_t recomputed = saved ? 0 : rows;
+    Buffer<T> out_buffer(recomputed * s.dim_v), max_buffer(recomputed), inv_buffer(recomputed);
+    Buffer<T> delta(rows);
+    if (!saved)
+        run_forward<T>(p, out_buffer.get(), {max_buffer.get(), inv_buffer.get()}, nullptr);
+    const T* out = saved ? saved_out : out_buffer.get();
+    const bool pad_q = p.dim_pad != s.dim, pad_g = p.dim_v_pad != s.dim_v;
+    Buffer<T> qp(pad_q ? rows * p.dim_pad : 0), gp(pad_g ? rows * p.dim_v_pad : 0);
     Buffer<std::uint8_t> q_finite(s.batch * s.heads * p.q_blocks);
     Buffer<std::uint8_t> g_finite(s.batch * s.heads * p.q_blocks);
     threads::parallel_for(s.batch * s.heads, [&](index_t bh, int) {
         index_t r0 = bh * s.lq;
-        pack_rows(in.q + r0 * s.dim, s.lq, s.dim, p.dim_pad, qp.get() + r0 * p.dim_pad);
-        pack_rows(grad_out + r0 * s.dim_v, s.lq, s.dim_v, p.dim_v_pad, gp.get() + r0 * p.dim_v_pad);
+        if (pad_q) pack_rows(in.q + r0 * s.dim, s.lq, s.dim, p.dim_pad, qp.get() + r0 * p.dim_pad);
+        if (pad_g)
+            pack_rows(grad_out + r0 * s.dim_v, s.lq, s.dim_v, p.dim_v_pad,
+                      gp.get() + r0 * p.dim_v_pad);
         for (index_t qb = 0; qb < p.q_blocks; ++qb) {
             index_t i0 = r0 + qb * kQueryBlock, n = std::min(kQueryBlock, s.lq - qb * kQueryBlock);
             q_finite.get()[bh * p.q_blocks + qb] = all_finite(in.q + i0 * s.dim, n * s.dim);
@@ -222,19 +230,17 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
                                                      static_cast<std::size_t>(s.dim_v)};
         const std::size_t n = static_cast<std::size_t>(s.lq * s.dim_v);
         auto g = xt::adapt(grad_out + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
-        auto o = xt::adapt(out.get() + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
+        auto o = xt::adapt(out + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
         auto d = xt::adapt(delta.get() + r0, static_cast<std::size_t>(s.lq), xt::no_ownership(),
                            std::vector<std::size_t>{static_cast<std::size_t>(s.lq)});
         d = xt::sum(g * o, {1});
     });
-    p.qp = qp.get();
-    p.gp = gp.get();
+    p.qp = pad_q ? qp.get() : in.q;
+    p.gp = pad_g ? gp.get() : grad_out;
     p.q_finite = q_finite.get();
     p.g_finite = g_finite.get();
     p.grad_out = grad_out;
-    p.out = out.get();
-    p.row_max = row_max.get();
-    p.row_inv = row_inv.get();
+    p.saved = saved ? saved_stats : SoftmaxStats<const T>{max_buffer.get(), inv_buffer.get()};
     p.delta = delta.get();
     p.dq = dq;
     p.dk = dk;
@@ -274,14 +280,17 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
 }
 
 template void attention_forward<float>(const AttentionShape&, const AttentionInputs<float>&,
-                                       const AttentionOptions&, float*, float*);
+                                       const AttentionOptions&, float*, float*,
+                                       SoftmaxStats<float>);
 template void attention_forward<double>(const AttentionShape&, const AttentionInputs<double>&,
-                                        const AttentionOptions&, double*, double*);
+                                        const AttentionOptions&, double*, double*,
+                                        SoftmaxStats<double>);
 template void attention_backward<float>(const AttentionShape&, const AttentionInputs<float>&,
                                         const AttentionOptions&, const float*, float*, float*,
-                                        float*, float*);
+                                        float*, float*, const float*, SoftmaxStats<const float>);
 template void attention_backward<double>(const AttentionShape&, const AttentionInputs<double>&,
                                          const AttentionOptions&, const double*, double*,
-                                         double*, double*, double*);
+                                         double*, double*, double*, const double*,
+                                         SoftmaxStats<const double>);
 
 }  // namespace attnlab

@@ -24,8 +24,9 @@ struct AttentionPlan {
     index_t q_blocks = 0, k_blocks = 0;
     index_t dim_pad = 0, dim_v_pad = 0;
 
-    // Packed per (batch, kv head): kt = K^T as (k_blocks, dim, kKeyBlock), vt likewise for V;
-    // kp and vp = K and V rows (k_blocks * kKeyBlock, dim[_v]_pad). Zero padded.
+    // Packed per (batch, kv head): kt = K^T as (k_blocks, dim, kKeyBlock), vt likewise for V,
+    // zero padded; kp and vp = K and V rows (lk, dim[_v]_pad), the caller's own arrays when
+    // the head dim needs no padding. No kernel reads a key row past lk.
     const T* kt = nullptr;
     const T* vt = nullptr;
     const T* kp = nullptr;
@@ -37,7 +38,8 @@ struct AttentionPlan {
     // Per (batch, head, query block), backward only: Q and grad_out rows all finite.
     const std::uint8_t* q_finite = nullptr;
     const std::uint8_t* g_finite = nullptr;
-    // Packed per (batch, head) for the backward: q rows (lq, dim_pad), grad_out rows (lq, dim_v_pad).
+    // Per (batch, head) for the backward: q rows (lq, dim_pad), grad_out rows (lq, dim_v_pad),
+    // packed only when the head dim needs padding.
     const T* qp = nullptr;
     const T* gp = nullptr;
     const T* grad_out = nullptr;
@@ -46,9 +48,9 @@ struct AttentionPlan {
     T* weights = nullptr;  // (B, H, lq, lk) or null
     // (B, H, lq): the softmax of row i is exp(s - row_max[i]) * row_inv[i]; row_max = -inf for
     // an empty row. Kept apart rather than as a log-sum-exp, which loses the sum when the max
-    // is huge (a bias of finfo.min).
-    T* row_max = nullptr;
-    T* row_inv = nullptr;
+    // is huge (a bias of finfo.min). The forward writes stats, the backward reads saved.
+    SoftmaxStats<T> stats;
+    SoftmaxStats<const T> saved;
     T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)
     T* dq = nullptr;
     T* dk = nullptr;
@@ -62,8 +64,8 @@ struct AttentionPlan {
     index_t kv_head(index_t h) const { return h / group; }
     index_t kt_stride() const { return k_blocks * kKeyBlock * shape.dim; }
     index_t vt_stride() const { return k_blocks * kKeyBlock * shape.dim_v; }
-    index_t kp_stride() const { return k_blocks * kKeyBlock * dim_pad; }
-    index_t vp_stride() const { return k_blocks * kKeyBlock * dim_v_pad; }
+    index_t kp_stride() const { return shape.lk * dim_pad; }
+    index_t vp_stride() const { return shape.lk * dim_v_pad; }
 };
 
 // Scratch one worker needs for one tile, in elements of T.

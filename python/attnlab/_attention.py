@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +24,24 @@ from attnlab._validation import (
 
 _ALIGNMENTS = ("top_left", "bottom_right")
 _LAYOUT = "(L, D), (B, L, D) or (B, H, L, D)"
+
+
+class AttentionStats(NamedTuple):
+    """The softmax statistics of a forward, which its backward needs besides the output.
+
+    The weights of query row i are ``exp(s_ij - row_max[i]) * row_inv[i]``, s being the final
+    (scaled, biased, masked) scores. Kept as a pair rather than a log-sum-exp, which cannot
+    hold the sum next to a huge max (a bias of ``finfo.min``).
+    """
+
+    row_max: np.ndarray  # (..., Lq): the row's largest score; -inf for a row that sees no key
+    row_inv: np.ndarray  # (..., Lq): 1 / sum_j exp(s_ij - row_max); 0 for a row that sees no key
+
+    @property
+    def logsumexp(self) -> np.ndarray:
+        """log sum_j exp(s_ij) per row (..., Lq); -inf for a row that sees no key."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.row_inv != 0, self.row_max - np.log(self.row_inv), -np.inf)
 
 
 @dataclass
@@ -152,7 +171,8 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     seed: int | None = None,
     return_weights: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    return_stats: bool = False,
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """softmax(scale * q @ k^T + bias, over allowed keys) @ v, fused: no Lq x Lk matrix is built
     unless ``return_weights`` asks for the weights.
 
@@ -176,12 +196,16 @@ def scaled_dot_product_attention(
         seed: dropout's seed; the same seed gives the same mask, forward and backward.
         return_weights: also return the per-head weights (..., Lq, Lk), normalized and before
             dropout.
+        return_stats: also return the :class:`AttentionStats` that
+            :func:`scaled_dot_product_attention_backward` takes with ``out=`` to skip running
+            the forward again (what an autograd layer saves).
 
     ``mask``, ``bias``, ``is_causal`` and ``window`` combine: a key is seen only if all allow it.
     A query that sees no key gets zeros (output, weights and gradients), never NaN.
 
     Returns:
-        out (..., Lq, Dv), or (out, weights) with ``return_weights=True``.
+        out (..., Lq, Dv); or a tuple of out, then weights with ``return_weights=True``, then
+        stats with ``return_stats=True``.
     """
     c = _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
                  dropout_p, seed, need_seed="")
@@ -189,12 +213,17 @@ def scaled_dot_product_attention(
     lk, dv = c.k.shape[2], c.v.shape[3]
     out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
     weights = np.zeros((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
+    stats = None
+    if flag(return_stats, "return_stats"):
+        stats = AttentionStats(np.empty((b, h, lq), c.q.dtype), np.empty((b, h, lq), c.q.dtype))
     _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, out=out,
-                            weights=weights, **c.options)
-    out = out.reshape(c.lead + (lq, dv))
-    if weights is None:
-        return out
-    return out, weights.reshape(c.score_shape)
+                            weights=weights, **(stats._asdict() if stats else {}), **c.options)
+    results = [out.reshape(c.lead + (lq, dv))]
+    if weights is not None:
+        results.append(weights.reshape(c.score_shape))
+    if stats is not None:
+        results.append(AttentionStats(*(x.reshape(c.lead + (lq,)) for x in stats)))
+    return results[0] if len(results) == 1 else tuple(results)
 
 
 def scaled_dot_product_attention_backward(
@@ -212,11 +241,17 @@ def scaled_dot_product_attention_backward(
     scale: float | None = None,
     dropout_p: float = 0.0,
     seed: int | None = None,
+    out: np.ndarray | None = None,
+    stats: AttentionStats | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`scaled_dot_product_attention` with the same arguments.
 
     ``grad_out`` is the gradient of the loss with respect to the output (..., Lq, Dv). With
     dropout, pass the forward's ``seed``: the backward regenerates the same mask.
+
+    ``out`` and ``stats``, the forward's output and ``return_stats=True`` statistics for these
+    same arguments, spare the backward a second forward (7 passes over the scores instead of
+    9); the gradients are bitwise the same. Without them it recomputes both.
 
     Returns:
         (dq, dk, dv), plus dbias (bias's own shape, summed over broadcast axes) when ``bias``
@@ -230,13 +265,38 @@ def scaled_dot_product_attention_backward(
     if grad_out.shape != out_shape:
         raise ValueError(f"grad_out: expected the output's shape {out_shape}, got {grad_out.shape}")
     g4 = np.ascontiguousarray(_as_4d(grad_out))
+    saved = _saved_forward(out, stats, c, out_shape)
     dq = np.empty_like(c.q)
     dk = np.empty_like(c.k)
     dv = np.empty_like(c.v)
     dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if bias is not None else None
     _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
-                             dv=dv, dscores=dscores, **c.options)
+                             dv=dv, dscores=dscores, **saved, **c.options)
     grads = (dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape))
     if bias is None:
         return grads
     return grads + (sum_to_shape(dscores.reshape(c.score_shape), np.shape(bias)),)
+
+
+def _saved_forward(out, stats, c: _Call, out_shape: tuple[int, ...]) -> dict:
+    """The backward's ``out`` and ``stats`` as kernel arguments, checked against the call."""
+    if (out is None) != (stats is None):
+        raise ValueError("out, stats: pass both (the forward's output and stats) or neither")
+    if out is None:
+        return {}
+    if not isinstance(stats, AttentionStats):
+        raise TypeError(
+            f"stats: expected the AttentionStats of the forward (return_stats=True), "
+            f"got {type(stats).__name__}"
+        )
+    out = float_array(out, "out", like=c.q)
+    if out.shape != out_shape:
+        raise ValueError(f"out: expected the output's shape {out_shape}, got {out.shape}")
+    b, h, lq = c.q.shape[:3]
+    saved = {"out": np.ascontiguousarray(_as_4d(out))}
+    for name, x in zip(AttentionStats._fields, stats):
+        x = float_array(x, f"stats.{name}", like=c.q)
+        if x.shape != c.lead + (lq,):
+            raise ValueError(f"stats.{name}: expected shape {c.lead + (lq,)}, got {x.shape}")
+        saved[name] = np.ascontiguousarray(x.reshape(b, h, lq))
+    return saved

@@ -4,7 +4,11 @@ Arrays in, arrays out. The ``_backward`` functions are the raw kernels that auto
 """
 
 from attnlab._activation import gelu, gelu_backward, relu, relu_backward, silu, silu_backward
-from attnlab._attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
+from attnlab._attention import (
+    AttentionStats,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
 from attnlab._dropout import dropout, dropout_backward
 from attnlab._embedding import (
     embedding,
@@ -27,6 +31,7 @@ from attnlab._positional import (
 from attnlab._softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 
 __all__ = [
+    "AttentionStats",
     "alibi_bias",
     "alibi_slopes",
     "cross_entropy",

@@ -48,18 +48,31 @@ struct AttentionInputs {
     const T* alibi_slopes = nullptr;
 };
 
+// The softmax statistics of a forward, (batch, heads, lq) each: the weights of row i are
+// exp(s - row_max[i]) * row_inv[i]; row_max = -inf and row_inv = 0 for a row that sees no key.
+template <class T>
+struct SoftmaxStats {
+    T* row_max = nullptr;
+    T* row_inv = nullptr;
+};
+
 // out is (batch, heads, lq, dim_v); weights, when not null, receives the normalized
-// pre-dropout attention weights (batch, heads, lq, lk).
+// pre-dropout attention weights (batch, heads, lq, lk); stats, when its arrays are not null,
+// receives what the backward needs besides out.
 template <class T>
 void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
-                       const AttentionOptions& opt, T* out, T* weights);
+                       const AttentionOptions& opt, T* out, T* weights,
+                       SoftmaxStats<T> stats = {});
 
 // Gradients of the forward above with respect to q, k, v; dscores, when not null, receives the
 // gradient with respect to the (biased, scaled) scores, (batch, heads, lq, lk) = dbias unreduced.
+// saved_out and saved_stats are the forward's results with the same inputs, or null: then the
+// backward runs the forward again to get them.
 template <class T>
 void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& in,
                         const AttentionOptions& opt, const T* grad_out, T* dq, T* dk, T* dv,
-                        T* dscores);
+                        T* dscores, const T* saved_out = nullptr,
+                        SoftmaxStats<const T> saved_stats = {});
 
 // Transformer building blocks. Arrays are C-contiguous; a row is the last axis, n wide.
 

@@ -262,8 +262,8 @@ struct Attention {
             const bool seen = l[r] != T(0);  // true for NaN too
             T inv = seen ? T(1) / l[r] : T(0);
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
-            p.row_max[row0 + r] = seen ? m[r] : kNegInf;
-            p.row_inv[row0 + r] = inv;
+            p.stats.row_max[row0 + r] = seen ? m[r] : kNegInf;
+            p.stats.row_inv[row0 + r] = inv;
             if (!weights || w1 <= w0) continue;
             T* w = weights + r * sh.lk;
             if (!seen) {
@@ -297,8 +297,8 @@ struct Attention {
         const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
         const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride() + blk * sh.dim * BK;
         const T* vt = p.vt + (b * sh.kv_heads + hk) * p.vt_stride() + blk * sh.dim_v * BK;
-        const T* row_max = p.row_max + (b * sh.heads + h) * sh.lq + i0;
-        const T* row_inv = p.row_inv + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_max = p.saved.row_max + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_inv = p.saved.row_inv + (b * sh.heads + h) * sh.lq + i0;
         const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
