@@ -167,7 +167,7 @@ def _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, sca
             keep = None
             pd = p
         out = _select_matmul(pd, ve, valid)
-    return dict(q=q, ke=ke, ve=ve, group=group, scale=scale, valid=valid, p=p, pd=pd,
+    return dict(q=q, ke=ke, ve=ve, group=group, scale=scale, valid=valid, s=s, p=p, pd=pd,
                 keep=keep, out=out)
 
 
@@ -185,6 +185,19 @@ def attention(q, k, v, mask=None, bias=None, *, is_causal=False, causal_alignmen
     if return_weights:
         return r["out"], r["p"]
     return r["out"]
+
+
+def attention_logsumexp(q, k, v, mask=None, bias=None, *, is_causal=False,
+                        causal_alignment="top_left", window=None, scale=None):
+    """log sum_j exp(s_ij) over the keys row i may see (..., Lq), in float64; -inf for a row
+    that sees none."""
+    r = _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, scale,
+                       None, 0.0, np.float64)
+    with np.errstate(all="ignore"):
+        m = np.max(r["s"], axis=-1, where=r["valid"], initial=-np.inf)
+        shift = np.where(m == -np.inf, 0.0, m)
+        total = np.where(r["valid"], np.exp(r["s"] - shift[..., None]), 0.0).sum(axis=-1)
+        return np.where(total > 0, shift + np.log(total), -np.inf)
 
 
 def attention_backward(grad_out, q, k, v, mask=None, bias=None, *, is_causal=False,

@@ -143,3 +143,39 @@ def test_np_matrix_is_a_type_error():
     m = np.asmatrix(np.ones((3, 4)))
     with pytest.raises(TypeError, match="q: expected a NumPy array of float32 or float64, got matrix"):
         SDPA(m, m, m)
+
+
+def test_backward_checks_the_saved_forward(qkv):
+    q, k, v = qkv
+    g = np.ones_like(q)
+    out, stats = SDPA(q, k, v, return_stats=True)
+    with pytest.raises(ValueError, match=r"out, stats: pass both"):
+        BACKWARD(g, q, k, v, out=out)
+    with pytest.raises(ValueError, match=r"out, stats: pass both"):
+        BACKWARD(g, q, k, v, stats=stats)
+    with pytest.raises(TypeError, match=r"stats: expected the AttentionStats of the forward"):
+        BACKWARD(g, q, k, v, out=out, stats=tuple(stats))
+    with pytest.raises(ValueError, match=r"out: expected the output's shape \(2, 4, 5, 8\), got \(2, 4, 4, 8\)"):
+        BACKWARD(g, q, k, v, out=out[:, :, :4], stats=stats)
+    with pytest.raises(TypeError, match=r"out: dtype float64 does not match q's dtype float32"):
+        BACKWARD(g, q, k, v, out=out.astype(np.float64), stats=stats)
+    bad = F.AttentionStats(stats.row_max[..., :4], stats.row_inv)
+    with pytest.raises(ValueError, match=r"stats.row_max: expected shape \(2, 4, 5\), got \(2, 4, 4\)"):
+        BACKWARD(g, q, k, v, out=out, stats=bad)
+    bad = F.AttentionStats(stats.row_max, stats.row_inv.astype(np.float64))
+    with pytest.raises(TypeError, match=r"stats.row_inv: dtype float64 does not match q's dtype"):
+        BACKWARD(g, q, k, v, out=out, stats=bad)
+    with pytest.raises(TypeError, match=r"return_stats: expected a bool, got int"):
+        SDPA(q, k, v, return_stats=1)
+
+
+def test_saved_forward_accepts_strided_views(qkv):
+    """Non-contiguous out and stats are read, not rejected, and give the same gradients."""
+    q, k, v = qkv
+    g = np.ones_like(q)
+    out, stats = SDPA(q, k, v, return_stats=True)
+    out_f = np.asfortranarray(out)
+    stats_f = F.AttentionStats(*(np.asfortranarray(x) for x in stats))
+    for a, b in zip(BACKWARD(g, q, k, v, out=out_f, stats=stats_f),
+                    BACKWARD(g, q, k, v, out=out, stats=stats)):
+        np.testing.assert_array_equal(a, b)

@@ -169,9 +169,9 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
     # forward + backward
     g = np.random.default_rng(1).standard_normal(big, dtype=np.float32)
 
-    def al_fwd_bwd():
-        F.scaled_dot_product_attention(q, k, v)
-        return F.scaled_dot_product_attention_backward(g, q, k, v)
+    def al_fwd_bwd():  # as autograd runs it: the backward takes the forward's out and stats
+        out, stats = F.scaled_dot_product_attention(q, k, v, return_stats=True)
+        return F.scaled_dot_product_attention_backward(g, q, k, v, out=out, stats=stats)
 
     impls = {"attnlab": al_fwd_bwd}
     if torch is not None:
@@ -341,8 +341,8 @@ q, k, v = _inputs(shape)
 g = np.ones(shape, np.float32)
 F = al.functional
 def fwd_bwd():
-    F.scaled_dot_product_attention(q, k, v)
-    F.scaled_dot_product_attention_backward(g, q, k, v)
+    out, stats = F.scaled_dot_product_attention(q, k, v, return_stats=True)
+    F.scaled_dot_product_attention_backward(g, q, k, v, out=out, stats=stats)
 print(json.dumps(peak_growth_mib(fwd_bwd)))
 """
 
