@@ -146,8 +146,10 @@ template <class T>
 struct Scratch {
     index_t per_worker;
     Buffer<T> data;
-    explicit Scratch(const AttentionPlan<T>& p)
-        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks), kPad)),
+    // extra: elements past the tile scratch, at attention_scratch_size(...).
+    explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0)
+        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks) + extra,
+                              kPad)),
           data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };
@@ -247,10 +249,24 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     p.dv = dv;
     p.dscores = dscores;
 
+    const auto& kernels = active_kernels().attention<T>();
+    const index_t kv_total = s.batch * s.kv_heads;
+    const index_t workers = get_num_threads();
+    // One task per (batch, kv head) when those spread evenly over the workers: dQ is summed
+    // inside the task, so no dS is stored or read back. Else (few heads, long sequences) key
+    // blocks and query blocks in two passes; both give bitwise the same gradients.
+    if (kv_total % workers == 0 || kv_total >= 4 * workers) {
+        p.ds_store = dscores;
+        Scratch<T> scratch(p, p.group * s.lq * p.dim_pad);
+        threads::parallel_for(kv_total, [&](index_t bh, int worker) {
+            kernels.backward_head(p, bh / s.kv_heads, bh % s.kv_heads, scratch.for_worker(worker));
+        });
+        return;
+    }
+
     // The dQ pass reuses the dS tiles of the dK/dV pass (saving two of its three products)
     // when they fit: in dscores when asked for, else in a buffer of at most kDsBudget bytes,
     // filled a group of kv heads at a time.
-    const index_t kv_total = s.batch * s.kv_heads;
     const index_t ds_per_kv = p.group * s.lq * s.lk;
     index_t kv_per_phase = kv_total;
     Buffer<T> ds_buffer(0);
@@ -262,7 +278,6 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
         p.ds_store = ds_buffer.get();
     }
 
-    const auto& kernels = active_kernels().attention<T>();
     Scratch<T> scratch(p);
     for (index_t g0 = 0; g0 < kv_total; g0 += kv_per_phase) {
         const index_t g1 = std::min(kv_total, g0 + kv_per_phase);

@@ -12,6 +12,7 @@ struct AttentionKernels {
     Tile forward;      // (plan, batch, head, query block)
     Tile backward_kv;  // (plan, batch, kv head, key block)
     Tile backward_q;   // (plan, batch, head, query block)
+    void (*backward_head)(const AttentionPlan<T>&, index_t batch, index_t kv_head, T* scratch);
 };
 
 // Row-tile kernels of the building blocks (see api.hpp); each call covers whole rows.

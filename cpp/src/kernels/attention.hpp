@@ -332,9 +332,32 @@ struct Attention {
         }
     }
 
+    // dQ += dS K for one tile: dS (rows, n) with row stride ld, K rows j0.. of q head h's kv
+    // head. A block of K holding NaN or inf must not reach the queries that give it zero
+    // weight, so such blocks skip zeros.
+    static void add_dq(const AttentionPlan<T>& p, index_t b, index_t h, index_t blk, const T* ds,
+                       index_t ld, index_t rows, T* dQ) {
+        const AttentionShape& sh = p.shape;
+        const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0), dp = p.dim_pad;
+        const index_t kv = b * sh.kv_heads + p.kv_head(h);
+        const T* kp = p.kp + kv * p.kp_stride() + j0 * dp;
+        if (p.k_finite[kv * p.k_blocks + blk]) {
+            MicroKernel<A, T>::run(rows, dp, n, ds, ld, 1, kp, dp, dQ, dp, true);
+            return;
+        }
+        for (index_t r = 0; r < rows; ++r) accumulate_rows(dQ + r * dp, dp, ds + r * ld, 1, kp, dp, n);
+    }
+
     // dK and dV of one key block, summed over every q head of its kv group and every query.
+    // With dq_acc ((group, lq, dim_pad), zeroed), each tile's dS K is also added there while
+    // the tile is in cache.
     static void backward_kv(const AttentionPlan<T>& p, index_t b, index_t hk, index_t blk,
                             T* scratch) {
+        key_block_gradients(p, b, hk, blk, scratch, nullptr);
+    }
+
+    static void key_block_gradients(const AttentionPlan<T>& p, index_t b, index_t hk,
+                                    index_t blk, T* scratch, T* dq_acc) {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
         const index_t dp = p.dim_pad, dvp = p.dim_v_pad;
@@ -365,12 +388,15 @@ struct Attention {
                 if (ok) {
                     Gemm::run(n, dvp, rows, S, 1, BK, gp + i0 * dvp, dvp, dV, dvp, true);
                     Gemm::run(n, dp, rows, G, 1, BK, qp + i0 * dp, dp, dK, dp, true);
-                    continue;
+                } else {
+                    for (index_t c = 0; c < n; ++c) {
+                        accumulate_rows(dV + c * dvp, dvp, S + c, BK, gp + i0 * dvp, dvp, rows);
+                        accumulate_rows(dK + c * dp, dp, G + c, BK, qp + i0 * dp, dp, rows);
+                    }
                 }
-                for (index_t c = 0; c < n; ++c) {
-                    accumulate_rows(dV + c * dvp, dvp, S + c, BK, gp + i0 * dvp, dvp, rows);
-                    accumulate_rows(dK + c * dp, dp, G + c, BK, qp + i0 * dp, dp, rows);
-                }
+                if (dq_acc)
+                    add_dq(p, b, h, blk, G, BK, rows,
+                           dq_acc + ((h - hk * p.group) * sh.lq + i0) * dp);
             }
         }
         const T scale = static_cast<T>(p.opt.scale);
@@ -382,19 +408,25 @@ struct Attention {
         }
     }
 
+    // dq rows i0.. of head h from their accumulated dS K (row stride dim_pad).
+    static void store_dq(const AttentionPlan<T>& p, index_t b, index_t h, index_t i0,
+                         index_t rows, const T* dQ) {
+        const AttentionShape& sh = p.shape;
+        const T scale = static_cast<T>(p.opt.scale);
+        T* dq = p.dq + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
+        for (index_t r = 0; r < rows; ++r)
+            for (index_t d = 0; d < sh.dim; ++d) dq[r * sh.dim + d] = dQ[r * p.dim_pad + d] * scale;
+    }
+
     // dQ of one query block (and its rows of dscores when asked for).
     static void backward_q(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb,
                            T* scratch) {
         const AttentionShape& sh = p.shape;
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
-        const index_t dp = p.dim_pad;
-        const T* kp = p.kp + (b * sh.kv_heads + p.kv_head(h)) * p.kp_stride();
-        const std::uint8_t* k_finite = p.k_finite + (b * sh.kv_heads + p.kv_head(h)) * p.k_blocks;
-        using Gemm = MicroKernel<A, T>;
         T* S = scratch;
         T* G = S + kQueryBlock * BK;
-        T* dQ = G + kQueryBlock * BK;  // (rows, dp)
-        fill(dQ, rows * dp, T(0));
+        T* dQ = G + kQueryBlock * BK;  // (rows, dim_pad)
+        fill(dQ, rows * p.dim_pad, T(0));
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
@@ -407,22 +439,27 @@ struct Attention {
             } else {
                 tile_gradients(p, b, h, i0, rows, blk, S, G);
             }
-            if (k_finite[blk]) {
-                Gemm::run(rows, dp, n, ds, ld, 1, kp + j0 * dp, dp, dQ, dp, true);
-            } else {
-                for (index_t r = 0; r < rows; ++r)
-                    accumulate_rows(dQ + r * dp, dp, ds + r * ld, 1, kp + j0 * dp, dp, n);
-            }
+            add_dq(p, b, h, blk, ds, ld, rows, dQ);
             if (p.dscores && p.dscores != p.ds_store) {
                 T* out = p.dscores + ((b * sh.heads + h) * sh.lq + i0) * sh.lk + j0;
                 for (index_t r = 0; r < rows; ++r)
                     std::copy(ds + r * ld, ds + r * ld + n, out + r * sh.lk);
             }
         }
-        const T scale = static_cast<T>(p.opt.scale);
-        T* dq = p.dq + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
-        for (index_t r = 0; r < rows; ++r)
-            for (index_t d = 0; d < sh.dim; ++d) dq[r * sh.dim + d] = dQ[r * dp + d] * scale;
+        store_dq(p, b, h, i0, rows, dQ);
+    }
+
+    // The whole backward of one (batch, kv head) in one task: key blocks in order, each tile's
+    // dS feeding dV, dK and dQ at once, so no dS is stored and no second pass runs. Every sum
+    // runs in the order of backward_kv then backward_q: the results are bitwise theirs.
+    static void backward_head(const AttentionPlan<T>& p, index_t b, index_t hk, T* scratch) {
+        const AttentionShape& sh = p.shape;
+        T* dq_acc = scratch + attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks);
+        fill(dq_acc, p.group * sh.lq * p.dim_pad, T(0));
+        for (index_t blk = 0; blk < p.k_blocks; ++blk)
+            key_block_gradients(p, b, hk, blk, scratch, dq_acc);
+        for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
+            store_dq(p, b, h, 0, sh.lq, dq_acc + (h - hk * p.group) * sh.lq * p.dim_pad);
     }
 };
 

@@ -18,7 +18,7 @@ namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 template <class A, class T>
 constexpr AttentionKernels<T> attention_kernels() {
     using K = Attention<A, T>;
-    return {&K::forward, &K::backward_kv, &K::backward_q};
+    return {&K::forward, &K::backward_kv, &K::backward_q, &K::backward_head};
 }
 
 template <class A, class T>
