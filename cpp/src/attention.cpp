@@ -1,17 +1,10 @@
 // Drives one attention call: packs K and V (and, for the backward, Q and grad_out) into the
 // padded layouts the tile kernels stream through, then runs the tiles on the thread pool.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <memory>
-#include <new>
 #include <type_traits>
 #include <vector>
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xmath.hpp>
@@ -19,39 +12,12 @@
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
 #include "threads.hpp"
+#include "workspace.hpp"
 
 namespace attnlab {
 namespace {
 
-// 64-byte aligned storage for packed operands and scratch, zero-filled unless told otherwise.
-template <class T>
-class Buffer {
-public:
-    Buffer(Buffer&&) = default;
-    Buffer& operator=(Buffer&&) = default;
-    explicit Buffer(index_t n, bool zero = true) : size_(std::max<index_t>(n, 1)) {
-        // Packed K and V are fresh memory on every call: with 4 KiB pages, first-touch faults
-        // cost about a tenth of a (4, 8, 1024, 64) forward; 2 MiB pages make them rare.
-        constexpr index_t kHuge = index_t(2) << 20;
-        index_t bytes = round_up(size_ * static_cast<index_t>(sizeof(T)), 64);
-        const bool huge = bytes >= 2 * kHuge;
-        if (huge) bytes = round_up(bytes, kHuge);
-        data_.reset(static_cast<T*>(std::aligned_alloc(huge ? kHuge : 64, bytes)));
-        if (!data_) throw std::bad_alloc();
-#if defined(__linux__)
-        if (huge) madvise(data_.get(), bytes, MADV_HUGEPAGE);
-#endif
-        if (zero) std::memset(data_.get(), 0, bytes);
-    }
-    T* get() { return data_.get(); }
-
-private:
-    struct Free {
-        void operator()(T* p) const { std::free(p); }
-    };
-    index_t size_;
-    std::unique_ptr<T, Free> data_;
-};
+using workspace::Buffer;
 
 template <class T>
 AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>& in,

@@ -2,14 +2,11 @@
 // rows), then run independent output tiles on the pool; each tile sums over k in order, so no
 // result depends on the thread count.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
-#include <new>
 
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
 #include "threads.hpp"
+#include "workspace.hpp"
 
 namespace attnlab {
 namespace {
@@ -18,20 +15,7 @@ namespace {
 constexpr index_t kRows = 96;
 constexpr index_t kCols = 256;
 
-template <class T>
-struct Aligned {
-    struct Free {
-        void operator()(T* p) const { std::free(p); }
-    };
-    std::unique_ptr<T, Free> data;
-    explicit Aligned(index_t n) {
-        std::size_t bytes = round_up(std::max<index_t>(n, 1) * static_cast<index_t>(sizeof(T)), 64);
-        data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
-        if (!data) throw std::bad_alloc();
-        std::memset(data.get(), 0, bytes);
-    }
-    T* get() { return data.get(); }
-};
+using workspace::Buffer;
 
 // dst (rows, cols_pad) = src^T for src (cols, rows); padding stays zero.
 template <class T>
@@ -58,7 +42,7 @@ void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, ind
                    const T* b, index_t n_pad, const T* bias, T* c) {
     const auto gemm = active_kernels().gemm<T>();
     const index_t row_tiles = blocks(m, kRows), col_tiles = blocks(n_pad, kCols);
-    Aligned<T> scratch(kRows * kCols * get_num_threads());
+    Buffer<T> scratch(kRows * kCols * get_num_threads());
     threads::parallel_for(row_tiles * col_tiles, [&](index_t task, int worker) {
         const index_t i0 = task / col_tiles * kRows, j0 = task % col_tiles * kCols;
         const index_t rows = std::min(kRows, m - i0), cols = std::min(kCols, n_pad - j0);
@@ -84,7 +68,7 @@ void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, 
                     T* y) {
     if (n == 0 || out == 0) return;
     const index_t out_pad = round_up(out, kPad);
-    Aligned<T> wt(in * out_pad);  // (in, out_pad) = w^T
+    Buffer<T> wt(in * out_pad);  // (in, out_pad) = w^T
     pack_transposed(w, in, out, out_pad, wt.get());
     tiled_product<T>(n, out, in, x, in, 1, wt.get(), out_pad, bias, y);
 }
@@ -94,12 +78,12 @@ void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index
                      index_t out, T* dx, T* dw, T* dbias) {
     const index_t in_pad = round_up(in, kPad);
     if (n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
-        Aligned<T> wp(out * in_pad);
+        Buffer<T> wp(out * in_pad);
         pack_padded(w, out, in, in_pad, wp.get());
         tiled_product<T>(n, in, out, grad_out, out, 1, wp.get(), in_pad, nullptr, dx);
     }
     if (out > 0 && in > 0) {  // dw (out, in) = grad_out^T (out, n) x (n, in)
-        Aligned<T> xp(n * in_pad);
+        Buffer<T> xp(n * in_pad);
         pack_padded(x, n, in, in_pad, xp.get());
         tiled_product<T>(out, in, n, grad_out, 1, out, xp.get(), in_pad, nullptr, dw);
     }

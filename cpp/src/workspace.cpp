@@ -1,0 +1,90 @@
+// The workspace cache: up to kSlots freed blocks kept for reuse, at most kCacheBytes in all.
+// A call takes the smallest cached block that fits and wastes at most half of it.
+#include "workspace.hpp"
+
+#include <array>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace attnlab::workspace {
+namespace {
+
+constexpr std::size_t kHuge = std::size_t(2) << 20;
+// Holds every block of a (4, 8, 1024, 64) backward, and of smaller calls.
+constexpr std::size_t kCacheBytes = std::size_t(64) << 20;
+constexpr std::size_t kSlots = 16;
+
+struct Block {
+    void* data = nullptr;
+    std::size_t capacity = 0;
+};
+
+std::mutex mutex;
+std::array<Block, kSlots> cache;  // oldest first; the first `count` are in use
+std::size_t count = 0;
+std::size_t cached = 0;
+
+std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+// Removes slot i from the cache (mutex held) and returns its block.
+Block take(std::size_t i) {
+    Block b = cache[i];
+    for (std::size_t j = i + 1; j < count; ++j) cache[j - 1] = cache[j];
+    --count;
+    cached -= b.capacity;
+    return b;
+}
+
+}  // namespace
+
+void* acquire(std::size_t bytes, std::size_t& capacity) {
+    // Blocks of 4 MiB and more get 2 MiB pages: their first touch faults 512x less often.
+    const bool huge = bytes >= 2 * kHuge;
+    const std::size_t size = round_up(bytes, huge ? kHuge : 64);
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        std::size_t best = count;
+        for (std::size_t i = 0; i < count; ++i)
+            if (cache[i].capacity >= size && cache[i].capacity <= 2 * size &&
+                (best == count || cache[i].capacity < cache[best].capacity))
+                best = i;
+        if (best != count) {
+            Block b = take(best);
+            capacity = b.capacity;
+            return b.data;
+        }
+    }
+    void* p = std::aligned_alloc(huge ? kHuge : 64, size);
+    if (!p) throw std::bad_alloc();
+#if defined(__linux__)
+    if (huge) madvise(p, size, MADV_HUGEPAGE);
+#endif
+    capacity = size;
+    return p;
+}
+
+void release(void* block, std::size_t capacity) noexcept {
+    if (capacity > kCacheBytes) return std::free(block);
+    std::lock_guard<std::mutex> lock(mutex);
+    // Room is made by freeing the oldest blocks.
+    while (count == kSlots || cached + capacity > kCacheBytes) std::free(take(0).data);
+    cache[count++] = {block, capacity};
+    cached += capacity;
+}
+
+void trim() noexcept {
+    std::lock_guard<std::mutex> lock(mutex);
+    while (count > 0) std::free(take(0).data);
+}
+
+std::size_t cached_bytes() noexcept {
+    std::lock_guard<std::mutex> lock(mutex);
+    return cached;
+}
+
+}  // namespace attnlab::workspace
