@@ -34,12 +34,23 @@ AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>
     return p;
 }
 
-// Transposes rows (n, dim) into key blocks (blocks, dim, kKeyBlock).
+// Transposes rows (n, dim) into key blocks (blocks, dim, kKeyBlock), kTile keys at a time:
+// each run of stores then fills a cache line instead of touching dim lines kKeyBlock apart,
+// and the kTile source rows stay in L1.
 template <class T>
 void pack_transposed(const T* src, index_t n, index_t dim, T* dst) {
-    for (index_t j = 0; j < n; ++j) {
-        T* block = dst + (j / kKeyBlock) * dim * kKeyBlock + j % kKeyBlock;
-        for (index_t d = 0; d < dim; ++d) block[d * kKeyBlock] = src[j * dim + d];
+    constexpr index_t kTile = 16;
+    static_assert(kKeyBlock % kTile == 0, "a tile never straddles two key blocks");
+    for (index_t j0 = 0; j0 < n; j0 += kTile) {
+        const T* rows = src + j0 * dim;
+        T* block = dst + (j0 / kKeyBlock) * dim * kKeyBlock + j0 % kKeyBlock;
+        if (n - j0 >= kTile) {  // a whole tile: a fixed trip count the compiler unrolls
+            for (index_t d = 0; d < dim; ++d)
+                for (index_t j = 0; j < kTile; ++j) block[d * kKeyBlock + j] = rows[j * dim + d];
+            continue;
+        }
+        for (index_t d = 0; d < dim; ++d)
+            for (index_t j = 0; j < n - j0; ++j) block[d * kKeyBlock + j] = rows[j * dim + d];
     }
 }
 
