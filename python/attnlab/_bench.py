@@ -1,7 +1,8 @@
 """``python -m attnlab bench``: attnlab against NumPy and PyTorch, side by side, one thread count.
 
 Every row times each implementation once per round, rounds interleaved (so that clock and load
-drift hit all of them alike), and reports the median. GFLOP/s counts the matmul flops of the
+drift hit all of them alike), and reports the median; a round's sample of a short call averages
+enough back-to-back calls to last MIN_SAMPLE_S. GFLOP/s counts the matmul flops of the
 operation (4 B H Lq Lk D for attention, halved when causal; the backward counts 2.5x the
 forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count.
 Peak memory is the growth of the process's peak RSS over the call (Linux: VmHWM, reset before
@@ -236,16 +237,31 @@ def _settle() -> None:
     time.sleep(0.15)
 
 
+# A sample lasts at least this long: a call of a few ms is timed over back-to-back repeats, as
+# a training loop runs it, rather than once just after the settling pause.
+MIN_SAMPLE_S = 0.02
+
+
+def _repeats(fn) -> int:
+    """How many back-to-back calls of ``fn`` fill MIN_SAMPLE_S (one warm-up call timed)."""
+    t0 = time.perf_counter()
+    fn()
+    return max(1, math.ceil(MIN_SAMPLE_S / max(time.perf_counter() - t0, 1e-9)))
+
+
 def _time_row(row: Row, rounds: int) -> dict:
-    for fn in row.impls.values():  # warm up: first-touch pages, thread pools, caches
-        fn()
+    """Per implementation, the time of one call in each round: first-touch pages, thread pools
+    and caches are warmed before the first round."""
+    repeats = {name: _repeats(fn) for name, fn in row.impls.items()}
     times = {name: [] for name in row.impls}
     for _ in range(rounds):
         for name, fn in row.impls.items():
             _settle()
+            n = repeats[name]
             t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(n):
+                fn()
+            times[name].append((time.perf_counter() - t0) / n)
     return times
 
 
@@ -376,7 +392,8 @@ def _cpu_name() -> str:
 def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict, out) -> None:
     out.write(f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
               f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
-              f"median of {info['rounds']} interleaved rounds\n")
+              f"median of {info['rounds']} interleaved rounds (each >= {MIN_SAMPLE_S * 1e3:.0f} ms "
+              "of back-to-back calls)\n")
     if info["load_average"] is not None:
         out.write(f"(1-minute load average before the run: {info['load_average']}; other "
                   "processes on these cores make every time noisier)\n")
