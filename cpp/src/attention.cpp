@@ -148,7 +148,9 @@ struct Scratch {
     index_t per_worker;
     Buffer<T> data;
     explicit Scratch(const AttentionPlan<T>& p)
-        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks), kPad)),
+        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks,
+                                                     p.weights != nullptr),
+                              kPad)),
           data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };

@@ -188,7 +188,7 @@ def scaled_dot_product_attention(
     b, h, lq, _ = c.q.shape
     lk, dv = c.k.shape[2], c.v.shape[3]
     out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
-    weights = np.zeros((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
+    weights = np.empty((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
     _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, out=out,
                             weights=weights, **c.options)
     out = out.reshape(c.lead + (lq, dv))
