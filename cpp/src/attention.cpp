@@ -125,7 +125,8 @@ struct Scratch {
     Buffer<T> data;
     // extra: elements past the tile scratch, at attention_scratch_size(...).
     explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0)
-        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks) + extra,
+        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks,
+                                                     p.weights != nullptr) + extra,
                               kPad)),
           data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }

@@ -212,7 +212,7 @@ def scaled_dot_product_attention(
     b, h, lq, _ = c.q.shape
     lk, dv = c.k.shape[2], c.v.shape[3]
     out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
-    weights = np.zeros((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
+    weights = np.empty((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
     stats = None
     if flag(return_stats, "return_stats"):
         stats = AttentionStats(np.empty((b, h, lq), c.q.dtype), np.empty((b, h, lq), c.q.dtype))

@@ -185,3 +185,29 @@ def test_per_head_and_two_pass_backward_agree_bitwise(arch, restore_threads, dty
         for name, a, b in zip(("dq", "dk", "dv", "dbias"), results[0], other):
             assert np.isfinite(a).all(), name
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lk", [1, 7, 17, 2 * BK + 5])
+def test_weights_fill_an_uninitialized_array(arch, dtype, lk):
+    """The kernel writes every weight, zeros included, so the weights array may start as
+    garbage, misaligned and with rows of any length; whole query blocks seeing no key too."""
+    from attnlab._attention import _prepare
+
+    rng = np.random.default_rng(lk)
+    lq = 2 * BQ + 3
+    q, k, v = qkv(rng, dtype, lq, lk, 8)
+    mask = rng.random((lq, lk)) < 0.7
+    mask[BQ + 1] = False
+    for opts in (dict(is_causal=True), dict(is_causal=True, causal_alignment="bottom_right"),
+                 dict(window=(0, 0)), dict(window=(BK // 2, 3), causal_alignment="bottom_right")):
+        want = F.scaled_dot_product_attention(q, k, v, mask, return_weights=True, **opts)[1]
+        c = _prepare(q, k, v, mask, None, None, opts.get("is_causal", False),
+                     opts.get("causal_alignment", "top_left"), opts.get("window"), None, 0.0,
+                     None, need_seed="")
+        w = np.full(want.size + 1, np.nan, dtype)[1:].reshape(want.shape)  # one element off
+        _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes,
+                                out=np.empty(q.shape, dtype), weights=w, **c.options)
+        np.testing.assert_array_equal(w, want, err_msg=str(opts))
+        seen = mask & ref.allowed_keys(lq, lk, **opts)
+        assert np.all(w[..., ~seen] == 0), opts

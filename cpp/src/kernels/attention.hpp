@@ -15,6 +15,7 @@
 #include "kernels/gemm.hpp"
 #include "kernels/random.hpp"
 #include "kernels/simd_compat.hpp"
+#include "kernels/stream.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -174,9 +175,10 @@ struct Attention {
     }
 
     // One (batch, head, query block): S = Q K^T and O += P V per visible key block with the
-    // register-tiled products, online softmax in between. With weights, each block's finished
-    // scores go straight to the weights rows, normalized in place once the row statistics are
-    // final: no second Q K^T, and the rows are still in cache.
+    // register-tiled products, online softmax in between. With weights, each block's
+    // exp(s - max so far) is kept in scratch rows E (in L2 for a query block); once the row
+    // statistics are final, each row is rescaled there and streamed to the weights, written
+    // once and never read back. No second Q K^T.
     static void forward(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* scratch) {
         using Gemm = MicroKernel<A, T>;
         const AttentionShape& sh = p.shape;
@@ -197,6 +199,8 @@ struct Attention {
         T* l = m + kQueryBlock;                // running sum
         T* lanes = l + kQueryBlock;            // (rows, W): the running sum before its reduction
         T* shifts = lanes + kQueryBlock * W;   // (rows, k_blocks): the max each block used
+        T* E = shifts + kQueryBlock * p.k_blocks;  // (rows, lde) with weights
+        const index_t lde = p.k_blocks * BK + kPad;  // rows 4 KiB apart would share L1 sets
         fill(O, rows * dvp, T(0));
         fill(m, rows, kNegInf);
         fill(lanes, rows * W, T(0));
@@ -219,7 +223,7 @@ struct Attention {
                 if (mx == kNegInf) {  // nothing visible in this block
                     fill(s, BK, T(0));
                     if (weights) {
-                        fill(weights + r * sh.lk + j0, n, T(0));
+                        fill(E + r * lde + j0, n, T(0));
                         shifts[r * p.k_blocks + blk] = kNegInf;
                     }
                     continue;
@@ -236,7 +240,7 @@ struct Attention {
                 if (alpha != T(1) && m[r] != kNegInf) scale_row(O + r * dvp, dvp, alpha);
                 m[r] = m_new;
                 if (weights) {  // exp(s - m_new) now, rescaled to the final max at the end
-                    T* w = weights + r * sh.lk + j0;
+                    T* w = E + r * lde + j0;
                     std::copy(s, s + std::min(ce, n), w);
                     fill(w + std::min(ce, n), n - std::min(ce, n), T(0));
                     shifts[r * p.k_blocks + blk] = m_new;
@@ -256,7 +260,6 @@ struct Attention {
         }
 
         T* out = p.out + row0 * sh.dim_v;
-        const index_t w0 = kb.lo * BK, w1 = std::min(kb.hi * BK, sh.lk);
         for (index_t r = 0; r < rows; ++r) {
             l[r] = simd::reduce_add(B::load_unaligned(lanes + r * W));
             const bool seen = l[r] != T(0);  // true for NaN too
@@ -264,19 +267,22 @@ struct Attention {
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
             p.stats.row_max[row0 + r] = seen ? m[r] : kNegInf;
             p.stats.row_inv[row0 + r] = inv;
-            if (!weights || w1 <= w0) continue;
-            T* w = weights + r * sh.lk;
-            if (!seen) {
-                fill(w + w0, w1 - w0, T(0));
-                continue;
-            }
-            for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
+            if (!weights) continue;
+            T* e = E + r * lde;
+            for (index_t blk = 0; blk < p.k_blocks; ++blk) {
                 const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
-                // A block with nothing visible wrote zeros and a shift of -inf.
+                // Every weight is written here, so the caller's array need not be zeroed.
+                if (!seen || blk < kb.lo || blk >= kb.hi) {
+                    fill(e + j0, n, T(0));
+                    continue;
+                }
+                // A block with nothing visible left zeros and a shift of -inf.
                 const T shift = shifts[r * p.k_blocks + blk];
-                scale_span(w + j0, n, shift == kNegInf ? T(0) : std::exp(shift - m[r]) * inv);
+                scale_span(e + j0, n, shift == kNegInf ? T(0) : std::exp(shift - m[r]) * inv);
             }
+            Stream<A, T>::copy(e, sh.lk, weights + r * sh.lk);
         }
+        if (weights) Stream<A, T>::fence();
     }
 
     // x[0:n] *= factor; x need not be padded.
@@ -454,7 +460,7 @@ struct Attention {
     // runs in the order of backward_kv then backward_q: the results are bitwise theirs.
     static void backward_head(const AttentionPlan<T>& p, index_t b, index_t hk, T* scratch) {
         const AttentionShape& sh = p.shape;
-        T* dq_acc = scratch + attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks);
+        T* dq_acc = scratch + attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks, false);
         fill(dq_acc, p.group * sh.lq * p.dim_pad, T(0));
         for (index_t blk = 0; blk < p.k_blocks; ++blk)
             key_block_gradients(p, b, hk, blk, scratch, dq_acc);
