@@ -1,5 +1,6 @@
-// Drives one attention call: packs K and V (and, for the backward, Q and grad_out) into the
-// padded layouts the tile kernels stream through, then runs the tiles on the thread pool.
+// Drives one attention call: packs K and V (and, for the backward, Q and grad_out when the
+// head dim needs padding) into the layouts the tile kernels stream through, then runs the
+// tiles on the thread pool.
 #include <algorithm>
 #include <cstring>
 #include <limits>

@@ -1,8 +1,9 @@
 // Fused scaled dot-product attention tiles, templated on the xsimd arch and the element type.
 // Forward: one (batch, head, query block) per call, online softmax over key blocks, so no
 // lq x lk matrix exists unless weights are asked for. Backward (FlashAttention-2 style, from the
-// saved row max and 1 / row sum): dK/dV per (batch, kv head, key block), dQ per (batch, head,
-// query block), two passes so that no tile ever adds into another tile's rows.
+// saved row max and 1 / row sum): either one task per (batch, kv head) that sums dQ itself, or
+// dK/dV per (batch, kv head, key block) then dQ per (batch, head, query block), two passes so
+// that no tile ever adds into another tile's rows. Both sum in the same order.
 #pragma once
 
 #include <algorithm>
