@@ -1,8 +1,8 @@
 """``python -m attnlab bench``: attnlab against NumPy and PyTorch, side by side, one thread count.
 
 Every row times each implementation once per round, rounds interleaved (so that clock and load
-drift hit all of them alike), and reports the median; a round's sample of a short call averages
-enough back-to-back calls to last MIN_SAMPLE_S. GFLOP/s counts the matmul flops of the
+drift hit all of them alike), and reports the median. A round's sample follows a settling pause
+and one untimed call, and averages enough back-to-back calls to last MIN_SAMPLE_S. GFLOP/s counts the matmul flops of the
 operation (4 B H Lq Lk D for attention, halved when causal; the backward counts 2.5x the
 forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count.
 Peak memory is the growth of the process's peak RSS over the call (Linux: VmHWM, reset before
@@ -249,19 +249,26 @@ def _repeats(fn) -> int:
     return max(1, math.ceil(MIN_SAMPLE_S / max(time.perf_counter() - t0, 1e-9)))
 
 
+def _sample(fn, repeats: int = 1) -> float:
+    """Seconds per call of ``fn`` over ``repeats`` back-to-back calls. After the settling pause,
+    one untimed call wakes the implementation's own worker threads (a virtual CPU idle for the
+    whole pause can take milliseconds to wake), so that each is timed in the steady state of a
+    training loop."""
+    _settle()
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
 def _time_row(row: Row, rounds: int) -> dict:
-    """Per implementation, the time of one call in each round: first-touch pages, thread pools
-    and caches are warmed before the first round."""
+    """Per implementation, the time of one call in each round."""
     repeats = {name: _repeats(fn) for name, fn in row.impls.items()}
     times = {name: [] for name in row.impls}
     for _ in range(rounds):
         for name, fn in row.impls.items():
-            _settle()
-            n = repeats[name]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times[name].append((time.perf_counter() - t0) / n)
+            times[name].append(_sample(fn, repeats[name]))
     return times
 
 
@@ -336,10 +343,7 @@ def _scaling(quick: bool, threads: int) -> dict | None:
     for _ in range(3):
         for n in times:
             al.set_num_threads(n)
-            _settle()
-            t0 = time.perf_counter()
-            F.scaled_dot_product_attention(q, k, v)
-            times[n].append(time.perf_counter() - t0)
+            times[n].append(_sample(lambda: F.scaled_dot_product_attention(q, k, v)))
     al.set_num_threads(threads)
     one, many = (statistics.median(times[n]) for n in (1, threads))
     return dict(shape=list(shape), one_thread_ms=one * 1e3, threads_ms=many * 1e3,
@@ -392,8 +396,8 @@ def _cpu_name() -> str:
 def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict, out) -> None:
     out.write(f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
               f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
-              f"median of {info['rounds']} interleaved rounds (each >= {MIN_SAMPLE_S * 1e3:.0f} ms "
-              "of back-to-back calls)\n")
+              f"median of {info['rounds']} interleaved rounds (each: a warm-up call, then >= "
+              f"{MIN_SAMPLE_S * 1e3:.0f} ms of back-to-back calls)\n")
     if info["load_average"] is not None:
         out.write(f"(1-minute load average before the run: {info['load_average']}; other "
                   "processes on these cores make every time noisier)\n")
