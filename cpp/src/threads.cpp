@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -90,6 +91,7 @@ public:
             }
             wake_.notify_all();
             job.work(0);
+            spin_until([this] { return active_.load(std::memory_order_acquire) == 0; });
             std::unique_lock<std::mutex> lock(mutex_);
             done_.wait(lock, [this] { return active_ == 0; });
             job_ = nullptr;
@@ -123,6 +125,10 @@ private:
     void loop(int id, std::uint64_t seen) {
         inside_pool = true;
         for (;;) {
+            spin_until([&] {
+                return generation_.load(std::memory_order_acquire) != seen ||
+                       stopping_.load(std::memory_order_acquire);
+            });
             Job* job;
             {
                 std::unique_lock<std::mutex> lock(mutex_);
@@ -137,14 +143,38 @@ private:
         }
     }
 
+    // Polls `ready` for up to kSpin before the caller sleeps on a condition variable: workers
+    // waiting for the next job, the caller waiting for the last task. Back-to-back kernels (a
+    // training step) then find the threads awake: waking a sleeping one costs a futex call
+    // and, on a virtual machine, waking an idle vCPU. A (32, 4, 128, 32) attention took
+    // 4.9 ms per call in runs of 4 calls against 2.7 ms in runs of 100 before this.
+    template <class Ready>
+    static void spin_until(Ready ready) {
+        constexpr auto kSpin = std::chrono::microseconds(500);
+        const auto until = std::chrono::steady_clock::now() + kSpin;
+        while (!ready()) {
+            for (int i = 0; i < 64; ++i) cpu_relax();
+            if (std::chrono::steady_clock::now() >= until) return;
+        }
+    }
+
+    static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        asm volatile("yield");
+#endif
+    }
+
     std::mutex run_mutex_;  // one parallel job at a time
     std::mutex mutex_;
     std::condition_variable wake_, done_;
     std::vector<std::thread> workers_;
     Job* job_ = nullptr;
-    int active_ = 0;
-    std::uint64_t generation_ = 0;
-    bool stopping_ = false;
+    std::atomic<int> active_{0};
+    // Written under mutex_; atomic so that spinning threads may poll them without it.
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<bool> stopping_{false};
 };
 
 Pool& pool() {
