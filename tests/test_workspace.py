@@ -1,13 +1,17 @@
 """The core's scratch cache (cpp/src/workspace.cpp): bounded, emptied on request, and never a
-source of stale data: results are bitwise the same from a warm cache as from a cold one."""
+source of stale data: results are bitwise the same from a warm cache as from a cold one.
+Arrays it backs (attention weights) give their memory back only once no view is left."""
+
+import gc
 
 import numpy as np
+import pytest
 
 import attnlab as al
 from attnlab import _core
 
 F = al.functional
-CACHE_LIMIT = 64 << 20
+CACHE_LIMIT = 256 << 20
 
 
 def run_all(rng_seed=0):
@@ -45,3 +49,40 @@ def test_warm_cache_gives_bitwise_the_cold_results():
     assert len(cold) == len(warm)
     for a, b in zip(cold, warm):
         np.testing.assert_array_equal(a, b)
+
+
+def test_cached_arrays_return_their_memory_only_when_no_view_is_left():
+    _core.workspace_trim()
+    a = _core.cached_empty((3, 1000, 1000), np.float32)
+    assert a.shape == (3, 1000, 1000) and a.dtype == np.float32
+    assert a.flags.c_contiguous and a.flags.writeable
+    address = a.ctypes.data
+    view = a[1]
+    del a
+    gc.collect()
+    assert _core.workspace_cached_bytes() == 0  # the view keeps the block
+    view[:] = 1.0
+    del view
+    gc.collect()
+    assert _core.workspace_cached_bytes() >= 3 * 1000 * 1000 * 4
+    b = _core.cached_empty((3, 1000, 1000), np.float32)
+    assert b.ctypes.data == address  # the same block, from the cache
+    c = _core.cached_empty((3, 1000, 1000), np.float32)
+    assert not np.shares_memory(b, c)
+
+
+def test_weights_of_two_live_calls_never_share_memory(rng):
+    q, k, v = (rng.standard_normal((2, 2, 300, 16)).astype(np.float32) for _ in range(3))
+    _, w1 = F.scaled_dot_product_attention(q, k, v, return_weights=True)
+    _, w2 = F.scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)
+    assert not np.shares_memory(w1, w2)
+    assert np.all(np.triu(w2[0, 0], 1) == 0) and not np.all(np.triu(w1[0, 0], 1) == 0)
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((2, -1), r"shape: negative dimension -1"),
+    ((2**40, 2**40), r"shape: the array would exceed the address space"),
+])
+def test_cached_empty_rejects_impossible_shapes(shape, message):
+    with pytest.raises(ValueError, match=message):
+        _core.cached_empty(shape, np.float32)

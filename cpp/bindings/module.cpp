@@ -7,7 +7,6 @@
 
 #include "attnlab/api.hpp"
 #include "threads.hpp"
-#include "workspace.hpp"
 
 namespace py = pybind11;
 
@@ -22,6 +21,7 @@ void register_positional(py::module_& m);
 void register_softmax(py::module_& m);
 void register_exp(py::module_& m);
 void register_linear(py::module_& m);
+void register_workspace(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -37,9 +37,6 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &attnlab::set_num_threads, py::arg("n"),
           py::call_guard<py::gil_scoped_release>());
     m.def("get_num_threads", &attnlab::get_num_threads);
-    m.def("workspace_cached_bytes", &attnlab::workspace::cached_bytes,
-          "Bytes of scratch the core keeps between calls for reuse (at most 64 MiB).");
-    m.def("workspace_trim", &attnlab::workspace::trim, "Frees the cached scratch.");
     // For the tests: runs n pool tasks, task `fail_at` throwing; returns how many tasks ran.
     m.def(
         "_pool_selftest",
@@ -63,4 +60,5 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_softmax(m);
     attnlab::bindings::register_exp(m);
     attnlab::bindings::register_linear(m);
+    attnlab::bindings::register_workspace(m);
 }

@@ -15,8 +15,9 @@ namespace attnlab::workspace {
 namespace {
 
 constexpr std::size_t kHuge = std::size_t(2) << 20;
-// Holds every block of a (4, 8, 1024, 64) backward, and of smaller calls.
-constexpr std::size_t kCacheBytes = std::size_t(64) << 20;
+// Holds the weights of a (4, 8, 1024, 64) attention (128 MiB) next to every block of its
+// backward, and of smaller calls.
+constexpr std::size_t kCacheBytes = std::size_t(256) << 20;
 constexpr std::size_t kSlots = 16;
 
 struct Block {

@@ -212,7 +212,11 @@ def scaled_dot_product_attention(
     b, h, lq, _ = c.q.shape
     lk, dv = c.k.shape[2], c.v.shape[3]
     out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
-    weights = np.empty((b, h, lq, lk), dtype=c.q.dtype) if flag(return_weights, "return_weights") else None
+    weights = None
+    if flag(return_weights, "return_weights"):
+        # From the core's cache: a notebook asking for weights step after step reuses mapped
+        # pages; fresh ones cost the kernel's zero-fill, half a (4, 8, 1024, 64) forward.
+        weights = _core.cached_empty((b, h, lq, lk), c.q.dtype)
     stats = None
     if flag(return_stats, "return_stats"):
         stats = AttentionStats(np.empty((b, h, lq), c.q.dtype), np.empty((b, h, lq), c.q.dtype))
