@@ -11,9 +11,18 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 """
 
 from attnlab import arch, functional
+from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["arch", "functional", "get_num_threads", "manual_seed", "set_num_threads", "__version__"]
+__all__ = [
+    "arch",
+    "empty_cache",
+    "functional",
+    "get_num_threads",
+    "manual_seed",
+    "set_num_threads",
+    "__version__",
+]
