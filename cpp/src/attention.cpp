@@ -35,26 +35,6 @@ AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>
     return p;
 }
 
-// Transposes rows (n, dim) into key blocks (blocks, dim, kKeyBlock), kTile keys at a time:
-// each run of stores then fills a cache line instead of touching dim lines kKeyBlock apart,
-// and the kTile source rows stay in L1.
-template <class T>
-void pack_transposed(const T* src, index_t n, index_t dim, T* dst) {
-    constexpr index_t kTile = 16;
-    static_assert(kKeyBlock % kTile == 0, "a tile never straddles two key blocks");
-    for (index_t j0 = 0; j0 < n; j0 += kTile) {
-        const T* rows = src + j0 * dim;
-        T* block = dst + (j0 / kKeyBlock) * dim * kKeyBlock + j0 % kKeyBlock;
-        if (n - j0 >= kTile) {  // a whole tile: a fixed trip count the compiler unrolls
-            for (index_t d = 0; d < dim; ++d)
-                for (index_t j = 0; j < kTile; ++j) block[d * kKeyBlock + j] = rows[j * dim + d];
-            continue;
-        }
-        for (index_t d = 0; d < dim; ++d)
-            for (index_t j = 0; j < n - j0; ++j) block[d * kKeyBlock + j] = rows[j * dim + d];
-    }
-}
-
 // Copies rows (n, dim) into rows of width dim_pad.
 template <class T>
 void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
@@ -95,6 +75,7 @@ struct KvPack {
           v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
           k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
+        const auto pack_transposed = active_kernels().attention<T>().to_key_blocks;
         threads::parallel_for(s.batch * s.kv_heads, [&](index_t bh, int) {
             const T* k = p.in.k + bh * s.lk * s.dim;
             const T* v = p.in.v + bh * s.lk * s.dim_v;

@@ -10,6 +10,7 @@
 #include "kernels/norm.hpp"
 #include "kernels/positional.hpp"
 #include "kernels/softmax.hpp"
+#include "kernels/transpose.hpp"
 #include "kernels/exp.hpp"
 #include "kernels/peak.hpp"
 
@@ -18,7 +19,8 @@ namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 template <class A, class T>
 constexpr AttentionKernels<T> attention_kernels() {
     using K = Attention<A, T>;
-    return {&K::forward, &K::backward_kv, &K::backward_q, &K::backward_head};
+    return {&K::forward, &K::backward_kv, &K::backward_q, &K::backward_head,
+            &Transpose<A, T>::to_key_blocks};
 }
 
 template <class A, class T>
