@@ -105,11 +105,9 @@ template <class T>
 struct Scratch {
     index_t per_worker;
     Buffer<T> data;
-    // extra: elements past the tile scratch, at attention_scratch_size(...).
+    // extra: elements past the tile scratch, at p.tile_scratch().
     explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0)
-        : per_worker(round_up(attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks,
-                                                     p.weights != nullptr) + extra,
-                              kPad)),
+        : per_worker(round_up(p.tile_scratch() + extra, kPad)),
           data(per_worker * get_num_threads(), false) {}  // kernels write before they read
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };
@@ -145,7 +143,7 @@ void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in
     KvPack<T> pack(p, false);
     const bool keep = stats.row_max && stats.row_inv;
     const index_t rows = keep ? 0 : shape.batch * shape.heads * shape.lq;
-    Buffer<T> row_max(rows), row_inv(rows);
+    Buffer<T> row_max(rows, false), row_inv(rows, false);  // the forward writes every row
     run_forward(p, out, keep ? stats : SoftmaxStats<T>{row_max.get(), row_inv.get()}, weights);
 }
 
@@ -168,8 +166,9 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     KvPack<T> pack(p, true);
     const bool saved = saved_out && saved_stats.row_max && saved_stats.row_inv;
     const index_t recomputed = saved ? 0 : rows;
-    Buffer<T> out_buffer(recomputed * s.dim_v), max_buffer(recomputed), inv_buffer(recomputed);
-    Buffer<T> delta(rows);
+    // Written in full by the forward and the delta reduction: no zero fill.
+    Buffer<T> out_buffer(recomputed * s.dim_v, false), max_buffer(recomputed, false);
+    Buffer<T> inv_buffer(recomputed, false), delta(rows, false);
     if (!saved)
         run_forward<T>(p, out_buffer.get(), {max_buffer.get(), inv_buffer.get()}, nullptr);
     const T* out = saved ? saved_out : out_buffer.get();
@@ -217,7 +216,7 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     // blocks and query blocks in two passes; both give bitwise the same gradients.
     if (kv_total % workers == 0 || kv_total >= 4 * workers) {
         p.ds_store = dscores;
-        Scratch<T> scratch(p, p.group * s.lq * p.dim_pad);
+        Scratch<T> scratch(p, p.dq_scratch());
         threads::parallel_for(kv_total, [&](index_t bh, int worker) {
             kernels.backward_head(p, bh / s.kv_heads, bh % s.kv_heads, scratch.for_worker(worker));
         });

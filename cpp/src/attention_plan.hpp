@@ -66,18 +66,19 @@ struct AttentionPlan {
     index_t vt_stride() const { return k_blocks * kKeyBlock * shape.dim_v; }
     index_t kp_stride() const { return shape.lk * dim_pad; }
     index_t vp_stride() const { return shape.lk * dim_v_pad; }
-};
 
-// Scratch one worker needs for one tile, in elements of T; with weights, also a query block's
-// rows of unnormalized weights (the forward's E).
-inline index_t attention_scratch_size(index_t dim_pad, index_t dim_v_pad, index_t k_blocks,
-                                      bool weights) {
-    index_t tile = kQueryBlock * kKeyBlock;
-    index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);
-    index_t keys = kKeyBlock * (dim_pad + dim_v_pad);
-    index_t e = weights ? kQueryBlock * (k_blocks * kKeyBlock + kPad) : 0;
-    return 2 * tile + rows + keys + 4 * kQueryBlock + kQueryBlock * kPad +
-           kQueryBlock * k_blocks + kPad + e;
-}
+    // Scratch one worker needs for one tile, in elements of T; with weights, also a query
+    // block's rows of unnormalized weights (the forward's E).
+    index_t tile_scratch() const {
+        index_t tile = kQueryBlock * kKeyBlock;
+        index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);
+        index_t keys = kKeyBlock * (dim_pad + dim_v_pad);
+        index_t e = weights ? kQueryBlock * (k_blocks * kKeyBlock + kPad) : 0;
+        return 2 * tile + rows + keys + 4 * kQueryBlock + kQueryBlock * kPad +
+               kQueryBlock * k_blocks + kPad + e;
+    }
+    // What the per-head backward adds past the tile scratch: dQ of a kv group's q heads.
+    index_t dq_scratch() const { return group * shape.lq * dim_pad; }
+};
 
 }  // namespace attnlab

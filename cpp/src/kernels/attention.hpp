@@ -462,8 +462,8 @@ struct Attention {
     // runs in the order of backward_kv then backward_q: the results are bitwise theirs.
     static void backward_head(const AttentionPlan<T>& p, index_t b, index_t hk, T* scratch) {
         const AttentionShape& sh = p.shape;
-        T* dq_acc = scratch + attention_scratch_size(p.dim_pad, p.dim_v_pad, p.k_blocks, false);
-        fill(dq_acc, p.group * sh.lq * p.dim_pad, T(0));
+        T* dq_acc = scratch + p.tile_scratch();
+        fill(dq_acc, p.dq_scratch(), T(0));
         for (index_t blk = 0; blk < p.k_blocks; ++blk)
             key_block_gradients(p, b, hk, blk, scratch, dq_acc);
         for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
