@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -55,40 +56,50 @@ bool all_finite(const T* x, index_t n) {
     return bad == 0;
 }
 
-// Packs every (batch, kv head) in parallel: K^T and V rows for the forward, plus V^T and
-// K rows for the backward, and which key blocks of K and V hold only finite values.
+// The forward's operands of one (batch, kv head) bh: K^T into kt, V rows into vp when the
+// head dim needs padding, and which key blocks of V hold only finite values.
+template <class T>
+void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint8_t* v_finite) {
+    const AttentionShape& s = p.shape;
+    const T* v = p.in.v + bh * s.lk * s.dim_v;
+    active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim, kt);
+    if (vp) pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp);
+    for (index_t blk = 0; blk < p.k_blocks; ++blk) {
+        index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
+        v_finite[blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
+    }
+}
+
+// Packs every (batch, kv head) in parallel: the forward's operands, plus V^T and K rows and
+// the finiteness of K for the backward.
 template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
     Buffer<std::uint8_t> v_finite, k_finite;
-    // The transposes are zero-filled when a partial last key block leaves padding; K and V
-    // rows are copied only when the head dim needs padding.
+    // K and V rows are copied only when the head dim needs padding.
     KvPack(AttentionPlan<T>& p, bool backward)
-        : KvPack(p, backward, p.shape.lk % kKeyBlock != 0, p.dim_pad != p.shape.dim,
-                 p.dim_v_pad != p.shape.dim_v) {}
+        : KvPack(p, backward, p.dim_pad != p.shape.dim, p.dim_v_pad != p.shape.dim_v) {}
 
-    KvPack(AttentionPlan<T>& p, bool backward, bool ragged_keys, bool pad_k, bool pad_v)
-        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), ragged_keys),
+    KvPack(AttentionPlan<T>& p, bool backward, bool pad_k, bool pad_v)
+        : kt(p.shape.batch * p.shape.kv_heads * p.kt_stride(), false),  // written in full
           vp(pad_v ? p.shape.batch * p.shape.kv_heads * p.vp_stride() : 0),
-          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0, ragged_keys),
+          vt(backward ? p.shape.batch * p.shape.kv_heads * p.vt_stride() : 0, false),
           kp(backward && pad_k ? p.shape.batch * p.shape.kv_heads * p.kp_stride() : 0),
           v_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks),
           k_finite(p.shape.batch * p.shape.kv_heads * p.k_blocks) {
         const AttentionShape& s = p.shape;
-        const auto pack_transposed = active_kernels().attention<T>().to_key_blocks;
         threads::parallel_for(s.batch * s.kv_heads, [&](index_t bh, int) {
+            pack_head_kv(p, bh, kt.get() + bh * p.kt_stride(),
+                         pad_v ? vp.get() + bh * p.vp_stride() : nullptr,
+                         v_finite.get() + bh * p.k_blocks);
+            if (!backward) return;
             const T* k = p.in.k + bh * s.lk * s.dim;
-            const T* v = p.in.v + bh * s.lk * s.dim_v;
-            pack_transposed(k, s.lk, s.dim, kt.get() + bh * p.kt_stride());
-            if (pad_v) pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp.get() + bh * p.vp_stride());
             for (index_t blk = 0; blk < p.k_blocks; ++blk) {
                 index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
-                v_finite.get()[bh * p.k_blocks + blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
-                if (backward)
-                    k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
+                k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
             }
-            if (!backward) return;
-            pack_transposed(v, s.lk, s.dim_v, vt.get() + bh * p.vt_stride());
+            active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk,
+                                                          s.dim_v, vt.get() + bh * p.vt_stride());
             if (pad_k) pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
         });
         p.kt = kt.get();
@@ -112,6 +123,12 @@ struct Scratch {
     T* for_worker(int w) { return data.get() + w * per_worker; }
 };
 
+// Whether one task per (batch, kv head) spreads evenly over the workers.
+bool per_head_tasks(index_t heads) {
+    const index_t workers = get_num_threads();
+    return heads % workers == 0 || heads >= 4 * workers;
+}
+
 template <class T>
 void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights) {
     const AttentionShape& s = p.shape;
@@ -119,10 +136,36 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
     p.out = out;
     p.stats = stats;
     p.weights = weights;
-    Scratch<T> scratch(p);
-    threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
-        index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
-        kernels.forward(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
+    const index_t kv_total = s.batch * s.kv_heads;
+    if (p.kt || !per_head_tasks(kv_total)) {
+        // One task per (batch, head, query block), on K and V packed once for all (by the
+        // backward already when it recomputes the forward).
+        std::optional<KvPack<T>> pack;
+        if (!p.kt) pack.emplace(p, false);
+        Scratch<T> scratch(p);
+        threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
+            index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
+            index_t b = bh / s.heads, h = bh % s.heads;
+            kernels.forward(p, p.head_kv(b, p.kv_head(h)), b, h, qb, scratch.for_worker(worker));
+        });
+        return;
+    }
+    // One task per (batch, kv head), which packs its K and V into the worker's scratch, where
+    // they stay in cache for every query block of the kv group (a pass packing all heads
+    // first wrote them out to memory: 12% of a (32, 4, 128, 32) forward).
+    const bool pad_v = p.dim_v_pad != s.dim_v;
+    Scratch<T> scratch(p, p.kt_stride() + (pad_v ? p.vp_stride() : 0));
+    Buffer<std::uint8_t> v_finite(get_num_threads() * p.k_blocks, false);
+    threads::parallel_for(kv_total, [&](index_t bh, int worker) {
+        T* tile = scratch.for_worker(worker);
+        T* kt = tile + p.tile_scratch();
+        T* vp = pad_v ? kt + p.kt_stride() : nullptr;
+        std::uint8_t* finite = v_finite.get() + worker * p.k_blocks;
+        pack_head_kv(p, bh, kt, vp, finite);
+        const HeadKv<T> kv{kt, pad_v ? vp : p.in.v + bh * s.lk * s.dim_v, finite};
+        const index_t b = bh / s.kv_heads, hk = bh % s.kv_heads;
+        for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
+            for (index_t qb = 0; qb < p.q_blocks; ++qb) kernels.forward(p, kv, b, h, qb, tile);
     });
 }
 
@@ -140,7 +183,6 @@ void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in
                        const AttentionOptions& opt, T* out, T* weights, SoftmaxStats<T> stats) {
     if (empty(shape)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
-    KvPack<T> pack(p, false);
     const bool keep = stats.row_max && stats.row_inv;
     const index_t rows = keep ? 0 : shape.batch * shape.heads * shape.lq;
     Buffer<T> row_max(rows, false), row_inv(rows, false);  // the forward writes every row
@@ -210,11 +252,10 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
 
     const auto& kernels = active_kernels().attention<T>();
     const index_t kv_total = s.batch * s.kv_heads;
-    const index_t workers = get_num_threads();
     // One task per (batch, kv head) when those spread evenly over the workers: dQ is summed
     // inside the task, so no dS is stored or read back. Else (few heads, long sequences) key
     // blocks and query blocks in two passes; both give bitwise the same gradients.
-    if (kv_total % workers == 0 || kv_total >= 4 * workers) {
+    if (per_head_tasks(kv_total)) {
         p.ds_store = dscores;
         Scratch<T> scratch(p, p.dq_scratch());
         threads::parallel_for(kv_total, [&](index_t bh, int worker) {

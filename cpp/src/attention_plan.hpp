@@ -15,6 +15,15 @@ constexpr index_t kPad = 16;
 inline index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
 inline index_t blocks(index_t n, index_t m) { return (n + m - 1) / m; }
 
+// What the forward tiles of one (batch, kv head) read: K^T in key blocks, V rows, and per key
+// block whether all of V is finite. Packed once per call, or per task into worker scratch.
+template <class T>
+struct HeadKv {
+    const T* kt;
+    const T* vp;
+    const std::uint8_t* v_finite;
+};
+
 template <class T>
 struct AttentionPlan {
     AttentionShape shape;
@@ -62,6 +71,10 @@ struct AttentionPlan {
     index_t ds_head0 = 0;
 
     index_t kv_head(index_t h) const { return h / group; }
+    HeadKv<T> head_kv(index_t b, index_t hk) const {
+        const index_t bh = b * shape.kv_heads + hk;
+        return {kt + bh * kt_stride(), vp + bh * vp_stride(), v_finite + bh * k_blocks};
+    }
     index_t kt_stride() const { return k_blocks * kKeyBlock * shape.dim; }
     index_t vt_stride() const { return k_blocks * kKeyBlock * shape.dim_v; }
     index_t kp_stride() const { return shape.lk * dim_pad; }

@@ -9,11 +9,13 @@ namespace attnlab {
 template <class T>
 struct AttentionKernels {
     using Tile = void (*)(const AttentionPlan<T>&, index_t, index_t, index_t, T* scratch);
-    Tile forward;      // (plan, batch, head, query block)
+    // (plan, the head's packed K and V, batch, head, query block)
+    void (*forward)(const AttentionPlan<T>&, const HeadKv<T>&, index_t, index_t, index_t,
+                    T* scratch);
     Tile backward_kv;  // (plan, batch, kv head, key block)
     Tile backward_q;   // (plan, batch, head, query block)
     void (*backward_head)(const AttentionPlan<T>&, index_t batch, index_t kv_head, T* scratch);
-    // Rows (n, dim) to key blocks (blocks, dim, kKeyBlock), for K^T and V^T.
+    // Rows (n, dim) to key blocks (blocks, dim, kKeyBlock), for K^T and V^T; zero past n.
     void (*to_key_blocks)(const T* src, index_t n, index_t dim, T* dst);
 };
 

@@ -112,6 +112,8 @@ def test_poison_in_masked_keys_and_values(arch, dtype, poison):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_thread_count_bitwise(arch, dtype):
+    """2 (batch, kv head) pairs: the forward runs one task per pair, packing K and V itself, at
+    1 and 2 threads, and per query block on K and V packed once at 3."""
     rng = np.random.default_rng(7)
     q, k, v = qkv(rng, dtype, 3 * BQ + 5, 2 * BK + 9, 24, h=4, hkv=2)
     mask = rng.random((q.shape[2], k.shape[2])) < 0.8

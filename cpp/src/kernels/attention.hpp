@@ -180,16 +180,16 @@ struct Attention {
     // exp(s - max so far) is kept in scratch rows E (in L2 for a query block); once the row
     // statistics are final, each row is rescaled there and streamed to the weights, written
     // once and never read back. No second Q K^T.
-    static void forward(const AttentionPlan<T>& p, index_t b, index_t h, index_t qb, T* scratch) {
+    static void forward(const AttentionPlan<T>& p, const HeadKv<T>& kv, index_t b, index_t h,
+                        index_t qb, T* scratch) {
         using Gemm = MicroKernel<A, T>;
         const AttentionShape& sh = p.shape;
         const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
-        const index_t hk = p.kv_head(h), dvp = p.dim_v_pad;
+        const index_t dvp = p.dim_v_pad;
         const index_t row0 = (b * sh.heads + h) * sh.lq + i0;
         const T* q = p.in.q + row0 * sh.dim;
-        const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride();
-        const T* vp = p.vp + (b * sh.kv_heads + hk) * p.vp_stride();
-        const std::uint8_t* v_finite = p.v_finite + (b * sh.kv_heads + hk) * p.k_blocks;
+        const T *kt = kv.kt, *vp = kv.vp;
+        const std::uint8_t* v_finite = kv.v_finite;
         T* weights = p.weights ? p.weights + row0 * sh.lk : nullptr;
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));

@@ -6,6 +6,8 @@
 // interleave within 128-bit lanes, which is a full interleave only at that width.
 #pragma once
 
+#include <algorithm>
+
 #include "attention_plan.hpp"
 #include "kernels/simd_compat.hpp"
 
@@ -36,6 +38,12 @@ struct Transpose {
         for (; j0 < n; ++j0) {  // the last n % W keys
             T* column = dst + (j0 / kKeyBlock) * dim * kKeyBlock + j0 % kKeyBlock;
             for (index_t d = 0; d < dim; ++d) column[d * kKeyBlock] = src[j0 * dim + d];
+        }
+        // A partial last block is zero past n: tiles read whole SIMD batches of keys.
+        if (const index_t used = n % kKeyBlock; used != 0) {
+            T* last = dst + (n / kKeyBlock) * dim * kKeyBlock;
+            for (index_t d = 0; d < dim; ++d)
+                std::fill(last + d * kKeyBlock + used, last + (d + 1) * kKeyBlock, T(0));
         }
     }
 
