@@ -56,13 +56,14 @@ bool all_finite(const T* x, index_t n) {
     return bad == 0;
 }
 
-// The forward's operands of one (batch, kv head) bh: K^T into kt, V rows into vp when the
+// The forward's operands of one (batch, kv head) bh: K^T times the scale into kt, V rows into vp when the
 // head dim needs padding, and which key blocks of V hold only finite values.
 template <class T>
 void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint8_t* v_finite) {
     const AttentionShape& s = p.shape;
     const T* v = p.in.v + bh * s.lk * s.dim_v;
-    active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim, kt);
+    active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim,
+                                                  static_cast<T>(p.opt.scale), kt);
     if (vp) pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp);
     for (index_t blk = 0; blk < p.k_blocks; ++blk) {
         index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
@@ -99,7 +100,8 @@ struct KvPack {
                 k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
             }
             active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk,
-                                                          s.dim_v, vt.get() + bh * p.vt_stride());
+                                                          s.dim_v, T(1),
+                                                          vt.get() + bh * p.vt_stride());
             if (pad_k) pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
         });
         p.kt = kt.get();

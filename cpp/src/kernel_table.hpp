@@ -15,8 +15,9 @@ struct AttentionKernels {
     Tile backward_kv;  // (plan, batch, kv head, key block)
     Tile backward_q;   // (plan, batch, head, query block)
     void (*backward_head)(const AttentionPlan<T>&, index_t batch, index_t kv_head, T* scratch);
-    // Rows (n, dim) to key blocks (blocks, dim, kKeyBlock), for K^T and V^T; zero past n.
-    void (*to_key_blocks)(const T* src, index_t n, index_t dim, T* dst);
+    // Rows (n, dim) times factor to key blocks (blocks, dim, kKeyBlock), for K^T and V^T;
+    // zero past n.
+    void (*to_key_blocks)(const T* src, index_t n, index_t dim, T factor, T* dst);
 };
 
 // Row-tile kernels of the building blocks (see api.hpp); each call covers whole rows.

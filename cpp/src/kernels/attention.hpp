@@ -98,24 +98,19 @@ struct Attention {
         for (; c < hi; ++c) s[c] -= slope * std::abs(offset + static_cast<T>(c));
     }
 
-    // Turns raw dot products s[0:BK] of query row i against keys j0.. into final scores:
-    // scaled, biased, and -inf wherever the key may not be attended. Returns the row maximum.
+    // Turns the dot products s[0:BK] of query row i against keys j0.. (already scaled: K^T is
+    // packed times the scale) into final scores: biased, and -inf wherever the key may not be
+    // attended. Returns the row maximum.
     static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
                            index_t j0, T* s) {
         KeyRange range = key_range(p.shape, p.opt, i);
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
-        B scale(static_cast<T>(p.opt.scale));
+        B m(kNegInf);
         if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes) {
-            B m(kNegInf);
-            for (index_t c = 0; c < BK; c += W) {
-                B x = B::load_unaligned(s + c) * scale;
-                x.store_unaligned(s + c);
-                m = xsimd::max(m, x);
-            }
+            for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
             return simd::reduce_max(m);
         }
-        for (index_t c = 0; c < BK; c += W) (B::load_unaligned(s + c) * scale).store_unaligned(s + c);
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
             const T* row = bias.data + b * bias.stride_b + h * bias.stride_h + i * bias.stride_q + j0;
@@ -134,7 +129,6 @@ struct Attention {
             for (index_t c = lo; c < hi; ++c)
                 if (!row[c]) s[c] = kNegInf;
         }
-        B m(kNegInf);
         for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
         return simd::reduce_max(m);
     }
