@@ -48,12 +48,12 @@ const KernelTable& active_kernels() {
 }
 
 template <class T>
-void vector_exp(const T* x, index_t n, T* out) {
-    active_kernels().exp<T>()(x, n, out);
+void vector_exp(const T* x, index_t n, bool nonpositive, T* out) {
+    active_kernels().exp<T>()(x, n, nonpositive, out);
 }
 
-template void vector_exp<float>(const float*, index_t, float*);
-template void vector_exp<double>(const double*, index_t, double*);
+template void vector_exp<float>(const float*, index_t, bool, float*);
+template void vector_exp<double>(const double*, index_t, bool, double*);
 
 const KernelTable& best_kernels() { return *usable().front(); }
 

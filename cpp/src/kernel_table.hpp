@@ -52,7 +52,7 @@ using GemmKernel = void (*)(index_t m, index_t n, index_t k, const T* a, index_t
                             bool accumulate);
 
 template <class T>
-using ArrayKernel = void (*)(const T* x, index_t n, T* out);
+using ExpKernel = void (*)(const T* x, index_t n, bool nonpositive, T* out);
 
 struct KernelTable {
     const char* name;
@@ -62,8 +62,8 @@ struct KernelTable {
     BlockKernels<double> blocks_f64;
     GemmKernel<float> gemm_f32;
     GemmKernel<double> gemm_f64;
-    ArrayKernel<float> exp_f32;
-    ArrayKernel<double> exp_f64;
+    ExpKernel<float> exp_f32;
+    ExpKernel<double> exp_f64;
     index_t (*fma_loop)(index_t iters, float* sink);  // float FMAs; returns the flops done
 
     template <class T>
@@ -85,7 +85,7 @@ struct KernelTable {
     }
 
     template <class T>
-    ArrayKernel<T> exp() const {
+    ExpKernel<T> exp() const {
         if constexpr (sizeof(T) == sizeof(float)) return exp_f32;
         else return exp_f64;
     }

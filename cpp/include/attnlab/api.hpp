@@ -157,9 +157,10 @@ template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias);
 
-// out[i] = exp(x[i]) for i < n with the softmax's vectorized exp (exposed for its tests).
+// out[i] = exp(x[i]) for i < n with the softmax's vectorized exp, or with nonpositive (every
+// x[i] <= 0 or NaN) the attention softmax's (exposed for their tests).
 template <class T>
-void vector_exp(const T* x, index_t n, T* out);
+void vector_exp(const T* x, index_t n, bool nonpositive, T* out);
 
 namespace arch {
 // Measured float32 FMA throughput of `threads` threads on the best arch, in GFLOP/s.
