@@ -98,6 +98,22 @@ struct Attention {
         for (; c < hi; ++c) s[c] -= slope * std::abs(offset + static_cast<T>(c));
     }
 
+    // Whether every row of query rows [i0, i0 + rows) sees all of key block j0.. with no bias
+    // or mask: its dot products are its final scores. Key ranges only move right as rows go
+    // down, so the first and last rows decide.
+    static bool plain_block(const AttentionPlan<T>& p, index_t i0, index_t rows, index_t j0) {
+        if (p.in.bias.data || p.in.mask.data || p.in.alibi_slopes || j0 + BK > p.shape.lk)
+            return false;
+        return key_range(p.shape, p.opt, i0 + rows - 1).lo <= j0 &&
+               key_range(p.shape, p.opt, i0).hi >= j0 + BK;
+    }
+
+    static T row_max(const T* s) {
+        B m(kNegInf);
+        for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
+        return simd::reduce_max(m);
+    }
+
     // Turns the dot products s[0:BK] of query row i against keys j0.. (already scaled: K^T is
     // packed times the scale) into final scores: biased, and -inf wherever the key may not be
     // attended. Returns the row maximum.
@@ -106,11 +122,8 @@ struct Attention {
         KeyRange range = key_range(p.shape, p.opt, i);
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
-        B m(kNegInf);
-        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes) {
-            for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
-            return simd::reduce_max(m);
-        }
+        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes)
+            return row_max(s);
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
             const T* row = bias.data + b * bias.stride_b + h * bias.stride_h + i * bias.stride_q + j0;
@@ -129,8 +142,7 @@ struct Attention {
             for (index_t c = lo; c < hi; ++c)
                 if (!row[c]) s[c] = kNegInf;
         }
-        for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
-        return simd::reduce_max(m);
+        return row_max(s);
     }
 
     // The key blocks a query block [i0, i1) can see at all, as [first, last).
@@ -209,9 +221,10 @@ struct Attention {
             const index_t cols = std::clamp<index_t>(last - j0, 0, n), ce = round_up(cols, W);
             Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK,
                       S, BK, false);
+            const bool plain = plain_block(p, i0, rows, j0);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
-                T mx = finish_scores(p, b, h, i0 + r, j0, s);
+                T mx = plain ? row_max(s) : finish_scores(p, b, h, i0 + r, j0, s);
                 // maxps drops NaN against a later -inf lane: look again before skipping.
                 if (mx == kNegInf && std::any_of(s, s + n, [](T x) { return x != x; }))
                     mx = std::numeric_limits<T>::quiet_NaN();
