@@ -27,6 +27,17 @@ def test_same_seed_same_mask_and_scaling(arch, rng, dtype, n):
     np.testing.assert_array_equal(dx, np.where(kept, g * dtype(1 / 0.7), dtype(0)))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_dropped_nan_and_inf_become_zero(arch, dtype):
+    """A dropped element is 0 whatever it held; a kept one keeps NaN and inf."""
+    x = np.tile(np.array([np.nan, np.inf, -np.inf], dtype), 341)
+    y = F.dropout(x, 0.5, seed=3)
+    kept = F.dropout(np.ones_like(x), 0.5, seed=3) != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_array_equal(y[~kept], 0)
+    np.testing.assert_array_equal(y[kept], x[kept])
+
+
 def test_mask_is_shared_by_arches_threads_and_prefixes(rng):
     x = randn(rng, (70001,), np.float32) + np.float32(10)
     before = al.get_num_threads()

@@ -273,9 +273,8 @@ struct Attention {
                     shifts[r * p.k_blocks + blk] = m_new;
                 }
                 if (dropout) {
-                    DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
-                    for (index_t c = 0; c < cols; ++c)
-                        s[c] = (s[c] != T(0) && keep.keep(j0 + c)) ? s[c] * keep_scale : T(0);
+                    DropoutRow(p.opt.seed, p.opt.dropout_p, b, h, i0 + r)
+                        .apply(s, j0, cols, keep_scale, s);
                 }
             }
             if (v_finite[blk] && diagonal) {  // the probabilities past tile_cols are 0
@@ -352,12 +351,12 @@ struct Attention {
             finish_scores(p, b, h, i0 + r, j0, s);
             probabilities(s, row_max[r], row_inv[r]);
             if (dropout) {
-                DropoutRow keep(p.opt.seed, p.opt.dropout_p, b, h, i0 + r);
-                index_t n = std::min(BK, sh.lk - j0);
+                const index_t n = std::min(BK, sh.lk - j0);
+                alignas(64) T f[BK];
+                DropoutRow(p.opt.seed, p.opt.dropout_p, b, h, i0 + r).factors(j0, n, keep_scale, f);
                 for (index_t c = 0; c < n; ++c) {
-                    T f = (s[c] != T(0) && keep.keep(j0 + c)) ? keep_scale : T(0);
-                    g[c] = s[c] != T(0) ? s[c] * (g[c] * f - delta[r]) : T(0);
-                    s[c] *= f;
+                    g[c] = s[c] != T(0) ? s[c] * (g[c] * f[c] - delta[r]) : T(0);
+                    s[c] *= f[c];
                 }
                 fill(s + n, BK - n, T(0));
                 fill(g + n, BK - n, T(0));

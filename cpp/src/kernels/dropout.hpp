@@ -16,9 +16,8 @@ template <class A, class T>
 struct Dropout {
     // y[i] = x[i] / (1 - p) if kept else 0, for flat indices [begin, begin + n).
     static void forward(const T* x, index_t begin, index_t n, double p, std::uint64_t seed, T* y) {
-        DropoutRow stream(seed, p, 0, kFunctionalDropoutStream, 0);
-        const T scale = T(1.0 / (1.0 - p));
-        for (index_t i = 0; i < n; ++i) y[i] = stream.keep(begin + i) ? x[i] * scale : T(0);
+        DropoutRow(seed, p, 0, kFunctionalDropoutStream, 0)
+            .apply(x, begin, n, static_cast<T>(1.0 / (1.0 - p)), y);
     }
 };
 

@@ -1,9 +1,17 @@
 // Counter-based randomness for dropout: whether element (batch, head, row, col) is kept is a
 // pure function of the seed and those four indices, so the backward regenerates the forward's
 // mask and no result depends on tiling or threads. Integer-only: identical on every arch.
+//
+// A row's key is the seed and (batch, head, row) through SplitMix64's 64-bit mixer, once per
+// row. Each column then takes two rounds of a 32-bit mixer keyed by the key's halves: 32-bit
+// multiplies vectorize on SSE4.1, AVX2 and AVX-512F, where SplitMix64 per column could not
+// (no 64-bit multiply before AVX-512DQ) and cost a fifth of a forward at p = 0.1.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "attnlab/api.hpp"
 
@@ -16,25 +24,63 @@ inline std::uint64_t mix64(std::uint64_t z) {
     return z ^ (z >> 31);
 }
 
+// A bijective 32-bit mixer (two multiply-xorshift rounds; constants of Wellons' "lowbias32").
+inline std::uint32_t mix32(std::uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    return x ^ (x >> 16);
+}
+
 class DropoutRow {
 public:
     DropoutRow(std::uint64_t seed, double p, index_t b, index_t h, index_t i)
-        : key_(mix64(mix64(mix64(mix64(seed) + static_cast<std::uint64_t>(b)) +
-                           static_cast<std::uint64_t>(h)) +
-                     static_cast<std::uint64_t>(i))),
-          threshold_(threshold(p)) {}
+        : DropoutRow(mix64(mix64(mix64(mix64(seed) + static_cast<std::uint64_t>(b)) +
+                                 static_cast<std::uint64_t>(h)) +
+                           static_cast<std::uint64_t>(i)),
+                     threshold(p)) {}
 
+    // The column's random word is below the threshold with probability p.
     bool keep(index_t j) const {
-        std::uint64_t r = mix64(key_ + static_cast<std::uint64_t>(j) * 0x9e3779b97f4a7c15ULL);
-        return static_cast<std::uint32_t>(r >> 32) >= threshold_;
+        std::uint32_t x = mix32(static_cast<std::uint32_t>(j) ^ lo_);
+        return mix32(x + hi_) >= threshold_;
+    }
+
+    // y[c] = x[c] * scale for a kept column j0 + c, else 0 (also for NaN x); y may be x.
+    // The choice is an AND with an all-ones-or-zero mask: as a conditional, GCC left it a
+    // branch, scalar, on AVX2 and SSE2.
+    template <class T>
+    void apply(const T* x, index_t j0, index_t n, T scale, T* y) const {
+        using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        static_assert(sizeof(Bits) == sizeof(T), "float or double");
+        for (index_t c = 0; c < n; ++c) {
+            const T kept = x[c] * scale;
+            Bits b;
+            std::memcpy(&b, &kept, sizeof b);
+            b &= Bits(0) - Bits(keep(j0 + c));
+            std::memcpy(y + c, &b, sizeof b);
+        }
+    }
+
+    // f[c] = scale for a kept column j0 + c, else 0, for c < n.
+    template <class T>
+    void factors(index_t j0, index_t n, T scale, T* f) const {
+        std::fill(f, f + n, T(1));
+        apply(f, j0, n, scale, f);
     }
 
 private:
+    DropoutRow(std::uint64_t key, std::uint32_t threshold)
+        : lo_(static_cast<std::uint32_t>(key)),
+          hi_(static_cast<std::uint32_t>(key >> 32)),
+          threshold_(threshold) {}
+
     static std::uint32_t threshold(double p) {
         double t = p * 4294967296.0;
         return t >= 4294967295.0 ? 4294967295U : static_cast<std::uint32_t>(t);
     }
-    std::uint64_t key_;
+    std::uint32_t lo_, hi_;
     std::uint32_t threshold_;
 };
 
