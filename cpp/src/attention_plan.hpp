@@ -34,8 +34,9 @@ struct AttentionPlan {
     index_t dim_pad = 0, dim_v_pad = 0;
 
     // Packed per (batch, kv head): kt = K^T times the scale as (k_blocks, dim, kKeyBlock) and
-    // vt = V^T likewise (unscaled), zero padded; kp and vp = K and V rows (lk, dim[_v]_pad), the caller's own arrays when
-    // the head dim needs no padding. No kernel reads a key row past lk.
+    // vt = V^T likewise (unscaled), zero padded; kp and vp = K and V rows (lk, dim[_v]_pad),
+    // the caller's own arrays when the head dim needs no padding. No kernel reads a key row
+    // past lk.
     const T* kt = nullptr;
     const T* vt = nullptr;
     const T* kp = nullptr;
