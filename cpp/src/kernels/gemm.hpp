@@ -27,8 +27,10 @@ struct MicroKernel {
     static constexpr int MR = kFma ? 6 : 4;
     static constexpr int NV = kWide ? 4 : 2;
 
+    // Inlined into the row loop: as a call, its frame and set-up cost a sixth of a k = 32
+    // product (Q K^T at head dim 32: 87 -> 105 GFLOP/s on one Zen 4 core).
     template <int M, int N>
-    static void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
+    __attribute__((always_inline)) static inline void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
                      T* c, index_t ldc, bool accumulate) {
         B acc[M][N];
         for (int r = 0; r < M; ++r)
