@@ -307,7 +307,7 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         peak = max(peak, al.arch.peak_gflops(threads))
         for row, t in zip(rows, times):
             _summarize(row, t, peak)
-        scaling = _scaling(quick, threads)
+        scaling = _scaling(quick, threads, rounds)
         memory = _memory(quick, threads)
     finally:
         if limits is not None:
@@ -333,17 +333,23 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
     return rows
 
 
-def _scaling(quick: bool, threads: int) -> dict | None:
-    """Forward time on one thread over the time on ``threads``: the parallel speed-up."""
+def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
+    """Forward time on one thread over the time on ``threads``: the parallel speed-up, as the
+    ratio of medians over ``rounds`` interleaved rounds sampled like the table's rows."""
     if threads < 2:
         return None
     shape = (1, 4, 256, 64) if quick else (4, 8, 1024, 64)
     q, k, v = _inputs(shape)
+    forward = lambda: F.scaled_dot_product_attention(q, k, v)
     times = {1: [], threads: []}
-    for _ in range(3):
+    repeats = {}
+    for n in times:
+        al.set_num_threads(n)
+        repeats[n] = _repeats(forward)
+    for _ in range(rounds):
         for n in times:
             al.set_num_threads(n)
-            times[n].append(_sample(lambda: F.scaled_dot_product_attention(q, k, v)))
+            times[n].append(_sample(forward, repeats[n]))
     al.set_num_threads(threads)
     one, many = (statistics.median(times[n]) for n in (1, threads))
     return dict(shape=list(shape), one_thread_ms=one * 1e3, threads_ms=many * 1e3,
