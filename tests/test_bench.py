@@ -17,11 +17,13 @@ def test_quick_json(capsys):
     assert any(name.startswith("linear") for name in rows)
     for block in ("layer_norm", "gelu", "cross_entropy"):
         assert any(name.startswith(block) for name in rows)
+    attnlab = {r["row"]: r for r in report["results"] if r["impl"] == "attnlab"}
     for r in report["results"]:
-        assert r["median_ms"] > 0
+        assert r["median_ms"] > 0 and len(r["samples_ms"]) == 1
         assert r["gflops"] > 0 or r["row"].split()[0] in ("layer_norm", "gelu", "cross_entropy")
-        if r["impl"] == "attnlab":
-            assert r["ratio"] == 1.0
+        # One round: the ratio is that round's time over attnlab's.
+        base = attnlab[r["row"]]["samples_ms"][0]
+        assert r["ratio"] == pytest.approx(r["samples_ms"][0] / base)
     assert report["memory"]["peak_mib"] is None or report["memory"]["peak_mib"] < 128
     assert al.get_num_threads() >= 1
 
@@ -31,3 +33,15 @@ def test_peak_gflops_validation():
         al.arch.peak_gflops(1.5)
     with pytest.raises(ValueError, match="threads"):
         al.arch.peak_gflops(0)
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    """A slow round slows both implementations in it; pairing by round cancels it, where the
+    ratio of the medians (3 / 2 here) would not."""
+    from attnlab._bench import Row, _summarize
+
+    row = Row("op", 1e9, {"attnlab": lambda: None, "torch": lambda: None})
+    _summarize(row, {"attnlab": [1.0, 2.0, 3.0], "torch": [3.0, 2.2, 3.3]}, peak=100.0)
+    ours, theirs = row.results
+    assert ours.ratio == 1.0 and ours.median_ms == 2000.0
+    assert theirs.ratio == pytest.approx(1.1) and theirs.samples_ms == [3000.0, 2200.0, 3300.0]

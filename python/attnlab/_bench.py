@@ -1,7 +1,8 @@
 """``python -m attnlab bench``: attnlab against NumPy and PyTorch, side by side, one thread count.
 
 Every row times each implementation once per round, rounds interleaved (so that clock and load
-drift hit all of them alike), and reports the median. A round's sample follows a settling pause
+drift hit all of them alike), and reports the median time and the median of the per-round
+time ratios. A round's sample follows a settling pause
 and one untimed call, and averages enough back-to-back calls to last MIN_SAMPLE_S. GFLOP/s counts the matmul flops of the
 operation (4 B H Lq Lk D for attention, halved when causal; the backward counts 2.5x the
 forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count.
@@ -35,8 +36,11 @@ class Result:
     median_ms: float
     gflops: float
     percent_peak: float
-    ratio: float  # this implementation's time / attnlab's (> 1: attnlab is faster)
+    # Median over rounds of this implementation's time / attnlab's in the same round (> 1:
+    # attnlab is faster): a burst of load that slows one round cancels out of its ratio.
+    ratio: float
     peak_mib: float | None = None
+    samples_ms: list = field(default_factory=list)  # one per round, in order
 
 
 @dataclass
@@ -273,12 +277,13 @@ def _time_row(row: Row, rounds: int) -> dict:
 
 
 def _summarize(row: Row, times: dict, peak: float) -> None:
-    base = statistics.median(times["attnlab"])
+    base = times["attnlab"]
     for name, ts in times.items():
         med = statistics.median(ts)
         gf = row.flops / med * 1e-9
-        row.results.append(Result(row.name, name, med * 1e3, gf, 100 * gf / peak, med / base,
-                                  peak_growth_mib(row.impls[name])))
+        ratio = statistics.median(t / b for t, b in zip(ts, base))
+        row.results.append(Result(row.name, name, med * 1e3, gf, 100 * gf / peak, ratio,
+                                  peak_growth_mib(row.impls[name]), [t * 1e3 for t in ts]))
 
 
 def run(*, quick: bool = False, as_json: bool = False, threads: int | None = None,
@@ -436,4 +441,5 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
         out.write(f"memory: forward + backward {tuple(memory['shape'])} grows peak RSS by "
                   f"{memory['peak_mib']:.1f} MiB (target < 128 MiB; scores alone would be "
                   f"{memory['scores_mib']:.0f} MiB)\n")
-    out.write("vs attnlab = that implementation's time / attnlab's: above 1, attnlab is faster.\n")
+    out.write("vs attnlab = median over rounds of that implementation's time / attnlab's in the "
+              "same round: above 1, attnlab is faster.\n")
