@@ -81,8 +81,10 @@ struct AttentionPlan {
     index_t kp_stride() const { return shape.lk * dim_pad; }
     index_t vp_stride() const { return shape.lk * dim_v_pad; }
 
-    // Scratch one worker needs for one tile, in elements of T; with weights, also a query
-    // block's rows of unnormalized weights (the forward's E).
+    // Scratch one worker needs for one tile, in elements of T: two (query block x key block)
+    // tiles (scores and probabilities in the forward, P and dS in the backward) and the rows
+    // around them; with weights, also a query block's rows of unnormalized weights (the
+    // forward's E).
     index_t tile_scratch() const {
         index_t tile = kQueryBlock * kKeyBlock;
         index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);

@@ -181,6 +181,54 @@ struct Attention {
         exp_scaled(s, BK, row_max, row_inv);
     }
 
+    // pr = exp(s - m) for a row of a plain block, its sum added to lanes, on the guess that
+    // no score exceeds the running max m. The lane maxima are those of row_max, so when the
+    // guess holds (every lane at most m, not all -inf) the result is bitwise that of
+    // exp_with_new_max; else only pr has changed, and false sends the row there.
+    static bool exp_under_max(const T* s, T m, T* lanes, T* pr) {
+        B shift(m), sum = B::load_unaligned(lanes), seen(kNegInf);
+        for (index_t c = 0; c < BK; c += W) {
+            const B x = B::load_unaligned(s + c);
+            seen = xsimd::max(seen, x);
+            const B e = Exp<A, T>::eval_nonpositive(x - shift);
+            sum += e;
+            e.store_unaligned(pr + c);
+        }
+        if (!xsimd::all(seen <= B(m)) || !xsimd::any(seen != B(kNegInf))) return false;
+        sum.store_unaligned(lanes);
+        return true;
+    }
+
+    // One row of a block, the general way: its final scores and their max, the running max m
+    // raised to it (the running sum in lanes and the output row o rescaled), and
+    // pr[0:ce] = exp(s - m). Returns false when the row sees nothing in this block (pr = 0).
+    static bool exp_with_new_max(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
+                                 index_t j0, index_t n, index_t ce, bool plain, T* s, T& m,
+                                 T* lanes, T* o, T* pr) {
+        T mx = plain ? row_max(s) : finish_scores(p, b, h, i, j0, s);
+        // maxps drops NaN against a later -inf lane: look again before skipping.
+        if (mx == kNegInf && std::any_of(s, s + n, [](T x) { return x != x; }))
+            mx = std::numeric_limits<T>::quiet_NaN();
+        if (mx == kNegInf) {
+            fill(pr, BK, T(0));
+            return false;
+        }
+        const T m_new = (m < mx || mx != mx) ? mx : m;  // NaN sticks: its row is NaN
+        // A row's first block has nothing to rescale: no scalar exp then (once per row was 2%
+        // of a short forward).
+        const T alpha = m == m_new ? T(1) : m == kNegInf ? T(0) : std::exp(m - m_new);
+        B shift(m_new), sum = B::load_unaligned(lanes) * B(alpha);
+        for (index_t c = 0; c < ce; c += W) {  // P V reads no further
+            const B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
+            sum += e;
+            e.store_unaligned(pr + c);
+        }
+        sum.store_unaligned(lanes);
+        if (alpha != T(1) && m != kNegInf) scale_row(o, p.dim_v_pad, alpha);
+        m = m_new;
+        return true;
+    }
+
     // One (batch, head, query block): S = Q K^T and O += P V per visible key block with the
     // register-tiled products, online softmax in between. With weights, each block's
     // exp(s - max so far) is kept in scratch rows E (in L2 for a query block); once the row
@@ -200,8 +248,9 @@ struct Attention {
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
-        T* S = scratch;                        // (rows, BK)
-        T* O = S + kQueryBlock * BK;           // (rows, dvp)
+        T* S = scratch;                        // (rows, BK): scores
+        T* P = S + kQueryBlock * BK;           // (rows, BK): exp(S - max)
+        T* O = P + kQueryBlock * BK;           // (rows, dvp)
         T* m = O + kQueryBlock * dvp;          // running max
         T* l = m + kQueryBlock;                // running sum
         T* lanes = l + kQueryBlock;            // (rows, W): the running sum before its reduction
@@ -241,54 +290,41 @@ struct Attention {
             const bool plain = plain_block(p, i0, rows, j0);
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
-                T mx = plain ? row_max(s) : finish_scores(p, b, h, i0 + r, j0, s);
-                // maxps drops NaN against a later -inf lane: look again before skipping.
-                if (mx == kNegInf && std::any_of(s, s + n, [](T x) { return x != x; }))
-                    mx = std::numeric_limits<T>::quiet_NaN();
-                if (mx == kNegInf) {  // nothing visible in this block
-                    fill(s, BK, T(0));
-                    if (weights) {
+                T* pr = P + r * BK;
+                // Past a row's first block, most blocks leave its max unchanged: guess so, and
+                // the max needs no pass of its own.
+                if (!(plain && m[r] != kNegInf && exp_under_max(s, m[r], lanes + r * W, pr)) &&
+                    !exp_with_new_max(p, b, h, i0 + r, j0, n, ce, plain, s, m[r],
+                                      lanes + r * W, O + r * dvp, pr)) {
+                    if (weights) {  // nothing visible in this block
                         fill(E + r * lde + j0, n, T(0));
                         shifts[r * p.k_blocks + blk] = kNegInf;
                     }
                     continue;
                 }
-                T m_new = (m[r] < mx || mx != mx) ? mx : m[r];  // NaN sticks: its row is NaN
-                // Most blocks leave the max unchanged, and a row's first block has nothing to
-                // rescale: skip the scalar exp then (once per row was 2% of a short forward).
-                T alpha = m[r] == m_new ? T(1) : m[r] == kNegInf ? T(0) : std::exp(m[r] - m_new);
-                B shift(m_new), sum = B::load_unaligned(lanes + r * W) * B(alpha);
-                for (index_t c = 0; c < ce; c += W) {  // P V reads no further
-                    B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
-                    sum += e;
-                    e.store_unaligned(s + c);
-                }
-                sum.store_unaligned(lanes + r * W);
-                if (alpha != T(1) && m[r] != kNegInf) scale_row(O + r * dvp, dvp, alpha);
-                m[r] = m_new;
-                if (weights) {  // exp(s - m_new) now, rescaled to the final max at the end
+                if (weights) {  // exp(s - m) now, rescaled to the final max at the end
                     T* w = E + r * lde + j0;
-                    std::copy(s, s + std::min(ce, n), w);
+                    std::copy(pr, pr + std::min(ce, n), w);
                     fill(w + std::min(ce, n), n - std::min(ce, n), T(0));
-                    shifts[r * p.k_blocks + blk] = m_new;
+                    shifts[r * p.k_blocks + blk] = m[r];
                 }
                 if (dropout) {
                     DropoutRow(p.opt.seed, p.opt.dropout_p, b, h, i0 + r)
-                        .apply(s, j0, cols, keep_scale, s);
+                        .apply(pr, j0, cols, keep_scale, pr);
                 }
             }
             if (v_finite[blk] && diagonal) {  // the probabilities past tile_cols are 0
                 for (index_t i = 0; i < rows; i += Gemm::MR) {
                     const index_t tr = std::min<index_t>(Gemm::MR, rows - i), tc = tile_cols(i, tr);
                     if (tc > 0)
-                        Gemm::run(tr, dvp, tc, S + i * BK, BK, 1, vp + j0 * dvp, dvp,
+                        Gemm::run(tr, dvp, tc, P + i * BK, BK, 1, vp + j0 * dvp, dvp,
                                   O + i * dvp, dvp, true);
                 }
             } else if (v_finite[blk]) {
-                Gemm::run(rows, dvp, cols, S, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
+                Gemm::run(rows, dvp, cols, P, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
             } else {
                 for (index_t r = 0; r < rows; ++r)
-                    accumulate_rows(O + r * dvp, dvp, S + r * BK, 1, vp + j0 * dvp, dvp, cols);
+                    accumulate_rows(O + r * dvp, dvp, P + r * BK, 1, vp + j0 * dvp, dvp, cols);
             }
         }
 
