@@ -213,3 +213,26 @@ def test_weights_fill_an_uninitialized_array(arch, dtype, lk):
         np.testing.assert_array_equal(w, want, err_msg=str(opts))
         seen = mask & ref.allowed_keys(lq, lk, **opts)
         assert np.all(w[..., ~seen] == 0), opts
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_plain_blocks_match_the_general_path_bitwise(arch, dtype):
+    """Blocks with no bias or mask guess that they leave a row's max unchanged; a zero bias
+    sends every block through the general path. Rows whose max rises, falls or stays across
+    key blocks, and rows holding NaN or inf, give bitwise the same out, weights and stats."""
+    rng = np.random.default_rng(11)
+    lq, lk = BQ + 3, 3 * BK + 5
+    q, k, v = qkv(rng, dtype, lq, lk, 16)
+    ramp = np.linspace(0.1, 3.0, lk, dtype=dtype)[:, None]
+    k[0, 0] *= ramp            # head 0: scores grow along the keys, the max keeps rising
+    k[0, 1] *= ramp[::-1]      # head 1: they shrink, the first block holds the max
+    q[0, 0, 5, 3] = np.nan
+    k[0, 1, 2 * BK + 1, 0] = np.inf
+    zero = np.zeros((lq, lk), dtype)
+    got = F.scaled_dot_product_attention(q, k, v, return_weights=True, return_stats=True)
+    want = F.scaled_dot_product_attention(q, k, v, bias=zero, return_weights=True,
+                                          return_stats=True)
+    for name, a, b in zip(("out", "weights", "row_max", "row_inv"),
+                          got[:2] + tuple(got[2]), want[:2] + tuple(want[2])):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert np.isnan(got[0][0, 0, 5]).all() and np.isfinite(np.delete(got[0][0, 0], 5, 0)).all()
