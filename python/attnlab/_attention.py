@@ -211,7 +211,7 @@ def scaled_dot_product_attention(
                  dropout_p, seed, need_seed="")
     b, h, lq, _ = c.q.shape
     lk, dv = c.k.shape[2], c.v.shape[3]
-    out = np.empty((b, h, lq, dv), dtype=c.q.dtype)
+    out = _core.cached_empty((b, h, lq, dv), c.q.dtype)
     weights = None
     if flag(return_weights, "return_weights"):
         # From the core's cache: a notebook asking for weights step after step reuses mapped
@@ -270,9 +270,10 @@ def scaled_dot_product_attention_backward(
         raise ValueError(f"grad_out: expected the output's shape {out_shape}, got {grad_out.shape}")
     g4 = np.ascontiguousarray(_as_4d(grad_out))
     saved = _saved_forward(out, stats, c, out_shape)
-    dq = np.empty_like(c.q)
-    dk = np.empty_like(c.k)
-    dv = np.empty_like(c.v)
+    # From the core's cache, like the weights: a training loop then reuses mapped pages (fresh
+    # ones cost the kernel's zero-fill, 3% of a (4, 8, 1024, 64) backward). The kernel writes
+    # every gradient.
+    dq, dk, dv = (_core.cached_empty(x.shape, x.dtype) for x in (c.q, c.k, c.v))
     dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if bias is not None else None
     _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
                              dv=dv, dscores=dscores, **saved, **c.options)

@@ -236,3 +236,28 @@ def test_plain_blocks_match_the_general_path_bitwise(arch, dtype):
                           got[:2] + tuple(got[2]), want[:2] + tuple(want[2])):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert np.isnan(got[0][0, 0, 5]).all() and np.isfinite(np.delete(got[0][0, 0], 5, 0)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_outputs_from_the_cache_are_written_in_full(arch, restore_threads, dtype):
+    """out, dq, dk and dv come from the workspace cache, whose blocks are poisoned with NaN
+    here first: every element is still written, zeros included (top-left causal with Lk > Lq
+    leaves keys that no query sees), by the per-head and the two-pass backward alike."""
+    rng = np.random.default_rng(12)
+    q, k, v = qkv(rng, dtype, BQ + 3, 2 * BK + 5, 20, h=4, hkv=2)
+    g = rng.standard_normal(q.shape).astype(dtype)
+    for n in (1, 3):
+        al.set_num_threads(n)
+        al.empty_cache()
+        poison = [_core.cached_empty(x.shape, dtype) for x in (q, q, k, v)]
+        for p in poison:
+            p.fill(np.nan)
+        del poison, p
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        grads = F.scaled_dot_product_attention_backward(g, q, k, v, is_causal=True)
+        want = ref.attention(q, k, v, is_causal=True)
+        np.testing.assert_allclose(out, want, **TOL[dtype])
+        unseen = slice(q.shape[2], None)
+        assert np.all(grads[1][..., unseen, :] == 0) and np.all(grads[2][..., unseen, :] == 0)
+        for name, a in zip(("out", "dq", "dk", "dv"), (out,) + tuple(grads)):
+            assert np.isfinite(a).all(), (n, name)
