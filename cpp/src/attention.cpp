@@ -10,6 +10,7 @@
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
@@ -238,7 +239,7 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
         auto o = xt::adapt(out + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
         auto d = xt::adapt(delta.get() + r0, static_cast<std::size_t>(s.lq), xt::no_ownership(),
                            std::vector<std::size_t>{static_cast<std::size_t>(s.lq)});
-        d = xt::sum(g * o, {1});
+        xt::noalias(d) = xt::sum(g * o, {1});  // no temporary: d aliases neither operand
     });
     p.qp = pad_q ? qp.get() : in.q;
     p.gp = pad_g ? gp.get() : grad_out;
