@@ -24,6 +24,9 @@ def test_quick_json(capsys):
         # One round: the ratio is that round's time over attnlab's.
         base = attnlab[r["row"]]["samples_ms"][0]
         assert r["ratio"] == pytest.approx(r["samples_ms"][0] / base)
+    impls = {(r["row"].split(" (")[0], r["impl"]) for r in report["results"]}
+    assert ("forward causal", "attnlab, not causal") in impls
+    assert ("forward + weights", "attnlab, no weights") in impls
     assert report["memory"]["peak_mib"] is None or report["memory"]["peak_mib"] < 128
     assert al.get_num_threads() >= 1
 
