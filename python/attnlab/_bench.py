@@ -354,7 +354,7 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
 
 def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
     """Forward time on one thread over the time on ``threads``: the parallel speed-up, as the
-    ratio of medians over ``rounds`` interleaved rounds sampled like the table's rows."""
+    median of per-round ratios over ``rounds`` interleaved rounds sampled like the table's."""
     if threads < 2:
         return None
     shape = (1, 4, 256, 64) if quick else (4, 8, 1024, 64)
@@ -371,8 +371,9 @@ def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
             times[n].append(_sample(forward, repeats[n]))
     al.set_num_threads(threads)
     one, many = (statistics.median(times[n]) for n in (1, threads))
+    speedup = statistics.median(a / b for a, b in zip(times[1], times[threads]))
     return dict(shape=list(shape), one_thread_ms=one * 1e3, threads_ms=many * 1e3,
-                speedup=one / many)
+                speedup=speedup)
 
 
 _MEMORY_CHILD = """
