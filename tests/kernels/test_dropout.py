@@ -65,6 +65,18 @@ def test_keep_rate(p):
     assert np.count_nonzero((y != 0) != (different != 0)) > 0
 
 
+def test_neighbouring_columns_and_seeds_are_independent():
+    """The per-column mixer leaves no visible pattern: neighbours at distances 1, 2, 16 and
+    1024 and consecutive seeds keep together at the rate (1 - p)^2 of independent draws."""
+    p, n = 0.5, 400_000
+    kept = F.dropout(np.ones(n), p, seed=9) != 0
+    other = F.dropout(np.ones(n), p, seed=10) != 0
+    tolerance = 6 * np.sqrt(0.25 * 0.75 / n)
+    for lag in (1, 2, 16, 1024):
+        assert abs(np.mean(kept[:-lag] & kept[lag:]) - 0.25) < tolerance, lag
+    assert abs(np.mean(kept & other) - 0.25) < tolerance
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_p_zero_and_eval_are_bitwise_identity(arch, rng, dtype):
     x = randn(rng, (5, 9), dtype)
