@@ -2,15 +2,10 @@
 // head dim needs padding) into the layouts the tile kernels stream through, then runs the
 // tiles on the thread pool.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <type_traits>
-#include <vector>
-
-#include <xtensor/xadapt.hpp>
-#include <xtensor/xmath.hpp>
-#include <xtensor/xnoalias.hpp>
 
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
@@ -232,14 +227,8 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
             q_finite.get()[bh * p.q_blocks + qb] = all_finite(in.q + i0 * s.dim, n * s.dim);
             g_finite.get()[bh * p.q_blocks + qb] = all_finite(grad_out + i0 * s.dim_v, n * s.dim_v);
         }
-        const std::vector<std::size_t> rows_shape = {static_cast<std::size_t>(s.lq),
-                                                     static_cast<std::size_t>(s.dim_v)};
-        const std::size_t n = static_cast<std::size_t>(s.lq * s.dim_v);
-        auto g = xt::adapt(grad_out + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
-        auto o = xt::adapt(out + r0 * s.dim_v, n, xt::no_ownership(), rows_shape);
-        auto d = xt::adapt(delta.get() + r0, static_cast<std::size_t>(s.lq), xt::no_ownership(),
-                           std::vector<std::size_t>{static_cast<std::size_t>(s.lq)});
-        xt::noalias(d) = xt::sum(g * o, {1});  // no temporary: d aliases neither operand
+        active_kernels().attention<T>().row_dots(grad_out + r0 * s.dim_v, out + r0 * s.dim_v,
+                                                 s.lq, s.dim_v, delta.get() + r0);
     });
     p.qp = pad_q ? qp.get() : in.q;
     p.gp = pad_g ? gp.get() : grad_out;

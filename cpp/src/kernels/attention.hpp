@@ -483,6 +483,19 @@ struct Attention {
         }
     }
 
+    // out[r] = a[r] . b[r] for rows of n: the backward's delta = rowsum(grad_out * out).
+    static void row_dots(const T* a, const T* b, index_t rows, index_t n, T* out) {
+        for (index_t r = 0; r < rows; ++r, a += n, b += n) {
+            B acc(T(0));
+            index_t c = 0;
+            for (; c + W <= n; c += W)
+                acc = xsimd::fma(B::load_unaligned(a + c), B::load_unaligned(b + c), acc);
+            T dot = simd::reduce_add(acc);
+            for (; c < n; ++c) dot += a[c] * b[c];
+            out[r] = dot;
+        }
+    }
+
     // dq rows i0.. of head h from their accumulated dS K (row stride dim_pad).
     static void store_dq(const AttentionPlan<T>& p, index_t b, index_t h, index_t i0,
                          index_t rows, const T* dQ) {

@@ -19,7 +19,7 @@ namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 template <class A, class T>
 constexpr AttentionKernels<T> attention_kernels() {
     using K = Attention<A, T>;
-    return {&K::forward, &K::backward_kv, &K::backward_q, &K::backward_head,
+    return {&K::forward, &K::backward_kv, &K::backward_q, &K::backward_head, &K::row_dots,
             &Transpose<A, T>::to_key_blocks};
 }
 
