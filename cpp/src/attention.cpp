@@ -52,14 +52,21 @@ bool all_finite(const T* x, index_t n) {
     return bad == 0;
 }
 
+// K^T of (batch, kv head) bh times the scale, in key blocks.
+template <class T>
+void pack_keys(const AttentionPlan<T>& p, index_t bh, T* kt) {
+    const AttentionShape& s = p.shape;
+    active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim,
+                                                  static_cast<T>(p.opt.scale), kt);
+}
+
 // The forward's operands of one (batch, kv head) bh: K^T times the scale into kt, V rows into
 // vp when the head dim needs padding, and which key blocks of V hold only finite values.
 template <class T>
 void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint8_t* v_finite) {
     const AttentionShape& s = p.shape;
     const T* v = p.in.v + bh * s.lk * s.dim_v;
-    active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim,
-                                                  static_cast<T>(p.opt.scale), kt);
+    pack_keys(p, bh, kt);
     if (vp) pack_rows(v, s.lk, s.dim_v, p.dim_v_pad, vp);
     for (index_t blk = 0; blk < p.k_blocks; ++blk) {
         index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
@@ -67,8 +74,23 @@ void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint
     }
 }
 
-// Packs every (batch, kv head) in parallel: the forward's operands, plus V^T and K rows and
-// the finiteness of K for the backward.
+// What the backward reads of (batch, kv head) bh besides K^T: V^T into vt, K rows into kp
+// when the head dim needs padding, and which key blocks of K hold only finite values.
+template <class T>
+void pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, T* vt, T* kp,
+                       std::uint8_t* k_finite) {
+    const AttentionShape& s = p.shape;
+    const T* k = p.in.k + bh * s.lk * s.dim;
+    for (index_t blk = 0; blk < p.k_blocks; ++blk) {
+        index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
+        k_finite[blk] = all_finite(k + j0 * s.dim, n * s.dim);
+    }
+    active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk, s.dim_v,
+                                                  T(1), vt);
+    if (kp) pack_rows(k, s.lk, s.dim, p.dim_pad, kp);
+}
+
+// Packs every (batch, kv head) in parallel: the forward's operands, plus the backward's.
 template <class T>
 struct KvPack {
     Buffer<T> kt, vp, vt, kp;
@@ -89,16 +111,10 @@ struct KvPack {
             pack_head_kv(p, bh, kt.get() + bh * p.kt_stride(),
                          pad_v ? vp.get() + bh * p.vp_stride() : nullptr,
                          v_finite.get() + bh * p.k_blocks);
-            if (!backward) return;
-            const T* k = p.in.k + bh * s.lk * s.dim;
-            for (index_t blk = 0; blk < p.k_blocks; ++blk) {
-                index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
-                k_finite.get()[bh * p.k_blocks + blk] = all_finite(k + j0 * s.dim, n * s.dim);
-            }
-            active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk,
-                                                          s.dim_v, T(1),
-                                                          vt.get() + bh * p.vt_stride());
-            if (pad_k) pack_rows(k, s.lk, s.dim, p.dim_pad, kp.get() + bh * p.kp_stride());
+            if (backward)
+                pack_head_kv_grad(p, bh, vt.get() + bh * p.vt_stride(),
+                                  pad_k ? kp.get() + bh * p.kp_stride() : nullptr,
+                                  k_finite.get() + bh * p.k_blocks);
         });
         p.kt = kt.get();
         p.vp = pad_v ? vp.get() : p.in.v;
@@ -201,9 +217,15 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     AttentionPlan<T> p = make_plan(shape, in, opt);
     const index_t rows = s.batch * s.heads * s.lq;
 
+    // One task per (batch, kv head) when those spread evenly over the workers; each packs its
+    // own K and V (as the forward's do). Else K and V are packed for all heads up front.
+    const index_t kv_total = s.batch * s.kv_heads;
+    const bool per_head = per_head_tasks(kv_total);
+    std::optional<KvPack<T>> pack;
+    if (!per_head) pack.emplace(p, true);
+
     // The softmax statistics and the output (delta = rowsum(grad_out * out)): the caller's from
     // its forward, else the forward again (two of the nine passes over the scores).
-    KvPack<T> pack(p, true);
     const bool saved = saved_out && saved_stats.row_max && saved_stats.row_inv;
     const index_t recomputed = saved ? 0 : rows;
     // Written in full by the forward and the delta reduction: no zero fill.
@@ -243,15 +265,26 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     p.dscores = dscores;
 
     const auto& kernels = active_kernels().attention<T>();
-    const index_t kv_total = s.batch * s.kv_heads;
-    // One task per (batch, kv head) when those spread evenly over the workers: dQ is summed
-    // inside the task, so no dS is stored or read back. Else (few heads, long sequences) key
-    // blocks and query blocks in two passes; both give bitwise the same gradients.
-    if (per_head_tasks(kv_total)) {
+    // Per (batch, kv head), dQ is summed inside the task, so no dS is stored or read back, and
+    // K and V are packed into the worker's scratch, where they stay in cache. Else (few heads,
+    // long sequences) key blocks and query blocks in two passes; both give bitwise the same
+    // gradients.
+    if (per_head) {
         p.ds_store = dscores;
-        Scratch<T> scratch(p, p.dq_scratch());
+        const bool pad_k = p.dim_pad != s.dim;
+        Scratch<T> scratch(p, p.dq_scratch() + p.kt_stride() + p.vt_stride() +
+                                  (pad_k ? p.kp_stride() : 0));
+        Buffer<std::uint8_t> k_finite(get_num_threads() * p.k_blocks, false);
         threads::parallel_for(kv_total, [&](index_t bh, int worker) {
-            kernels.backward_head(p, bh / s.kv_heads, bh % s.kv_heads, scratch.for_worker(worker));
+            T* tile = scratch.for_worker(worker);
+            T* kt = tile + p.tile_scratch() + p.dq_scratch();
+            T* vt = kt + p.kt_stride();
+            T* kp = pad_k ? vt + p.vt_stride() : nullptr;
+            std::uint8_t* finite = k_finite.get() + worker * p.k_blocks;
+            pack_keys(p, bh, kt);
+            pack_head_kv_grad(p, bh, vt, kp, finite);
+            const HeadKvGrad<T> kv{kt, vt, pad_k ? kp : p.in.k + bh * s.lk * s.dim, finite};
+            kernels.backward_head(p, kv, bh / s.kv_heads, bh % s.kv_heads, tile);
         });
         return;
     }

@@ -24,6 +24,17 @@ struct HeadKv {
     const std::uint8_t* v_finite;
 };
 
+// What the backward tiles of one (batch, kv head) read besides rows of Q and grad_out: K^T
+// (times the scale) and V^T in key blocks, K rows, and per key block whether all of K is
+// finite.
+template <class T>
+struct HeadKvGrad {
+    const T* kt;
+    const T* vt;
+    const T* kp;
+    const std::uint8_t* k_finite;
+};
+
 template <class T>
 struct AttentionPlan {
     AttentionShape shape;
@@ -75,6 +86,11 @@ struct AttentionPlan {
     HeadKv<T> head_kv(index_t b, index_t hk) const {
         const index_t bh = b * shape.kv_heads + hk;
         return {kt + bh * kt_stride(), vp + bh * vp_stride(), v_finite + bh * k_blocks};
+    }
+    HeadKvGrad<T> head_kv_grad(index_t b, index_t hk) const {
+        const index_t bh = b * shape.kv_heads + hk;
+        return {kt + bh * kt_stride(), vt + bh * vt_stride(), kp + bh * kp_stride(),
+                k_finite + bh * k_blocks};
     }
     index_t kt_stride() const { return k_blocks * kKeyBlock * shape.dim; }
     index_t vt_stride() const { return k_blocks * kKeyBlock * shape.dim_v; }

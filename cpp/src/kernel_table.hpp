@@ -14,7 +14,8 @@ struct AttentionKernels {
                     T* scratch);
     Tile backward_kv;  // (plan, batch, kv head, key block)
     Tile backward_q;   // (plan, batch, head, query block)
-    void (*backward_head)(const AttentionPlan<T>&, index_t batch, index_t kv_head, T* scratch);
+    void (*backward_head)(const AttentionPlan<T>&, const HeadKvGrad<T>&, index_t batch,
+                          index_t kv_head, T* scratch);
     // out[r] = sum over c < n of a[r * n + c] * b[r * n + c], for r < rows.
     void (*row_dots)(const T* a, const T* b, index_t rows, index_t n, T* out);
     // Rows (n, dim) times factor to key blocks (blocks, dim, kKeyBlock), for K^T and V^T;

@@ -364,14 +364,14 @@ struct Attention {
 
     // Probabilities P and score gradients dS of one (query block, key block) tile, in place:
     // on return S holds P~ (P after dropout, what multiplied V) and G holds dS.
-    static void tile_gradients(const AttentionPlan<T>& p, index_t b, index_t h, index_t i0,
-                               index_t rows, index_t blk, T* S, T* G) {
+    static void tile_gradients(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t b,
+                               index_t h, index_t i0, index_t rows, index_t blk, T* S, T* G) {
         const AttentionShape& sh = p.shape;
-        const index_t hk = p.kv_head(h), j0 = blk * BK;
+        const index_t j0 = blk * BK;
         const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
         const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
-        const T* kt = p.kt + (b * sh.kv_heads + hk) * p.kt_stride() + blk * sh.dim * BK;
-        const T* vt = p.vt + (b * sh.kv_heads + hk) * p.vt_stride() + blk * sh.dim_v * BK;
+        const T* kt = kv.kt + blk * sh.dim * BK;
+        const T* vt = kv.vt + blk * sh.dim_v * BK;
         const T* row_max = p.saved.row_max + (b * sh.heads + h) * sh.lq + i0;
         const T* row_inv = p.saved.row_inv + (b * sh.heads + h) * sh.lq + i0;
         const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
@@ -410,13 +410,12 @@ struct Attention {
     // dQ += dS K for one tile: dS (rows, n) with row stride ld, K rows j0.. of q head h's kv
     // head. A block of K holding NaN or inf must not reach the queries that give it zero
     // weight, so such blocks skip zeros.
-    static void add_dq(const AttentionPlan<T>& p, index_t b, index_t h, index_t blk, const T* ds,
-                       index_t ld, index_t rows, T* dQ) {
+    static void add_dq(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t blk,
+                       const T* ds, index_t ld, index_t rows, T* dQ) {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0), dp = p.dim_pad;
-        const index_t kv = b * sh.kv_heads + p.kv_head(h);
-        const T* kp = p.kp + kv * p.kp_stride() + j0 * dp;
-        if (p.k_finite[kv * p.k_blocks + blk]) {
+        const T* kp = kv.kp + j0 * dp;
+        if (kv.k_finite[blk]) {
             MicroKernel<A, T>::run(rows, dp, n, ds, ld, 1, kp, dp, dQ, dp, true);
             return;
         }
@@ -428,11 +427,11 @@ struct Attention {
     // the tile is in cache.
     static void backward_kv(const AttentionPlan<T>& p, index_t b, index_t hk, index_t blk,
                             T* scratch) {
-        key_block_gradients(p, b, hk, blk, scratch, nullptr);
+        key_block_gradients(p, p.head_kv_grad(b, hk), b, hk, blk, scratch, nullptr);
     }
 
-    static void key_block_gradients(const AttentionPlan<T>& p, index_t b, index_t hk,
-                                    index_t blk, T* scratch, T* dq_acc) {
+    static void key_block_gradients(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv,
+                                    index_t b, index_t hk, index_t blk, T* scratch, T* dq_acc) {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
         const index_t dp = p.dim_pad, dvp = p.dim_v_pad;
@@ -450,7 +449,7 @@ struct Attention {
                 const index_t i0 = qb * kQueryBlock, rows = std::min(kQueryBlock, sh.lq - i0);
                 KeyRange kb = visible_blocks(p, i0, i0 + rows);
                 if (blk < kb.lo || blk >= kb.hi) continue;
-                tile_gradients(p, b, h, i0, rows, blk, S, G);
+                tile_gradients(p, kv, b, h, i0, rows, blk, S, G);
                 if (p.ds_store) {
                     T* ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
                     for (index_t r = 0; r < rows; ++r)
@@ -470,7 +469,7 @@ struct Attention {
                     }
                 }
                 if (dq_acc)
-                    add_dq(p, b, h, blk, G, BK, rows,
+                    add_dq(p, kv, blk, G, BK, rows,
                            dq_acc + ((h - hk * p.group) * sh.lq + i0) * dp);
             }
         }
@@ -515,6 +514,7 @@ struct Attention {
         T* G = S + kQueryBlock * BK;
         T* dQ = G + kQueryBlock * BK;  // (rows, dim_pad)
         fill(dQ, rows * p.dim_pad, T(0));
+        const HeadKvGrad<T> kv = p.head_kv_grad(b, p.kv_head(h));
         KeyRange kb = visible_blocks(p, i0, i0 + rows);
         for (index_t blk = kb.lo; blk < kb.hi; ++blk) {
             const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
@@ -525,9 +525,9 @@ struct Attention {
                 ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
                 ld = sh.lk;
             } else {
-                tile_gradients(p, b, h, i0, rows, blk, S, G);
+                tile_gradients(p, kv, b, h, i0, rows, blk, S, G);
             }
-            add_dq(p, b, h, blk, ds, ld, rows, dQ);
+            add_dq(p, kv, blk, ds, ld, rows, dQ);
             if (p.dscores && p.dscores != p.ds_store) {
                 T* out = p.dscores + ((b * sh.heads + h) * sh.lq + i0) * sh.lk + j0;
                 for (index_t r = 0; r < rows; ++r)
@@ -540,12 +540,13 @@ struct Attention {
     // The whole backward of one (batch, kv head) in one task: key blocks in order, each tile's
     // dS feeding dV, dK and dQ at once, so no dS is stored and no second pass runs. Every sum
     // runs in the order of backward_kv then backward_q: the results are bitwise theirs.
-    static void backward_head(const AttentionPlan<T>& p, index_t b, index_t hk, T* scratch) {
+    static void backward_head(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t b,
+                              index_t hk, T* scratch) {
         const AttentionShape& sh = p.shape;
         T* dq_acc = scratch + p.tile_scratch();
         fill(dq_acc, p.dq_scratch(), T(0));
         for (index_t blk = 0; blk < p.k_blocks; ++blk)
-            key_block_gradients(p, b, hk, blk, scratch, dq_acc);
+            key_block_gradients(p, kv, b, hk, blk, scratch, dq_acc);
         for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
             store_dq(p, b, h, 0, sh.lq, dq_acc + (h - hk * p.group) * sh.lq * p.dim_pad);
     }
