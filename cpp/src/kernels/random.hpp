@@ -4,8 +4,9 @@
 //
 // A row's key is the seed and (batch, head, row) through SplitMix64's 64-bit mixer, once per
 // row. Each column then takes two rounds of a 32-bit mixer keyed by the key's halves: 32-bit
-// multiplies vectorize on SSE4.1, AVX2 and AVX-512F, where SplitMix64 per column could not
-// (no 64-bit multiply before AVX-512DQ) and cost a fifth of a forward at p = 0.1.
+// multiplies vectorize on every arch (SSE2 through pairs of pmuludq), where SplitMix64 per
+// column could not (no 64-bit multiply before AVX-512DQ) and cost a fifth of a forward at
+// p = 0.1.
 #pragma once
 
 #include <algorithm>
