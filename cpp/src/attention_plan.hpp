@@ -47,7 +47,8 @@ struct AttentionPlan {
     // Packed per (batch, kv head): kt = K^T times the scale as (k_blocks, dim, kKeyBlock) and
     // vt = V^T likewise (unscaled), zero padded; kp and vp = K and V rows (lk, dim[_v]_pad),
     // the caller's own arrays when the head dim needs no padding. No kernel reads a key row
-    // past lk.
+    // past lk. Null, with the finiteness flags below, when each task packs its own head into
+    // worker scratch and hands the kernel a HeadKv / HeadKvGrad of it.
     const T* kt = nullptr;
     const T* vt = nullptr;
     const T* kp = nullptr;
