@@ -280,12 +280,17 @@ def _sample(fn, repeats: int = 1) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
-def _time_row(row: Row, rounds: int) -> dict:
-    """Per implementation, the time of one call in each round."""
-    repeats = {name: _repeats(fn) for name, fn in row.impls.items()}
+def _time_row(row: Row, rounds: int, prepare=lambda name: None) -> dict:
+    """Per implementation, the time of one call in each round; ``prepare(name)`` runs before
+    each of that implementation's samples, untimed."""
+    repeats = {}
+    for name, fn in row.impls.items():
+        prepare(name)
+        repeats[name] = _repeats(fn)
     times = {name: [] for name in row.impls}
     for _ in range(rounds):
         for name, fn in row.impls.items():
+            prepare(name)
             times[name].append(_sample(fn, repeats[name]))
     return times
 
@@ -360,15 +365,8 @@ def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
     shape = (1, 4, 256, 64) if quick else (4, 8, 1024, 64)
     q, k, v = _inputs(shape)
     forward = lambda: F.scaled_dot_product_attention(q, k, v)
-    times = {1: [], threads: []}
-    repeats = {}
-    for n in times:
-        al.set_num_threads(n)
-        repeats[n] = _repeats(forward)
-    for _ in range(rounds):
-        for n in times:
-            al.set_num_threads(n)
-            times[n].append(_sample(forward, repeats[n]))
+    row = Row("scaling", 0.0, {1: forward, threads: forward})
+    times = _time_row(row, rounds, prepare=al.set_num_threads)
     al.set_num_threads(threads)
     one, many = (statistics.median(times[n]) for n in (1, threads))
     speedup = statistics.median(a / b for a, b in zip(times[1], times[threads]))
