@@ -159,10 +159,11 @@ def test_backward_checks_the_saved_forward(qkv):
         BACKWARD(g, q, k, v, out=out[:, :, :4], stats=stats)
     with pytest.raises(TypeError, match=r"out: dtype float64 does not match q's dtype float32"):
         BACKWARD(g, q, k, v, out=out.astype(np.float64), stats=stats)
-    bad = F.AttentionStats(stats.row_max[..., :4], stats.row_inv)
-    with pytest.raises(ValueError, match=r"stats.row_max: expected shape \(2, 4, 5\), got \(2, 4, 4\)"):
+    bad = F.AttentionStats(stats.row_max_base2[..., :4], stats.row_inv)
+    with pytest.raises(ValueError,
+                       match=r"stats.row_max_base2: expected shape \(2, 4, 5\), got \(2, 4, 4\)"):
         BACKWARD(g, q, k, v, out=out, stats=bad)
-    bad = F.AttentionStats(stats.row_max, stats.row_inv.astype(np.float64))
+    bad = F.AttentionStats(stats.row_max_base2, stats.row_inv.astype(np.float64))
     with pytest.raises(TypeError, match=r"stats.row_inv: dtype float64 does not match q's dtype"):
         BACKWARD(g, q, k, v, out=out, stats=bad)
     with pytest.raises(TypeError, match=r"return_stats: expected a bool, got int"):

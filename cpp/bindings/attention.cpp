@@ -79,18 +79,18 @@ void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
              const std::optional<py::array>& alibi_slopes, double scale, bool causal,
              bool bottom_right, index_t window_left,
              index_t window_right, double dropout_p, std::uint64_t seed, Array<T> out,
-             std::optional<Array<T>> weights, std::optional<Array<T>> row_max,
+             std::optional<Array<T>> weights, std::optional<Array<T>> row_max_base2,
              std::optional<Array<T>> row_inv) {
     Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, scale, causal, bottom_right, window_left,
                         window_right, dropout_p, seed);
     const AttentionShape& s = c.shape;
     T* o = output(out, "out", {s.batch, s.heads, s.lq, s.dim_v});
     T* w = weights ? output(*weights, "weights", {s.batch, s.heads, s.lq, s.lk}) : nullptr;
-    if (row_max.has_value() != row_inv.has_value())
-        throw py::value_error("row_max, row_inv: pass both or neither");
+    if (row_max_base2.has_value() != row_inv.has_value())
+        throw py::value_error("row_max_base2, row_inv: pass both or neither");
     SoftmaxStats<T> stats;
-    if (row_max) {
-        stats.row_max = output(*row_max, "row_max", {s.batch, s.heads, s.lq});
+    if (row_max_base2) {
+        stats.row_max_base2 = output(*row_max_base2, "row_max_base2", {s.batch, s.heads, s.lq});
         stats.row_inv = output(*row_inv, "row_inv", {s.batch, s.heads, s.lq});
     }
     py::gil_scoped_release release;
@@ -104,7 +104,7 @@ void backward(const Array<T>& grad_out, const Array<T>& q, const Array<T>& k, co
              bool bottom_right, index_t window_left,
               index_t window_right, double dropout_p, std::uint64_t seed, Array<T> dq,
               Array<T> dk, Array<T> dv, std::optional<Array<T>> dscores,
-              const std::optional<Array<T>>& out, const std::optional<Array<T>>& row_max,
+              const std::optional<Array<T>>& out, const std::optional<Array<T>>& row_max_base2,
               const std::optional<Array<T>>& row_inv) {
     Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, scale, causal, bottom_right, window_left,
                         window_right, dropout_p, seed);
@@ -114,16 +114,17 @@ void backward(const Array<T>& grad_out, const Array<T>& q, const Array<T>& k, co
     T* gk = output(dk, "dk", {s.batch, s.kv_heads, s.lk, s.dim});
     T* gv = output(dv, "dv", {s.batch, s.kv_heads, s.lk, s.dim_v});
     T* gs = dscores ? output(*dscores, "dscores", {s.batch, s.heads, s.lq, s.lk}) : nullptr;
-    if (out.has_value() != row_max.has_value() || out.has_value() != row_inv.has_value())
-        throw py::value_error("out, row_max, row_inv: pass all three (the forward's) or none");
+    if (out.has_value() != row_max_base2.has_value() || out.has_value() != row_inv.has_value())
+        throw py::value_error(
+            "out, row_max_base2, row_inv: pass all three (the forward's) or none");
     const T* o = nullptr;
     SoftmaxStats<const T> saved;
     if (out) {
         expect_shape(*out, "out", {s.batch, s.heads, s.lq, s.dim_v});
-        expect_shape(*row_max, "row_max", {s.batch, s.heads, s.lq});
+        expect_shape(*row_max_base2, "row_max_base2", {s.batch, s.heads, s.lq});
         expect_shape(*row_inv, "row_inv", {s.batch, s.heads, s.lq});
         o = out->data();
-        saved = {row_max->data(), row_inv->data()};
+        saved = {row_max_base2->data(), row_inv->data()};
     }
     py::gil_scoped_release release;
     attention_backward<T>(s, c.in, c.opt, grad_out.data(), gq, gk, gv, gs, o, saved);
@@ -137,7 +138,7 @@ void define(py::module_& m) {
           py::arg("scale"), py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
           py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
           py::arg("out").noconvert(), py::arg("weights").noconvert().none(true),
-          py::arg("row_max").noconvert().none(true) = py::none(),
+          py::arg("row_max_base2").noconvert().none(true) = py::none(),
           py::arg("row_inv").noconvert().none(true) = py::none());
     m.def("attention_backward", &backward<T>, py::arg("grad_out").noconvert(),
           py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
@@ -148,7 +149,7 @@ void define(py::module_& m) {
           py::arg("dq").noconvert(), py::arg("dk").noconvert(), py::arg("dv").noconvert(),
           py::arg("dscores").noconvert().none(true),
           py::arg("out").noconvert().none(true) = py::none(),
-          py::arg("row_max").noconvert().none(true) = py::none(),
+          py::arg("row_max_base2").noconvert().none(true) = py::none(),
           py::arg("row_inv").noconvert().none(true) = py::none());
 }
 

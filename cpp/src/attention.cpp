@@ -52,15 +52,15 @@ bool all_finite(const T* x, index_t n) {
     return bad == 0;
 }
 
-// K^T of (batch, kv head) bh times the scale, in key blocks.
+// K^T of (batch, kv head) bh times scale * log2 e (base-2 scores), in key blocks.
 template <class T>
 void pack_keys(const AttentionPlan<T>& p, index_t bh, T* kt) {
     const AttentionShape& s = p.shape;
     active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim,
-                                                  static_cast<T>(p.opt.scale), kt);
+                                                  static_cast<T>(p.opt.scale * kLog2e), kt);
 }
 
-// The forward's operands of one (batch, kv head) bh: K^T times the scale into kt, V rows into
+// The forward's operands of one (batch, kv head) bh: K^T times scale * log2 e into kt, V rows into
 // vp when the head dim needs padding, and which key blocks of V hold only finite values.
 template <class T>
 void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint8_t* v_finite) {
@@ -197,10 +197,11 @@ void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in
                        const AttentionOptions& opt, T* out, T* weights, SoftmaxStats<T> stats) {
     if (empty(shape)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
-    const bool keep = stats.row_max && stats.row_inv;
+    const bool keep = stats.row_max_base2 && stats.row_inv;
     const index_t rows = keep ? 0 : shape.batch * shape.heads * shape.lq;
-    Buffer<T> row_max(rows, false), row_inv(rows, false);  // the forward writes every row
-    run_forward(p, out, keep ? stats : SoftmaxStats<T>{row_max.get(), row_inv.get()}, weights);
+    Buffer<T> row_max_base2(rows, false), row_inv(rows, false);  // the forward writes every row
+    run_forward(p, out, keep ? stats : SoftmaxStats<T>{row_max_base2.get(), row_inv.get()},
+                weights);
 }
 
 template <class T>
@@ -226,7 +227,7 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
 
     // The softmax statistics and the output (delta = rowsum(grad_out * out)): the caller's from
     // its forward, else the forward again (two of the nine passes over the scores).
-    const bool saved = saved_out && saved_stats.row_max && saved_stats.row_inv;
+    const bool saved = saved_out && saved_stats.row_max_base2 && saved_stats.row_inv;
     const index_t recomputed = saved ? 0 : rows;
     // Written in full by the forward and the delta reduction: no zero fill.
     Buffer<T> out_buffer(recomputed * s.dim_v, false), max_buffer(recomputed, false);

@@ -12,6 +12,11 @@ constexpr index_t kKeyBlock = 128;
 constexpr index_t kQueryBlock = 96;
 constexpr index_t kPad = 16;
 
+// The tiles keep scores in base 2, s log2 e: K^T is packed times scale * log2 e, and a bias or
+// ALiBi term is added times log2 e, so the softmax's exp is 2^x, whose range reduction needs
+// no split ln2 and no multiply (FlashAttention's trick).
+constexpr double kLog2e = 1.44269504088896340736;
+
 inline index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
 inline index_t blocks(index_t n, index_t m) { return (n + m - 1) / m; }
 
@@ -25,7 +30,7 @@ struct HeadKv {
 };
 
 // What the backward tiles of one (batch, kv head) read besides rows of Q and grad_out: K^T
-// (times the scale) and V^T in key blocks, K rows, and per key block whether all of K is
+// (times scale * log2 e) and V^T in key blocks, K rows, and per key block whether all of K is
 // finite.
 template <class T>
 struct HeadKvGrad {
@@ -44,7 +49,7 @@ struct AttentionPlan {
     index_t q_blocks = 0, k_blocks = 0;
     index_t dim_pad = 0, dim_v_pad = 0;
 
-    // Packed per (batch, kv head): kt = K^T times the scale as (k_blocks, dim, kKeyBlock) and
+    // Packed per (batch, kv head): kt = K^T times scale * log2 e as (k_blocks, dim, kKeyBlock) and
     // vt = V^T likewise (unscaled), zero padded; kp and vp = K and V rows (lk, dim[_v]_pad),
     // the caller's own arrays when the head dim needs no padding. No kernel reads a key row
     // past lk. Null, with the finiteness flags below, when each task packs its own head into
@@ -68,9 +73,10 @@ struct AttentionPlan {
 
     T* out = nullptr;      // (B, H, lq, dim_v)
     T* weights = nullptr;  // (B, H, lq, lk) or null
-    // (B, H, lq): the softmax of row i is exp(s - row_max[i]) * row_inv[i]; row_max = -inf for
-    // an empty row. Kept apart rather than as a log-sum-exp, which loses the sum when the max
-    // is huge (a bias of finfo.min). The forward writes stats, the backward reads saved.
+    // (B, H, lq), as in SoftmaxStats: the softmax of row i is 2^(s log2 e - row_max_base2[i]) *
+    // row_inv[i]; row_max_base2 = -inf for an empty row. Kept apart rather than as a
+    // log-sum-exp, which loses the sum when the max is huge (a bias of finfo.min). The forward
+    // writes stats, the backward reads saved.
     SoftmaxStats<T> stats;
     SoftmaxStats<const T> saved;
     T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)

@@ -48,12 +48,12 @@ const KernelTable& active_kernels() {
 }
 
 template <class T>
-void vector_exp(const T* x, index_t n, bool nonpositive, T* out) {
-    active_kernels().exp<T>()(x, n, nonpositive, out);
+void vector_exp(const T* x, index_t n, ExpVariant variant, T* out) {
+    active_kernels().exp<T>()(x, n, variant, out);
 }
 
-template void vector_exp<float>(const float*, index_t, bool, float*);
-template void vector_exp<double>(const double*, index_t, bool, double*);
+template void vector_exp<float>(const float*, index_t, ExpVariant, float*);
+template void vector_exp<double>(const double*, index_t, ExpVariant, double*);
 
 const KernelTable& best_kernels() { return *usable().front(); }
 

@@ -55,7 +55,7 @@ using GemmKernel = void (*)(index_t m, index_t n, index_t k, const T* a, index_t
                             bool accumulate);
 
 template <class T>
-using ExpKernel = void (*)(const T* x, index_t n, bool nonpositive, T* out);
+using ExpKernel = void (*)(const T* x, index_t n, ExpVariant variant, T* out);
 
 struct KernelTable {
     const char* name;

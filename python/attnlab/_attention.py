@@ -29,19 +29,23 @@ _LAYOUT = "(L, D), (B, L, D) or (B, H, L, D)"
 class AttentionStats(NamedTuple):
     """The softmax statistics of a forward, which its backward needs besides the output.
 
-    The weights of query row i are ``exp(s_ij - row_max[i]) * row_inv[i]``, s being the final
-    (scaled, biased, masked) scores. Kept as a pair rather than a log-sum-exp, which cannot
-    hold the sum next to a huge max (a bias of ``finfo.min``).
+    The kernels work in base 2 (their softmax exp is ``2**x``): the weights of query row i are
+    ``2**(s_ij * log2(e) - row_max_base2[i]) * row_inv[i]``, s being the final (scaled,
+    biased, masked) scores. Kept as a pair rather than a log-sum-exp, which cannot hold the
+    sum next to a huge max (a bias of ``finfo.min``). :attr:`logsumexp` gives the natural
+    log-sum-exp.
     """
 
-    row_max: np.ndarray  # (..., Lq): the row's largest score; -inf for a row that sees no key
-    row_inv: np.ndarray  # (..., Lq): 1 / sum_j exp(s_ij - row_max); 0 for a row that sees no key
+    # (..., Lq) each; for a row that sees no key, -inf and 0.
+    row_max_base2: np.ndarray  # the row's largest score times log2(e)
+    row_inv: np.ndarray  # 1 / sum_j 2**(s_ij * log2(e) - row_max_base2)
 
     @property
     def logsumexp(self) -> np.ndarray:
         """log sum_j exp(s_ij) per row (..., Lq); -inf for a row that sees no key."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.row_inv != 0, self.row_max - np.log(self.row_inv), -np.inf)
+            lse2 = np.where(self.row_inv != 0, self.row_max_base2 - np.log2(self.row_inv), -np.inf)
+        return lse2 * np.log(2.0)
 
 
 @dataclass
@@ -183,6 +187,8 @@ def scaled_dot_product_attention(
         v: values (..., Lk, Dv).
         mask: bool, broadcastable to (..., Lq, Lk); True = may attend.
         bias: float, broadcastable to (..., Lq, Lk), added to the scaled scores (ALiBi, T5).
+            A finite bias counts at most ``finfo.max * ln 2`` in size (the kernels work in
+            base 2), so additive masks of ``finfo.min`` behave as in PyTorch.
         alibi_slopes: (H,) slopes, e.g. :func:`alibi_slopes`; the kernel adds ALiBi's
             -slope_h * |j - a_i| (a_i = i's aligned position) inside its tile loop, equal to
             ``bias=alibi_bias(...)`` without reading an Lq x Lk matrix.

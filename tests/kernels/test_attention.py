@@ -761,6 +761,27 @@ def test_finfo_min_bias_no_nan(arch, rng, dtype):
         assert not np.isnan(grad).any()
 
 
+@dtypes
+def test_huge_finite_bias_is_clamped(arch, rng, dtype):
+    """The kernels add bias * log2(e); a finite bias beyond finfo.max * ln 2 counts as that
+    (documented), so it never overflows into a mask: a row of such biases stays uniform, while
+    -inf still masks and NaN still poisons its row."""
+    q, k, v = make_qkv(rng, dtype, (1, 1), 4, 17, 8)
+    f = np.finfo(dtype)
+    bias = np.zeros((4, 17), dtype)
+    bias[0] = np.linspace(-f.max, -0.7 * f.max, 17)  # all beyond the clamp
+    bias[1] = -f.max
+    bias[1, :5] = -np.inf
+    bias[2, 3] = np.nan
+    bias[3, 1] = 0.9 * f.max  # one key far above the rest
+    out, w = fwd(q, k, v, bias=bias, return_weights=True)
+    np.testing.assert_allclose(w[0, 0, 0], np.full(17, 1 / 17), rtol=1e-6)
+    assert np.all(w[0, 0, 1, :5] == 0)
+    np.testing.assert_allclose(w[0, 0, 1, 5:], np.full(12, 1 / 12), rtol=1e-6)
+    assert np.isnan(out[0, 0, 2]).all()
+    np.testing.assert_array_equal(w[0, 0, 3], np.eye(17, dtype=dtype)[1])
+
+
 POISONS = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "1e30": 1e30}
 
 

@@ -65,17 +65,17 @@ def test_saved_backward_is_bitwise_the_recomputing_one(arch, rng, dtype, name, l
 def test_stats_match_the_oracle(arch, rng, dtype, name, lq, lk):
     q, k, v, opts = make_case(rng, dtype, name, lq, lk, 16, dv=16)
     _, stats = F.scaled_dot_product_attention(q, k, v, return_stats=True, **opts)
-    assert stats.row_max.shape == stats.row_inv.shape == (2, 4, lq)
-    assert stats.row_max.dtype == stats.row_inv.dtype == dtype
+    assert stats.row_max_base2.shape == stats.row_inv.shape == (2, 4, lq)
+    assert stats.row_max_base2.dtype == stats.row_inv.dtype == dtype
     want = ref.attention_logsumexp(q, k, v, **opts)
     lse = stats.logsumexp
     np.testing.assert_array_equal(np.isneginf(lse), np.isneginf(want))
     seen = np.isfinite(want)
     np.testing.assert_allclose(lse[seen], want[seen], rtol=LSE_TOL[dtype], atol=LSE_TOL[dtype])
-    # The pair itself: exp(s - row_max) * row_inv are the oracle's weights.
+    # The pair itself: 2**(s log2(e) - row_max_base2) * row_inv are the oracle's weights.
     _, weights = ref.attention(q, k, v, return_weights=True, **opts)
-    s_max = np.where(seen, stats.row_max, 0.0)
-    np.testing.assert_allclose(np.exp(want - s_max) * stats.row_inv,
+    s_max = np.where(seen, stats.row_max_base2, 0.0)
+    np.testing.assert_allclose(np.exp2(want * np.log2(np.e) - s_max) * stats.row_inv,
                                np.where(seen, 1.0, 0.0), rtol=LSE_TOL[dtype] * 10)
     assert np.all(stats.row_inv[~seen] == 0) and np.all(weights[~seen] == 0)
 
@@ -85,7 +85,7 @@ def test_stats_of_rows_that_see_no_key(rng):
     mask = np.ones((4, 4), bool)
     mask[2] = False
     out, stats = F.scaled_dot_product_attention(q, k, v, mask, return_stats=True)
-    assert stats.row_max[0, 0, 2] == -np.inf and stats.row_inv[0, 0, 2] == 0
+    assert stats.row_max_base2[0, 0, 2] == -np.inf and stats.row_inv[0, 0, 2] == 0
     assert stats.logsumexp[0, 0, 2] == -np.inf and np.isfinite(stats.logsumexp[0, 0, [0, 1, 3]]).all()
     g = np.ones_like(out)
     dq, dk, dv = F.scaled_dot_product_attention_backward(g, q, k, v, mask, out=out, stats=stats)
@@ -94,7 +94,7 @@ def test_stats_of_rows_that_see_no_key(rng):
 
 def test_finfo_min_bias_keeps_the_sum(rng):
     """A row whose every score is about finfo.min: a log-sum-exp would round the sum away,
-    the (row_max, row_inv) pair keeps uniform weights and their gradient."""
+    the (row_max_base2, row_inv) pair keeps uniform weights and their gradient."""
     q, k, v = (rng.standard_normal((1, 1, 3, 4)).astype(np.float32) for _ in range(3))
     bias = np.zeros((3, 3), np.float32)
     bias[1] = np.finfo(np.float32).min
@@ -112,7 +112,7 @@ def test_stats_follow_the_callers_layout(rng, lead):
     q, k, v = (rng.standard_normal(lead + (5, 8)) for _ in range(3))
     out, w, stats = F.scaled_dot_product_attention(q, k, v, return_weights=True, return_stats=True)
     assert out.shape == lead + (5, 8) and w.shape == lead + (5, 5)
-    assert stats.row_max.shape == stats.row_inv.shape == lead + (5,)
+    assert stats.row_max_base2.shape == stats.row_inv.shape == lead + (5,)
     np.testing.assert_allclose(np.exp(stats.logsumexp), np.exp(ref.attention_logsumexp(q, k, v)),
                                rtol=1e-12)
     g = rng.standard_normal(out.shape)

@@ -48,11 +48,13 @@ struct AttentionInputs {
     const T* alibi_slopes = nullptr;
 };
 
-// The softmax statistics of a forward, (batch, heads, lq) each: the weights of row i are
-// exp(s - row_max[i]) * row_inv[i]; row_max = -inf and row_inv = 0 for a row that sees no key.
+// The softmax statistics of a forward, (batch, heads, lq) each, in the base-2 units the kernels
+// work in (a score s counts as s log2 e): the weights of row i are
+// 2^(s log2 e - row_max_base2[i]) * row_inv[i]; row_max_base2 = -inf and row_inv = 0 for a row
+// that sees no key.
 template <class T>
 struct SoftmaxStats {
-    T* row_max = nullptr;
+    T* row_max_base2 = nullptr;
     T* row_inv = nullptr;
 };
 
@@ -157,10 +159,13 @@ template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias);
 
-// out[i] = exp(x[i]) for i < n with the softmax's vectorized exp, or with nonpositive (every
-// x[i] <= 0 or NaN) the attention softmax's (exposed for their tests).
+// The vectorized exps: the softmax's exp(x); exp(x) for x <= 0 or NaN (GELU's); 2^x for x <= 0
+// or NaN (the attention softmax's, on base-2 scores).
+enum class ExpVariant { general, nonpositive, base2_nonpositive };
+
+// out[i] = exp(x[i]) (or 2^x[i]) for i < n by the variant's kernel (exposed for their tests).
 template <class T>
-void vector_exp(const T* x, index_t n, bool nonpositive, T* out);
+void vector_exp(const T* x, index_t n, ExpVariant variant, T* out);
 
 namespace arch {
 // Measured float32 FMA throughput of `threads` threads on the best arch, in GFLOP/s.

@@ -40,6 +40,7 @@ struct Attention {
     static constexpr index_t W = static_cast<index_t>(B::size);
     static constexpr index_t BK = kKeyBlock;
     static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    static constexpr T kLog2e = static_cast<T>(attnlab::kLog2e);
     static_assert(BK % W == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
 
     // acc[0:n] += sum_j coef[j * coef_stride] * rows[j][0:n] over j < count, skipping zero
@@ -82,10 +83,11 @@ struct Attention {
 
     static void fill(T* x, index_t n, T value) { std::fill(x, x + n, value); }
 
-    // s[c] -= slope_h * |j0 + c - a_i| for c in [lo, hi): ALiBi's linear distance penalty.
+    // s[c] -= slope_h * |j0 + c - a_i| for c in [lo, hi): ALiBi's linear distance penalty, in
+    // base 2 (the slope times log2 e).
     static void add_alibi(const AttentionPlan<T>& p, index_t h, index_t i, index_t j0, index_t lo,
                           index_t hi, T* s) {
-        const T slope = p.in.alibi_slopes[h];
+        const T slope = p.in.alibi_slopes[h] * kLog2e;
         const T offset = static_cast<T>(j0 - i - (p.opt.bottom_right ? p.shape.lk - p.shape.lq : 0));
         alignas(64) T lane[W];
         for (index_t c = 0; c < W; ++c) lane[c] = static_cast<T>(c);
@@ -114,9 +116,19 @@ struct Attention {
         return simd::reduce_max(m);
     }
 
-    // Turns the dot products s[0:BK] of query row i against keys j0.. (already scaled: K^T is
-    // packed times the scale) into final scores: biased, and -inf wherever the key may not be
-    // attended. Returns the row maximum.
+    // bias * log2 e, the base-2 score term of a bias; a finite bias stays finite (a bias of
+    // finfo.min, as additive masks use, would overflow to -inf and read as a mask: a row of
+    // them must stay uniform), while +-inf and NaN pass unchanged.
+    static B bias_base2(const B& bias) {
+        const T big = std::numeric_limits<T>::max();
+        const B scaled = bias * B(kLog2e);
+        return xsimd::select(xsimd::abs(bias) <= B(big),
+                             xsimd::min(xsimd::max(scaled, B(-big)), B(big)), scaled);
+    }
+
+    // Turns the dot products s[0:BK] of query row i against keys j0.. (already scaled and in
+    // base 2: K^T is packed times scale * log2 e) into final scores: biased, and -inf wherever
+    // the key may not be attended. Returns the row maximum.
     static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
                            index_t j0, T* s) {
         KeyRange range = key_range(p.shape, p.opt, i);
@@ -129,8 +141,14 @@ struct Attention {
             const T* row = bias.data + b * bias.stride_b + h * bias.stride_h + i * bias.stride_q + j0;
             index_t c = lo;
             for (; c + W <= hi; c += W)
-                (B::load_unaligned(s + c) + B::load_unaligned(row + c)).store_unaligned(s + c);
-            for (; c < hi; ++c) s[c] += row[c];
+                (B::load_unaligned(s + c) + bias_base2(B::load_unaligned(row + c)))
+                    .store_unaligned(s + c);
+            if (c < hi) {  // the tail through one padded batch, for the same rounding
+                alignas(64) T tail[W] = {};
+                std::copy(row + c, row + hi, tail);
+                bias_base2(B::load_aligned(tail)).store_aligned(tail);
+                for (index_t t = 0; c < hi; ++c, ++t) s[c] += tail[t];
+            }
         }
         if (p.in.alibi_slopes) add_alibi(p, h, i, j0, lo, hi, s);
         fill(s, lo, kNegInf);
@@ -154,18 +172,18 @@ struct Attention {
         return {lo, hi};
     }
 
-    // x[0:n] = exp(x - shift) * factor, in place; x need not be padded.
+    // x[0:n] = 2^(x - shift) * factor, in place; x need not be padded.
     // shift is the row max, so every argument is <= 0.
     static void exp_scaled(T* x, index_t n, T shift, T factor) {
         using E = Exp<A, T>;
         B sh(shift), f(factor);
         index_t c = 0;
         for (; c + W <= n; c += W)
-            (E::eval_nonpositive(B::load_unaligned(x + c) - sh) * f).store_unaligned(x + c);
+            (E::exp2_nonpositive(B::load_unaligned(x + c) - sh) * f).store_unaligned(x + c);
         if (c < n) {
             alignas(64) T tail[W] = {};
             std::copy(x + c, x + n, tail);
-            (E::eval_nonpositive(B::load_aligned(tail) - sh) * f).store_aligned(tail);
+            (E::exp2_nonpositive(B::load_aligned(tail) - sh) * f).store_aligned(tail);
             std::copy(tail, tail + (n - c), x + c);
         }
     }
@@ -181,7 +199,7 @@ struct Attention {
         exp_scaled(s, BK, row_max, row_inv);
     }
 
-    // pr = exp(s - m) for a row of a plain block, its sum added to lanes, on the guess that
+    // pr = 2^(s - m) for a row of a plain block, its sum added to lanes, on the guess that
     // no score exceeds the running max m. The lane maxima are those of row_max, so when the
     // guess holds (every lane at most m, not all -inf) the result is bitwise that of
     // exp_with_new_max; else only pr has changed, and false sends the row there.
@@ -190,7 +208,7 @@ struct Attention {
         for (index_t c = 0; c < BK; c += W) {
             const B x = B::load_unaligned(s + c);
             seen = xsimd::max(seen, x);
-            const B e = Exp<A, T>::eval_nonpositive(x - shift);
+            const B e = Exp<A, T>::exp2_nonpositive(x - shift);
             sum += e;
             e.store_unaligned(pr + c);
         }
@@ -201,7 +219,7 @@ struct Attention {
 
     // One row of a block, the general way: its final scores and their max, the running max m
     // raised to it (the running sum in lanes and the output row o rescaled), and
-    // pr[0:ce] = exp(s - m). Returns false when the row sees nothing in this block (pr = 0).
+    // pr[0:ce] = 2^(s - m). Returns false when the row sees nothing in this block (pr = 0).
     static bool exp_with_new_max(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
                                  index_t j0, index_t n, index_t ce, bool plain, T* s, T& m,
                                  T* lanes, T* o, T* pr) {
@@ -216,10 +234,10 @@ struct Attention {
         const T m_new = (m < mx || mx != mx) ? mx : m;  // NaN sticks: its row is NaN
         // A row's first block has nothing to rescale: no scalar exp then (once per row was 2%
         // of a short forward).
-        const T alpha = m == m_new ? T(1) : m == kNegInf ? T(0) : std::exp(m - m_new);
+        const T alpha = m == m_new ? T(1) : m == kNegInf ? T(0) : std::exp2(m - m_new);
         B shift(m_new), sum = B::load_unaligned(lanes) * B(alpha);
         for (index_t c = 0; c < ce; c += W) {  // P V reads no further
-            const B e = Exp<A, T>::eval_nonpositive(B::load_unaligned(s + c) - shift);
+            const B e = Exp<A, T>::exp2_nonpositive(B::load_unaligned(s + c) - shift);
             sum += e;
             e.store_unaligned(pr + c);
         }
@@ -231,7 +249,7 @@ struct Attention {
 
     // One (batch, head, query block): S = Q K^T and O += P V per visible key block with the
     // register-tiled products, online softmax in between. With weights, each block's
-    // exp(s - max so far) is kept in scratch rows E (in L2 for a query block); once the row
+    // 2^(s - max so far) is kept in scratch rows E (in L2 for a query block); once the row
     // statistics are final, each row is rescaled there and streamed to the weights, written
     // once and never read back. No second Q K^T.
     static void forward(const AttentionPlan<T>& p, const HeadKv<T>& kv, index_t b, index_t h,
@@ -249,7 +267,7 @@ struct Attention {
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
         T* S = scratch;                        // (rows, BK): scores
-        T* P = S + kQueryBlock * BK;           // (rows, BK): exp(S - max)
+        T* P = S + kQueryBlock * BK;           // (rows, BK): 2^(S - max)
         T* O = P + kQueryBlock * BK;           // (rows, dvp)
         T* m = O + kQueryBlock * dvp;          // running max
         T* l = m + kQueryBlock;                // running sum
@@ -302,7 +320,7 @@ struct Attention {
                     }
                     continue;
                 }
-                if (weights) {  // exp(s - m) now, rescaled to the final max at the end
+                if (weights) {  // 2^(s - m) now, rescaled to the final max at the end
                     T* w = E + r * lde + j0;
                     std::copy(pr, pr + std::min(ce, n), w);
                     fill(w + std::min(ce, n), n - std::min(ce, n), T(0));
@@ -334,7 +352,7 @@ struct Attention {
             const bool seen = l[r] != T(0);  // true for NaN too
             T inv = seen ? T(1) / l[r] : T(0);
             for (index_t c = 0; c < sh.dim_v; ++c) out[r * sh.dim_v + c] = O[r * dvp + c] * inv;
-            p.stats.row_max[row0 + r] = seen ? m[r] : kNegInf;
+            p.stats.row_max_base2[row0 + r] = seen ? m[r] : kNegInf;
             p.stats.row_inv[row0 + r] = inv;
             if (!weights) continue;
             T* e = E + r * lde;
@@ -347,7 +365,7 @@ struct Attention {
                 }
                 // A block with nothing visible left zeros and a shift of -inf.
                 const T shift = shifts[r * p.k_blocks + blk];
-                scale_span(e + j0, n, shift == kNegInf ? T(0) : std::exp(shift - m[r]) * inv);
+                scale_span(e + j0, n, shift == kNegInf ? T(0) : std::exp2(shift - m[r]) * inv);
             }
             Stream<A, T>::copy(e, sh.lk, weights + r * sh.lk);
         }
@@ -372,7 +390,7 @@ struct Attention {
         const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
         const T* kt = kv.kt + blk * sh.dim * BK;
         const T* vt = kv.vt + blk * sh.dim_v * BK;
-        const T* row_max = p.saved.row_max + (b * sh.heads + h) * sh.lq + i0;
+        const T* row_max = p.saved.row_max_base2 + (b * sh.heads + h) * sh.lq + i0;
         const T* row_inv = p.saved.row_inv + (b * sh.heads + h) * sh.lq + i0;
         const T* delta = p.delta + (b * sh.heads + h) * sh.lq + i0;
         const bool dropout = p.opt.dropout_p > 0;

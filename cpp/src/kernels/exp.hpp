@@ -8,11 +8,17 @@
 // Inputs are clamped to a range whose ends round to 0 and inf, so exp(-inf) = 0 exactly and no
 // compare is needed for them; NaN is passed through by one select (isnan: xsimd 8 compiles
 // x != x as an ordered compare on AVX, false for NaN).
+// The attention softmax works in base 2 (K^T is packed times scale * log2 e), which needs no
+// ln2 split: t = n + r exactly. On AVX-512 float, r is reduced further to |r| <= 1/32 by a
+// 16-entry table of 2^(j/16) in one register, so a cubic suffices: 4 multiplies or
+// multiply-adds and a scalef per 16 scores where the natural exp took 9 and a scalef; the
+// rest runs on the add pipes.
 #pragma once
 
 #include <cstdint>
 #include <type_traits>
 
+#include "attnlab/api.hpp"
 #include "kernels/simd_compat.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
@@ -30,6 +36,9 @@ struct ExpConstants<float> {
     static constexpr float kMinExp = -126.0f, kMaxExp = 127.0f;
     static constexpr float kFlush = -88.0f;  // rounds to n = -127: exponent field 0, so 2^n = 0
     static constexpr float kLog2e = 1.44269504088896341f;
+    static constexpr float kLn2 = 0.693147180559945309f;
+    static constexpr float kLo2 = -200.0f;     // 2^kLo2 rounds to 0
+    static constexpr float kFlush2 = -127.0f;  // n = -127: exponent field 0, so 2^n = 0
     static constexpr float kLn2Hi = 0.693359375f;  // few bits: n * kLn2Hi is exact
     static constexpr float kLn2Lo = -2.12194440e-4f;
     static constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -53,6 +62,9 @@ struct ExpConstants<double> {
     static constexpr double kMinExp = -1022.0, kMaxExp = 1023.0;
     static constexpr double kFlush = -708.9;  // rounds to n = -1023
     static constexpr double kLog2e = 1.44269504088896340736;
+    static constexpr double kLn2 = 0.693147180559945309417;
+    static constexpr double kLo2 = -1100.0;
+    static constexpr double kFlush2 = -1023.0;
     static constexpr double kLn2Hi = 6.93147180369123816490e-01;
     static constexpr double kLn2Lo = 1.90821492927058770002e-10;
     static constexpr double kShifter = 6755399441055744.0;  // 1.5 * 2^52
@@ -90,14 +102,19 @@ struct Exp {
     static B scalef(const B& p, const B&) { return p; }  // never called
 #endif
 
+    // exp(r) for |r| <= ln2/2.
+    static B polynomial(const B& r) {
+        B p(C::coefficient(C::kDegree));
+        for (int i = C::kDegree - 1; i >= 0; --i) p = xsimd::fma(p, r, B(C::coefficient(i)));
+        return p;
+    }
+
     // exp(r) for the reduced argument of xc, and n.
     static B reduced(const B& xc, B& n) {
         n = xsimd::fma(xc, B(C::kLog2e), B(C::kShifter)) - B(C::kShifter);
         B r = xsimd::fnma(n, B(C::kLn2Hi), xc);
         r = xsimd::fnma(n, B(C::kLn2Lo), r);
-        B p(C::coefficient(C::kDegree));
-        for (int i = C::kDegree - 1; i >= 0; --i) p = xsimd::fma(p, r, B(C::coefficient(i)));
-        return p;
+        return polynomial(r);
     }
 
     static B eval(const B& x) {
@@ -130,10 +147,55 @@ struct Exp {
         return p * pow2(n);
     }
 
-    // out[i] = exp(x[i]) for i < n, by eval_nonpositive when every x[i] is <= 0 or NaN.
-    static void array(const T* x, index_t n, bool nonpositive, T* out) {
+#if XSIMD_WITH_AVX512F
+    static constexpr bool kTable = kScalef && sizeof(T) == 4;
+    // 2^t for t <= 0 or NaN, t's nearest multiple of 1/16 being k = n + j/16:
+    // 2^n * 2^(j/16) * 2^(t - k), |t - k| <= 1/32. Cubic: Taylor, truncation 9.2e-9.
+    static B exp2_table(const B& t) {
+        const __m512 powers = _mm512_setr_ps(
+            1.0f, 1.04427378242741384f, 1.09050773266525766f, 1.13878863475669166f,
+            1.18920711500272107f, 1.24185781207348405f, 1.29683955465100967f,
+            1.35425554693689273f, 1.41421356237309505f, 1.47682614593949931f,
+            1.54221082540794082f, 1.61049033194925431f, 1.68179283050742909f,
+            1.75625216037329948f, 1.83400808640934246f, 1.91520656139714729f);
+        constexpr float kShifter16 = 786432.0f;  // 1.5 * 2^19: adding it rounds to 1/16ths
+        const B tc = xsimd::max(B(C::kLo2), t);  // NaN passes, as in eval_nonpositive
+        const B u = tc + B(kShifter16);          // the low 4 bits of u's mantissa hold j
+        const B k = u - B(kShifter16);
+        const B r = tc - k;                      // exact
+        using I32 = xsimd::batch<std::int32_t, A>;
+        const B table = _mm512_permutexvar_ps(xsimd::bitwise_cast<I32>(u), powers);
+        const B q = xsimd::fma(xsimd::fma(B(0.0555041086648215800f), r, B(0.240226506959100712f)),
+                               r, B(0.693147180559945309f));
+        return scalef(xsimd::fma(q * r, table, table), k);  // scalef takes floor(k) = n
+    }
+#else
+    static constexpr bool kTable = false;
+    static B exp2_table(const B& t) { return t; }  // never called
+#endif
+
+    // 2^t for the attention softmax's base-2 scores: t <= 0 or NaN, with eval_nonpositive's
+    // handling of -inf, NaN and the subnormal range.
+    static B exp2_nonpositive(const B& t) {
+        if constexpr (kTable) return exp2_table(t);
+        const B tc = xsimd::max(B(kScalef ? C::kLo2 : C::kFlush2), t);
+        const B n = (tc + B(C::kShifter)) - B(C::kShifter);
+        const B p = polynomial((tc - n) * B(C::kLn2));  // tc - n is exact
+        if constexpr (kScalef) return scalef(p, n);
+        return p * pow2(n);
+    }
+
+    // out[i] = exp(x[i]) for i < n by eval, or by eval_nonpositive, or 2^x[i] by
+    // exp2_nonpositive (both for x[i] <= 0 or NaN).
+    static void array(const T* x, index_t n, ExpVariant variant, T* out) {
         constexpr index_t W = static_cast<index_t>(B::size);
-        auto f = [nonpositive](const B& v) { return nonpositive ? eval_nonpositive(v) : eval(v); };
+        auto f = [variant](const B& v) {
+            switch (variant) {
+                case ExpVariant::nonpositive: return eval_nonpositive(v);
+                case ExpVariant::base2_nonpositive: return exp2_nonpositive(v);
+                default: return eval(v);
+            }
+        };
         index_t i = 0;
         for (; i + W <= n; i += W) f(B::load_unaligned(x + i)).store_unaligned(out + i);
         if (i < n) {
