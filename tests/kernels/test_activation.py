@@ -82,6 +82,21 @@ def test_relu_keeps_nan_and_strided_inputs(rng):
     np.testing.assert_array_equal(y, saved)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_extreme_inputs(arch, dtype):
+    """Huge and infinite inputs: x Phi(x) tends to x and to -0 (float32's reciprocal and
+    base-2 exp keep 1 + p|x| and exp(-x^2/2) finite or exactly 0; double's erf is evaluated
+    on a clamped argument, xsimd's being NaN near the overflow bound); NaN stays NaN."""
+    big = np.finfo(dtype).max
+    x = np.array([np.inf, big, 1e30, 20.0, -20.0, -1e30, -big, np.nan], dtype)
+    y = F.gelu(x)
+    np.testing.assert_array_equal(y[:4], x[:4])
+    assert np.all(y[4:7] == 0) and np.isnan(y[7])
+    g = F.gelu_backward(np.ones_like(x), x)
+    np.testing.assert_allclose(g[1:7], [1, 1, 1, 0, 0, 0], rtol=0, atol=1e-30)
+    assert np.isnan(g[7])
+
+
 def test_empty_and_zero_d():
     assert F.silu(np.zeros((0, 3), np.float32)).shape == (0, 3)
     assert F.gelu(np.array(2.0)).shape == ()

@@ -54,7 +54,9 @@ struct Activations {
     template <class V>
     __attribute__((always_inline)) static inline V normal_cdf(const V& x, const V& g) {
         if constexpr (!std::is_same_v<T, float>) {
-            return T(0.5) * (V(T(1)) + xsimd::erf(x * kInvSqrt2));
+            // erf is +-1 in double past |z| = 6; xsimd's returns NaN near the overflow bound.
+            const V z = xsimd::min(V(T(10)), xsimd::max(V(T(-10)), x * kInvSqrt2));
+            return T(0.5) * (V(T(1)) + xsimd::erf(z));
         } else {
             // z past 1e4 changes nothing (g is 0 there) and keeps 1 + p z finite; NaN passes.
             V z = xsimd::min(V(1e4f), xsimd::abs(x) * kInvSqrt2);
