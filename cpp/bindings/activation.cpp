@@ -7,11 +7,10 @@ namespace attnlab::bindings {
 namespace {
 
 Activation activation_kind(const std::string& name) {
-    if (name == "relu") return Activation::relu;
-    if (name == "silu") return Activation::silu;
-    if (name == "gelu") return Activation::gelu;
-    if (name == "gelu_tanh") return Activation::gelu_tanh;
-    throw py::value_error("activation: unknown kind '" + name + "'");
+    return named_choice<Activation>(name, "kind", {{"relu", Activation::relu},
+                                                   {"silu", Activation::silu},
+                                                   {"gelu", Activation::gelu},
+                                                   {"gelu_tanh", Activation::gelu_tanh}});
 }
 
 template <class T>

@@ -8,7 +8,9 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attnlab/api.hpp"
@@ -63,6 +65,20 @@ inline void expect_indices(const IndexArray& a,
             throw py::value_error(std::string(name) + ": value " + std::to_string(p[i]) +
                                   " at flat position " + std::to_string(i) +
                                   " is out of range [0, " + std::to_string(size) + ")");
+}
+
+// The value named `name` among `choices` ({name, value} pairs) of argument `arg`; ValueError
+// listing the choices otherwise.
+template <class E>
+E named_choice(const std::string& name, const char* arg,
+               std::initializer_list<std::pair<const char*, E>> choices) {
+    std::string listed;
+    for (const auto& [label, value] : choices) {
+        if (name == label) return value;
+        listed += (listed.empty() ? "'" : ", '") + std::string(label) + "'";
+    }
+    throw py::value_error(std::string(arg) + ": expected one of " + listed + ", got '" + name +
+                          "'");
 }
 
 // Raises ValueError unless `a` is a writable, C-contiguous output of `shape`.

@@ -7,11 +7,10 @@ namespace attnlab::bindings {
 namespace {
 
 ExpVariant exp_variant(const std::string& name) {
-    if (name == "general") return ExpVariant::general;
-    if (name == "nonpositive") return ExpVariant::nonpositive;
-    if (name == "base2_nonpositive") return ExpVariant::base2_nonpositive;
-    throw py::value_error(
-        "variant: expected 'general', 'nonpositive' or 'base2_nonpositive', got '" + name + "'");
+    return named_choice<ExpVariant>(name, "variant",
+                                    {{"general", ExpVariant::general},
+                                     {"nonpositive", ExpVariant::nonpositive},
+                                     {"base2_nonpositive", ExpVariant::base2_nonpositive}});
 }
 
 template <class T>

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import attnlab as al
+from attnlab import _core
 import reference_blocks as ref
 from reference_blocks import DTYPE_IDS, DTYPES, SIZES, gradcheck, randn, tol
 
@@ -129,3 +130,10 @@ def test_float32_gelu_is_within_1e_6_of_float64_on_a_dense_grid(arch):
     want_grad = np.array([0.5 * (1 + erf(v / sqrt(2))) + v * np.exp(-v * v / 2) / sqrt(2 * np.pi)
                           for v in x])
     np.testing.assert_allclose(grad, want_grad, rtol=0, atol=2e-6)
+
+
+def test_unknown_kind_at_the_binding():
+    x = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="kind: expected one of 'relu', 'silu', 'gelu', "
+                                         "'gelu_tanh', got 'tanh'"):
+        _core.activation_forward("tanh", x, out=np.empty_like(x))

@@ -111,6 +111,6 @@ def test_nonpositive_tails(arch, n, variant):
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match="variant: expected 'general', 'nonpositive' or "
+    with pytest.raises(ValueError, match="variant: expected one of 'general', 'nonpositive', "
                                          "'base2_nonpositive', got 'exp10'"):
         _core._exp(np.zeros(3, np.float32), variant="exp10")
