@@ -113,7 +113,7 @@ struct AttentionPlan {
         index_t rows = kQueryBlock * (dim_pad > dim_v_pad ? dim_pad : dim_v_pad);
         index_t keys = kKeyBlock * (dim_pad + dim_v_pad);
         index_t e = weights ? kQueryBlock * (k_blocks * kKeyBlock + kPad) : 0;
-        return 2 * tile + rows + keys + 4 * kQueryBlock + kQueryBlock * kPad +
+        return 2 * tile + rows + keys + 4 * kQueryBlock + 2 * kQueryBlock * kPad +
                kQueryBlock * k_blocks + kPad + e;
     }
     // What the per-head backward adds past the tile scratch: dQ of a kv group's q heads.

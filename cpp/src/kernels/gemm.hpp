@@ -29,9 +29,11 @@ struct MicroKernel {
 
     // Inlined into the row loop: as a call, its frame and set-up cost a sixth of a k = 32
     // product (Q K^T at head dim 32: 87 -> 105 GFLOP/s on one Zen 4 core).
+    // With lane_max (rows of W), each row's lane-wise maximum over the tile is also folded in
+    // there: the softmax's row max without reading the scores back.
     template <int M, int N>
     __attribute__((always_inline)) static inline void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
-                     T* c, index_t ldc, bool accumulate) {
+                     T* c, index_t ldc, bool accumulate, T* lane_max) {
         B acc[M][N];
         for (int r = 0; r < M; ++r)
             for (int v = 0; v < N; ++v)
@@ -48,46 +50,62 @@ struct MicroKernel {
         }
         for (int r = 0; r < M; ++r)
             for (int v = 0; v < N; ++v) acc[r][v].store_unaligned(c + r * ldc + v * W);
+        if (lane_max) {
+            for (int r = 0; r < M; ++r) {
+                B mx = acc[r][0];
+                for (int v = 1; v < N; ++v) mx = xsimd::max(mx, acc[r][v]);
+                xsimd::max(B::load_unaligned(lane_max + r * W), mx)
+                    .store_unaligned(lane_max + r * W);
+            }
+        }
     }
 
     // The last m < MR rows of a column panel.
     template <int N, int M = MR - 1>
     static void rest(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
-                     index_t ldb, T* c, index_t ldc, bool accumulate) {
+                     index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max) {
         if constexpr (M > 0) {
-            if (m == M) return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate);
-            rest<N, M - 1>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+            if (m == M) return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
+            rest<N, M - 1>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
         }
     }
 
     template <int N>
     static void panel(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
-                      index_t ldb, T* c, index_t ldc, bool accumulate) {
+                      index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max) {
+        auto rows_max = [&](index_t i) { return lane_max ? lane_max + i * W : nullptr; };
         index_t i = 0;
         for (; i + MR <= m; i += MR)
-            tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate);
-        rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate);
+            tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate,
+                        rows_max(i));
+        rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate,
+                rows_max(i));
     }
 
     // C (m x n) = A B, or C += A B with accumulate; n is a multiple of W. Every element of C
     // sums over k in order, whatever m and n, so tiling never changes a result. Column panels
     // outside, rows inside: one k x NV*W slab of B stays in L1 while all m rows stream by.
+    // With lane_max (m rows of W), max(lane_max, each row of C lane-wise) is stored there.
     static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
-                    const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+                    const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
+                    T* lane_max = nullptr) {
         index_t j = 0;
         for (; j + NV * W <= n; j += NV * W)
-            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
-        narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate);
+            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate, lane_max);
+        narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate,
+                       lane_max);
     }
 
     // The last nv < NV batches of columns as one panel (e.g. head dim 32 on AVX-512), so that
     // each k step still feeds MR * nv FMAs from its MR broadcasts.
     template <int N>
     static void narrow(index_t nv, index_t m, index_t k, const T* a, index_t lda, index_t ldp,
-                       const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+                       const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
+                       T* lane_max) {
         if constexpr (N > 0) {
-            if (nv == N) return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
-            narrow<N - 1>(nv, m, k, a, lda, ldp, b, ldb, c, ldc, accumulate);
+            if (nv == N)
+                return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
+            narrow<N - 1>(nv, m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
         }
     }
 
