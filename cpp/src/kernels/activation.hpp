@@ -17,7 +17,6 @@ struct Activations {
     static constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
     static constexpr T kSqrt2OverPi = T(0.79788456080286535588);
     static constexpr T kCubic = T(0.044715);
-    static constexpr T kLog2e = T(1.44269504088896340736);
 
     // (1 + tanh(u)) / 2 = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): as a sigmoid it
     // cannot cancel to a wrong sign for very negative x, as 1 + tanh(u) can.
@@ -30,7 +29,7 @@ struct Activations {
     template <class V>
     __attribute__((always_inline)) static inline V gauss(const V& x) {
         if constexpr (std::is_same_v<T, float> && !std::is_same_v<V, T>)
-            return Exp<A, T>::exp2_nonpositive(x * x * V(T(-0.5) * kLog2e));
+            return Exp<A, T>::exp2_nonpositive(x * x * V(T(-0.5) * ExpConstants<T>::kLog2e));
         else
             return xsimd::exp(T(-0.5) * x * x);
     }
