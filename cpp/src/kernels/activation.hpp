@@ -18,11 +18,19 @@ struct Activations {
     static constexpr T kSqrt2OverPi = T(0.79788456080286535588);
     static constexpr T kCubic = T(0.044715);
 
+    // exp(x): for float batches the softmax's vectorized exp (relative error 1.7e-7, a third of
+    // xsimd::exp's cost), else xsimd's.
+    template <class V>
+    __attribute__((always_inline)) static inline V exp(const V& x) {
+        if constexpr (std::is_same_v<T, float> && !std::is_same_v<V, T>) return Exp<A, T>::eval(x);
+        else return xsimd::exp(x);
+    }
+
     // (1 + tanh(u)) / 2 = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): as a sigmoid it
     // cannot cancel to a wrong sign for very negative x, as 1 + tanh(u) can.
     template <class V>
     __attribute__((always_inline)) static inline V tanh_gate(const V& x) {
-        return V(T(1)) / (V(T(1)) + xsimd::exp(T(-2) * kSqrt2OverPi * (x + kCubic * x * x * x)));
+        return V(T(1)) / (V(T(1)) + exp(T(-2) * kSqrt2OverPi * (x + kCubic * x * x * x)));
     }
 
     // exp(-x^2 / 2), for float batches by the attention softmax's base-2 exp.
@@ -72,7 +80,7 @@ struct Activations {
     template <Activation F, class V>
     __attribute__((always_inline)) static inline V value(const V& x) {
         if constexpr (F == Activation::relu) return L::choose(x < V(T(0)), V(T(0)), x);  // NaN stays NaN
-        if constexpr (F == Activation::silu) return x / (V(T(1)) + xsimd::exp(-x));
+        if constexpr (F == Activation::silu) return x / (V(T(1)) + exp(-x));
         if constexpr (F == Activation::gelu) return x * normal_cdf(x, gauss(x));
         if constexpr (F == Activation::gelu_tanh) return x * tanh_gate(x);
     }
@@ -82,7 +90,7 @@ struct Activations {
     __attribute__((always_inline)) static inline V derivative(const V& x) {
         if constexpr (F == Activation::relu) return L::choose(x > V(T(0)), V(T(1)), V(T(0)));
         if constexpr (F == Activation::silu) {
-            V s = V(T(1)) / (V(T(1)) + xsimd::exp(-x));
+            V s = V(T(1)) / (V(T(1)) + exp(-x));
             return s * (V(T(1)) + x * (V(T(1)) - s));
         }
         if constexpr (F == Activation::gelu) {
