@@ -15,6 +15,7 @@
 // rest runs on the add pipes.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -183,6 +184,14 @@ struct Exp {
         const B p = polynomial((tc - n) * B(C::kLn2));  // tc - n is exact
         if constexpr (kScalef) return scalef(p, n);
         return p * pow2(n);
+    }
+
+    // exp(x) for x <= 0 or NaN: eval_nonpositive on a batch, std::exp on a scalar (a loop's
+    // tail), for the softmax and cross-entropy, whose arguments have their row max subtracted.
+    template <class V>
+    static V of_nonpositive(const V& x) {
+        if constexpr (std::is_same_v<V, T>) return std::exp(x);
+        else return eval_nonpositive(x);
     }
 
     // out[i] = exp(x[i]) for i < n by eval, or by eval_nonpositive, or 2^x[i] by

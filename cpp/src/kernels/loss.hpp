@@ -44,7 +44,7 @@ struct CrossEntropy {
             const T lse = S::log_sum_exp(x, n), shift = s / T(n);
             L::each(n, [&](auto v, index_t i) {
                 using V = decltype(v);
-                L::store(dx + i, V(gr * (xsimd::exp(L::template load<V>(x + i) - lse) - shift)));
+                L::store(dx + i, V(gr * (S::E::of_nonpositive(L::template load<V>(x + i) - lse) - shift)));
             });
             dx[target[r]] -= gr * (T(1) - s);
         }

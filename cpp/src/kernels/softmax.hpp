@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/exp.hpp"
 #include "kernels/loops.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
@@ -11,10 +12,11 @@ namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 template <class A, class T>
 struct Softmax {
     using L = Loops<A, T>;
+    using E = Exp<A, T>;  // every argument has its row max (or log-sum-exp) subtracted
 
     static T log_sum_exp(const T* x, index_t n) {
         T m = L::max(x, n);
-        T s = L::sum(n, [&](auto v, index_t i) { return xsimd::exp(L::template load<decltype(v)>(x + i) - m); });
+        T s = L::sum(n, [&](auto v, index_t i) { return E::of_nonpositive(L::template load<decltype(v)>(x + i) - m); });
         return m + std::log(s);
     }
 
@@ -30,7 +32,7 @@ struct Softmax {
         T m = L::max(x, n);
         T s = L::sum(n, [&](auto v, index_t i) {
             using V = decltype(v);
-            V e = xsimd::exp(L::template load<V>(x + i) - m);
+            V e = E::of_nonpositive(L::template load<V>(x + i) - m);
             L::store(y + i, e);
             return e;
         });
@@ -54,7 +56,7 @@ struct Softmax {
                 T sg = L::sum(n, [&](auto v, index_t i) { return L::template load<decltype(v)>(g + i); });
                 L::each(n, [&](auto v, index_t i) {
                     using V = decltype(v);
-                    L::store(dx + i, V(L::template load<V>(g + i) - xsimd::exp(L::template load<V>(dx + i)) * sg));
+                    L::store(dx + i, V(L::template load<V>(g + i) - E::of_nonpositive(L::template load<V>(dx + i)) * sg));
                 });
                 continue;
             }
