@@ -306,7 +306,8 @@ def _summarize(row: Row, times: dict, peak: float) -> None:
 
 
 def run(*, quick: bool = False, as_json: bool = False, threads: int | None = None,
-        rounds: int | None = None, out=sys.stdout) -> list[Row]:
+        rounds: int | None = None, out=None) -> list[Row]:
+    out = sys.stdout if out is None else out  # the stream of the call, not of the import
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     torch = _torch()
     threads = threads or al.get_num_threads()
