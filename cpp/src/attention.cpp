@@ -61,9 +61,11 @@ void pack_keys(const AttentionPlan<T>& p, index_t bh, T* kt) {
 }
 
 // The forward's operands of one (batch, kv head) bh: K^T times scale * log2 e into kt, V rows into
-// vp when the head dim needs padding, and which key blocks of V hold only finite values.
+// vp when the head dim needs padding (vp null: the caller's V rows serve), and which key blocks
+// of V hold only finite values. Returns the forward's view of them.
 template <class T>
-void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint8_t* v_finite) {
+HeadKv<T> pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp,
+                       std::uint8_t* v_finite) {
     const AttentionShape& s = p.shape;
     const T* v = p.in.v + bh * s.lk * s.dim_v;
     pack_keys(p, bh, kt);
@@ -72,13 +74,15 @@ void pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp, std::uint
         index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
         v_finite[blk] = all_finite(v + j0 * s.dim_v, n * s.dim_v);
     }
+    return {kt, vp ? vp : v, v_finite};
 }
 
-// What the backward reads of (batch, kv head) bh besides K^T: V^T into vt, K rows into kp
-// when the head dim needs padding, and which key blocks of K hold only finite values.
+// What the backward reads of (batch, kv head) bh besides its packed K^T kt: V^T into vt, K rows
+// into kp when the head dim needs padding (kp null: the caller's K rows serve), and which key
+// blocks of K hold only finite values. Returns the backward's view of them and kt.
 template <class T>
-void pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, T* vt, T* kp,
-                       std::uint8_t* k_finite) {
+HeadKvGrad<T> pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, const T* kt, T* vt,
+                                T* kp, std::uint8_t* k_finite) {
     const AttentionShape& s = p.shape;
     const T* k = p.in.k + bh * s.lk * s.dim;
     for (index_t blk = 0; blk < p.k_blocks; ++blk) {
@@ -88,6 +92,7 @@ void pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, T* vt, T* kp,
     active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk, s.dim_v,
                                                   T(1), vt);
     if (kp) pack_rows(k, s.lk, s.dim, p.dim_pad, kp);
+    return {kt, vt, kp ? kp : k, k_finite};
 }
 
 // Packs every (batch, kv head) in parallel: the forward's operands, plus the backward's.
@@ -112,7 +117,8 @@ struct KvPack {
                          pad_v ? vp.get() + bh * p.vp_stride() : nullptr,
                          v_finite.get() + bh * p.k_blocks);
             if (backward)
-                pack_head_kv_grad(p, bh, vt.get() + bh * p.vt_stride(),
+                pack_head_kv_grad(p, bh, kt.get() + bh * p.kt_stride(),
+                                  vt.get() + bh * p.vt_stride(),
                                   pad_k ? kp.get() + bh * p.kp_stride() : nullptr,
                                   k_finite.get() + bh * p.k_blocks);
         });
@@ -175,8 +181,7 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
         T* kt = tile + p.tile_scratch();
         T* vp = pad_v ? kt + p.kt_stride() : nullptr;
         std::uint8_t* finite = v_finite.get() + worker * p.k_blocks;
-        pack_head_kv(p, bh, kt, vp, finite);
-        const HeadKv<T> kv{kt, pad_v ? vp : p.in.v + bh * s.lk * s.dim_v, finite};
+        const HeadKv<T> kv = pack_head_kv(p, bh, kt, vp, finite);
         const index_t b = bh / s.kv_heads, hk = bh % s.kv_heads;
         for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
             for (index_t qb = 0; qb < p.q_blocks; ++qb) kernels.forward(p, kv, b, h, qb, tile);
@@ -283,8 +288,7 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
             T* kp = pad_k ? vt + p.vt_stride() : nullptr;
             std::uint8_t* finite = k_finite.get() + worker * p.k_blocks;
             pack_keys(p, bh, kt);
-            pack_head_kv_grad(p, bh, vt, kp, finite);
-            const HeadKvGrad<T> kv{kt, vt, pad_k ? kp : p.in.k + bh * s.lk * s.dim, finite};
+            const HeadKvGrad<T> kv = pack_head_kv_grad(p, bh, kt, vt, kp, finite);
             kernels.backward_head(p, kv, bh / s.kv_heads, bh % s.kv_heads, tile);
         });
         return;

@@ -294,9 +294,15 @@ struct Attention {
             // earlier ones: there each row tile computes only the columns its last row sees
             // (a twentieth of a causal (2, 8, 2048, 64) forward was columns seen by no row).
             const bool diagonal = key_range(sh, p.opt, i0).hi < j0 + cols;
-            auto tile_cols = [&](index_t i, index_t tile_rows) {
-                return std::clamp<index_t>(key_range(sh, p.opt, i0 + i + tile_rows - 1).hi - j0,
-                                           0, cols);
+            // f(i, tr, tc) for each register tile of rows [i, i + tr) that sees any column:
+            // tc, the columns its last row sees.
+            auto each_row_tile = [&](auto f) {
+                for (index_t i = 0; i < rows; i += Gemm::MR) {
+                    const index_t tr = std::min<index_t>(Gemm::MR, rows - i);
+                    const index_t tc = std::clamp<index_t>(
+                        key_range(sh, p.opt, i0 + i + tr - 1).hi - j0, 0, cols);
+                    if (tc > 0) f(i, tr, tc);
+                }
             };
             const bool plain = plain_block(p, i0, rows, j0);
             // A plain block that starts some row (its running max still -inf) has the product
@@ -311,12 +317,10 @@ struct Attention {
                 Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK,
                           false, starts_rows ? lane_max : nullptr);
             } else {
-                for (index_t i = 0; i < rows; i += Gemm::MR) {
-                    const index_t tr = std::min<index_t>(Gemm::MR, rows - i), tc = tile_cols(i, tr);
-                    if (tc > 0)
-                        Gemm::run(tr, round_up(tc, W), sh.dim, q + i * sh.dim, sh.dim, 1,
-                                  kt + blk * sh.dim * BK, BK, S + i * BK, BK, false);
-                }
+                each_row_tile([&](index_t i, index_t tr, index_t tc) {
+                    Gemm::run(tr, round_up(tc, W), sh.dim, q + i * sh.dim, sh.dim, 1,
+                              kt + blk * sh.dim * BK, BK, S + i * BK, BK, false);
+                });
             }
             for (index_t r = 0; r < rows; ++r) {
                 T* s = S + r * BK;
@@ -345,13 +349,11 @@ struct Attention {
                         .apply(pr, j0, cols, keep_scale, pr);
                 }
             }
-            if (v_finite[blk] && diagonal) {  // the probabilities past tile_cols are 0
-                for (index_t i = 0; i < rows; i += Gemm::MR) {
-                    const index_t tr = std::min<index_t>(Gemm::MR, rows - i), tc = tile_cols(i, tr);
-                    if (tc > 0)
-                        Gemm::run(tr, dvp, tc, P + i * BK, BK, 1, vp + j0 * dvp, dvp,
-                                  O + i * dvp, dvp, true);
-                }
+            if (v_finite[blk] && diagonal) {  // the probabilities past a tile's columns are 0
+                each_row_tile([&](index_t i, index_t tr, index_t tc) {
+                    Gemm::run(tr, dvp, tc, P + i * BK, BK, 1, vp + j0 * dvp, dvp, O + i * dvp,
+                              dvp, true);
+                });
             } else if (v_finite[blk]) {
                 Gemm::run(rows, dvp, cols, P, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
             } else {

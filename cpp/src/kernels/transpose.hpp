@@ -1,5 +1,5 @@
 // Rows (n, dim) times a factor to key blocks (blocks, dim, kKeyBlock): the K^T (times the
-// softmax scale, which then costs no pass over the scores) and V^T layouts the attention
+// softmax scale and log2 e, which then cost no pass over the scores) and V^T layouts the attention
 // tiles stream through. W x W tiles are transposed in registers by log2(W) rounds of
 // zip_lo/zip_hi (a perfect shuffle: each round interleaves row i with row i + W/2), so a tile
 // costs W loads, W stores and W log2(W) shuffles instead of W^2 scalar moves. The batches are
