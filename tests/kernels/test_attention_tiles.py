@@ -194,7 +194,7 @@ def test_per_head_and_two_pass_backward_agree_bitwise(arch, restore_threads, dty
 def test_weights_fill_an_uninitialized_array(arch, dtype, lk):
     """The kernel writes every weight, zeros included, so the weights array may start as
     garbage, misaligned and with rows of any length; whole query blocks seeing no key too."""
-    from attnlab._attention import _prepare
+    from attnlab.functional.attention import _prepare
 
     rng = np.random.default_rng(lk)
     lq = 2 * BQ + 3

@@ -3,23 +3,23 @@
 Arrays in, arrays out. The ``_backward`` functions are the raw kernels that autograd calls.
 """
 
-from attnlab._activation import gelu, gelu_backward, relu, relu_backward, silu, silu_backward
-from attnlab._attention import (
+from attnlab.functional.activation import gelu, gelu_backward, relu, relu_backward, silu, silu_backward
+from attnlab.functional.attention import (
     AttentionStats,
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
 )
-from attnlab._dropout import dropout, dropout_backward
-from attnlab._embedding import (
+from attnlab.functional.dropout import dropout, dropout_backward
+from attnlab.functional.embedding import (
     embedding,
     embedding_backward,
     relative_position_bias,
     relative_position_bias_backward,
 )
-from attnlab._linear import linear, linear_backward
-from attnlab._loss import cross_entropy, cross_entropy_backward
-from attnlab._norm import layer_norm, layer_norm_backward, rms_norm, rms_norm_backward
-from attnlab._positional import (
+from attnlab.functional.linear import linear, linear_backward
+from attnlab.functional.loss import cross_entropy, cross_entropy_backward
+from attnlab.functional.norm import layer_norm, layer_norm_backward, rms_norm, rms_norm_backward
+from attnlab.functional.positional import (
     alibi_bias,
     alibi_slopes,
     relative_position_bucket,
@@ -28,7 +28,7 @@ from attnlab._positional import (
     sinusoidal_positional_encoding,
     sliding_window,
 )
-from attnlab._softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
+from attnlab.functional.softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 
 __all__ = [
     "AttentionStats",
