@@ -87,11 +87,11 @@ void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, 
 template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias) {
-    if (n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
+    if (dx && n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
         Buffer<T> wp = pack_panels(w, out, in, in, 1);
         tiled_product<T>(n, in, out, grad_out, out, 1, wp.get(), nullptr, dx);
     }
-    if (out > 0 && in > 0) {  // dw (out, in) = grad_out^T (out, n) x (n, in)
+    if (dw && out > 0 && in > 0) {  // dw (out, in) = grad_out^T (out, n) x (n, in)
         Buffer<T> xp = pack_panels(x, n, in, in, 1);
         tiled_product<T>(out, in, n, grad_out, 1, out, xp.get(), nullptr, dw);
     }

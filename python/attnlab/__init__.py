@@ -10,7 +10,10 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 (2, 4, 16, 16)
 """
 
-from attnlab import arch, functional
+# tensor first: functional's ops and autograd's Functions are built on the Tensor class.
+from attnlab.tensor import Tensor, cat, from_numpy, stack, tensor, where  # isort: skip
+from attnlab import arch, autograd, functional, nn
+from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
@@ -18,11 +21,23 @@ from attnlab._threads import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
+    "Tensor",
     "arch",
+    "autograd",
+    "cat",
     "empty_cache",
+    "enable_grad",
+    "from_numpy",
     "functional",
+    "nn",
     "get_num_threads",
+    "is_grad_enabled",
     "manual_seed",
+    "no_grad",
+    "set_grad_enabled",
     "set_num_threads",
+    "stack",
+    "tensor",
+    "where",
     "__version__",
 ]

@@ -23,6 +23,11 @@ def next_seed() -> int:
     return int(_generator.integers(0, 2**63))
 
 
+def generator() -> np.random.Generator:
+    """The global generator itself, for initializers."""
+    return _generator
+
+
 def check_seed(seed: object, name: str = "seed") -> int:
     """``seed`` as an int in [0, 2**64)."""
     seed = index(seed, name)

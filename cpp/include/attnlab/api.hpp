@@ -154,7 +154,7 @@ template <class T>
 void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, const T* bias,
                     T* y);
 
-// Gradients of linear_forward: dx (n, in), dw (out, in), and dbias (out) when not null.
+// Gradients of linear_forward: dx (n, in), dw (out, in) and dbias (out), each unless null.
 template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias);

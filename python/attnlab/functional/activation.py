@@ -6,6 +6,8 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import contiguous, expect_shape, float_array
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 _GELU = {"none": "gelu", "tanh": "gelu_tanh"}
 
@@ -27,6 +29,23 @@ def _backward(kind: str, grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     return dx
 
 
+class _Activation(Function):
+    def forward(ctx, x, *, kind):
+        ctx.x, ctx.kind = contiguous(float_array(x, "x")), kind
+        return _forward(kind, ctx.x)
+
+    def backward(ctx, g):
+        dx = np.empty_like(ctx.x)
+        _core.activation_backward(ctx.kind, contiguous(g), ctx.x, dx=dx)
+        return dx
+
+
+def _run(kind: str, x):
+    if isinstance(x, Tensor):
+        return _Activation.apply(x, kind=kind)
+    return _forward(kind, x)
+
+
 def _gelu_kind(approximate: str) -> str:
     if approximate not in _GELU:
         raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
@@ -35,7 +54,7 @@ def _gelu_kind(approximate: str) -> str:
 
 def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0); NaN stays NaN."""
-    return _forward("relu", x)
+    return _run("relu", x)
 
 
 def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -45,7 +64,7 @@ def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def silu(x: np.ndarray) -> np.ndarray:
     """x * sigmoid(x) (swish)."""
-    return _forward("silu", x)
+    return _run("silu", x)
 
 
 def silu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -56,7 +75,7 @@ def silu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
 def gelu(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
     """x * Phi(x) with the exact erf form, or PyTorch's tanh approximation
     (``approximate="tanh"``)."""
-    return _forward(_gelu_kind(approximate), x)
+    return _run(_gelu_kind(approximate), x)
 
 
 def gelu_backward(grad_out: np.ndarray, x: np.ndarray, *, approximate: str = "none") -> np.ndarray:

@@ -21,6 +21,8 @@ from attnlab._validation import (
     real_number,
     sum_to_shape,
 )
+from attnlab.autograd.function import Function, takes_tensors
+from attnlab.tensor import Tensor
 
 _ALIGNMENTS = ("top_left", "bottom_right")
 _LAYOUT = "(L, D), (B, L, D) or (B, H, L, D)"
@@ -213,27 +215,82 @@ def scaled_dot_product_attention(
         out (..., Lq, Dv); or a tuple of out, then weights with ``return_weights=True``, then
         stats with ``return_stats=True``.
     """
-    c = _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
-                 dropout_p, seed, need_seed="")
+    call = (alibi_slopes, is_causal, causal_alignment, window, scale, dropout_p, seed)
+    return_weights = flag(return_weights, "return_weights")
+    return_stats = flag(return_stats, "return_stats")
+    if takes_tensors(q, k, v, mask, bias):
+        extras: dict = {}
+        out = _Attention.apply(q, k, v, mask, bias, call=call, return_weights=return_weights,
+                               extras=extras)
+        results = [out]
+        if return_weights:
+            results.append(Tensor(extras["weights"]))
+        if return_stats:
+            results.append(extras["stats"])
+        return results[0] if len(results) == 1 else tuple(results)
+    c = _prepare(q, k, v, mask, bias, *call, need_seed="")
+    out, weights, stats = _forward(c, return_weights, return_stats)
+    results = [out.reshape(c.lead + out.shape[2:])]
+    if weights is not None:
+        results.append(weights.reshape(c.score_shape))
+    if return_stats:
+        results.append(AttentionStats(*(x.reshape(c.lead + x.shape[2:]) for x in stats)))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _forward(c: _Call, return_weights: bool, return_stats: bool):
+    """The kernel's (B, H, Lq, Dv) output, (B, H, Lq, Lk) weights or None, and stats or None."""
     b, h, lq, _ = c.q.shape
     lk, dv = c.k.shape[2], c.v.shape[3]
     out = _core.cached_empty((b, h, lq, dv), c.q.dtype)
     weights = None
-    if flag(return_weights, "return_weights"):
+    if return_weights:
         # From the core's cache: a notebook asking for weights step after step reuses mapped
         # pages; fresh ones cost the kernel's zero-fill, half a (4, 8, 1024, 64) forward.
         weights = _core.cached_empty((b, h, lq, lk), c.q.dtype)
     stats = None
-    if flag(return_stats, "return_stats"):
+    if return_stats:
         stats = AttentionStats(np.empty((b, h, lq), c.q.dtype), np.empty((b, h, lq), c.q.dtype))
     _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, out=out,
                             weights=weights, **(stats._asdict() if stats else {}), **c.options)
-    results = [out.reshape(c.lead + (lq, dv))]
-    if weights is not None:
-        results.append(weights.reshape(c.score_shape))
-    if stats is not None:
-        results.append(AttentionStats(*(x.reshape(c.lead + (lq,)) for x in stats)))
-    return results[0] if len(results) == 1 else tuple(results)
+    return out, weights, stats
+
+
+def _backward(c: _Call, g4: np.ndarray, saved: dict, want_dscores: bool):
+    """The kernel's dq, dk, dv in (B, H, L, D) layout and, when asked, the unreduced dscores."""
+    # From the core's cache, like the weights: a training loop then reuses mapped pages (fresh
+    # ones cost the kernel's zero-fill, 3% of a (4, 8, 1024, 64) backward). The kernel writes
+    # every gradient.
+    dq, dk, dv = (_core.cached_empty(x.shape, x.dtype) for x in (c.q, c.k, c.v))
+    dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if want_dscores else None
+    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
+                             dv=dv, dscores=dscores, **saved, **c.options)
+    return dq, dk, dv, dscores
+
+
+class _Attention(Function):
+    """Saves the forward's checked call, output and softmax statistics, so that the backward
+    neither validates nor runs the forward again."""
+
+    def forward(ctx, q, k, v, mask, bias, *, call, return_weights, extras):
+        c = _prepare(q, k, v, mask, bias, *call, need_seed="")
+        out, weights, stats = _forward(c, return_weights, True)
+        ctx.call, ctx.out, ctx.stats = c, out, stats
+        ctx.shapes = q.shape, k.shape, v.shape, None if bias is None else np.shape(bias)
+        lq, dv = out.shape[2:]
+        if weights is not None:
+            extras["weights"] = weights.reshape(c.score_shape)
+        extras["stats"] = AttentionStats(*(x.reshape(c.lead + (lq,)) for x in stats))
+        return out.reshape(c.lead + (lq, dv))
+
+    def backward(ctx, g):
+        c = ctx.call
+        need_bias = ctx.needs_input_grad[4]
+        saved = {"out": ctx.out, **ctx.stats._asdict()}
+        dq, dk, dv, dscores = _backward(c, np.ascontiguousarray(_as_4d(g)), saved, need_bias)
+        q_shape, k_shape, v_shape, bias_shape = ctx.shapes
+        dbias = sum_to_shape(dscores.reshape(c.score_shape), bias_shape) if need_bias else None
+        return dq.reshape(q_shape), dk.reshape(k_shape), dv.reshape(v_shape), None, dbias
 
 
 def scaled_dot_product_attention_backward(
@@ -276,13 +333,7 @@ def scaled_dot_product_attention_backward(
         raise ValueError(f"grad_out: expected the output's shape {out_shape}, got {grad_out.shape}")
     g4 = np.ascontiguousarray(_as_4d(grad_out))
     saved = _saved_forward(out, stats, c, out_shape)
-    # From the core's cache, like the weights: a training loop then reuses mapped pages (fresh
-    # ones cost the kernel's zero-fill, 3% of a (4, 8, 1024, 64) backward). The kernel writes
-    # every gradient.
-    dq, dk, dv = (_core.cached_empty(x.shape, x.dtype) for x in (c.q, c.k, c.v))
-    dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if bias is not None else None
-    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
-                             dv=dv, dscores=dscores, **saved, **c.options)
+    dq, dk, dv, dscores = _backward(c, g4, saved, bias is not None)
     grads = (dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape))
     if bias is None:
         return grads

@@ -7,6 +7,8 @@ import numpy as np
 from attnlab import _core
 from attnlab._random import check_seed, next_seed
 from attnlab._validation import contiguous, flag, float_array, real_number
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 
 def _probability(p: object) -> float:
@@ -23,6 +25,15 @@ def _apply(x: np.ndarray, p: float, seed: int) -> np.ndarray:
     return out
 
 
+class _Dropout(Function):
+    def forward(ctx, x, *, p, seed):
+        ctx.p, ctx.seed = p, seed
+        return _apply(x, p, seed)
+
+    def backward(ctx, g):
+        return _apply(g, ctx.p, ctx.seed)
+
+
 def dropout(x: np.ndarray, p: float = 0.5, *, seed: int | None = None,
             training: bool = True) -> np.ndarray:
     """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p).
@@ -32,11 +43,16 @@ def dropout(x: np.ndarray, p: float = 0.5, *, seed: int | None = None,
     one is drawn from :func:`attnlab.manual_seed`'s generator. ``p=0`` or ``training=False``
     returns an exact copy.
     """
-    x = float_array(x, "x")
     p = _probability(p)
-    if not flag(training, "training"):
+    training = flag(training, "training")
+    seed = check_seed(next_seed() if seed is None else seed) if training else 0
+    if isinstance(x, Tensor):
+        float_array(x.data, "x")
+        return _Dropout.apply(x, p=p, seed=seed) if training and p > 0 else x
+    x = float_array(x, "x")
+    if not training:
         return x.copy()
-    return _apply(x, p, check_seed(next_seed() if seed is None else seed))
+    return _apply(x, p, seed)
 
 
 def dropout_backward(grad_out: np.ndarray, p: float = 0.5, *, seed: int | None = None,

@@ -6,6 +6,8 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import expect_shape, float_array, index, int_array
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 
 def _padding(padding_idx: int | None, vocab: int) -> int:
@@ -25,12 +27,33 @@ def _weight(weight: np.ndarray, name: str = "weight") -> np.ndarray:
     return weight
 
 
+class _Embedding(Function):
+    def forward(ctx, weight, indices, *, padding_idx):
+        ctx.weight, ctx.indices, ctx.padding_idx = weight, indices, padding_idx
+        return embedding(indices, weight, padding_idx=padding_idx)
+
+    def backward(ctx, g):
+        return embedding_backward(g, ctx.indices, ctx.weight, padding_idx=ctx.padding_idx)
+
+
+class _RelativePositionBias(Function):
+    def forward(ctx, table, buckets):
+        ctx.table, ctx.buckets = table, buckets
+        return relative_position_bias(table, buckets)
+
+    def backward(ctx, g):
+        return relative_position_bias_backward(g, ctx.table, ctx.buckets)
+
+
 def embedding(indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | None = None) -> np.ndarray:
     """weight[indices]: rows of weight (V, D) gathered to indices.shape + (D,).
 
     Indices must be integers in [0, V). ``padding_idx``'s row gets no gradient in
     :func:`embedding_backward` (as in PyTorch).
     """
+    if isinstance(weight, Tensor) or isinstance(indices, Tensor):
+        indices = indices.data if isinstance(indices, Tensor) else indices
+        return _Embedding.apply(weight, indices, padding_idx=padding_idx)
     weight = _weight(weight)
     _padding(padding_idx, weight.shape[0])
     idx = int_array(indices, "indices")
@@ -57,6 +80,9 @@ def embedding_backward(grad_out: np.ndarray, indices: np.ndarray, weight: np.nda
 def relative_position_bias(table: np.ndarray, buckets: np.ndarray) -> np.ndarray:
     """T5's learned relative-position bias: table (num_buckets, H) gathered at buckets
     (Lq, Lk), as (H, Lq, Lk) to pass as ``bias=`` to scaled_dot_product_attention."""
+    if isinstance(table, Tensor) or isinstance(buckets, Tensor):
+        buckets = buckets.data if isinstance(buckets, Tensor) else buckets
+        return _RelativePositionBias.apply(table, buckets)
     table = _weight(table, "table")
     out = embedding(buckets, table)  # (Lq, Lk, H)
     return np.ascontiguousarray(np.moveaxis(out, -1, 0))

@@ -6,6 +6,7 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import expect_ndim, expect_size, float_array
+from attnlab.autograd.function import Function, takes_tensors
 
 
 def _check(x, weight, bias):
@@ -28,6 +29,28 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1]))
 
 
+class _Linear(Function):
+    def forward(ctx, x, weight, bias):
+        x, weight, bias = _check(x, weight, bias)
+        ctx.x_shape, ctx.rows, ctx.weight = x.shape, _rows(x), weight
+        return _forward(ctx.rows, weight, bias).reshape(x.shape[:-1] + (weight.shape[0],))
+
+    def backward(ctx, g):
+        need_x, need_w, need_b = ctx.needs_input_grad
+        rows, weight = ctx.rows, ctx.weight
+        dx = np.empty_like(rows) if need_x else None
+        dweight = np.empty_like(weight) if need_w else None
+        dbias = np.empty(weight.shape[0], dtype=rows.dtype) if need_b else None
+        _core.linear_backward(_rows(g), rows, weight, dx, dweight, dbias)
+        return (None if dx is None else dx.reshape(ctx.x_shape)), dweight, dbias
+
+
+def _forward(x2: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    y = np.empty((x2.shape[0], weight.shape[0]), dtype=x2.dtype)
+    _core.linear_forward(x2, weight, bias, y)
+    return y
+
+
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``x @ weight.T + bias`` as in ``torch.nn.functional.linear``.
 
@@ -39,12 +62,10 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     Returns:
         (..., out).
     """
+    if takes_tensors(x, weight, bias):
+        return _Linear.apply(x, weight, bias)
     x, weight, bias = _check(x, weight, bias)
-    out_features, in_features = weight.shape
-    x2 = _rows(x)  # (N, in)
-    y = np.empty((x2.shape[0], out_features), dtype=x.dtype)
-    _core.linear_forward(x2, weight, bias, y)
-    return y.reshape(x.shape[:-1] + (out_features,))
+    return _forward(_rows(x), weight, bias).reshape(x.shape[:-1] + (weight.shape[0],))
 
 
 def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,

@@ -6,6 +6,8 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import expect_shape, float_array, index, int_array, real_number
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -36,6 +38,17 @@ def _count(target: np.ndarray, ignore_index: int) -> int:
     return int(np.count_nonzero(target != ignore_index))
 
 
+class _CrossEntropy(Function):
+    def forward(ctx, logits, target, *, options):
+        ctx.logits, ctx.target, ctx.options = logits, target, options
+        return cross_entropy(logits, target, **options)
+
+    def backward(ctx, g):
+        if ctx.options["reduction"] != "none":
+            g = float(g)
+        return cross_entropy_backward(g, ctx.logits, ctx.target, **ctx.options), None
+
+
 def cross_entropy(
     logits: np.ndarray,
     target: np.ndarray,
@@ -57,6 +70,11 @@ def cross_entropy(
     Returns:
         A 0-d array for "mean" and "sum", else an array of target's shape.
     """
+    if isinstance(logits, Tensor) or isinstance(target, Tensor):
+        target = target.data if isinstance(target, Tensor) else target
+        options = dict(ignore_index=ignore_index, label_smoothing=label_smoothing,
+                       reduction=reduction)
+        return _CrossEntropy.apply(logits, target, options=options)
     rows, flat_target, options = _prepare(logits, target, ignore_index, label_smoothing, reduction)
     loss = np.empty(rows.shape[0], dtype=rows.dtype)
     _core.cross_entropy_forward(rows, flat_target, loss=loss, **options)

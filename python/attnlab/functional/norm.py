@@ -8,6 +8,7 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import as_rows, expect_shape, float_array, index, positive
+from attnlab.autograd.function import Function, takes_tensors
 
 
 def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -43,6 +44,35 @@ def _prepare(x, normalized_shape, weight, bias, eps, grad_out=None):
     return x, as_rows(x, k), params[0], params[1], eps, g
 
 
+class _Norm(Function):
+    """layer_norm (with a bias argument) or rms_norm (bias None, rms=True)."""
+
+    def forward(ctx, x, weight, bias, *, normalized_shape, eps, rms):
+        x, rows, w, b, eps, _ = _prepare(x, normalized_shape, weight, bias, eps)
+        ctx.x_shape, ctx.rows, ctx.w, ctx.eps, ctx.rms = x.shape, rows, w, eps, rms
+        ctx.param_shape = _shape(normalized_shape)
+        out = np.empty_like(rows)
+        if rms:
+            _core.rms_norm_forward(rows, w, eps=eps, out=out)
+        else:
+            _core.layer_norm_forward(rows, w, b, eps=eps, out=out)
+        return out.reshape(x.shape)
+
+    def backward(ctx, g):
+        _, need_w, need_b = ctx.needs_input_grad
+        g = as_rows(g, len(ctx.param_shape))
+        dx = np.empty_like(ctx.rows)
+        dw = np.empty_like(ctx.w) if need_w else None
+        if ctx.rms:
+            _core.rms_norm_backward(g, ctx.rows, ctx.w, eps=ctx.eps, dx=dx, dweight=dw)
+            db = None
+        else:
+            db = np.empty(ctx.rows.shape[1], ctx.rows.dtype) if need_b else None
+            _core.layer_norm_backward(g, ctx.rows, ctx.w, eps=ctx.eps, dx=dx, dweight=dw, dbias=db)
+        shaped = [None if a is None else a.reshape(ctx.param_shape) for a in (dw, db)]
+        return (dx.reshape(ctx.x_shape), *shaped)
+
+
 def layer_norm(
     x: np.ndarray,
     normalized_shape: int | Sequence[int],
@@ -56,6 +86,8 @@ def layer_norm(
     ``normalized_shape`` (None = 1 and 0). Statistics are two-pass, so large means are exact
     enough; a constant row gives ``bias``. ``eps`` must be > 0.
     """
+    if takes_tensors(x, weight, bias):
+        return _Norm.apply(x, weight, bias, normalized_shape=normalized_shape, eps=eps, rms=False)
     x, rows, w, b, eps, _ = _prepare(x, normalized_shape, weight, bias, eps)
     out = np.empty_like(rows)
     _core.layer_norm_forward(rows, w, b, eps=eps, out=out)
@@ -91,6 +123,8 @@ def rms_norm(
 
     As ``torch.nn.functional.rms_norm``: ``eps=None`` means the dtype's machine epsilon.
     """
+    if takes_tensors(x, weight):
+        return _Norm.apply(x, weight, None, normalized_shape=normalized_shape, eps=eps, rms=True)
     x, rows, w, _, eps, _ = _prepare(x, normalized_shape, weight, None, eps)
     out = np.empty_like(rows)
     _core.rms_norm_forward(rows, w, eps=eps, out=out)

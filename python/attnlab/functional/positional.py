@@ -21,6 +21,8 @@ from attnlab._validation import (
     index,
     positive,
 )
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 _ALIGNMENTS = ("top_left", "bottom_right")
 
@@ -88,6 +90,15 @@ def _rope_call(x, positions, base, rotary_dim, interleaved, inverse, name):
     return out.reshape(x.shape)
 
 
+class _Rope(Function):
+    def forward(ctx, x, *, positions, options):
+        ctx.positions, ctx.options = positions, options
+        return _rope_call(x, positions, *options, False, "x")
+
+    def backward(ctx, g):
+        return _rope_call(g, ctx.positions, *ctx.options, True, "grad_out")
+
+
 def rope(x: np.ndarray, positions: np.ndarray | None = None, *, base: float = 10000.0,
          rotary_dim: int | None = None, interleaved: bool = False) -> np.ndarray:
     """Rotary position embedding (RoFormer) of x (..., L, D).
@@ -99,6 +110,8 @@ def rope(x: np.ndarray, positions: np.ndarray | None = None, *, base: float = 10
     broadcastable to x.shape[:-1]; default 0, ..., L - 1. Angles are computed in float64.
     Then q_m . k_n depends only on m - n.
     """
+    if isinstance(x, Tensor):
+        return _Rope.apply(x, positions=positions, options=(base, rotary_dim, interleaved))
     return _rope_call(x, positions, base, rotary_dim, interleaved, False, "x")
 
 

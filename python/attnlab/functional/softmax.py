@@ -6,6 +6,8 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import as_rows, axis_index, expect_shape, float_array
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 
 def _run(x, axis, log, grad_out=None):
@@ -25,9 +27,24 @@ def _run(x, axis, log, grad_out=None):
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
 
 
+class _Softmax(Function):
+    def forward(ctx, x, *, axis, log):
+        ctx.x, ctx.axis, ctx.log = x, axis, log
+        return _run(x, axis, log)
+
+    def backward(ctx, g):
+        return _run(ctx.x, ctx.axis, ctx.log, g)
+
+
+def _dispatch(x, axis, log):
+    if isinstance(x, Tensor):
+        return _Softmax.apply(x, axis=axis, log=log)
+    return _run(x, axis, log)
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """exp(x) / sum(exp(x)) along ``axis``, with the maximum subtracted first."""
-    return _run(x, axis, False)
+    return _dispatch(x, axis, False)
 
 
 def softmax_backward(grad_out: np.ndarray, x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -37,7 +54,7 @@ def softmax_backward(grad_out: np.ndarray, x: np.ndarray, axis: int = -1) -> np.
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """x - log(sum(exp(x))) along ``axis``, stable for large values."""
-    return _run(x, axis, True)
+    return _dispatch(x, axis, True)
 
 
 def log_softmax_backward(grad_out: np.ndarray, x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""The backward pass (autograd/engine.py): accumulation, graph freeing, errors."""
+
+import numpy as np
+import pytest
+
+import attnlab as al
+
+
+def test_gradients_accumulate_over_backward_calls_and_shared_branches(rng):
+    x = al.tensor(rng.standard_normal((3,)), requires_grad=True)
+    y = x * x + x  # x used three times
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + 1)
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + 4)
+
+
+def test_leaf_grad_is_a_fresh_contiguous_array(rng):
+    x = al.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    b = al.tensor(rng.standard_normal(3), requires_grad=True)
+    (x + b).sum().backward()  # b's gradient comes from a reduction, x's from a broadcast view
+    for t in (x, b):
+        assert t.grad.flags.c_contiguous and t.grad.flags.writeable and t.grad.flags.owndata
+
+
+def test_non_scalar_backward_needs_grad_of_its_shape(rng):
+    x = al.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"grad can be omitted only for a one-element output, got shape \(2, 3\)"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"grad: expected the output's shape \(2, 3\), got \(3,\)"):
+        y.backward(np.ones(3))
+    with pytest.raises(TypeError, match="grad: dtype float32 does not match the output's float64"):
+        y.backward(np.ones((2, 3), np.float32))
+    y.backward(np.full((2, 3), 0.5))
+    np.testing.assert_array_equal(x.grad, np.ones((2, 3)))
+
+
+def test_second_backward_needs_retain_graph(rng):
+    x = al.tensor(rng.standard_normal(3), requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, 4 * np.exp(x.data))
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_backward_without_grad_is_an_error(rng):
+    x = al.tensor(rng.standard_normal(3))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (x * 2).sum().backward()
+    y = al.tensor(rng.standard_normal(3), requires_grad=True)
+    with al.no_grad():
+        z = (y * 2).sum()
+    assert not z.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        z.backward()
+
+
+def test_grad_modes_nest_and_are_per_thread():
+    import threading
+
+    assert al.is_grad_enabled()
+    with al.no_grad():
+        assert not al.is_grad_enabled()
+        with al.enable_grad():
+            assert al.is_grad_enabled()
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(al.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert seen == [True]
+    assert al.is_grad_enabled()
+
+    @al.no_grad()
+    def evaluate():
+        return al.is_grad_enabled()
+
+    assert evaluate() is False and al.is_grad_enabled()
+    with al.set_grad_enabled(False):
+        assert not al.is_grad_enabled()
+    assert al.is_grad_enabled()
+
+
+def test_retain_grad_keeps_an_intermediate_gradient(rng):
+    x = al.tensor(rng.standard_normal(3), requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    (y * y).sum().backward()
+    np.testing.assert_allclose(y.grad, 2 * y.data)
+    np.testing.assert_allclose(x.grad, 8 * x.data)
+
+
+def test_deep_graph_does_not_recurse(rng):
+    x = al.tensor(rng.standard_normal(2), requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones(2))
