@@ -1,0 +1,62 @@
+"""Token embedding plus positions, shared by the encoder models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attnlab import nn
+from attnlab.functional import sinusoidal_positional_encoding
+from attnlab.tensor import Tensor
+
+POSITIONS = ("learned", "sinusoidal")
+
+
+class TokenEmbedding(nn.Module):
+    """Token vectors times sqrt(d_model) (Vaswani et al.) plus learned or sinusoidal positions."""
+
+    def __init__(self, vocab_size: int, d_model: int, max_len: int, positions: str,
+                 dropout: float, dtype: Any) -> None:
+        super().__init__()
+        if positions not in POSITIONS:
+            raise ValueError(f"positions: expected one of {POSITIONS}, got {positions!r}")
+        self.max_len, self.scale = max_len, float(np.sqrt(d_model))
+        self.tok = nn.Embedding(vocab_size, d_model, dtype=dtype)
+        nn.init.normal_(self.tok.weight, 0.0, 1.0 / self.scale)
+        if positions == "learned":
+            self.pos = nn.Embedding(max_len, d_model, dtype=dtype)
+            nn.init.normal_(self.pos.weight, 0.0, 0.02)
+        else:
+            self.pos = None
+            table = sinusoidal_positional_encoding(max_len, d_model).astype(dtype)
+            self.register_buffer("table", table, persistent=False)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, idx: np.ndarray) -> Tensor:  # (B, T) ints -> (B, T, C)
+        t = idx.shape[1]
+        if t > self.max_len:
+            raise ValueError(f"idx: sequence length {t} exceeds max_len {self.max_len}")
+        x = self.tok(idx) * self.scale
+        x = x + (self.pos(np.arange(t)) if self.pos is not None else self.table[:t])
+        return self.drop(x)
+
+
+def token_ids(idx: Any, name: str) -> np.ndarray:
+    idx = idx.data if isinstance(idx, Tensor) else idx
+    if not isinstance(idx, np.ndarray) or idx.ndim != 2 or idx.dtype.kind not in "iu":
+        raise ValueError(f"{name}: expected integer token ids of shape (B, T), got "
+                         f"{getattr(idx, 'dtype', type(idx).__name__)} {getattr(idx, 'shape', '')}")
+    return idx
+
+
+def key_mask_array(key_mask: Any, shape: tuple[int, int], name: str) -> np.ndarray | None:
+    if key_mask is None:
+        return None
+    key_mask = key_mask.data if isinstance(key_mask, Tensor) else key_mask
+    if not isinstance(key_mask, np.ndarray) or key_mask.dtype != np.bool_:
+        raise TypeError(f"{name}: expected a bool array (True = real token), got "
+                        f"{getattr(key_mask, 'dtype', type(key_mask).__name__)}")
+    if key_mask.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {key_mask.shape}")
+    return key_mask

@@ -1,0 +1,88 @@
+"""GPT (models/gpt.py): shapes, positions, tied weights, gradients in float64, a config that
+rebuilds it, reproducible generation, attention recorded by module name."""
+
+import numpy as np
+import pytest
+
+import attnlab as al
+from attnlab.autograd import gradcheck
+from attnlab.models import GPT, GPTConfig
+
+
+def small(positions="learned", **kw):
+    al.manual_seed(0)
+    return GPT(vocab_size=11, block_size=9, n_layer=2, n_head=2, d_model=8, positions=positions, **kw)
+
+
+@pytest.mark.parametrize("positions", ["learned", "rotary", "alibi"])
+def test_shapes_and_gradcheck(rng, positions):
+    model = small(positions).double()
+    idx = rng.integers(0, 11, (2, 7))
+    assert model(idx).shape == (2, 7, 11)
+    params = list(model.parameters())
+    for p in params:  # away from the init's tiny values, where every difference is small
+        p.data[...] = rng.standard_normal(p.shape) * 0.5
+    chosen = [model.wte.weight, model.blocks[0].attn.out_proj.weight, model.blocks[1].mlp.c_fc.bias]
+    assert gradcheck(lambda *ps: model(idx), chosen)
+
+
+def test_attention_only_and_untied():
+    model = small(mlp=False, tie_weights=False)
+    assert model.blocks[0].mlp is None
+    assert model.lm_head.weight is not model.wte.weight
+    tied = small()
+    assert tied.lm_head.weight is tied.wte.weight
+    names = [n for n, _ in tied.named_parameters()]
+    assert "lm_head.weight" not in names  # a tied weight counts once
+    assert "lm_head.weight" in tied.state_dict()  # and is saved under both names, as in torch
+
+
+def test_config_rebuilds_the_model():
+    model = small("rotary")
+    clone = GPT.from_config(model.config)
+    assert isinstance(model.config, GPTConfig) and clone.config == model.config
+    clone.load_state_dict(model.state_dict())
+    idx = np.arange(9)[None] % 11
+    np.testing.assert_array_equal(clone(idx).data, model(idx).data)
+
+
+def test_generate_is_reproducible_and_greedy_at_temperature_zero(rng):
+    model = small()
+    prompt = rng.integers(0, 11, (3, 4))
+    a = model.generate(prompt, 10, temperature=0.8, top_k=5, seed=1)
+    b = model.generate(prompt, 10, temperature=0.8, top_k=5, seed=1)
+    assert a.shape == (3, 14) and (a[:, :4] == prompt).all()
+    np.testing.assert_array_equal(a, b)
+    greedy = model.generate(prompt, 3, temperature=0)
+    with al.no_grad():
+        first = model(prompt).data[:, -1].argmax(-1)
+    np.testing.assert_array_equal(greedy[:, 4], first)
+    assert model.training  # the mode is restored
+
+
+def test_attention_is_recorded_by_module_name(rng):
+    model = small()
+    idx = rng.integers(0, 11, (2, 6))
+    with al.record_attention(model) as rec:
+        model(idx)
+    assert list(rec) == ["blocks.0.attn", "blocks.1.attn"]
+    w = rec["blocks.0.attn"]
+    assert w.shape == (2, 2, 6, 6)
+    np.testing.assert_allclose(w.sum(-1), 1, atol=1e-5)
+    assert not np.triu(w[0, 0], 1).any()  # causal
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="d_model: 10 is not divisible by n_head=4"):
+        GPT(5, 8, n_head=4, d_model=10)
+    with pytest.raises(ValueError, match="positions: expected one of"):
+        GPT(5, 8, positions="sinusoidal")
+    model = small()
+    with pytest.raises(ValueError, match="idx: sequence length 10 exceeds block_size 9"):
+        model(np.zeros((1, 10), np.int64))
+    with pytest.raises(ValueError, match=r"idx: expected token ids of shape \(B, T\)"):
+        model(np.zeros(5, np.int64))
+    with pytest.raises(ValueError, match="top_k: expected an int >= 1"):
+        model.generate(np.zeros((1, 2), np.int64), 2, top_k=0)
+    with pytest.raises(ValueError, match="temperature: expected a number >= 0"):
+        model.generate(np.zeros((1, 2), np.int64), 2, temperature=-1.0)
