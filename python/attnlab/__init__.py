@@ -10,7 +10,7 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 (2, 4, 16, 16)
 """
 
-from attnlab import arch, functional
+from attnlab import arch, data, functional
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "arch",
+    "data",
     "empty_cache",
     "functional",
     "get_num_threads",
