@@ -28,7 +28,8 @@ def test_ignore_matches_cross_entropy_default():
     import inspect
 
     assert IGNORE == -100
-    assert inspect.signature(al.functional.cross_entropy).parameters["ignore_index"].default == IGNORE
+    parameters = inspect.signature(al.functional.cross_entropy).parameters
+    assert parameters["ignore_index"].default == IGNORE
 
 
 def test_batches_are_one_seeded_epoch():
@@ -115,7 +116,7 @@ def test_key_mask_and_source_follow_their_rows():
         (lambda t: t.batches(2, shuffle=1), TypeError, "shuffle: expected a bool"),
         (lambda t: t.batches(2, drop_last="no"), TypeError, "drop_last"),
         (lambda t: t.sample(0, seed=0), ValueError, "batch_size"),
-        (lambda t: t.sample(11, seed=0), ValueError, "batch_size: 11 exceeds the 10 rows of the train"),
+        (lambda t: t.sample(11, seed=0), ValueError, "batch_size: 11 exceeds the 10 rows of"),
         (lambda t: t.sample(2, seed="x"), TypeError, "seed"),
         (lambda t: t.sample(2, seed=0, split="dev"), ValueError, "split"),
         (lambda t: t.counted("all"), ValueError, "split"),
@@ -168,7 +169,7 @@ def test_repr_names_kind_sizes_and_vocab():
         (lambda i: Split(inputs=i, targets=i.astype(np.float32)), TypeError, "targets"),
         (lambda i: Split(inputs=i, targets=i, source=i[:2]), ValueError,
          "source: axis 0 .* size 2, expected 4"),
-        (lambda i: Split(inputs=i, targets=i, key_mask=i), TypeError, "key_mask: expected dtype bool"),
+        (lambda i: Split(inputs=i, targets=i, key_mask=i), TypeError, "key_mask: expected dtype"),
         (lambda i: Split(inputs=i, targets=i, key_mask=np.ones((4, 2), bool)), ValueError,
          "key_mask: expected shape"),
     ],

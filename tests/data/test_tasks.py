@@ -85,7 +85,8 @@ def test_shapes_and_dtypes(seeded):
             assert rows.source.dtype == np.int64 and rows.source.shape[0] == len(rows)
         else:
             assert rows.source is None
-    assert task.num_classes == (len(task.vocab) if task.kind in ("lm", "seq2seq") else len(task.labels))
+    outputs = task.vocab if task.kind in ("lm", "seq2seq") else task.labels
+    assert task.num_classes == len(outputs)
 
 
 def test_ids_in_range_and_targets_in_range_or_ignored(seeded):
@@ -130,8 +131,8 @@ def test_lm_digit_tasks_answer_the_prompt(name, split):
     length = (task.block_size) // 2
     for i in range(ROWS):
         sequence = lm_sequence(task, split, i)
-        assert sequence[length] == "<sep>" and "<sep>" not in sequence[:length] + sequence[length + 1 :]
-        prompt, answer = sequence[:length], sequence[length + 1 :]
+        prompt, sep, answer = sequence[:length], sequence[length], sequence[length + 1 :]
+        assert sep == "<sep>" and "<sep>" not in prompt + answer
         assert answer == getattr(oracle, name)(prompt)
         counted = [t for t in range(task.block_size) if rows.targets[i, t] != IGNORE]
         assert counted == list(range(length, 2 * length))
@@ -273,7 +274,8 @@ def test_text_rows_are_read_only_views(pydoc_text):
         pydoc_text.train.inputs[0, 0] = 1
     batch = pydoc_text.sample(16, seed=0)
     assert batch.inputs.flags.c_contiguous and batch.inputs.flags.writeable
-    assert pydoc_text.encode(pydoc_text.decode(batch.inputs[3])).tolist() == batch.inputs[3].tolist()
+    row = batch.inputs[3]
+    assert pydoc_text.encode(pydoc_text.decode(row)).tolist() == row.tolist()
 
 
 def test_text_is_deterministic(pydoc_text):
@@ -292,7 +294,7 @@ def test_text_is_deterministic(pydoc_text):
         (lambda: tasks.reverse(length=-3), ValueError, "length"),
         (lambda: tasks.copy(length=2.0), TypeError, "length: expected an int, got float"),
         (lambda: tasks.sort(vocab_size=1), ValueError, "vocab_size: expected an int >= 2, got 1"),
-        (lambda: tasks.copy(format="lm2"), ValueError, r"format: expected one of \('lm', 'seq2seq'\)"),
+        (lambda: tasks.copy(format="lm2"), ValueError, r"format: expected one of \('lm', 'seq2"),
         (lambda: tasks.copy(seed=-1), ValueError, "seed"),
         (lambda: tasks.copy(n_train=0), ValueError, "n_train: expected an int >= 1"),
         (lambda: tasks.copy(n_test="5"), TypeError, "n_test"),
@@ -313,10 +315,10 @@ def test_text_is_deterministic(pydoc_text):
         (lambda: tasks.dyck(9), ValueError, "length: expected an even int"),
         (lambda: tasks.dyck(8, 3), ValueError, "kinds: expected 1 or 2, got 3"),
         (lambda: tasks.dyck(8, 0), ValueError, "kinds"),
-        (lambda: tasks.text("shakespeare"), ValueError, r"name: expected one of \('pydoc_topics',\)"),
+        (lambda: tasks.text("poems"), ValueError, r"name: expected one of \('pydoc_topics',\)"),
         (lambda: tasks.text(block_size=0), ValueError, "block_size"),
         (lambda: tasks.text(block_size=10**6), ValueError, "block_size: 1000000 leaves no window"),
-        (lambda: tasks.text(test_fraction=1), ValueError, r"test_fraction: expected a number in \(0, 1\)"),
+        (lambda: tasks.text(test_fraction=1), ValueError, r"test_fraction: expected .* \(0, 1\)"),
     ],
 )
 def test_bad_arguments_name_the_argument(make, error, match):

@@ -7,4 +7,14 @@ from attnlab.data.tasks.modular import modular_add
 from attnlab.data.tasks.sequences import add, copy, reverse, sort
 from attnlab.data.tasks.text import text
 
-__all__ = ["add", "copy", "dyck", "histogram", "induction", "modular_add", "reverse", "sort", "text"]
+__all__ = [
+    "add",
+    "copy",
+    "dyck",
+    "histogram",
+    "induction",
+    "modular_add",
+    "reverse",
+    "sort",
+    "text",
+]

@@ -40,7 +40,8 @@ def dyck(
     if kinds > 2:
         raise ValueError(f"kinds: expected 1 or 2, got {kinds}")
     pairs = length // 2
-    n_train, n_test = split_sizes(n_train, n_test, math.comb(length, pairs) // (pairs + 1) * kinds**pairs)
+    n_balanced = math.comb(length, pairs) // (pairs + 1) * kinds**pairs  # Catalan * kinds^pairs
+    n_train, n_test = split_sizes(n_train, n_test, n_balanced)
     rng = generator(seed)
 
     def balanced(rng: np.random.Generator, m: int) -> np.ndarray:
@@ -48,8 +49,8 @@ def dyck(
 
     def corrupted(rng: np.random.Generator, m: int) -> np.ndarray:
         rows = _balanced(rng, m, pairs, kinds)
-        at = rng.integers(0, length, m)
-        rows[np.arange(m), at] = (rows[np.arange(m), at] + rng.integers(1, 2 * kinds, m)) % (2 * kinds)
+        at = (np.arange(m), rng.integers(0, length, m))
+        rows[at] = (rows[at] + rng.integers(1, 2 * kinds, m)) % (2 * kinds)  # another bracket
         return rows
 
     train_good, test_good = n_train // 2, n_test // 2
@@ -62,10 +63,8 @@ def dyck(
             (good[train_good:], bad[n_train - train_good :]),
         )
     )
-    return Task(
-        "dyck", "tagging", BRACKETS[: 2 * kinds], train, test, num_classes=len(LABELS),
-        labels=LABELS,
-    )
+    vocab = BRACKETS[: 2 * kinds]
+    return Task("dyck", "tagging", vocab, train, test, num_classes=len(LABELS), labels=LABELS)
 
 
 def _balanced(rng: np.random.Generator, m: int, pairs: int, kinds: int) -> np.ndarray:

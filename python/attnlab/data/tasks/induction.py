@@ -53,6 +53,11 @@ def induction(
     repeated = np.arange(length - 1) >= half
     train, test = head_tail(rows, n_train)
     return Task(
-        "induction", "lm", symbols(vocab_size), train, test, num_classes=vocab_size,
+        "induction",
+        "lm",
+        symbols(vocab_size),
+        train,
+        test,
+        num_classes=vocab_size,
         position_masks={"repeated": repeated},
     )

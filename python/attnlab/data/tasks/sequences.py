@@ -77,7 +77,13 @@ def _digit_generator(name: str, answer: Callable[[np.ndarray], np.ndarray], doc:
             generator(seed),
         )
         return prompt_answer(
-            name, prompts, answer(prompts), n_train, base=symbols(vocab_size), sep=SEP, format=format
+            name,
+            prompts,
+            answer(prompts),
+            n_train,
+            base=symbols(vocab_size),
+            sep=SEP,
+            format=format,
         )
 
     generate.__name__ = generate.__qualname__ = name
@@ -138,7 +144,9 @@ def add(
     """
     n_digits = positive_int(n_digits, "n_digits")
     if n_digits > 18:
-        raise ValueError(f"n_digits: expected an int <= 18 (sums must fit in int64), got {n_digits}")
+        raise ValueError(
+            f"n_digits: expected an int <= 18 (sums must fit in int64), got {n_digits}"
+        )
     format = choice(format, "format", FORMATS)
     n_train, n_test = split_sizes(n_train, n_test, 10 ** (2 * n_digits))
     digits = distinct_rows(

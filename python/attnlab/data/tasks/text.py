@@ -23,7 +23,7 @@ def text(name: str = "pydoc_topics", *, block_size: int = 64, test_fraction: flo
     first ``1 - test_fraction`` of the corpus trains, the rest tests; every window of
     ``block_size`` characters is a row (read-only views into the corpus, one per offset, so
     ``sample`` and ``batches`` draw windows at random offsets); targets are the next
-    characters, all counted. E.g. a row decodes as ``'The "if" statement\\n*****...'``.
+    characters, all counted. E.g. the first row decodes as ``'The "assert" statement\\n*****...'``.
     """
     choice(name, "name", CORPORA)
     block_size = positive_int(block_size, "block_size")
