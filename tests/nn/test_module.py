@@ -44,7 +44,7 @@ def test_names_follow_the_attribute_tree():
     assert [n for n, _ in net.named_modules()] == [
         "", "blocks", "blocks.0", "blocks.0.proj", "blocks.0.norm", "blocks.1", "blocks.1.proj",
         "blocks.1.norm", "head"]
-    assert [n for n, _ in net.named_children()] == ["blocks", "head", "tied"]
+    assert [n for n, _ in net.named_children()] == ["blocks", "head"]
     assert net.num_parameters() == (12 + 4 + 8) + (16 + 4 + 8) + 8
     # torch's order: a module's own parameters and buffers before its children's; a module
     # registered twice appears under both names
@@ -69,7 +69,7 @@ def test_train_eval_zero_grad_apply():
     assert all(p.grad is None for p in net.parameters())
     seen = []
     net.apply(lambda m: seen.append(type(m).__name__))
-    assert seen[-1] == "Net" and seen.count("Linear") == 5  # head twice (head and tied)
+    assert seen[-1] == "Net" and seen.count("Linear") == 3  # head once, though also named tied
 
 
 def test_double_and_float_convert_parameters_and_float_buffers():
@@ -114,7 +114,7 @@ def test_load_state_dict_names_every_problem():
     del good["head.weight"]
     good["extra"] = np.zeros(1)
     keys = net.load_state_dict(good, strict=False)
-    assert keys.missing_keys == ["head.weight", "tied.weight"] and keys.unexpected_keys == ["extra"]
+    assert keys.missing_keys == ["head.weight"] and keys.unexpected_keys == ["extra"]
     with pytest.raises(TypeError, match="state_dict: expected a mapping"):
         net.load_state_dict([1, 2])
 

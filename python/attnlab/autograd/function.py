@@ -31,8 +31,7 @@ class Function:
         """Runs forward on the arguments' arrays; records the node when a Tensor argument
         requires grad and recording is on."""
         ctx = cls.__new__(cls)
-        needs = tuple(type(a) is not np.ndarray and isinstance(a, Tensor) and a.requires_grad
-                      for a in args)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = _state.enabled and True in needs
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx.needs_input_grad = needs

@@ -30,8 +30,12 @@ class ModuleList(Module):
     def __getitem__(self, i: int | slice) -> Any:
         items = list(self._modules.values())
         if isinstance(i, slice):
-            return type(self)(items[i])
+            return self._of(items[i])
         return items[self._index(i)]
+
+    @classmethod
+    def _of(cls, modules: list[Module]) -> ModuleList:
+        return cls(modules)
 
     def __setitem__(self, i: int, module: Module) -> None:
         self._modules[str(self._index(i))] = _check(module, "module")
@@ -64,6 +68,10 @@ class Sequential(ModuleList):
 
     def __init__(self, *modules: Module) -> None:
         super().__init__(modules)
+
+    @classmethod
+    def _of(cls, modules: list[Module]) -> Sequential:
+        return cls(*modules)
 
     def forward(self, x: Any) -> Any:
         for m in self:

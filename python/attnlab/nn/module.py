@@ -119,8 +119,11 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct submodules, each once (a module registered under two names: the first)."""
+        seen: set[int] = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator[Module]:
@@ -280,7 +283,7 @@ class Module:
 
     def __repr__(self) -> str:
         lines = []
-        for name, m in self.named_children():
+        for name, m in self._modules.items():
             child = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {child}")
         head = f"{type(self).__name__}({self.extra_repr()}"
