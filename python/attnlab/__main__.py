@@ -9,8 +9,15 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attnlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="attention on a small built-in example, with timings")
-    demo.add_argument("--no-timing", action="store_true", help="skip the fused-vs-NumPy timing")
+    demo = commands.add_parser("demo", help="train a small transformer on a synthetic task and "
+                               "draw every attention head it learned")
+    demo.add_argument("--task", choices=["reverse", "sort", "copy", "induction"], default="reverse")
+    demo.add_argument("--steps", type=int, default=None, help="training steps (default: the "
+                      "task's recipe)")
+    demo.add_argument("--out", default="attnlab-demo", help="where the pictures go "
+                      "(default ./attnlab-demo)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench = commands.add_parser("bench", help="attnlab vs NumPy and PyTorch: time, GFLOP/s, "
                                 "% of FMA peak, memory")
     bench.add_argument("--quick", action="store_true", help="CI-sized shapes, a few seconds")
@@ -24,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from attnlab._demo import run
 
-        run(timing=not args.no_timing)
+        if args.steps is not None and args.steps < 1:
+            parser.error("--steps: expected at least 1")
+        if args.seed < 0:
+            parser.error("--seed: expected a non-negative int")
+        run(task=args.task, steps=args.steps, out=args.out, seed=args.seed,
+            progress=not args.no_progress)
     elif args.command == "bench":
         from attnlab._bench import run as bench_run
 

@@ -38,13 +38,14 @@ class History:
     seconds: float = 0.0
     interrupted: bool = False
 
-    def to_dict(self) -> dict[str, list]:
-        """The series by name: per step ("step", "loss", "lr") and per evaluation
-        ("eval_step", "test_loss", "test_accuracy", "test_sequence_accuracy")."""
-        return {"step": self.steps, "loss": self.loss, "lr": self.lr,
-                "eval_step": self.eval_steps, "test_loss": self.test_loss,
-                "test_accuracy": self.test_accuracy,
-                "test_sequence_accuracy": self.test_sequence_accuracy}
+    def to_dict(self) -> dict[str, list[tuple[int, float]]]:
+        """Each series as (step, value) pairs: "loss" and "lr" per step, "test_loss",
+        "test_accuracy" and "test_sequence_accuracy" per evaluation (``viz.curves`` reads it)."""
+        per_eval = {"test_loss": self.test_loss, "test_accuracy": self.test_accuracy,
+                    "test_sequence_accuracy": self.test_sequence_accuracy}
+        out = {"loss": list(zip(self.steps, self.loss)), "lr": list(zip(self.steps, self.lr))}
+        out.update({name: list(zip(self.eval_steps, values)) for name, values in per_eval.items()})
+        return out
 
     def timeline(self, name: str | None = None, example: int = 0) -> list[tuple[int, np.ndarray]]:
         """Snapshots as the timeline view takes them: (step, weights) with weights (H, Lq, Lk)
