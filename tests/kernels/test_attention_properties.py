@@ -18,7 +18,7 @@ from reference import allowed_keys
 F = al.functional
 
 # The `arch` fixture is function-scoped but constant across examples, which is what we want.
-SETTINGS = settings(max_examples=40, deadline=None, database=None, print_blob=True,
+SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 ELEMS = st.floats(min_value=-3, max_value=3, width=32)

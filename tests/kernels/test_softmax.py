@@ -114,7 +114,7 @@ def test_errors(rng):
         F.softmax_backward(x.T, x)
 
 
-@settings(max_examples=60, deadline=None, database=None)
+@settings(max_examples=60, deadline=None)
 @given(x=arrays(np.float32, array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
                 elements=st.floats(-1e4, 1e4, width=32)),
        shift=st.floats(-100, 100, width=32))
