@@ -182,8 +182,8 @@ def cross_entropy_backward(grad_out, logits, target, ignore_index=-100, label_sm
     """
     logits = np.asarray(logits, dtype=dtype)
     axis = 0 if logits.ndim == 1 else 1
-    rows = np.moveaxis(logits, axis, -1).reshape(-1, logits.shape[axis])
     flat = np.asarray(target).reshape(-1)
+    rows = np.moveaxis(logits, axis, -1).reshape(len(flat), logits.shape[axis])
     kept = flat != ignore_index
     if reduction == "none":
         row_grad = np.asarray(grad_out, dtype=dtype).reshape(-1)
@@ -272,6 +272,21 @@ def assert_backward_close(got, want, naive, dtype, label=""):
     else:
         atol, rtol = 1e-12 * max(1.0, float(np.max(np.abs(want), initial=0.0))), 1e-10
     np.testing.assert_allclose(got, want, atol=atol, rtol=rtol, equal_nan=False, err_msg=label)
+
+
+def oracle_and_naive(backward, *args, **kwargs):
+    """A backward oracle evaluated in float64 (the oracle) and in float32 (the naive error)."""
+    return backward(*args, **kwargs, dtype=np.float64), backward(*args, **kwargs, dtype=np.float32)
+
+
+def assert_grads_close(got, want, naive, dtype, labels):
+    """assert_backward_close for each of several gradients (None where the oracle has none)."""
+    assert len(got) == len(want) == len(naive) == len(labels)
+    for a, b, c, label in zip(got, want, naive, labels):
+        if b is None:
+            assert a is None, f"{label}: expected None"
+        else:
+            assert_backward_close(a, b, c, dtype, label)
 
 
 def randn(rng, shape, dtype):
