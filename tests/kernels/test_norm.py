@@ -6,7 +6,8 @@ import pytest
 
 import attnlab as al
 import reference_blocks as ref
-from reference_blocks import DTYPE_IDS, DTYPES, SIZES, gradcheck, randn, tol
+from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, SIZES, assert_grads_close,
+                              gradcheck, oracle_and_naive, randn, row_counts, tol)
 
 F = al.functional
 
@@ -28,6 +29,52 @@ def test_rms_norm_matches_oracle(arch, rng, dtype, n):
     np.testing.assert_allclose(F.rms_norm(x, n, w, eps=1e-6), ref.rms_norm(x, 1, w, 1e-6), **tol(dtype, 2))
     np.testing.assert_allclose(F.rms_norm(x, n), ref.rms_norm(x, 1, None, np.finfo(dtype).eps),
                                **tol(dtype, 2))
+
+
+def fma_floor(g, x, w, eps):
+    """Two ulps of dx's largest term rstd * g * w, in x's dtype.
+
+    dx = rstd * (g*w - mean(g*w) - ...): with FMA (avx2) the kernel rounds g*w inside
+    mean(g*w) but not in g*w - mean(g*w), an error of the terms' size that the naive order
+    does not make. It shows where dx cancels to 0: rows of length 1, where rstd = 1/sqrt(eps).
+    """
+    if x.size == 0:
+        return 0.0
+    x64 = x.astype(np.float64)
+    rstd = 1 / np.sqrt(x64.var(axis=-1, keepdims=True) + eps)
+    return 2 * float(np.finfo(x.dtype).eps * np.max(np.abs(rstd * g * w)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("n", RELIABILITY_SIZES)
+def test_layer_norm_backward_matches_oracle(arch, rng, dtype, n):
+    """dx, dweight, dbias (and dx alone without weight and bias) against the float64 formulas,
+    to assert_backward_close's tolerance (float32: twice the naive float32 error, at least
+    fma_floor)."""
+    for rows in row_counts(n):
+        x = randn(rng, (rows, n), dtype) * 3 + 1
+        w, b, g = randn(rng, (n,), dtype), randn(rng, (n,), dtype), randn(rng, (rows, n), dtype)
+        want, naive = oracle_and_naive(ref.layer_norm_backward, g, x, 1, w)
+        assert_grads_close(F.layer_norm_backward(g, x, n, w, b), want, naive, dtype,
+                           ("dx", "dweight", "dbias"), fma_floor(g, x, w, 1e-5))
+        (want, _, _), (naive, _, _) = oracle_and_naive(ref.layer_norm_backward, g, x, 1)
+        assert_grads_close(F.layer_norm_backward(g, x, n), (want, None, None), (naive, None, None),
+                           dtype, ("dx", "dweight", "dbias"), fma_floor(g, x, 1, 1e-5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("n", RELIABILITY_SIZES)
+def test_rms_norm_backward_matches_oracle(arch, rng, dtype, n):
+    """dx and dweight (and dx alone without weight, at the default eps: the dtype's machine
+    epsilon) against the float64 formulas, to assert_backward_close's tolerance."""
+    for rows in row_counts(n):
+        x, w, g = randn(rng, (rows, n), dtype), randn(rng, (n,), dtype), randn(rng, (rows, n), dtype)
+        want, naive = oracle_and_naive(ref.rms_norm_backward, g, x, 1, w, 1e-6)
+        assert_grads_close(F.rms_norm_backward(g, x, n, w, eps=1e-6), want, naive, dtype,
+                           ("dx", "dweight"))
+        eps = np.finfo(dtype).eps
+        want, naive = oracle_and_naive(ref.rms_norm_backward, g, x, 1, None, eps)
+        assert_grads_close(F.rms_norm_backward(g, x, n), want, naive, dtype, ("dx", "dweight"))
 
 
 def test_multi_axis_normalized_shape(rng):
