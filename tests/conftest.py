@@ -6,10 +6,25 @@ import mode does it too, because this conftest lives in tests/).
 
 attnlab is imported lazily (only when a test asks for `arch`), so the oracle's own tests in
 tests/test_reference.py run before the package is built.
+
+Hypothesis profiles: "ci" (chosen when the environment variable CI is set, as .ci/run does)
+replays the same examples on every run and keeps no database; "dev" (the default) draws fresh
+examples and stores failing ones in .hypothesis/ so they are retried first next time.
+HYPOTHESIS_PROFILE names a profile explicitly.
 """
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Both from Hypothesis' own defaults: it loads a built-in "ci" profile whenever CI is defined.
+settings.register_profile("ci", settings.get_profile("default"), derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("dev", settings.get_profile("default"), print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def pytest_configure(config):

@@ -16,14 +16,14 @@ def qkv(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex64, object, np.bool_])
-def test_non_float_q_is_a_type_error(qkv, dtype):
+def test_item_01_non_float_q_is_a_type_error(qkv, dtype):
     q, k, v = qkv
     with pytest.raises(TypeError, match=r"q: expected dtype float32 or float64, got"):
         SDPA(q.astype(dtype), k, v)
 
 
 @pytest.mark.parametrize("which", [1, 2])
-def test_mixed_dtypes_are_a_type_error_not_a_cast(qkv, which):
+def test_item_02_mixed_dtypes_are_a_type_error_not_a_cast(qkv, which):
     args = list(qkv)
     args[which] = args[which].astype(np.float64)
     name = "kv"[which - 1]
@@ -36,7 +36,7 @@ def test_mixed_dtypes_are_a_type_error_not_a_cast(qkv, which):
     (lambda a: 1.0, "float"),
     (lambda a: np.ma.masked_array(a), "MaskedArray"),
 ])
-def test_non_arrays_are_a_type_error(qkv, make, kind):
+def test_item_07_non_arrays_are_a_type_error(qkv, make, kind):
     q, k, v = qkv
     with pytest.raises(TypeError, match=rf"q: expected a NumPy array of float32 or float64, got {kind}"):
         SDPA(make(q), k, v)
@@ -44,7 +44,7 @@ def test_non_arrays_are_a_type_error(qkv, make, kind):
 
 
 
-def test_wrong_ndim(qkv):
+def test_item_03_wrong_ndim(qkv):
     q, k, v = qkv
     with pytest.raises(ValueError, match=r"q: expected 2 to 4 dimensions .* got 5 with shape"):
         SDPA(q[None], k, v)
@@ -54,7 +54,7 @@ def test_wrong_ndim(qkv):
         SDPA(q, k[0], v)
 
 
-def test_mismatched_sizes_name_argument_axis_expected_and_actual(qkv, rng):
+def test_item_03_mismatched_sizes_name_argument_axis_expected_and_actual(qkv, rng):
     q, k, v = qkv
     with pytest.raises(ValueError, match=r"k: axis -1 \(D, must match q\) has size 7, expected 8"):
         SDPA(q, k[..., :7], v)
@@ -68,14 +68,14 @@ def test_mismatched_sizes_name_argument_axis_expected_and_actual(qkv, rng):
         SDPA(q, k[:, :3], v[:, :3])
 
 
-def test_mask_must_be_bool(qkv):
+def test_item_05_mask_must_be_bool(qkv):
     q, k, v = qkv
     for bad in (np.ones((5, 5), np.uint8), np.ones((5, 5), np.int64), np.zeros((5, 5), np.float32)):
         with pytest.raises(TypeError, match=r"mask: expected dtype bool, got .*pass additive float masks as bias="):
             SDPA(q, k, v, mask=bad)
 
 
-def test_mask_and_bias_must_broadcast(qkv):
+def test_item_04_mask_and_bias_must_broadcast(qkv):
     q, k, v = qkv
     with pytest.raises(ValueError, match=r"mask: shape \(3, 5\) is not broadcastable to \(2, 4, 5, 5\)"):
         SDPA(q, k, v, mask=np.ones((3, 5), bool))
@@ -83,7 +83,7 @@ def test_mask_and_bias_must_broadcast(qkv):
         SDPA(q, k, v, bias=np.ones((4, 4), np.float32))
 
 
-def test_bias_dtype_must_match(qkv):
+def test_item_02_bias_dtype_must_match(qkv):
     q, k, v = qkv
     with pytest.raises(TypeError, match=r"bias: dtype float64 does not match q's dtype float32"):
         SDPA(q, k, v, bias=np.zeros((5, 5)))
@@ -97,11 +97,7 @@ def test_bias_dtype_must_match(qkv):
     (dict(window=3), TypeError, r"window: expected a \(left, right\) pair"),
     (dict(window=(1, 2, 3)), TypeError, r"window: expected a \(left, right\) pair"),
     (dict(window=(1.5, 2)), TypeError, r"window\[left\]: expected an int, got float"),
-    (dict(scale=float("nan")), ValueError, r"scale: expected a finite number, got nan"),
-    (dict(scale=float("inf")), ValueError, r"scale: expected a finite number, got inf"),
     (dict(scale="1"), TypeError, r"scale: expected a real number, got str"),
-    (dict(dropout_p=1.0), ValueError, r"dropout_p: expected 0 <= dropout_p < 1, got 1.0"),
-    (dict(dropout_p=-0.1), ValueError, r"dropout_p: expected 0 <= dropout_p < 1"),
     (dict(dropout_p=0.1, seed=-1), ValueError, r"seed: expected an int in \[0, 2\*\*64\)"),
     (dict(dropout_p=0.1, seed=2**64), ValueError, r"seed: expected an int in \[0, 2\*\*64\)"),
     (dict(dropout_p=0.1, seed=1.0), TypeError, r"seed: expected an int, got float"),
@@ -110,6 +106,23 @@ def test_bias_dtype_must_match(qkv):
 def test_bad_options(qkv, kwargs, error, message):
     with pytest.raises(error, match=message):
         SDPA(*qkv, **kwargs)
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), -float("inf")])
+def test_item_24_nonfinite_scale_is_a_value_error(qkv, scale):
+    with pytest.raises(ValueError, match=rf"scale: expected a finite number, got {scale}"):
+        SDPA(*qkv, scale=scale)
+    with pytest.raises(ValueError, match=rf"scale: expected a finite number, got {scale}"):
+        BACKWARD(np.ones_like(qkv[0]), *qkv, scale=scale)
+
+
+@pytest.mark.parametrize("p", [1.0, -0.1, 1.5, float("nan")])
+def test_item_25_dropout_p_outside_0_1_is_a_value_error(qkv, p):
+    message = "a finite number, got nan" if p != p else rf"0 <= dropout_p < 1, got {p}"
+    with pytest.raises(ValueError, match=rf"dropout_p: expected {message}"):
+        SDPA(*qkv, dropout_p=p, seed=1)
+    with pytest.raises(ValueError, match=rf"dropout_p: expected {message}"):
+        BACKWARD(np.ones_like(qkv[0]), *qkv, dropout_p=p, seed=1)
 
 
 def test_options_are_keyword_only(qkv):
@@ -139,7 +152,7 @@ def test_errors_leave_inputs_untouched(qkv):
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
-def test_np_matrix_is_a_type_error():
+def test_item_07_np_matrix_is_a_type_error():
     m = np.asmatrix(np.ones((3, 4)))
     with pytest.raises(TypeError, match="q: expected a NumPy array of float32 or float64, got matrix"):
         SDPA(m, m, m)

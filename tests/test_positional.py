@@ -13,7 +13,7 @@ F = al.functional
 
 
 @pytest.mark.parametrize("length,dim,offset", [(1, 1, 0), (7, 9, 0), (16, 64, 3), (5, 17, 100_000)])
-def test_sinusoidal_matches_oracle(length, dim, offset):
+def test_item_28_sinusoidal_matches_oracle(length, dim, offset):
     table = F.sinusoidal_positional_encoding(length, dim, offset=offset, dtype=np.float64)
     np.testing.assert_allclose(table, ref.sinusoidal(length, dim, offset=offset), atol=1e-12)
     default = F.sinusoidal_positional_encoding(length, dim, offset=offset)

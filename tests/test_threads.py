@@ -51,7 +51,7 @@ def test_set_num_threads_rejects_bad_counts(restore_threads, bad, error, message
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_an_exception_in_a_worker_reaches_python(restore_threads, n_threads):
+def test_item_15_an_exception_in_a_worker_reaches_python(restore_threads, n_threads):
     al.set_num_threads(n_threads)
     with pytest.raises(RuntimeError, match="task 5 failed"):
         _core._pool_selftest(64, 5)

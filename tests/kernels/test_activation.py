@@ -9,7 +9,8 @@ import pytest
 import attnlab as al
 from attnlab import _core
 import reference_blocks as ref
-from reference_blocks import DTYPE_IDS, DTYPES, SIZES, gradcheck, randn, tol
+from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, SIZES, assert_backward_close,
+                              gradcheck, oracle_and_naive, randn, row_counts, tol)
 
 F = al.functional
 
@@ -25,6 +26,12 @@ ACTIVATIONS = {
     ),
 }
 NAMES = list(ACTIVATIONS)
+BACKWARD_ORACLES = {
+    "relu": ref.relu_backward,
+    "silu": ref.silu_backward,
+    "gelu": ref.gelu_backward,
+    "gelu_tanh": lambda g, x, dtype: ref.gelu_backward(g, x, "tanh", dtype=dtype),
+}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -34,6 +41,19 @@ def test_matches_oracle(arch, rng, name, dtype, n):
     forward, _, oracle = ACTIVATIONS[name]
     x = randn(rng, (n,), dtype) * 4
     np.testing.assert_allclose(forward(x), oracle(x), **tol(dtype, 2))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("n", RELIABILITY_SIZES)
+def test_backward_matches_oracle(arch, rng, name, dtype, n):
+    """dx against the float64 formula on (rows, n) inputs spanning both tails, to
+    assert_backward_close's tolerance (float32: twice the naive float32 error)."""
+    _, backward, _ = ACTIVATIONS[name]
+    for rows in row_counts(n):
+        x, g = randn(rng, (rows, n), dtype) * 4, randn(rng, (rows, n), dtype)
+        want, naive = oracle_and_naive(BACKWARD_ORACLES[name], g, x)
+        assert_backward_close(backward(g, x), want, naive, dtype, name)
 
 
 @pytest.mark.parametrize("name", NAMES)

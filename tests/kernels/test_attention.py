@@ -233,7 +233,7 @@ MASK_SHAPES = {"LqLk": (9, 17), "B11Lk": (2, 1, 1, 17), "1HLqLk": (1, 3, 9, 17)}
 
 @dtypes
 @pytest.mark.parametrize("kind", sorted(MASK_SHAPES))
-def test_mask_broadcast_equals_expanded(arch, rng, dtype, kind):
+def test_item_04_mask_broadcast_equals_expanded(arch, rng, dtype, kind):
     """A broadcast mask gives bitwise the same out, weights and grads as the expanded mask."""
     q, k, v = make_qkv(rng, dtype, (2, 3), 9, 17, 8)
     g = grad_out_for(rng, q, v)
@@ -282,7 +282,7 @@ CAUSAL_LENGTHS = [(1, 1), (7, 7), (7, 17), (17, 7), (1, 65), (65, 1), (8, 9), (9
 @dtypes
 @pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
 @pytest.mark.parametrize("lq,lk", CAUSAL_LENGTHS)
-def test_causal(arch, rng, dtype, alignment, lq, lk):
+def test_item_22_causal(arch, rng, dtype, alignment, lq, lk):
     """is_causal with both alignments and Lq <, =, > Lk: matches the oracle and weights are
     exactly 0 on future keys."""
     q, k, v = make_qkv(rng, dtype, (2, 2), lq, lk, 8)
@@ -314,12 +314,29 @@ def test_window(arch, rng, dtype, window, alignment, is_causal, lq, lk):
 
 @dtypes
 @pytest.mark.parametrize("scale", [0.05, 0.5, 1.0, 4.0, 0.0, -0.7])
-def test_scale(arch, rng, dtype, scale):
+def test_item_24_scale(arch, rng, dtype, scale):
     """Explicit scale (including 0 and negative) replaces 1/sqrt(D) and matches the oracle
     (f32 tolerance widened to the naive-f32 error when |scale| > 1 makes logits large)."""
     q, k, v = make_qkv(rng, dtype, (2, 2), 9, 17, 8)
     check_forward(q, k, v, scale=scale, naive=abs(scale) > 1)
     check_backward(grad_out_for(rng, q, v), q, k, v, scale=scale, naive=abs(scale) > 1)
+
+
+@dtypes
+def test_item_21_bias_shift_of_1e4_leaves_the_output_unchanged(arch, rng, dtype):
+    """softmax(s + c) = softmax(s) for c = +-1e4 added to the whole bias: float64 to 1e-10 (the
+    scores, 1e4 in size, round by 1e4 x eps before the maximum is subtracted); float32, whose
+    shift itself rounds the bias by up to 5e-4, equals the oracle run on the shifted bias to
+    twice the naive float32 error."""
+    q, k, v = make_qkv(rng, dtype, (2, 2), 9, 17, 8)
+    bias = randn(rng, (9, 17), dtype)
+    out = fwd(q, k, v, bias=bias)
+    for c in (-1e4, 1e4):
+        shifted = (bias + dtype(c)).astype(dtype)
+        if dtype == np.float64:
+            np.testing.assert_allclose(fwd(q, k, v, bias=shifted), out, rtol=0, atol=1e-10)
+        else:
+            check_forward(q, k, v, bias=shifted, naive=True)
 
 
 @dtypes
@@ -393,7 +410,7 @@ COMBINED = {
 
 @dtypes
 @pytest.mark.parametrize("name", sorted(COMBINED))
-def test_options_combined(arch, rng, dtype, name):
+def test_item_06_options_combined(arch, rng, dtype, name):
     """mask, bias, causal, window, scale and GQA intersect/compose exactly like the oracle,
     forward (with weights) and backward."""
     case = dict(COMBINED[name])
@@ -534,7 +551,7 @@ def infer_keep(q, k, mask=None, bias=None, **opts):
 
 
 @dtypes
-def test_dropout_same_seed_bitwise(arch, rng, dtype):
+def test_item_25_dropout_same_seed_bitwise(arch, rng, dtype):
     """Same seed -> bitwise-equal forward, weights and backward; and dropout does change out."""
     q, k, v = make_qkv(rng, dtype, (2, 3), 17, 33, 8)
     g = grad_out_for(rng, q, v)
@@ -565,7 +582,7 @@ def test_dropout_different_seed_differs(arch, rng, dtype):
 
 
 @dtypes
-def test_dropout_p0_bitwise_equals_no_dropout(arch, rng, dtype):
+def test_item_25_dropout_p0_bitwise_equals_no_dropout(arch, rng, dtype):
     """dropout_p=0 (with a seed) is bitwise identical to no dropout, forward and backward."""
     q, k, v = make_qkv(rng, dtype, (2, 3), 17, 33, 8)
     g = grad_out_for(rng, q, v)
@@ -619,7 +636,7 @@ def test_dropout_matches_oracle_with_kernel_mask(arch, rng, dtype, hkv):
         assert_close(a, b, kind="grad", dtype=dtype, label=label)
 
 
-def test_dropout_finite_differences(arch, rng):
+def test_item_25_dropout_finite_differences(arch, rng):
     """With a fixed seed, dropout backward equals finite differences of dropout forward
     (backward regenerates the forward's mask)."""
     q, k, v = make_qkv(rng, np.float64, (1, 2), 4, 6, 3, dv=2)
@@ -695,7 +712,7 @@ def _fully_masked_setup(rng, dtype, how):
 @pytest.mark.parametrize("how", FULLY_MASKED)
 @pytest.mark.parametrize("return_weights", [False, True], ids=["fused", "weights"])
 @pytest.mark.parametrize("dropout", [False, True], ids=["", "dropout"])
-def test_fully_masked_rows_exact_zeros(arch, rng, dtype, how, return_weights, dropout):
+def test_item_17_fully_masked_rows_exact_zeros(arch, rng, dtype, how, return_weights, dropout):
     """Rows that can see no key give exactly 0 in out and weights, gradients flowing from them
     are exactly 0 (dq, dk, dv, dbias), and no NaN appears anywhere."""
     q, k, v, mask, bias, opts, dead = _fully_masked_setup(rng, dtype, how)
@@ -726,7 +743,7 @@ def test_fully_masked_rows_exact_zeros(arch, rng, dtype, how, return_weights, dr
 
 @dtypes
 @pytest.mark.parametrize("return_weights", [False, True], ids=["fused", "weights"])
-def test_empty_keys_give_zeros(arch, rng, dtype, return_weights):
+def test_item_09_empty_keys_give_zeros(arch, rng, dtype, return_weights):
     """Lk == 0 with Lq > 0 is fully masked: zero output, (.., Lq, 0) weights, zero dq,
     empty dk/dv, zero-size dbias."""
     q = randn(rng, (2, 3, 5, 8), dtype)
@@ -746,7 +763,7 @@ def test_empty_keys_give_zeros(arch, rng, dtype, return_weights):
 
 
 @dtypes
-def test_finfo_min_bias_no_nan(arch, rng, dtype):
+def test_item_18_finfo_min_bias_no_nan(arch, rng, dtype):
     """An additive mask of finfo.min (on some keys, and on a whole row, which then stays
     uniform) gives no NaN and matches the oracle."""
     q, k, v = make_qkv(rng, dtype, (2, 2), 9, 17, 8)
@@ -762,7 +779,7 @@ def test_finfo_min_bias_no_nan(arch, rng, dtype):
 
 
 @dtypes
-def test_huge_finite_bias_is_clamped(arch, rng, dtype):
+def test_item_18_huge_finite_bias_is_clamped(arch, rng, dtype):
     """The kernels add bias * log2(e); a finite bias beyond finfo.max * ln 2 counts as that
     (documented), so it never overflows into a mask: a row of such biases stays uniform, while
     -inf still masks and NaN still poisons its row."""
@@ -802,7 +819,7 @@ def _poisoned(rng, dtype, poison):
 @dtypes
 @pytest.mark.parametrize("poison", sorted(POISONS))
 @pytest.mark.parametrize("causal", [False, True], ids=["", "causal"])
-def test_nonfinite_masked_kv_do_not_change_output(arch, rng, dtype, poison, causal):
+def test_item_20_nonfinite_masked_kv_do_not_change_output(arch, rng, dtype, poison, causal):
     """NaN/inf/1e30 in masked-out K and V leave out and weights bitwise equal to the clean run
     (masking is a select, not a multiply)."""
     q, k, v, kp, vp, mask = _poisoned(rng, dtype, POISONS[poison])
@@ -819,7 +836,7 @@ def test_nonfinite_masked_kv_do_not_change_output(arch, rng, dtype, poison, caus
 
 @dtypes
 @pytest.mark.parametrize("poison", sorted(POISONS))
-def test_nonfinite_masked_kv_do_not_change_grads(arch, rng, dtype, poison):
+def test_item_20_nonfinite_masked_kv_do_not_change_grads(arch, rng, dtype, poison):
     """NaN/inf/1e30 in masked-out K and V leave dq, dk, dv bitwise equal to the clean run."""
     q, k, v, kp, vp, mask = _poisoned(rng, dtype, POISONS[poison])
     g = grad_out_for(rng, q, v)
@@ -829,7 +846,7 @@ def test_nonfinite_masked_kv_do_not_change_grads(arch, rng, dtype, poison):
 
 
 @dtypes
-def test_large_logits(arch, rng, dtype):
+def test_item_19_large_logits(arch, rng, dtype):
     """q scaled by 1e4 (|scores| ~ 1e4): output and grads finite and equal to the oracle
     (grads to within rounding of the 1e4-sized inputs: 16 eps max|q|)."""
     q, k, v = make_qkv(rng, dtype, (2, 2), 9, 17, 16)
@@ -855,7 +872,7 @@ EMPTY = {"B0": ((0, 2), 5, 7), "H0": ((2, 0), 5, 7), "Lq0": ((2, 2), 0, 7), "B0_
 
 @dtypes
 @pytest.mark.parametrize("name", sorted(EMPTY))
-def test_empty_sizes(arch, rng, dtype, name):
+def test_item_08_empty_sizes(arch, rng, dtype, name):
     """B=0, H=0 or Lq=0 give empty results of the right shape and dtype, forward and backward
     (with a broadcast bias, whose dbias is all zeros)."""
     lead, lq, lk = EMPTY[name]
@@ -918,7 +935,7 @@ LAYOUTS = ["transposed", "last_axes_transposed", "step2_rows", "step2_cols", "re
 
 @dtypes
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_layouts_bitwise_and_never_written(arch, rng, dtype, layout):
+def test_item_10_11_layouts_bitwise_and_never_written(arch, rng, dtype, layout):
     """Strided, transposed, negative-stride, Fortran, read-only and stride-0 q/k/v/mask/bias/
     grad_out give bitwise the same out, weights and grads as contiguous copies, and no input
     buffer is written."""
@@ -968,7 +985,7 @@ def test_inputs_not_written_and_outputs_fresh(arch, rng, dtype):
 @dtypes
 @pytest.mark.parametrize("shape", [(2, 3, 65, 130, 17), (1, 2, 257, 257, 33)],
                          ids=["65x130", "257x257"])
-def test_thread_count_bitwise(arch, rng, restore_threads, dtype, shape):
+def test_item_26_thread_count_bitwise(arch, rng, restore_threads, dtype, shape):
     """Out, weights and grads (with mask, bias, causal, dropout) are bitwise identical for
     1, 2 and 3 threads."""
     b, h, lq, lk, d = shape

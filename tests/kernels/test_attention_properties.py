@@ -18,7 +18,7 @@ from reference import allowed_keys
 F = al.functional
 
 # The `arch` fixture is function-scoped but constant across examples, which is what we want.
-SETTINGS = settings(max_examples=40, deadline=None, database=None, print_blob=True,
+SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 ELEMS = st.floats(min_value=-3, max_value=3, width=32)
@@ -81,7 +81,7 @@ def test_key_value_permutation_leaves_output_unchanged(arch, prob, data):
 @SETTINGS
 @given(prob=problems(mask=True), data=st.data(),
        c=st.floats(min_value=-100, max_value=100, width=32))
-def test_bias_shift_invariance(arch, prob, data, c):
+def test_item_21_bias_shift_invariance(arch, prob, data, c):
     """Adding a constant c (|c| <= 100) to the bias leaves the output unchanged."""
     q, k, v, mask = prob
     bias = f32(data.draw, q.shape[:-1] + (k.shape[-2],),
@@ -95,7 +95,7 @@ def test_bias_shift_invariance(arch, prob, data, c):
 @SETTINGS
 @given(prob=problems(), data=st.data(),
        alignment=st.sampled_from(["top_left", "bottom_right"]))
-def test_causal_future_independence(arch, prob, data, alignment):
+def test_item_23_causal_future_independence(arch, prob, data, alignment):
     """Causal: changing k/v at keys after row t's horizon leaves rows <= t (and their dq)
     bitwise unchanged, and gradients from those rows to the future keys are exactly 0."""
     q, k, v, _ = prob

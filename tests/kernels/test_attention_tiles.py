@@ -111,7 +111,7 @@ def test_poison_in_masked_keys_and_values(arch, dtype, poison):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_thread_count_bitwise(arch, dtype):
+def test_item_26_thread_count_bitwise(arch, dtype):
     """2 (batch, kv head) pairs: the forward runs one task per pair, packing K and V itself, at
     1 and 2 threads, and per query block on K and V packed once at 3."""
     rng = np.random.default_rng(7)
@@ -135,7 +135,7 @@ def test_thread_count_bitwise(arch, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nonfinite_query_and_grad_rows_stay_in_their_keys(arch, dtype):
+def test_item_20_nonfinite_query_and_grad_rows_stay_in_their_keys(arch, dtype):
     """A NaN query row (and grad row) that may see only keys 0..2 makes only those keys' dK/dV
     NaN; the GEMM path must not spread it through the rest of its tile."""
     rng = np.random.default_rng(8)
@@ -152,7 +152,7 @@ def test_nonfinite_query_and_grad_rows_stay_in_their_keys(arch, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nan_in_a_visible_query_stays_in_its_row(arch, dtype):
+def test_item_20_nan_in_a_visible_query_stays_in_its_row(arch, dtype):
     """NaN passes the softmax's exp (no select): its row is NaN, every other row unchanged."""
     rng = np.random.default_rng(9)
     q, k, v = qkv(rng, dtype, BQ + 3, BK + 5, 8)

@@ -16,7 +16,7 @@ def bits(x):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("n", [1, 7, 17, 1025])
-def test_same_seed_same_mask_and_scaling(arch, rng, dtype, n):
+def test_item_25_same_seed_same_mask_and_scaling(arch, rng, dtype, n):
     x = randn(rng, (3, n), dtype) + dtype(10)  # no zeros, so y == 0 marks a dropped element
     y = F.dropout(x, 0.3, seed=42)
     np.testing.assert_array_equal(bits(y), bits(F.dropout(x, 0.3, seed=42)))
@@ -38,7 +38,7 @@ def test_dropped_nan_and_inf_become_zero(arch, dtype):
     np.testing.assert_array_equal(y[kept], x[kept])
 
 
-def test_mask_is_shared_by_arches_threads_and_prefixes(rng):
+def test_item_26_mask_is_shared_by_arches_threads_and_prefixes(rng):
     x = randn(rng, (70001,), np.float32) + np.float32(10)
     before = al.get_num_threads()
     results = []
@@ -78,7 +78,7 @@ def test_neighbouring_columns_and_seeds_are_independent():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_p_zero_and_eval_are_bitwise_identity(arch, rng, dtype):
+def test_item_25_p_zero_and_eval_are_bitwise_identity(arch, rng, dtype):
     x = randn(rng, (5, 9), dtype)
     x[0, :3] = [np.nan, -0.0, np.inf]
     np.testing.assert_array_equal(bits(F.dropout(x, 0.0, seed=1)), bits(x))

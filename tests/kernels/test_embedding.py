@@ -60,7 +60,7 @@ def test_matches_torch(rng, torch):
                                atol=1e-5, rtol=1e-6)
 
 
-def test_repeated_indices_do_not_depend_on_thread_count(rng):
+def test_item_26_repeated_indices_do_not_depend_on_thread_count(rng):
     weight = randn(rng, (3, 9), np.float32)
     idx = rng.integers(0, 3, size=20000)
     g = randn(rng, (20000, 9), np.float32)

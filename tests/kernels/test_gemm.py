@@ -72,7 +72,7 @@ def test_empty(arch):
     assert dx.shape == (0, 3) and np.all(dw == 0)
 
 
-def test_thread_count_bitwise(arch, rng):
+def test_item_26_thread_count_bitwise(arch, rng):
     x, w, b = data(rng, np.float32, 301, 129, 270)
     g = rng.standard_normal((301, 270)).astype(np.float32)
     saved = al.get_num_threads()

@@ -6,7 +6,8 @@ import pytest
 
 import attnlab as al
 import reference_blocks as ref
-from reference_blocks import DTYPE_IDS, DTYPES, gradcheck, randn, tol
+from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, assert_backward_close,
+                              gradcheck, oracle_and_naive, randn, row_counts, tol)
 
 F = al.functional
 REDUCTIONS = ["mean", "sum", "none"]
@@ -33,6 +34,24 @@ def test_matches_oracle(arch, rng, reduction, smoothing, dtype, classes):
     out = F.cross_entropy(logits, target, **opts)
     assert out.dtype == dtype
     np.testing.assert_allclose(out, ref.cross_entropy(logits, target, **opts), **tol(dtype, 2))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("classes", [n for n in RELIABILITY_SIZES if n])  # 0: test_zero_classes
+def test_backward_matches_oracle(arch, rng, reduction, smoothing, dtype, classes):
+    """dlogits against the float64 formula for a few row counts, with every third target
+    ignored (ignore_index=-100, and 0, a real class), to assert_backward_close's tolerance
+    (float32: twice the naive float32 error)."""
+    for rows in row_counts(classes):
+        for ignore_index in (-100, 0):
+            logits, target = make(rng, (rows, classes), dtype, ignore_index)
+            opts = dict(ignore_index=ignore_index, label_smoothing=smoothing, reduction=reduction)
+            g = randn(rng, (rows,), dtype) if reduction == "none" else np.array(1.3, dtype)
+            want, naive = oracle_and_naive(ref.cross_entropy_backward, g, logits, target, **opts)
+            got = F.cross_entropy_backward(g, logits, target, **opts)
+            assert_backward_close(got, want, naive, dtype, f"{rows} rows, {opts}")
 
 
 @pytest.mark.parametrize("shape", [(7,), (3, 5, 4), (2, 9, 3, 2)])
@@ -86,6 +105,22 @@ def test_large_logits(arch, rng, dtype):
     shifted = F.cross_entropy(logits + dtype(1e4), target, reduction="none")
     np.testing.assert_allclose(shifted, F.cross_entropy(logits, target, reduction="none"),
                                atol=2e-3 if dtype == np.float32 else 1e-9)
+
+
+def test_zero_classes(rng):
+    """Rows need a class (ValueError naming logits, not NumPy's reshape error); no rows and no
+    classes is an empty input."""
+    for shape in [(3, 0), (0,), (2, 0, 4)]:
+        logits = np.zeros(shape, np.float32)
+        axis = 0 if len(shape) == 1 else 1
+        target = np.full(shape[:axis] + shape[axis + 1:], -100)
+        with pytest.raises(ValueError, match=r"logits: expected at least 1 class along axis"):
+            F.cross_entropy(logits, target)
+        with pytest.raises(ValueError, match=r"logits: expected at least 1 class along axis"):
+            F.cross_entropy_backward(1.0, logits, target)
+    empty = np.zeros((0, 0), np.float64)
+    assert F.cross_entropy(empty, np.zeros(0, np.int64), reduction="none").shape == (0,)
+    assert F.cross_entropy_backward(1.0, empty, np.zeros(0, np.int64)).shape == (0, 0)
 
 
 def test_all_ignored_mean_is_nan_like_torch(rng):

@@ -6,7 +6,8 @@ import pytest
 
 import attnlab as al
 import reference_blocks as ref
-from reference_blocks import DTYPE_IDS, DTYPES, SIZES, gradcheck, randn, tol
+from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, SIZES, assert_grads_close,
+                              gradcheck, oracle_and_naive, randn, row_counts, tol)
 
 F = al.functional
 
@@ -28,6 +29,52 @@ def test_rms_norm_matches_oracle(arch, rng, dtype, n):
     np.testing.assert_allclose(F.rms_norm(x, n, w, eps=1e-6), ref.rms_norm(x, 1, w, 1e-6), **tol(dtype, 2))
     np.testing.assert_allclose(F.rms_norm(x, n), ref.rms_norm(x, 1, None, np.finfo(dtype).eps),
                                **tol(dtype, 2))
+
+
+def fma_floor(g, x, w, eps):
+    """Two ulps of dx's largest term rstd * g * w, in x's dtype.
+
+    dx = rstd * (g*w - mean(g*w) - ...): with FMA (avx2) the kernel rounds g*w inside
+    mean(g*w) but not in g*w - mean(g*w), an error of the terms' size that the naive order
+    does not make. It shows where dx cancels to 0: rows of length 1, where rstd = 1/sqrt(eps).
+    """
+    if x.size == 0:
+        return 0.0
+    x64 = x.astype(np.float64)
+    rstd = 1 / np.sqrt(x64.var(axis=-1, keepdims=True) + eps)
+    return 2 * float(np.finfo(x.dtype).eps * np.max(np.abs(rstd * g * w)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("n", RELIABILITY_SIZES)
+def test_layer_norm_backward_matches_oracle(arch, rng, dtype, n):
+    """dx, dweight, dbias (and dx alone without weight and bias) against the float64 formulas,
+    to assert_backward_close's tolerance (float32: twice the naive float32 error, at least
+    fma_floor)."""
+    for rows in row_counts(n):
+        x = randn(rng, (rows, n), dtype) * 3 + 1
+        w, b, g = randn(rng, (n,), dtype), randn(rng, (n,), dtype), randn(rng, (rows, n), dtype)
+        want, naive = oracle_and_naive(ref.layer_norm_backward, g, x, 1, w)
+        assert_grads_close(F.layer_norm_backward(g, x, n, w, b), want, naive, dtype,
+                           ("dx", "dweight", "dbias"), fma_floor(g, x, w, 1e-5))
+        (want, _, _), (naive, _, _) = oracle_and_naive(ref.layer_norm_backward, g, x, 1)
+        assert_grads_close(F.layer_norm_backward(g, x, n), (want, None, None), (naive, None, None),
+                           dtype, ("dx", "dweight", "dbias"), fma_floor(g, x, 1, 1e-5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("n", RELIABILITY_SIZES)
+def test_rms_norm_backward_matches_oracle(arch, rng, dtype, n):
+    """dx and dweight (and dx alone without weight, at the default eps: the dtype's machine
+    epsilon) against the float64 formulas, to assert_backward_close's tolerance."""
+    for rows in row_counts(n):
+        x, w, g = randn(rng, (rows, n), dtype), randn(rng, (n,), dtype), randn(rng, (rows, n), dtype)
+        want, naive = oracle_and_naive(ref.rms_norm_backward, g, x, 1, w, 1e-6)
+        assert_grads_close(F.rms_norm_backward(g, x, n, w, eps=1e-6), want, naive, dtype,
+                           ("dx", "dweight"))
+        eps = np.finfo(dtype).eps
+        want, naive = oracle_and_naive(ref.rms_norm_backward, g, x, 1, None, eps)
+        assert_grads_close(F.rms_norm_backward(g, x, n), want, naive, dtype, ("dx", "dweight"))
 
 
 def test_multi_axis_normalized_shape(rng):
@@ -77,14 +124,14 @@ def test_norms_match_torch(rng, torch, n):
         np.testing.assert_allclose(ours, theirs.grad.numpy(), atol=1e-4, rtol=1e-4)
 
 
-def test_large_mean_is_two_pass(arch, rng):
+def test_item_27_large_mean_is_two_pass(arch, rng):
     # A one-pass E[x^2] - E[x]^2 loses the unit variance under a 1e4 offset in float32.
     x = (1e4 + rng.standard_normal((4, 1023))).astype(np.float32)
     np.testing.assert_allclose(F.layer_norm(x, 1023), ref.layer_norm(x, 1), atol=2e-3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_constant_row_gives_bias_and_finite_grads(arch, rng, dtype):
+def test_item_27_constant_row_gives_bias_and_finite_grads(arch, rng, dtype):
     n = 1025
     x = np.full((2, n), 0.1, dtype=dtype)
     w, b = randn(rng, (n,), dtype), randn(rng, (n,), dtype)
@@ -93,7 +140,17 @@ def test_constant_row_gives_bias_and_finite_grads(arch, rng, dtype):
     assert all(np.isfinite(gr).all() for gr in grads)
 
 
-def test_results_do_not_depend_on_thread_count(rng):
+@pytest.mark.parametrize("eps", [0.0, -1e-5, -np.inf, np.nan])
+def test_item_27_eps_must_be_positive(rng, eps):
+    x = randn(rng, (2, 5), np.float32)
+    calls = [lambda: F.layer_norm(x, 5, eps=eps), lambda: F.layer_norm_backward(x, x, 5, eps=eps),
+             lambda: F.rms_norm(x, 5, eps=eps), lambda: F.rms_norm_backward(x, x, 5, eps=eps)]
+    for call in calls:
+        with pytest.raises(ValueError, match="eps: expected a"):
+            call()
+
+
+def test_item_26_results_do_not_depend_on_thread_count(rng):
     x, g = randn(rng, (5000, 9), np.float32), randn(rng, (5000, 9), np.float32)
     w, b = randn(rng, (9,), np.float32), randn(rng, (9,), np.float32)
     before = al.get_num_threads()
@@ -133,10 +190,6 @@ def test_empty_sizes(rng):
 
 def test_errors(rng):
     x = randn(rng, (2, 5), np.float32)
-    with pytest.raises(ValueError, match="eps: expected a number > 0"):
-        F.layer_norm(x, 5, eps=0.0)
-    with pytest.raises(ValueError, match="eps"):
-        F.rms_norm(x, 5, eps=-1e-5)
     with pytest.raises(TypeError, match="x: expected dtype float32 or float64, got int64"):
         F.layer_norm(np.ones((2, 5), np.int64), 5)
     with pytest.raises(TypeError, match="weight: dtype float64 does not match x's dtype float32"):

@@ -59,7 +59,7 @@ def test_gradcheck_and_inverse(arch, rng, interleaved):
     np.testing.assert_allclose(F.rope_backward(F.rope(x, pos, **opts), pos, **opts), x, atol=1e-13)
 
 
-def test_float32_angles_are_exact_at_large_positions(rng):
+def test_item_28_float32_angles_are_exact_at_large_positions(rng):
     # Angles in float64: the rotation at position 1e5 matches the oracle to float32 rounding.
     x = randn(rng, (3, 64), np.float32)
     pos = np.array([100_000, 100_001, 65_537])

@@ -29,7 +29,11 @@ def _prepare(logits, target, ignore_index, label_smoothing, reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
     classes = logits.shape[class_axis]
-    rows = np.ascontiguousarray(np.moveaxis(logits, class_axis, -1)).reshape(-1, classes)
+    if classes == 0 and target.size > 0:
+        raise ValueError(f"logits: expected at least 1 class along axis {class_axis}, got shape "
+                         f"{logits.shape}")
+    # An explicit row count: for an empty (0, 0) input reshape cannot infer it.
+    rows = np.ascontiguousarray(np.moveaxis(logits, class_axis, -1)).reshape(target.size, classes)
     options = dict(ignore_index=ignore_index, label_smoothing=label_smoothing)
     return rows, target.reshape(-1), options
 
@@ -60,7 +64,8 @@ def cross_entropy(
     """-log softmax(logits)[target], as ``torch.nn.functional.cross_entropy`` with class indices.
 
     Args:
-        logits: (C,), (N, C) or (N, C, d1, ...) scores; float32 or float64.
+        logits: (C,), (N, C) or (N, C, d1, ...) scores, C >= 1 unless there are no rows;
+            float32 or float64.
         target: class indices of logits' shape without the class axis, each in [0, C) or
             ``ignore_index`` (such positions add nothing and get zero gradient).
         label_smoothing: mixes the target with the uniform distribution over the C classes.
