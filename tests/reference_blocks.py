@@ -319,3 +319,17 @@ def read_only_strided(x):
     view.flags.writeable = False
     assert not view.flags.c_contiguous or view.size <= 1
     return view
+
+
+def matmul_grads(grad_out, a, b):
+    """(da, db) of sum(grad_out * (a @ b)) in float64, with np.matmul's 1-D promotion; each
+    summed over the batch axes its operand was broadcast along."""
+    from reference import reduce_to_shape
+
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    g = np.asarray(grad_out, np.float64).reshape(batch + (a2.shape[-2], b2.shape[-1]))
+    da = reduce_to_shape(g @ np.swapaxes(b2, -1, -2).astype(np.float64), a2.shape)
+    db = reduce_to_shape(np.swapaxes(a2, -1, -2).astype(np.float64) @ g, b2.shape)
+    return da.reshape(a.shape), db.reshape(b.shape)

@@ -21,6 +21,7 @@ void register_positional(py::module_& m);
 void register_softmax(py::module_& m);
 void register_exp(py::module_& m);
 void register_linear(py::module_& m);
+void register_matmul(py::module_& m);
 void register_workspace(py::module_& m);
 }
 
@@ -60,5 +61,6 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_softmax(m);
     attnlab::bindings::register_exp(m);
     attnlab::bindings::register_linear(m);
+    attnlab::bindings::register_matmul(m);
     attnlab::bindings::register_workspace(m);
 }

@@ -159,6 +159,19 @@ template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias);
 
+// A batch of matrices: element (b, r, c) at data[b * stride_batch + r * stride_row +
+// c * stride_col], strides in elements, of any sign (0 = broadcast; a transpose swaps them).
+template <class T>
+struct Strided3 {
+    const T* data = nullptr;
+    index_t stride_batch = 0, stride_row = 0, stride_col = 0;
+};
+
+// c (batch, m, n), C-contiguous: c[b] = a[b] (m, k) @ b[b] (k, n) for b < batch; zeros when
+// k = 0. c must not overlap a or b.
+template <class T>
+void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strided3<T> b, T* c);
+
 // The vectorized exps: the softmax's exp(x); exp(x) for x <= 0 or NaN (GELU's); 2^x for x <= 0
 // or NaN (the attention softmax's, on base-2 scores).
 enum class ExpVariant { general, nonpositive, base2_nonpositive };

@@ -18,6 +18,7 @@ from attnlab.functional.embedding import (
 )
 from attnlab.functional.linear import linear, linear_backward
 from attnlab.functional.loss import cross_entropy, cross_entropy_backward
+from attnlab.functional.matmul import matmul, matmul_backward
 from attnlab.functional.norm import layer_norm, layer_norm_backward, rms_norm, rms_norm_backward
 from attnlab.functional.positional import (
     alibi_bias,
@@ -48,6 +49,8 @@ __all__ = [
     "linear_backward",
     "log_softmax",
     "log_softmax_backward",
+    "matmul",
+    "matmul_backward",
     "relative_position_bias",
     "relative_position_bias_backward",
     "relative_position_bucket",

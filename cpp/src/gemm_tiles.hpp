@@ -1,0 +1,116 @@
+// Output tiles and packed B panels shared by the GEMM drivers (linear.cpp, matmul.cpp). Each
+// C element sums over k in order inside one tile, so neither tiling, packing nor the thread
+// count changes a result.
+#pragma once
+
+#include <algorithm>
+
+#include "attention_plan.hpp"
+#include "kernel_table.hpp"
+#include "threads.hpp"
+#include "workspace.hpp"
+
+namespace attnlab::gemm {
+
+// Output tiles: kRows x kCols of C per task; kCols is a multiple of kPanel.
+constexpr index_t kRows = 96;
+constexpr index_t kCols = 256;
+
+// B operands are packed in column panels of kPanel: (panels, k, kPanel), so that the
+// micro-kernel streams each panel's rows contiguously instead of kPanel-wide strips of rows n
+// apart (which missed L1 on every k step).
+constexpr index_t kPanel = 64;
+
+// Where the kernel reads B: the kPanel-wide panel holding column j starts at
+// data + (j / kPanel - first) * panel_stride, its rows ld apart. Packed panels have
+// panel_stride k * kPanel and ld kPanel (first > 0 when only the panels from `first` on are
+// packed); a B whose rows are read in place has panel_stride kPanel and ld its row stride.
+template <class T>
+struct Panels {
+    const T* data;
+    index_t panel_stride;
+    index_t ld;
+    index_t first = 0;
+};
+
+template <class T>
+Panels<T> packed_panels(const T* data, index_t k) {
+    return {data, k * kPanel, kPanel};
+}
+
+// Panel t of the (k, n) matrix whose element (p, j) is src[p * stride_k + j * stride_n] (any
+// signs): columns [t * kPanel, +kPanel) to dst (k, kPanel). Columns past n up to the next
+// multiple of kPad are zeroed (the kernel reads them; garbage there could be slow denormals);
+// the rest of a last, narrow panel is never read.
+template <class T>
+void pack_panel(const T* src, index_t k, index_t n, index_t stride_k, index_t stride_n,
+                index_t t, T* dst) {
+    const index_t j0 = t * kPanel, width = std::min(kPanel, n - j0);
+    const index_t padded = std::min(kPanel, round_up(width, kPad));
+    for (index_t p = 0; p < k; ++p)
+        std::fill(dst + p * kPanel + width, dst + p * kPanel + padded, T(0));
+    if (stride_n == 1) {
+        for (index_t p = 0; p < k; ++p)
+            std::copy(src + p * stride_k + j0, src + p * stride_k + j0 + width, dst + p * kPanel);
+        return;
+    }
+    for (index_t j = 0; j < width; ++j)  // a transposed source: read its rows in order
+        for (index_t p = 0; p < k; ++p) dst[p * kPanel + j] = src[p * stride_k + (j0 + j) * stride_n];
+}
+
+// Every panel of that matrix, packed on the pool.
+template <class T>
+workspace::Buffer<T> pack_panels(const T* src, index_t k, index_t n, index_t stride_k,
+                                 index_t stride_n) {
+    const index_t panels = blocks(n, kPanel);
+    workspace::Buffer<T> dst(panels * k * kPanel, false);
+    threads::parallel_for(panels, [&](index_t t, int) {
+        pack_panel(src, k, n, stride_k, stride_n, t, dst.get() + t * k * kPanel);
+    });
+    return dst;
+}
+
+// The tile of C (m, n) (rows n apart) at rows [i0, +kRows), columns [j0, +kCols) (j0 a multiple
+// of kCols): C = A B (+ bias[col]), A's element (r, p) at a[r * lda + p * ldp]. The kernel
+// writes whole padded columns, so the tile goes straight into C only when n is a multiple of
+// kPad, else through scratch (at least min(kRows, m) x min(kCols, round_up(n, kPad))).
+template <class T>
+void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a, index_t lda,
+                  index_t ldp, Panels<T> b, const T* bias, T* c, index_t i0, index_t j0,
+                  T* scratch) {
+    const index_t n_pad = round_up(n, kPad);
+    const index_t rows = std::min(kRows, m - i0), cols = std::min(kCols, n_pad - j0);
+    const bool direct = n == n_pad;
+    T* tile = direct ? c + i0 * n + j0 : scratch;
+    const index_t ld = direct ? n : cols;
+    for (index_t j = 0; j < cols; j += kPanel)
+        gemm(rows, std::min(kPanel, cols - j), k, a + i0 * lda, lda, ldp,
+             b.data + ((j0 + j) / kPanel - b.first) * b.panel_stride, b.ld, tile + j, ld, false);
+    if (direct && !bias) return;
+    const index_t used = std::min(cols, n - j0);
+    for (index_t i = 0; i < rows; ++i) {
+        T* dst = c + (i0 + i) * n + j0;
+        const T* src = tile + i * ld;
+        if (bias) {
+            for (index_t j = 0; j < used; ++j) dst[j] = src[j] + bias[j0 + j];
+        } else {
+            std::copy(src, src + used, dst);
+        }
+    }
+}
+
+// C (m, n) = A B (+ bias) with B in panels, every tile a pool task.
+template <class T>
+void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
+                   Panels<T> b, const T* bias, T* c) {
+    const auto gemm = active_kernels().gemm<T>();
+    const index_t row_tiles = blocks(m, kRows), col_tiles = blocks(round_up(n, kPad), kCols);
+    const bool direct = n % kPad == 0;
+    workspace::Buffer<T> scratch(direct ? 0 : kRows * kCols * get_num_threads(), false);
+    threads::parallel_for(row_tiles * col_tiles, [&](index_t task, int worker) {
+        product_tile(gemm, m, n, k, a, lda, ldp, b, bias, c, task / col_tiles * kRows,
+                     task % col_tiles * kCols, scratch.get() + worker * kRows * kCols);
+    });
+}
+
+}  // namespace attnlab::gemm
