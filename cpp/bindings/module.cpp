@@ -22,6 +22,7 @@ void register_softmax(py::module_& m);
 void register_exp(py::module_& m);
 void register_linear(py::module_& m);
 void register_workspace(py::module_& m);
+void register_optim(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -61,4 +62,5 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_exp(m);
     attnlab::bindings::register_linear(m);
     attnlab::bindings::register_workspace(m);
+    attnlab::bindings::register_optim(m);
 }

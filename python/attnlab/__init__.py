@@ -10,7 +10,7 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 (2, 4, 16, 16)
 """
 
-from attnlab import arch, functional
+from attnlab import arch, functional, optim
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
@@ -23,6 +23,7 @@ __all__ = [
     "functional",
     "get_num_threads",
     "manual_seed",
+    "optim",
     "set_num_threads",
     "__version__",
 ]
