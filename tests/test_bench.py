@@ -20,13 +20,16 @@ def test_quick_json(capsys):
     attnlab = {r["row"]: r for r in report["results"] if r["impl"] == "attnlab"}
     for r in report["results"]:
         assert r["median_ms"] > 0 and len(r["samples_ms"]) == 1
-        assert r["gflops"] > 0 or r["row"].split()[0] in ("layer_norm", "gelu", "cross_entropy")
+        assert r["gflops"] > 0 or r["row"].split()[0] in ("layer_norm", "gelu", "cross_entropy",
+                                                          "AdamW")
         # One round: the ratio is that round's time over attnlab's.
         base = attnlab[r["row"]]["samples_ms"][0]
         assert r["ratio"] == pytest.approx(r["samples_ms"][0] / base)
     impls = {(r["row"].split(" (")[0], r["impl"]) for r in report["results"]}
     assert ("forward causal", "attnlab, not causal") in impls
     assert ("forward + weights", "attnlab, no weights") in impls
+    adamw = {r["impl"] for r in report["results"] if r["row"].startswith("AdamW step")}
+    assert adamw == ({"attnlab"} if report["info"]["torch"] is None else {"attnlab", "torch"})
     assert report["memory"]["peak_mib"] is None or report["memory"]["peak_mib"] < 128
     assert al.get_num_threads() >= 1
 
@@ -48,3 +51,11 @@ def test_ratio_is_the_median_of_per_round_ratios():
     ours, theirs = row.results
     assert ours.ratio == 1.0 and ours.median_ms == 2000.0
     assert theirs.ratio == pytest.approx(1.1) and theirs.samples_ms == [3000.0, 2200.0, 3300.0]
+
+
+def test_encoder_parameter_shapes_are_torchs(torch):
+    from attnlab._bench import encoder_parameter_shapes
+
+    layer = torch.nn.TransformerEncoderLayer(d_model=256, nhead=8)
+    expected = [tuple(p.shape) for _ in range(4) for p in layer.parameters()]
+    assert encoder_parameter_shapes(4) == expected

@@ -23,6 +23,7 @@ void register_exp(py::module_& m);
 void register_linear(py::module_& m);
 void register_matmul(py::module_& m);
 void register_workspace(py::module_& m);
+void register_optim(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -63,4 +64,5 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_linear(m);
     attnlab::bindings::register_matmul(m);
     attnlab::bindings::register_workspace(m);
+    attnlab::bindings::register_optim(m);
 }

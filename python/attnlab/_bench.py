@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -243,6 +244,34 @@ def _block_rows(quick: bool, torch) -> list[Row]:
     return [Row(f"{name} ({n}, {c})", 0.0, impls, ">= 1x torch") for name, impls in rows.items()]
 
 
+def encoder_parameter_shapes(layers: int, d_model: int = 256,
+                             dim_feedforward: int = 2048) -> list[tuple[int, ...]]:
+    """The parameter shapes of ``layers`` torch.nn.TransformerEncoderLayer(d_model, nhead,
+    dim_feedforward) modules, in their named_parameters() order."""
+    c, f = d_model, dim_feedforward
+    layer = [(3 * c, c), (3 * c,), (c, c), (c,),  # self_attn: in_proj, out_proj
+             (f, c), (f,), (c, f), (c,),          # linear1, linear2
+             (c,), (c,), (c,), (c,)]              # norm1, norm2
+    return layer * layers
+
+
+def _optimizer_rows(quick: bool, torch) -> list[Row]:
+    """One AdamW step (torch's defaults) over a transformer encoder's parameters and grads."""
+    layers = 1 if quick else 4
+    rng = np.random.default_rng(4)
+    shapes = encoder_parameter_shapes(layers)
+    data = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    grads = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    params = [SimpleNamespace(data=d.copy(), grad=g) for d, g in zip(data, grads)]
+    impls = {"attnlab": al.optim.AdamW(params).step}
+    if torch is not None:
+        tparams = [torch.tensor(d, requires_grad=True) for d in data]
+        for p, g in zip(tparams, grads):
+            p.grad = torch.from_numpy(g)
+        impls["torch"] = torch.optim.AdamW(tparams).step
+    return [Row(f"AdamW step, {layers}-layer encoder d_model 256", 0.0, impls, ">= 1.5x torch")]
+
+
 # ------------------------------------------------------------------------------------------
 # running
 
@@ -327,7 +356,7 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         # ran meanwhile: take the best of one before and one after the rows.
         peak = al.arch.peak_gflops(threads)
         rows = (_attention_rows(quick, torch) + _linear_rows(quick, torch)
-                + _block_rows(quick, torch))
+                + _block_rows(quick, torch) + _optimizer_rows(quick, torch))
         times = [_time_row(row, rounds) for row in rows]
         peak = max(peak, al.arch.peak_gflops(threads))
         for row, t in zip(rows, times):

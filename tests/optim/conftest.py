@@ -1,0 +1,77 @@
+"""Shared by the optimizer tests: stand-in parameters and the step-for-step torch comparison.
+
+``Param`` stands in for attnlab.nn.Parameter (not on main yet): what the optimizers rely on is
+``.data`` (updated in place), ``.grad`` (an ndarray or None) and ``.requires_grad``.
+"""
+
+import numpy as np
+import pytest
+
+import attnlab as al
+
+# Shapes that hit SIMD tails (1, 3, 7, 33 * 5) and, with 2 * 16384 + 3 elements, the optimizer's
+# chunk boundaries.
+SHAPES = [(7,), (33, 5), (1,), (3, 1), (2 * 16384 + 3,)]
+
+
+class Param:
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.grad = None
+        self.requires_grad = True
+
+
+@pytest.fixture
+def make_param():
+    """Param(array): a stand-in parameter holding ``array`` as its data."""
+    return Param
+
+
+def random_params(rng, shapes, dtype):
+    return [Param(rng.standard_normal(shape).astype(dtype)) for shape in shapes]
+
+
+def grads_of_step(rng, params, step, skip):
+    """The gradients of one step: random, None where ``skip(step, position)`` says so."""
+    grads = []
+    for i, p in enumerate(params):
+        g = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+        grads.append(None if skip(step, i) else g)
+    return grads
+
+
+@pytest.fixture
+def compare_with_torch(torch):
+    """Runs attnlab's and torch's optimizer ``name`` side by side over ``steps`` steps of the same
+    random gradients and checks every parameter after every step.
+
+    ``groups``: a list of (shapes, group options); ``skip(step, i)``: parameter i (counted over
+    all groups) gets no gradient on that step. Tolerance: |ours - torch| <= 1e-6 * (1 + |torch|),
+    i.e. rtol 1e-6 with atol 1e-6 for parameters of order 1, in float32 and float64.
+    Returns (our optimizer, torch's, our params, torch's params).
+    """
+
+    def run(name, options, groups, dtype, steps=50, skip=lambda step, i: False):
+        rng = np.random.default_rng(0)
+        ours = [random_params(rng, shapes, dtype) for shapes, _ in groups]
+        theirs = [[torch.tensor(p.data.copy(), requires_grad=True) for p in g] for g in ours]
+        flat_ours = [p for g in ours for p in g]
+        flat_theirs = [p for g in theirs for p in g]
+        opt = getattr(al.optim, name)(
+            [{"params": g, **o} for g, (_, o) in zip(ours, groups)], **options)
+        ref = getattr(torch.optim, name)(
+            [{"params": g, **o} for g, (_, o) in zip(theirs, groups)], **options)
+        for step in range(steps):
+            for p, q, g in zip(flat_ours, flat_theirs, grads_of_step(rng, flat_ours, step, skip)):
+                p.grad = g
+                q.grad = None if g is None else torch.from_numpy(g.copy())
+            opt.step()
+            ref.step()
+            for i, (p, q) in enumerate(zip(flat_ours, flat_theirs)):
+                expected = q.detach().numpy()
+                assert p.data.dtype == dtype
+                np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-6,
+                                           err_msg=f"{name} {options} parameter {i}, step {step}")
+        return opt, ref, flat_ours, flat_theirs
+
+    return run
