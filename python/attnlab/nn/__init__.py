@@ -23,12 +23,16 @@ from attnlab.nn.positional import (
     SinusoidalPositionalEncoding,
 )
 from attnlab.nn.recording import AttentionRecord, RecordsAttention, record_attention
+from attnlab.nn.transformer import Transformer
+from attnlab.nn.transformer_decoder import TransformerDecoder, TransformerDecoderLayer
+from attnlab.nn.transformer_encoder import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "ALiBi", "AttentionRecord", "Dropout", "Embedding", "GELU", "Identity", "LayerNorm",
     "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList",
     "MultiheadAttention", "Parameter", "RMSNorm", "ReLU", "RecordsAttention",
     "RelativePositionBias", "RotaryEmbedding", "Sequential", "SiLU",
-    "SinusoidalPositionalEncoding", "SwiGLU", "init",
+    "SinusoidalPositionalEncoding", "SwiGLU", "Transformer", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "init",
     "record_attention",
 ]
