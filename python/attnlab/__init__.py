@@ -17,6 +17,7 @@ from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_ena
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
+from attnlab.nn.recording import record_attention
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "is_grad_enabled",
     "manual_seed",
     "no_grad",
+    "record_attention",
     "set_grad_enabled",
     "set_num_threads",
     "stack",
