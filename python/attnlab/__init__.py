@@ -17,10 +17,14 @@ from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_ena
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
+from attnlab.nn.recording import record_attention
+from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
+from attnlab.train import History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "History",
     "Tensor",
     "arch",
     "autograd",
@@ -28,14 +32,18 @@ __all__ = [
     "data",
     "empty_cache",
     "enable_grad",
+    "evaluate",
+    "fit",
     "from_numpy",
     "functional",
     "nn",
     "get_num_threads",
     "is_grad_enabled",
     "manual_seed",
+    "models",
     "no_grad",
     "optim",
+    "record_attention",
     "set_grad_enabled",
     "set_num_threads",
     "stack",

@@ -15,6 +15,18 @@ def test_gradients_accumulate_over_backward_calls_and_shared_branches(rng):
     np.testing.assert_allclose(x.grad, 2 * x.data + 4)
 
 
+def test_a_tensor_reached_directly_and_through_a_longer_path_gets_both_gradients(rng):
+    """x is the first operand of the root and also feeds the second (a residual connection,
+    x + f(x)): x's gradient must wait for f's backward. So must an intermediate's."""
+    x = al.tensor(rng.standard_normal((3,)), requires_grad=True)
+    (x + (x * 3).exp()).sum().backward()
+    np.testing.assert_allclose(x.grad, 1 + 3 * np.exp(3 * x.data))
+    x.grad = None
+    h = x * 2
+    (h + (h * h).tanh()).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * (1 + 2 * h.data * (1 - np.tanh(h.data * h.data) ** 2)))
+
+
 def test_leaf_grad_is_a_fresh_contiguous_array(rng):
     x = al.tensor(rng.standard_normal((4, 3)), requires_grad=True)
     b = al.tensor(rng.standard_normal(3), requires_grad=True)

@@ -9,22 +9,29 @@ from attnlab.tensor import Tensor
 
 def _graph_order(root: Tensor) -> list[Tensor]:
     """Every tensor the root depends on through recorded Functions, parents before children
-    (iterative, so deep graphs cannot hit Python's recursion limit)."""
+    (iterative, so deep graphs cannot hit Python's recursion limit).
+
+    A depth-first post-order: a tensor is placed after all its parents. It is marked when it
+    is expanded, not when it is first pushed, so that a tensor reached early by a short path
+    (the x of a residual x + f(x)) still comes before every tensor made from it further down.
+    """
     order: list[Tensor] = []
-    seen = {id(root)}
+    expanded_ids: set[int] = set()
     stack = [(root, False)]
     while stack:
-        t, expanded = stack.pop()
-        if expanded:
+        t, done = stack.pop()
+        if done:
             order.append(t)
             continue
+        if id(t) in expanded_ids:
+            continue
+        expanded_ids.add(id(t))
         stack.append((t, True))
         ctx = t._ctx
         if ctx is None:
             continue
         for p in ctx.parents:
-            if isinstance(p, Tensor) and p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
+            if isinstance(p, Tensor) and p.requires_grad and id(p) not in expanded_ids:
                 stack.append((p, False))
     return order
 

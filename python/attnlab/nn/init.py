@@ -47,6 +47,11 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     return uniform_(t, -bound, bound)
 
 
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    fan_in, fan_out = _fans(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
 def kaiming_uniform_linear_(weight: Tensor, bias: Tensor | None = None) -> None:
     """torch.nn.Linear's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias (kaiming
     uniform with a = sqrt(5))."""

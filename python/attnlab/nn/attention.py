@@ -1,0 +1,291 @@
+"""MultiheadAttention: torch.nn.MultiheadAttention's arguments and parameter names, batch-first,
+on the fused attention kernel, which also gives the per-head weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attnlab import functional as F
+from attnlab._validation import bool_array, flag, real_number
+from attnlab.nn import init
+from attnlab.nn.feedforward import check_batch_first
+from attnlab.nn.linear import Linear, features
+from attnlab.nn.module import Module
+from attnlab.nn.parameter import Parameter
+from attnlab.nn.positional import ALiBi, RelativePositionBias, RotaryEmbedding
+from attnlab.nn.recording import RecordsAttention
+from attnlab.tensor import Tensor, cat
+
+_POSITIONS = ("rotary", "alibi", "t5")
+
+
+class MultiheadAttention(RecordsAttention, Module):
+    """Multi-head attention as torch.nn.MultiheadAttention, batch-first: query (B, Lq, C),
+    key (B, Lk, kdim), value (B, Lk, vdim) -> (B, Lq, C).
+
+    Parameters (torch's names, so torch's state_dict loads): ``in_proj_weight`` (3C, C) when
+    kdim == vdim == C and every head has its own keys; else ``q_proj_weight`` (C, C),
+    ``k_proj_weight`` (Hkv D, kdim), ``v_proj_weight`` (Hkv D, vdim). ``in_proj_bias`` holds
+    the q, k, v biases in that order ((C + 2 Hkv D,), torch's (3C,)); ``out_proj`` is a
+    Linear(C, C); ``bias_k``, ``bias_v`` (1, 1, Hkv D) with ``add_bias_kv``. Initialization as
+    torch: xavier_uniform_ projections, zero biases, xavier_normal_ bias_k/bias_v, out_proj's
+    weight as a Linear's.
+
+    Beyond torch: ``num_kv_heads`` (grouped-query attention: keys and values have that many
+    heads, each shared by num_heads / num_kv_heads query heads; the separate-weight layout
+    then, as kdim/vdim) and ``positions``: None, a RotaryEmbedding, ALiBi or
+    RelativePositionBias module (registered as the ``positions`` submodule), or "rotary",
+    "alibi", "t5" for a default one. ``batch_first`` exists for torch's signature: only True.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+                 vdim: int | None = None, batch_first: bool = True, *,
+                 num_kv_heads: int | None = None,
+                 positions: Module | str | None = None, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.embed_dim = features(embed_dim, "embed_dim")
+        self.num_heads = features(num_heads, "num_heads")
+        if self.num_heads == 0 or self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim: {self.embed_dim} is not divisible by num_heads="
+                             f"{self.num_heads} (each head gets embed_dim / num_heads features)")
+        self.num_kv_heads = self.num_heads if num_kv_heads is None else features(num_kv_heads, "num_kv_heads")
+        if self.num_kv_heads == 0 or self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_heads: {self.num_heads} is not divisible by num_kv_heads="
+                             f"{self.num_kv_heads} (grouped-query attention shares each key/value "
+                             "head among the same number of query heads)")
+        dropout = real_number(dropout, "dropout")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected 0 <= dropout < 1, got {dropout}")
+        check_batch_first(batch_first)
+        self.dropout = dropout
+        self.head_dim = self.embed_dim // self.num_heads
+        self.kdim = self.embed_dim if kdim is None else features(kdim, "kdim")
+        self.vdim = self.embed_dim if vdim is None else features(vdim, "vdim")
+        self.batch_first = True
+        self.add_zero_attn = flag(add_zero_attn, "add_zero_attn")
+        c, kv = self.embed_dim, self.num_kv_heads * self.head_dim
+        self._qkv_same_embed_dim = self.kdim == self.vdim == c and self.num_kv_heads == self.num_heads
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(init.empty((3 * c, c), dtype))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = Parameter(init.empty((c, c), dtype))
+            self.k_proj_weight = Parameter(init.empty((kv, self.kdim), dtype))
+            self.v_proj_weight = Parameter(init.empty((kv, self.vdim), dtype))
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = Parameter(init.empty((c + 2 * kv,), dtype))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(c, c, bias=bias, dtype=dtype)
+        if flag(add_bias_kv, "add_bias_kv"):
+            self.bias_k = Parameter(init.empty((1, 1, kv), dtype))
+            self.bias_v = Parameter(init.empty((1, 1, kv), dtype))
+        else:
+            self.bias_k = self.bias_v = None
+            self.register_parameter("bias_k", None)
+            self.register_parameter("bias_v", None)
+        self.positions = _positions_module(positions, self.num_heads, self.head_dim, dtype)
+        if self.positions is not None and (self.bias_k is not None or self.add_zero_attn):
+            raise ValueError("positions: cannot be combined with add_bias_kv or add_zero_attn "
+                             "(their extra key has no position)")
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
+
+    # ---- forward ----------------------------------------------------------------------------
+    def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
+                mask: np.ndarray | None = None, key_mask: np.ndarray | None = None,
+                is_causal: bool = False, return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Attention of query over key/value (self-attention when key and value are None or
+        query itself).
+
+        Args:
+            query: (B, Lq, C). key: (B, Lk, kdim), default query. value: (B, Lk, vdim),
+                default key.
+            mask: bool, broadcastable to (B, H, Lq, Lk), True = may attend ((Lq, Lk) for all).
+            key_mask: (B, Lk) bool or 0/1 ints, True/1 = a real token (a tokenizer's
+                attention_mask); torch's key_padding_mask is its negation.
+            is_causal: query i sees keys j <= i (top-left aligned); combines with the masks.
+            return_weights: also return the per-head weights (B, H, Lq, Lk) from the kernel
+                (before dropout; not head-averaged: torch's average_attn_weights=False).
+
+        Attention dropout (``dropout``) applies in training mode only, a fresh seed per call.
+        """
+        c = self.embed_dim
+        key = query if key is None else key
+        value = key if value is None else value
+        seen: dict[int, Tensor] = {}  # the same array passed twice stays one Tensor
+        dtype = self.out_proj.weight.dtype
+        query = _input(query, "query", c, "embed_dim", dtype, seen)
+        key = _input(key, "key", self.kdim, "kdim", dtype, seen)
+        value = _input(value, "value", self.vdim, "vdim", dtype, seen)
+        self_attention = key is query and value is query
+        b, lq = query.shape[:2]
+        for name, x in (("key", key), ("value", value)):
+            if x.shape[0] != b:
+                raise ValueError(f"{name}: axis 0 (B) has size {x.shape[0]}, expected query's {b}")
+        if value.shape[1] != key.shape[1]:
+            raise ValueError(f"value: axis 1 (Lk) has size {value.shape[1]}, expected key's "
+                             f"{key.shape[1]}")
+        lk = key.shape[1]
+        mask = _attention_mask(mask, key_mask, b, lk)
+        return_weights = flag(return_weights, "return_weights")
+
+        q, k, v = self._project(query, key, value, self_attention)
+        if is_causal and (self.bias_k is not None or self.add_zero_attn):
+            # As torch: the causal mask covers the real keys; the extra ones stay visible.
+            causal = np.tril(np.ones((lq, lk), dtype=bool))
+            mask, is_causal = causal if mask is None else mask & causal, False
+        if self.bias_k is not None:  # one more key and value, which every query may see
+            k = cat([k, self.bias_k.expand(b, 1, k.shape[2])], axis=1)  # (B, Lk + 1, Hkv D)
+            v = cat([v, self.bias_v.expand(b, 1, v.shape[2])], axis=1)
+            mask = _pad_keys(mask, b, lq, lk)
+            lk += 1
+        h, hkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        q = q.reshape(b, lq, h, d).transpose(1, 2)  # (B, H, Lq, D)
+        k = k.reshape(b, lk, hkv, d).transpose(1, 2)  # (B, Hkv, Lk, D)
+        v = v.reshape(b, lk, hkv, d).transpose(1, 2)  # (B, Hkv, Lk, D)
+        if self.add_zero_attn:  # a zero key and value, which every query may see
+            zeros = Tensor(np.zeros((b, hkv, 1, d), dtype=k.dtype))
+            k, v = cat([k, zeros], axis=2), cat([v, zeros], axis=2)  # (B, Hkv, Lk + 1, D)
+            mask = _pad_keys(mask, b, lq, lk)
+        extra: dict = {}
+        if self.positions is not None:
+            q, k, extra = self.positions.attention_inputs(q, k)
+
+        takers = self._recording()
+        result = F.scaled_dot_product_attention(
+            q, k, v, mask, extra.get("bias"), alibi_slopes=extra.get("alibi_slopes"),
+            is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,
+            return_weights=return_weights or bool(takers))
+        out, weights = result if isinstance(result, tuple) else (result, None)
+        if takers:
+            self._record(takers, weights.data)
+        out = self.out_proj(out.transpose(1, 2).reshape(b, lq, c))  # (B, Lq, C)
+        return (out, weights) if return_weights else out
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor,
+                 self_attention: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """q (B, Lq, C), k (B, Lk, Hkv D), v (B, Lk, Hkv D): self-attention in one GEMM over
+        the packed weights, split by slicing; cross attention as q and then k, v."""
+        c, kv = self.embed_dim, self.num_kv_heads * self.head_dim
+        bias = self.in_proj_bias
+        if self_attention:
+            weight = self.in_proj_weight
+            if weight is None:  # grouped-query heads: the three weights packed for one GEMM
+                weight = cat([self.q_proj_weight, self.k_proj_weight, self.v_proj_weight])
+            qkv = F.linear(query, weight, bias)  # (B, L, C + 2 Hkv D)
+            return qkv[..., :c], qkv[..., c:c + kv], qkv[..., c + kv:]
+        bq, bk, bv = (None,) * 3 if bias is None else (bias[:c], bias[c:c + kv], bias[c + kv:])
+        if self.in_proj_weight is not None:
+            wq, wk, wv = self.in_proj_weight[:c], self.in_proj_weight[c:2 * c], self.in_proj_weight[2 * c:]
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        q = F.linear(query, wq, bq)
+        if key is value and self.in_proj_weight is not None:  # k and v in one GEMM
+            kv_out = F.linear(key, self.in_proj_weight[c:], None if bias is None else bias[c:])
+            return q, kv_out[..., :kv], kv_out[..., kv:]  # (B, Lk, Hkv D) each
+        return q, F.linear(key, wk, bk), F.linear(value, wv, bv)
+
+    def extra_repr(self) -> str:
+        kv = f", num_kv_heads={self.num_kv_heads}" if self.num_kv_heads != self.num_heads else ""
+        dims = "" if self.kdim == self.vdim == self.embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return f"{self.embed_dim}, num_heads={self.num_heads}{kv}{dims}, dropout={self.dropout}"
+
+
+def _positions_module(positions: Module | str | None, num_heads: int, head_dim: int,
+                      dtype: Any) -> Module | None:
+    if positions is None or isinstance(positions, (RotaryEmbedding, ALiBi, RelativePositionBias)):
+        return positions
+    if positions == "rotary":
+        return RotaryEmbedding(head_dim)
+    if positions == "alibi":
+        return ALiBi(num_heads, dtype=dtype)
+    if positions == "t5":
+        return RelativePositionBias(num_heads, dtype=dtype)
+    raise ValueError(f"positions: expected None, one of {_POSITIONS}, or a RotaryEmbedding, ALiBi "
+                     f"or RelativePositionBias module, got {positions!r}")
+
+
+def _input(x: Any, name: str, dim: int, dim_name: str, dtype: np.dtype,
+           seen: dict[int, Tensor]) -> Tensor:
+    if not isinstance(x, Tensor):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{name}: expected a Tensor or ndarray (B, L, C), got {type(x).__name__}")
+        x = seen.setdefault(id(x), Tensor(x))
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected 3 dimensions (B, L, C) (attnlab is batch-first), "
+                         f"got shape {x.shape}")
+    if x.shape[2] != dim:
+        raise ValueError(f"{name}: axis 2 (C) has size {x.shape[2]}, expected {dim_name}={dim}")
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: dtype {x.dtype} does not match the module's {dtype} "
+                        "(attnlab never casts silently: convert the input, or the module with "
+                        ".double()/.float())")
+    return x
+
+
+def _key_mask(key_mask: Any, b: int, lk: int) -> np.ndarray:
+    """key_mask as bool (B, Lk), True = real token; 0/1 integers are converted explicitly."""
+    km = key_mask.data if isinstance(key_mask, Tensor) else key_mask
+    if not isinstance(km, np.ndarray):
+        raise TypeError(f"key_mask: expected a bool or 0/1 integer array (B, Lk), got "
+                        f"{type(key_mask).__name__}")
+    if km.dtype != np.bool_:
+        if not np.issubdtype(km.dtype, np.integer):
+            raise TypeError(f"key_mask: expected dtype bool or 0/1 integers (True/1 = real token), "
+                            f"got {km.dtype}")
+        if km.size and not np.isin(km, (0, 1)).all():
+            raise ValueError("key_mask: integer masks hold only 0 (padding) and 1 (real token)")
+        km = km == 1
+    if km.shape != (b, lk):
+        raise ValueError(f"key_mask: expected shape (B, Lk) = {(b, lk)}, got {km.shape}")
+    return km
+
+
+def _attention_mask(mask: Any, key_mask: Any, b: int, lk: int) -> np.ndarray | None:
+    """mask and key_mask as one bool mask broadcastable to (B, H, Lq, Lk), or None."""
+    if mask is not None:
+        mask = bool_array(mask.data if isinstance(mask, Tensor) else mask, "mask",
+                          hint=" (True = may attend; an additive float mask goes to bias)")
+        if mask.ndim > 4:
+            raise ValueError(f"mask: expected at most 4 dimensions (B, H, Lq, Lk), got shape {mask.shape}")
+    if key_mask is None:
+        return mask
+    km = _key_mask(key_mask, b, lk)[:, None, None, :]  # (B, 1, 1, Lk)
+    if mask is None:
+        return km
+    try:
+        return mask & km
+    except ValueError:
+        raise ValueError(f"mask: shape {mask.shape} is not broadcastable to (B, H, Lq, Lk) with "
+                         f"B={b}, Lk={lk}") from None
+
+
+def _pad_keys(mask: np.ndarray | None, b: int, lq: int, lk: int) -> np.ndarray | None:
+    """mask with one more key column that every query may attend (add_bias_kv, add_zero_attn)."""
+    if mask is None:
+        return None
+    m = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
+    try:
+        m = np.broadcast_to(m, m.shape[:2] + (lq, lk))
+    except ValueError:
+        raise ValueError(f"mask: shape {mask.shape} is not broadcastable to (B, H, Lq, Lk) with "
+                         f"Lq={lq}, Lk={lk}") from None
+    return np.concatenate([m, np.ones(m.shape[:3] + (1,), dtype=bool)], axis=3)

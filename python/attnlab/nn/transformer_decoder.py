@@ -1,0 +1,86 @@
+"""TransformerDecoderLayer and TransformerDecoder: torch.nn's arguments, submodule names and
+computation, batch-first."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from attnlab.nn.attention import MultiheadAttention
+from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
+from attnlab.nn.module import Module
+from attnlab.tensor import Tensor
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention over the target, cross attention to the encoder's memory and a
+    feed-forward block, each with a residual connection and a LayerNorm (post-norm by default,
+    pre-norm with ``norm_first=True``), as torch.nn.TransformerDecoderLayer: submodules
+    ``self_attn``, ``multihead_attn``, ``linear1``, ``dropout``, ``linear2``, ``norm1..3``,
+    ``dropout1..3``. ``activation``, ``num_kv_heads`` and ``positions`` as in
+    TransformerEncoderLayer (positions apply to the self-attention only)."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation: str | Callable[[Tensor], Tensor] = "relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = True, norm_first: bool = False, bias: bool = True, *,
+                 num_kv_heads: int | None = None, positions: Module | str | None = None,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        check_batch_first(batch_first)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            num_kv_heads=num_kv_heads, positions=positions, dtype=dtype)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 num_kv_heads=num_kv_heads, dtype=dtype)
+        add_feed_forward(self, 3, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
+                         norm_first, bias, dtype)
+
+    def forward(self, tgt: Tensor, memory: Tensor, *, tgt_mask: np.ndarray | None = None,
+                memory_mask: np.ndarray | None = None, tgt_key_mask: np.ndarray | None = None,
+                memory_key_mask: np.ndarray | None = None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False) -> Tensor:
+        """tgt (B, Lt, C), memory (B, Ls, C) -> (B, Lt, C). Masks as MultiheadAttention's:
+        True = may attend; key masks True/1 = real token."""
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_mask, tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_mask, memory_is_causal)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_mask, tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_mask, memory_is_causal))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+    def _sa_block(self, x, mask, key_mask, is_causal) -> Tensor:
+        return self.dropout1(self.self_attn(x, mask=mask, key_mask=key_mask, is_causal=is_causal))
+
+    def _mha_block(self, x, memory, mask, key_mask, is_causal) -> Tensor:
+        return self.dropout2(self.multihead_attn(x, memory, memory, mask=mask, key_mask=key_mask,
+                                                 is_causal=is_causal))
+
+    def _ff_block(self, x) -> Tensor:
+        return self.dropout3(feed_forward(self, x))
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` deep copies of ``decoder_layer`` (``layers``) and an optional final
+    ``norm``, as torch.nn.TransformerDecoder."""
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
+                 norm: Module | None = None) -> None:
+        super().__init__()
+        self.layers = clones(decoder_layer, num_layers, "decoder_layer")
+        self.num_layers = len(self.layers)
+        self.add_module("norm", norm)
+
+    def forward(self, tgt: Tensor, memory: Tensor, *, tgt_mask: np.ndarray | None = None,
+                memory_mask: np.ndarray | None = None, tgt_key_mask: np.ndarray | None = None,
+                memory_key_mask: np.ndarray | None = None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False) -> Tensor:
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_mask=tgt_key_mask, memory_key_mask=memory_key_mask,
+                      tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+        return x if self.norm is None else self.norm(x)
