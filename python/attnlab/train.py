@@ -199,8 +199,8 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         raise ValueError(f"clip_grad_norm: expected a number > 0 or None, got {clip_grad_norm}")
 
     optimizer = optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=betas)
-    schedule = optim.WarmupCosine(optimizer, warmup_steps=warmup_steps, total_steps=max(steps, 1),
-                                  min_lr_ratio=min_lr_ratio)
+    schedule = optim.WarmupCosine(optimizer, warmup_steps=warmup_steps,
+                                  total_steps=max(steps, warmup_steps + 1), min_lr=lr * min_lr_ratio)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     history = History()
     snapshot_rows = task.test.inputs[:snapshot_samples]
