@@ -10,7 +10,7 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 (2, 4, 16, 16)
 """
 
-from attnlab import arch, functional
+from attnlab import arch, functional, interpret, viz
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
@@ -22,7 +22,9 @@ __all__ = [
     "empty_cache",
     "functional",
     "get_num_threads",
+    "interpret",
     "manual_seed",
     "set_num_threads",
+    "viz",
     "__version__",
 ]
