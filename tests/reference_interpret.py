@@ -31,6 +31,16 @@ def rollout(weights, head_fusion="mean", add_residual=True):
     return result
 
 
+def layered_capacity(matrices):
+    """The dense capacity matrix of attention flow's graph: node l * L + m is token m after
+    layer l; the edge from (l, j) to (l + 1, i) carries matrices[l][i, j]."""
+    layers, length, _ = matrices.shape
+    capacity = np.zeros(((layers + 1) * length,) * 2)
+    for l, a in enumerate(matrices):
+        capacity[l * length:(l + 1) * length, (l + 1) * length:(l + 2) * length] = a.T
+    return capacity
+
+
 def min_cut(capacity, source, sink):
     """The minimum over every source-side set S (source in, sink out) of the capacity leaving S
     (max-flow = min-cut), by enumerating all 2^(V-2) sets."""

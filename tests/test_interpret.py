@@ -56,10 +56,7 @@ def test_flow_of_two_layers_on_three_tokens_by_hand():
 
 def test_flow_of_two_layers_equals_max_flow_of_the_full_graph(rng):
     weights = _attention(rng, (2, 3, 5, 5))
-    matrices = ref.layer_matrices(weights)
-    capacity = np.zeros((15, 15))
-    for l, a in enumerate(matrices):
-        capacity[5 * l:5 * l + 5, 5 * l + 5:5 * l + 10] = a.T
+    capacity = ref.layered_capacity(ref.layer_matrices(weights))
     expected = [[I.max_flow(capacity, j, 10 + i) for j in range(5)] for i in range(5)]
     np.testing.assert_allclose(I.flow(weights), expected, atol=1e-12)
 
@@ -73,10 +70,7 @@ def test_flow_of_one_layer_is_the_attention(rng):
 def test_flow_equals_brute_force_min_cut(seed):
     rng = np.random.default_rng(seed)
     weights = _attention(rng, (4, 2, 3, 3))
-    matrices = ref.layer_matrices(weights)
-    capacity = np.zeros((15, 15))
-    for l, a in enumerate(matrices):
-        capacity[3 * l:3 * l + 3, 3 * l + 3:3 * l + 6] = a.T
+    capacity = ref.layered_capacity(ref.layer_matrices(weights))
     expected = [[ref.min_cut(capacity, j, 12 + i) for j in range(3)] for i in range(3)]
     np.testing.assert_allclose(I.flow(weights), expected, atol=1e-12)
 
