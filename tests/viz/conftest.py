@@ -3,6 +3,7 @@ and attention weights in each accepted layout."""
 
 import numpy as np
 import pytest
+from attention_samples import softmax_rows
 
 
 @pytest.fixture
@@ -14,11 +15,6 @@ def plt():
 
     yield plt
     plt.close("all")
-
-
-def softmax_rows(scores: np.ndarray) -> np.ndarray:
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @pytest.fixture

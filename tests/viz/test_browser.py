@@ -11,7 +11,7 @@ import pytest
 
 import attnlab as al
 from attnlab.viz import html
-from conftest import softmax_rows
+from attention_samples import softmax_rows
 
 TOKENS = ["The", "<script>alert(1)</script>", "cat", "sat", "on", "the", "mat", "."]
 

@@ -12,7 +12,7 @@ import pytest
 
 import attnlab as al
 from attnlab.viz import html
-from conftest import softmax_rows
+from attention_samples import softmax_rows
 
 
 def _data(view):
