@@ -70,7 +70,7 @@ window.attnlabViews.head_view = function (root, d) {
 
   // Without a focus, each head draws at most its share of LINES, the strongest: the weakest
   // lines are all but invisible, and the raster cost of long lines is what limits the speed.
-  var LINES = 8192;
+  var LINES = 4096;
   function strongest(base, budget) {
     var counts = new Uint32Array(256), least = 256, total = 0;
     for (var e = base; e < base + lq * k; e++) counts[weights[e]]++;
