@@ -12,7 +12,7 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 
 # tensor first: functional's ops and autograd's Functions are built on the Tensor class.
 from attnlab.tensor import Tensor, cat, from_numpy, stack, tensor, where  # isort: skip
-from attnlab import arch, autograd, data, functional, nn, optim
+from attnlab import arch, autograd, data, functional, interpret, nn, optim, viz
 from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
@@ -38,6 +38,7 @@ __all__ = [
     "functional",
     "nn",
     "get_num_threads",
+    "interpret",
     "is_grad_enabled",
     "manual_seed",
     "models",
@@ -48,6 +49,7 @@ __all__ = [
     "set_num_threads",
     "stack",
     "tensor",
+    "viz",
     "where",
     "__version__",
 ]

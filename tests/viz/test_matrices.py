@@ -1,0 +1,114 @@
+"""attnlab/viz/matrices.py: heatmap, heads and layers draw the weights they are given, with
+token labels that do not overlap for 2 to 512 tokens, and save to PNG, SVG and PDF."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import attnlab as al
+from attention_samples import softmax_rows
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
+
+
+def _labels(ticklabels):
+    return [t.get_text() for t in ticklabels]
+
+
+def _assert_no_overlap(figure, ticklabels):
+    figure.canvas.draw()
+    boxes = [t.get_window_extent() for t in ticklabels if t.get_text()]
+    for a, b in zip(boxes, boxes[1:]):
+        assert not a.overlaps(b), (a, b)
+
+
+def test_heatmap_shows_one_head_with_token_labels(plt, model_weights):
+    tokens = ["the", "cat", "sat", "on", "mats"]
+    ax = al.viz.heatmap(model_weights, tokens, layer=1, head=2)
+    np.testing.assert_array_equal(ax.images[0].get_array(), model_weights[1, 2])
+    assert _labels(ax.get_xticklabels()) == tokens
+    assert _labels(ax.get_yticklabels()) == tokens
+    assert ax.get_title() == "layer 1, head 2"
+    assert ax.get_xlabel() == "key" and ax.get_ylabel() == "query"
+
+
+def test_heatmap_cross_attention_into_given_axes(plt, rng):
+    weights = softmax_rows(rng.standard_normal((3, 4)))
+    _, (left, right) = plt.subplots(1, 2)
+    ax = al.viz.heatmap(weights, ["a", "b", "c"], ["w", "x", "y", "z"], ax=right, title="cross",
+                        colorbar=False)
+    assert ax is right and not left.images
+    assert _labels(ax.get_xticklabels()) == ["w", "x", "y", "z"]
+    assert _labels(ax.get_yticklabels()) == ["a", "b", "c"]
+    assert ax.get_title() == "cross"
+
+
+@pytest.mark.parametrize("length", [2, 512])
+def test_heatmap_labels_are_thinned_not_overlapping(plt, rng, length):
+    weights = softmax_rows(rng.standard_normal((length, length)))
+    ax = al.viz.heatmap(weights, [f"tok{i}" for i in range(length)])
+    width, height = ax.figure.get_size_inches()
+    assert 3.0 <= width <= 11.0 and 3.0 <= height <= 10.0
+    labels = _labels(ax.get_yticklabels())
+    assert labels[0] == "tok0" and (len(labels) == length) == (length == 2)
+    _assert_no_overlap(ax.figure, ax.get_xticklabels())
+    _assert_no_overlap(ax.figure, ax.get_yticklabels())
+
+
+@pytest.mark.parametrize("fmt", sorted(MAGIC))
+def test_figures_save_to_png_svg_pdf(plt, model_weights, tmp_path, fmt):
+    path = tmp_path / f"heads.{fmt}"
+    al.viz.heads(model_weights[0]).savefig(path)
+    assert path.read_bytes().startswith(MAGIC[fmt])
+
+
+def test_heads_grid_shares_one_scale(plt, rng):
+    weights = softmax_rows(rng.standard_normal((6, 4, 4)))
+    figure = al.viz.heads(weights, ["a", "b", "c", "d"])
+    drawn = [ax for ax in figure.axes if ax.images]
+    assert [ax.get_title() for ax in drawn] == [f"head {h}" for h in range(6)]
+    for h, ax in enumerate(drawn):
+        np.testing.assert_array_equal(ax.images[0].get_array(), weights[h])
+        assert ax.images[0].get_clim() == (0.0, float(weights.max()))
+    # 4 columns: labels only along the left column and the bottom row of each column
+    assert [bool(_labels(ax.get_yticklabels())) for ax in drawn] == [True, False, False, False, True, False]
+    assert [bool(_labels(ax.get_xticklabels())) for ax in drawn] == [False, False, True, True, True, True]
+
+
+def test_heads_picks_a_layer_of_a_model(plt, model_weights):
+    figure = al.viz.heads(model_weights, layer=1, cols=3)
+    drawn = [ax for ax in figure.axes if ax.images]
+    np.testing.assert_array_equal(drawn[2].images[0].get_array(), model_weights[1, 2])
+    assert figure.get_suptitle() == "layer 1"
+
+
+def test_layers_grid_is_layers_by_heads(plt, model_weights):
+    record = {f"enc.{i}": w[None] for i, w in enumerate(model_weights)}
+    figure = al.viz.layers(record)
+    drawn = [ax for ax in figure.axes if ax.images]
+    assert len(drawn) == 6
+    np.testing.assert_array_equal(drawn[4].images[0].get_array(), model_weights[1, 1])
+    assert [drawn[i].get_ylabel() for i in (0, 3)] == ["enc.0", "enc.1"]
+
+
+def test_bad_arguments(plt, model_weights):
+    with pytest.raises(ValueError, match=r"layer: 2 is out of range for layers = 2"):
+        al.viz.heatmap(model_weights, layer=2)
+    with pytest.raises(ValueError, match=r"head: -4 is out of range for H = 3"):
+        al.viz.heatmap(model_weights, head=-4)
+    with pytest.raises(ValueError, match=r"tokens: 4 tokens, but the weights have Lq"):
+        al.viz.heatmap(model_weights, ["a"] * 4)
+    with pytest.raises(ValueError, match=r"layer_weights: expected 2 to 4 dimensions"):
+        al.viz.heads(np.zeros(3))
+    with pytest.raises(ValueError, match=r"model_weights\[1\]: shape \(2, 5, 5\) does not match"):
+        al.viz.layers([model_weights[0], model_weights[1, :2]])
+    with pytest.raises(ValueError, match=r"cols: expected an int >= 1, got 0"):
+        al.viz.heads(model_weights, cols=0)
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch, model_weights):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"attnlab.viz.heatmap needs matplotlib: pip install attnlab\[viz\]"):
+        al.viz.heatmap(model_weights)
