@@ -1,28 +1,41 @@
-"""``python -m attnlab demo`` (the README's main command) runs end to end and shows what its two
-hand-built heads are meant to show."""
+"""python -m attnlab demo (the README's main command, _demo.py): trains, prints accuracy and
+examples, writes the pictures and views, rejects bad arguments."""
 
-import numpy as np
+import pytest
 
-import attnlab as al
-from attnlab import _demo
 from attnlab.__main__ import main
 
 
-def test_demo_prints_both_heads(capsys):
-    assert main(["demo", "--no-timing"]) == 0
+def test_demo_trains_reverse_and_writes_every_picture(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "head 0: attends to earlier copies of the same word" in out
-    assert "head 1: attends to the previous token" in out
-    assert out.count("\nrug ") == 2  # the last query row of each table
+    accuracy = float(out.split("test token accuracy ")[1].split("%")[0])
+    assert accuracy >= 99.0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"layers.png", "training.png", "model_view.html", "timeline.html",
+            "heads_blocks_0_attn.png", "heads_blocks_1_attn.png"} <= names
+    for name in names:
+        head = (tmp_path / name).read_bytes()[:8]
+        assert head.startswith(b"\x89PNG") if name.endswith(".png") else b"<!" in head
+    assert str(tmp_path.resolve()) in out
 
 
-def test_demo_heads_attend_where_they_say():
-    words = _demo.SENTENCE
-    q, k, v = _demo.heads(words)
-    _, w = al.functional.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                                      return_weights=True)
-    for i in range(1, len(words)):
-        # head 1: most weight on the previous token
-        assert np.argmax(w[0, 1, i]) == i - 1
-        # head 0: the same word (itself or an earlier copy) gets the most weight
-        assert words[int(np.argmax(w[0, 0, i]))] == words[i]
+@pytest.mark.parametrize("task", ["copy", "induction", "sort"])
+def test_demo_runs_every_task_briefly(tmp_path, capsys, task):
+    pytest.importorskip("matplotlib")
+    assert main(["demo", "--task", task, "--steps", "5", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "test token accuracy" in capsys.readouterr().out
+    assert (tmp_path / "model_view.html").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--task", "nope"], "invalid choice: 'nope'"),
+    (["demo", "--steps", "0"], "--steps: expected at least 1"),
+    (["demo", "--steps", "x"], "invalid int value"),
+    (["demo", "--seed", "-1"], "--seed: expected a non-negative int"),
+])
+def test_demo_rejects_bad_arguments(capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
