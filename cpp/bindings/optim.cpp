@@ -47,8 +47,8 @@ std::vector<std::vector<py::array>> checked_arrays(const py::list& params,
                                   std::to_string(c.arrays.size()));
     std::vector<std::vector<py::array>> rows;
     for (std::size_t i = 0; i < params.size(); ++i) {
-        std::vector<py::array> row{float_array_at(params, "params", i, true)};
-        const py::array& p = row[0];
+        const py::array p = float_array_at(params, "params", i, true);
+        std::vector<py::array> row{p};
         for (const Companion& c : companions) {
             py::array a = float_array_at(c.arrays, c.name, i, c.written);
             if (py::isinstance<py::array_t<float>>(a) != py::isinstance<py::array_t<float>>(p))
@@ -92,9 +92,10 @@ void sgd(const py::list& params, const py::list& grads, const py::list& momentum
          const std::vector<bool>& fresh_buffers, double lr, double momentum, double dampening,
          double weight_decay, bool nesterov, bool maximize) {
     const bool with_buffers = momentum != 0;
-    auto rows = with_buffers ? checked_arrays(params, {{"grads", grads, false},
-                                                       {"momentum_buffers", momentum_buffers, true}})
-                             : checked_arrays(params, {{"grads", grads, false}});
+    auto rows = with_buffers
+        ? checked_arrays(params, {{"grads", grads, false},
+                                  {"momentum_buffers", momentum_buffers, true}})
+        : checked_arrays(params, {{"grads", grads, false}});
     if (!with_buffers && !momentum_buffers.empty())
         throw py::value_error("momentum_buffers: expected none when momentum is 0");
     if (fresh_buffers.size() != (with_buffers ? params.size() : 0))

@@ -46,9 +46,11 @@ def compare_with_torch(torch):
     random gradients and checks every parameter after every step.
 
     ``groups``: a list of (shapes, group options); ``skip(step, i)``: parameter i (counted over
-    all groups) gets no gradient on that step. Tolerance: |ours - torch| <= 1e-6 * (1 + |torch|),
-    i.e. rtol 1e-6 with atol 1e-6 for parameters of order 1, in float32 and float64.
-    Returns (our optimizer, torch's, our params, torch's params).
+    all groups) gets no gradient on that step. Tolerance, float32 and float64 alike: rtol 1e-6
+    and atol 1e-6 * max(1, max |torch's parameter|), i.e. relative to the parameter's scale, as
+    an element that crossed zero keeps the rounding of its larger past values (float32 differs
+    from torch's by a few ulps: torch's add(alpha) and lerp use FMA, attnlab's SSE2 steps do
+    not). Returns (our optimizer, torch's, our params, torch's params).
     """
 
     def run(name, options, groups, dtype, steps=50, skip=lambda step, i: False):
@@ -70,7 +72,8 @@ def compare_with_torch(torch):
             for i, (p, q) in enumerate(zip(flat_ours, flat_theirs)):
                 expected = q.detach().numpy()
                 assert p.data.dtype == dtype
-                np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-6,
+                scale = max(1.0, float(np.max(np.abs(expected))))
+                np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-6 * scale,
                                            err_msg=f"{name} {options} parameter {i}, step {step}")
         return opt, ref, flat_ours, flat_theirs
 

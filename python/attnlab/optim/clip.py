@@ -54,7 +54,8 @@ def clip_grad_norm_(parameters: Any | Iterable[Any], max_norm: float, norm_type:
             continue
         if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES:
             got = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
-            raise TypeError(f"parameters[{i}].grad: expected a float32 or float64 array, got {got}")
+            raise TypeError(f"parameters[{i}].grad: expected a float32 or float64 array, got "
+                            f"{got}")
         if not g.flags.writeable:
             raise ValueError(f"parameters[{i}].grad: array is read-only (clipping scales it in "
                              "place)")
@@ -72,6 +73,7 @@ def clip_grad_norm_(parameters: Any | Iterable[Any], max_norm: float, norm_type:
                            "`error_if_nonfinite=False`")
     coef = max_norm / (total + 1e-6)
     if coef < 1 or math.isnan(coef):
-        for g in grads:
-            g *= g.dtype.type(coef)
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in torch
+            for g in grads:
+                g *= g.dtype.type(coef)
     return dtype.type(total)

@@ -222,7 +222,8 @@ class Optimizer:
             if key not in state_dict:
                 raise ValueError(f"state_dict: missing key '{key}'")
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
-        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
+        if not isinstance(saved_groups, (list, tuple)) \
+                or len(saved_groups) != len(self.param_groups):
             got = len(saved_groups) if isinstance(saved_groups, (list, tuple)) else "no list of"
             raise ValueError(f"state_dict['param_groups']: has {got} param groups, this optimizer "
                              f"has {len(self.param_groups)}")
