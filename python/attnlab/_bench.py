@@ -223,6 +223,36 @@ def _linear_rows(quick: bool, torch) -> list[Row]:
                 ">= 0.9x numpy, >= 1x torch")]
 
 
+def _module_rows(quick: bool, torch) -> list[Row]:
+    """nn modules, forward + backward through autograd (parameter and input gradients)."""
+    b, l, c, h = (4, 128, 128, 8) if quick else (16, 256, 256, 8)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((b, l, c), dtype=np.float32)
+    g = rng.standard_normal((b, l, c), dtype=np.float32)
+    mha = al.nn.MultiheadAttention(c, h)
+
+    def al_mha():
+        mha.zero_grad()
+        xt = al.tensor(x, requires_grad=True)
+        mha(xt).backward(g)
+
+    impls = {"attnlab": al_mha}
+    if torch is not None:
+        tmha = torch.nn.MultiheadAttention(c, h, batch_first=True)
+        tg = torch.from_numpy(g)
+
+        def torch_mha():
+            tmha.zero_grad(set_to_none=True)
+            xt = torch.from_numpy(x).requires_grad_()
+            tmha(xt, xt, xt, need_weights=False)[0].backward(tg)
+
+        impls["torch"] = torch_mha
+    # Four C x C projections (backward 2x the forward) and attention (backward 2.5x).
+    flops = 3 * 4 * 2 * b * l * c * c + 3.5 * 4 * b * l * l * c
+    return [Row(f"MultiheadAttention fwd+bwd ({b}, {l}, {c}) {h} heads", flops, impls,
+                ">= 1.3x torch")]
+
+
 def _block_rows(quick: bool, torch) -> list[Row]:
     """The building blocks around attention at (B*L, C); GFLOP/s is not counted for them."""
     n, c = (512, 512) if quick else (4096, 512)
@@ -356,7 +386,8 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         # ran meanwhile: take the best of one before and one after the rows.
         peak = al.arch.peak_gflops(threads)
         rows = (_attention_rows(quick, torch) + _linear_rows(quick, torch)
-                + _block_rows(quick, torch) + _optimizer_rows(quick, torch))
+                + _block_rows(quick, torch) + _module_rows(quick, torch)
+                + _optimizer_rows(quick, torch))
         times = [_time_row(row, rounds) for row in rows]
         peak = max(peak, al.arch.peak_gflops(threads))
         for row, t in zip(rows, times):
