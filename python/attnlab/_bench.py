@@ -249,8 +249,8 @@ def _module_rows(quick: bool, torch) -> list[Row]:
         impls["torch"] = torch_mha
     # Four C x C projections (backward 2x the forward) and attention (backward 2.5x).
     flops = 3 * 4 * 2 * b * l * c * c + 3.5 * 4 * b * l * l * c
-    return [Row(f"MultiheadAttention fwd+bwd ({b}, {l}, {c}) {h} heads", flops, impls,
-                ">= 1.3x torch")]
+    return [Row(f"nn.MultiheadAttention fwd+bwd ({b}, {l}, {c})", flops, impls,
+                f">= 1.3x torch ({h} heads, parameter and input gradients)")]
 
 
 def _block_rows(quick: bool, torch) -> list[Row]:
