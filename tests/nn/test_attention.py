@@ -20,6 +20,7 @@ CONFIGS = {
     "self": ({}, None),
     "no_bias": ({"bias": False}, None),
     "cross": ({}, (8, 8)),  # key is value: the packed k/v projection
+    "cross_kv": ({}, (8, 8)),  # key and value apart: slices of the packed weights
     "kdim_vdim": ({"kdim": 5, "vdim": 3}, (5, 3)),
     "bias_kv": ({"add_bias_kv": True}, None),
     "zero_attn": ({"add_zero_attn": True, "add_bias_kv": True}, None),

@@ -192,15 +192,14 @@ class MultiheadAttention(RecordsAttention, Module):
                 weight = cat([self.q_proj_weight, self.k_proj_weight, self.v_proj_weight])
             qkv = F.linear(query, weight, bias)  # (B, L, C + 2 Hkv D)
             return qkv[..., :c], qkv[..., c:c + kv], qkv[..., c + kv:]
-        bq, bk, bv = (None,) * 3 if bias is None else (bias[:c], bias[c:c + kv], bias[c + kv:])
-        if self.in_proj_weight is not None:
-            wq, wk, wv = self.in_proj_weight[:c], self.in_proj_weight[c:2 * c], self.in_proj_weight[2 * c:]
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        q = F.linear(query, wq, bq)
-        if key is value and self.in_proj_weight is not None:  # k and v in one GEMM
-            kv_out = F.linear(key, self.in_proj_weight[c:], None if bias is None else bias[c:])
-            return q, kv_out[..., :kv], kv_out[..., kv:]  # (B, Lk, Hkv D) each
+        bq, bkv = (None, None) if bias is None else (bias[:c], bias[c:])
+        packed = self.in_proj_weight
+        q = F.linear(query, self.q_proj_weight if packed is None else packed[:c], bq)
+        if packed is not None and key is value:  # k and v in one GEMM
+            kv_out = F.linear(key, packed[c:], bkv)  # (B, Lk, 2 Hkv D)
+            return q, kv_out[..., :kv], kv_out[..., kv:]
+        wk, wv = (self.k_proj_weight, self.v_proj_weight) if packed is None else (packed[c:c + kv], packed[c + kv:])
+        bk, bv = (None, None) if bkv is None else (bkv[:kv], bkv[kv:])
         return q, F.linear(key, wk, bk), F.linear(value, wv, bv)
 
     def extra_repr(self) -> str:
