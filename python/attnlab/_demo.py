@@ -32,13 +32,13 @@ def _gpt(task: Task, **kw) -> al.nn.Module:
 
 RECIPES = {
     "reverse": Recipe(lambda seed: al.data.tasks.reverse(8, 10, seed=seed),
-                      lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64), steps=1000, lr=3e-3),
+                      lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64), steps=300, lr=3e-3),
     "sort": Recipe(lambda seed: al.data.tasks.sort(8, 10, seed=seed),
-                   lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64), steps=1000, lr=3e-3),
+                   lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64), steps=400, lr=3e-3),
     "copy": Recipe(lambda seed: al.data.tasks.copy(8, 10, format="seq2seq", seed=seed),
                    lambda t: al.models.Seq2Seq(len(t.vocab), len(t.vocab), max_len=t.block_size + 1,
                                                n_layer=1, n_head=4, d_model=64),
-                   steps=600, lr=3e-3),
+                   steps=300, lr=3e-3),
     "induction": Recipe(lambda seed: al.data.tasks.induction(16, 16, seed=seed),
                         lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64, mlp=False),
                         steps=1500, lr=3e-3),
