@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <type_traits>
 
@@ -131,16 +132,35 @@ struct KvPack {
     }
 };
 
-// One scratch area per worker thread.
+// One scratch area per worker thread, and as many finiteness flags per worker: sized by
+// reserve(workers) from the parallel_for that uses it (the count of that job, not of the pool
+// now, which another thread may resize).
 template <class T>
-struct Scratch {
-    index_t per_worker;
-    Buffer<T> data;
+class Scratch {
+public:
     // extra: elements past the tile scratch, at p.tile_scratch().
-    explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0)
-        : per_worker(round_up(p.tile_scratch() + extra, kPad)),
-          data(per_worker * get_num_threads(), false) {}  // kernels write before they read
-    T* for_worker(int w) { return data.get() + w * per_worker; }
+    explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0, index_t flags = 0)
+        : per_worker_(round_up(p.tile_scratch() + extra, kPad)), flags_per_worker_(flags) {}
+
+    // Room for workers [0, workers); kernels write scratch before they read it.
+    void reserve(int workers) {
+        if (workers <= workers_) return;
+        data_ = Buffer<T>(per_worker_ * workers, false);
+        flags_ = Buffer<std::uint8_t>(flags_per_worker_ * workers, false);
+        workers_ = workers;
+    }
+    // What parallel_for's prepare calls.
+    std::function<void(int)> reserver() {
+        return [this](int workers) { reserve(workers); };
+    }
+    T* for_worker(int w) const { return data_.get() + w * per_worker_; }
+    std::uint8_t* flags_for_worker(int w) const { return flags_.get() + w * flags_per_worker_; }
+
+private:
+    index_t per_worker_, flags_per_worker_;
+    int workers_ = 0;
+    Buffer<T> data_{0, false};
+    Buffer<std::uint8_t> flags_{0, false};
 };
 
 // Whether one task per (batch, kv head) spreads evenly over the workers.
@@ -163,7 +183,7 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
         std::optional<KvPack<T>> pack;
         if (!p.kt) pack.emplace(p, false);
         Scratch<T> scratch(p);
-        threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
+        threads::parallel_for(s.batch * s.heads * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
             index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
             index_t b = bh / s.heads, h = bh % s.heads;
             kernels.forward(p, p.head_kv(b, p.kv_head(h)), b, h, qb, scratch.for_worker(worker));
@@ -174,13 +194,12 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
     // they stay in cache for every query block of the kv group, instead of a pass that packs
     // all heads first (a (32, 4, 128, 32) forward: 0-4% faster in interleaved rounds).
     const bool pad_v = p.dim_v_pad != s.dim_v;
-    Scratch<T> scratch(p, p.kt_stride() + (pad_v ? p.vp_stride() : 0));
-    Buffer<std::uint8_t> v_finite(get_num_threads() * p.k_blocks, false);
-    threads::parallel_for(kv_total, [&](index_t bh, int worker) {
+    Scratch<T> scratch(p, p.kt_stride() + (pad_v ? p.vp_stride() : 0), p.k_blocks);
+    threads::parallel_for(kv_total, scratch.reserver(), [&](index_t bh, int worker) {
         T* tile = scratch.for_worker(worker);
         T* kt = tile + p.tile_scratch();
         T* vp = pad_v ? kt + p.kt_stride() : nullptr;
-        std::uint8_t* finite = v_finite.get() + worker * p.k_blocks;
+        std::uint8_t* finite = scratch.flags_for_worker(worker);
         const HeadKv<T> kv = pack_head_kv(p, bh, kt, vp, finite);
         const index_t b = bh / s.kv_heads, hk = bh % s.kv_heads;
         for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
@@ -279,14 +298,13 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
         p.ds_store = dscores;
         const bool pad_k = p.dim_pad != s.dim;
         Scratch<T> scratch(p, p.dq_scratch() + p.kt_stride() + p.vt_stride() +
-                                  (pad_k ? p.kp_stride() : 0));
-        Buffer<std::uint8_t> k_finite(get_num_threads() * p.k_blocks, false);
-        threads::parallel_for(kv_total, [&](index_t bh, int worker) {
+                                  (pad_k ? p.kp_stride() : 0), p.k_blocks);
+        threads::parallel_for(kv_total, scratch.reserver(), [&](index_t bh, int worker) {
             T* tile = scratch.for_worker(worker);
             T* kt = tile + p.tile_scratch() + p.dq_scratch();
             T* vt = kt + p.kt_stride();
             T* kp = pad_k ? vt + p.vt_stride() : nullptr;
-            std::uint8_t* finite = k_finite.get() + worker * p.k_blocks;
+            std::uint8_t* finite = scratch.flags_for_worker(worker);
             pack_keys(p, bh, kt);
             const HeadKvGrad<T> kv = pack_head_kv_grad(p, bh, kt, vt, kp, finite);
             kernels.backward_head(p, kv, bh / s.kv_heads, bh % s.kv_heads, tile);
@@ -312,12 +330,12 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     for (index_t g0 = 0; g0 < kv_total; g0 += kv_per_phase) {
         const index_t g1 = std::min(kv_total, g0 + kv_per_phase);
         if (p.ds_store && !dscores) p.ds_head0 = g0 * p.group;
-        threads::parallel_for((g1 - g0) * p.k_blocks, [&](index_t task, int worker) {
+        threads::parallel_for((g1 - g0) * p.k_blocks, scratch.reserver(), [&](index_t task, int worker) {
             index_t kb = task % p.k_blocks, bh = g0 + task / p.k_blocks;
             kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
         });
         const index_t h0 = g0 * p.group, h1 = g1 * p.group;
-        threads::parallel_for((h1 - h0) * p.q_blocks, [&](index_t task, int worker) {
+        threads::parallel_for((h1 - h0) * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
             index_t qb = task % p.q_blocks, bh = h0 + task / p.q_blocks;
             kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
         });
