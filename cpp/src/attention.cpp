@@ -24,6 +24,11 @@ AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>
     AttentionPlan<T> p;
     p.shape = shape;
     p.opt = opt;
+    // A window side past every key changes nothing; bounded so that the kernels' a - left and
+    // a + right + 1 (a = a row's aligned position) cannot overflow.
+    const index_t past_every_key = shape.lq + shape.lk + 1;
+    for (index_t* side : {&p.opt.window_left, &p.opt.window_right})
+        if (*side != kUnbounded) *side = std::clamp<index_t>(*side, 0, past_every_key);
     p.in = in;
     p.group = shape.kv_heads > 0 ? shape.heads / shape.kv_heads : 1;
     p.q_blocks = blocks(shape.lq, kQueryBlock);
@@ -220,6 +225,8 @@ template <class T>
 void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
                        const AttentionOptions& opt, T* out, T* weights, SoftmaxStats<T> stats) {
     if (empty(shape)) return;
+    // Dv = 0 and nothing asked but the (empty) output: no score needs computing, however many.
+    if (shape.dim_v == 0 && !weights && !(stats.row_max_base2 && stats.row_inv)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
     const bool keep = stats.row_max_base2 && stats.row_inv;
     const index_t rows = keep ? 0 : shape.batch * shape.heads * shape.lq;
@@ -237,6 +244,12 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     if (s.lq == 0 || s.heads == 0) {  // nothing attends: every gradient is zero
         std::fill(dk, dk + s.batch * s.kv_heads * s.lk * s.dim, T(0));
         std::fill(dv, dv + s.batch * s.kv_heads * s.lk * s.dim_v, T(0));
+        return;
+    }
+    if (s.dim_v == 0) {  // grad_out is empty, so dP = dO V^T = 0, and with it dS, dQ and dK
+        std::fill(dq, dq + s.batch * s.heads * s.lq * s.dim, T(0));
+        std::fill(dk, dk + s.batch * s.kv_heads * s.lk * s.dim, T(0));
+        if (dscores) std::fill(dscores, dscores + s.batch * s.heads * s.lq * s.lk, T(0));
         return;
     }
     AttentionPlan<T> p = make_plan(shape, in, opt);
@@ -315,12 +328,14 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     // The dQ pass reuses the dS tiles of the dK/dV pass (saving two of its three products)
     // when they fit: in dscores when asked for, else in a buffer of at most kDsBudget bytes,
     // filled a group of kv heads at a time.
-    const index_t ds_per_kv = p.group * s.lq * s.lk;
+    index_t ds_per_kv;  // elements; an overflowing count is over budget too
+    const bool ds_fits = !__builtin_mul_overflow(p.group * s.lq, s.lk, &ds_per_kv) &&
+                         ds_per_kv > 0 && ds_per_kv <= kDsBudget / index_t(sizeof(T));
     index_t kv_per_phase = kv_total;
     Buffer<T> ds_buffer(0);
     if (dscores) {
         p.ds_store = dscores;
-    } else if (ds_per_kv > 0 && ds_per_kv * static_cast<index_t>(sizeof(T)) <= kDsBudget) {
+    } else if (ds_fits) {
         kv_per_phase = std::min(kv_total, kDsBudget / (ds_per_kv * static_cast<index_t>(sizeof(T))));
         ds_buffer = Buffer<T>(kv_per_phase * ds_per_kv, false);  // only read where written
         p.ds_store = ds_buffer.get();
