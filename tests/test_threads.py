@@ -5,12 +5,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import attnlab as al
 from attnlab import _core
+
+import kernel_calls
 
 F = al.functional
 
@@ -76,3 +79,91 @@ def test_concurrent_callers_match_serial_results(rng):
         t.join()
     for got, want in zip(results, serial):
         np.testing.assert_array_equal(got, want)
+
+
+def _serial_results(calls):
+    before = al.get_num_threads()
+    al.set_num_threads(1)
+    try:
+        return {name: call() for name, call in calls.items()}
+    finally:
+        al.set_num_threads(before)
+
+
+def _run_threads(target, count):
+    """Runs target(i) in `count` threads; re-raises the first exception one of them raised."""
+    errors = []
+
+    def guarded(i):
+        try:
+            target(i)
+        except BaseException as e:  # handed to the test's thread below
+            errors.append(e)
+
+    workers = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_resizing_the_pool_while_kernels_run_keeps_serial_results(restore_threads):
+    """Per-worker scratch is sized by the job that uses it: a thread switching the pool between
+    1, 2 and 3 threads (and measuring peak GFLOP/s, which once resized it) while others run
+    attention, norms and linear never changes a bit of their results."""
+    # Shapes that take every scratch path: per-head and per-query-block attention (B * H = 6
+    # kv heads; 1 kv head), and linear's output tiles through scratch (n = 35, not a multiple
+    # of 16).
+    # The whole test in 10 s: serial results, the loops, and the calls running at the deadline.
+    deadline = time.monotonic() + 7.0
+    calls = kernel_calls.every_op(length=200, dim=32)
+    chosen = ["attention", "attention_backward", "attention_window_gqa", "linear",
+              "linear_backward", "layer_norm", "layer_norm_backward", "rms_norm_backward"]
+    calls = {name: calls[name] for name in chosen}
+    serial = _serial_results(calls)
+    resizes = [0]
+
+    def toggle():
+        al.arch.peak_gflops(2)
+        while time.monotonic() < deadline:
+            for n in (1, 2, 3):
+                al.set_num_threads(n)
+                resizes[0] += 1
+
+    def run(i):
+        if i == 0:
+            return toggle()
+        names = list(calls)
+        j = i
+        while time.monotonic() < deadline:
+            name = names[j % len(names)]
+            kernel_calls.assert_bitwise_equal(calls[name](), serial[name], name)
+            j += 1
+
+    _run_threads(run, 3)
+    assert resizes[0] > 30
+
+
+def test_eight_threads_calling_every_kernel_get_serial_results(restore_threads):
+    calls = kernel_calls.every_op(length=150, dim=24)
+    serial = _serial_results(calls)
+    names = list(calls)
+
+    def run(i):
+        for j in range(3 * len(names)):
+            name = names[(i + j) % len(names)]
+            kernel_calls.assert_bitwise_equal(calls[name](), serial[name], name)
+
+    _run_threads(run, 8)
+
+
+@pytest.mark.parametrize("outer", [1, 8])
+def test_parallel_for_inside_a_task_runs_serially_every_time(restore_threads, outer):
+    """A task that calls parallel_for more than once runs each call serially on its own thread
+    (the first inner call once left the thread marked outside the pool, so the second went
+    parallel, and on the pool's calling thread re-locked the pool's own mutex)."""
+    al.set_num_threads(2)
+    for _ in range(20):
+        assert _core._pool_selftest_nested(outer, 64, 3) == 0

@@ -52,6 +52,25 @@ PYBIND11_MODULE(_core, m) {
             return ran.load();
         },
         py::arg("n"), py::arg("fail_at"));
+    // For the tests: n tasks, each calling parallel_for over `inner` tasks `calls` times; returns
+    // the highest worker index an inner task ran on (0: every inner call ran serially, as a
+    // call from inside a task must).
+    m.def(
+        "_pool_selftest_nested",
+        [](std::int64_t n, std::int64_t inner, int calls) {
+            std::atomic<int> highest{0};
+            py::gil_scoped_release release;
+            attnlab::threads::parallel_for(n, [&](std::int64_t, int) {
+                for (int c = 0; c < calls; ++c)
+                    attnlab::threads::parallel_for(inner, [&](std::int64_t, int worker) {
+                        int seen = highest.load();
+                        while (worker > seen && !highest.compare_exchange_weak(seen, worker)) {
+                        }
+                    });
+            });
+            return highest.load();
+        },
+        py::arg("n"), py::arg("inner"), py::arg("calls"));
     attnlab::bindings::register_attention(m);
     attnlab::bindings::register_activation(m);
     attnlab::bindings::register_dropout(m);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <type_traits>
 
@@ -23,6 +24,11 @@ AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>
     AttentionPlan<T> p;
     p.shape = shape;
     p.opt = opt;
+    // A window side past every key changes nothing; bounded so that the kernels' a - left and
+    // a + right + 1 (a = a row's aligned position) cannot overflow.
+    const index_t past_every_key = shape.lq + shape.lk + 1;
+    for (index_t* side : {&p.opt.window_left, &p.opt.window_right})
+        if (*side != kUnbounded) *side = std::clamp<index_t>(*side, 0, past_every_key);
     p.in = in;
     p.group = shape.kv_heads > 0 ? shape.heads / shape.kv_heads : 1;
     p.q_blocks = blocks(shape.lq, kQueryBlock);
@@ -131,16 +137,35 @@ struct KvPack {
     }
 };
 
-// One scratch area per worker thread.
+// One scratch area per worker thread, and as many finiteness flags per worker: sized by
+// reserve(workers) from the parallel_for that uses it (the count of that job, not of the pool
+// now, which another thread may resize).
 template <class T>
-struct Scratch {
-    index_t per_worker;
-    Buffer<T> data;
+class Scratch {
+public:
     // extra: elements past the tile scratch, at p.tile_scratch().
-    explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0)
-        : per_worker(round_up(p.tile_scratch() + extra, kPad)),
-          data(per_worker * get_num_threads(), false) {}  // kernels write before they read
-    T* for_worker(int w) { return data.get() + w * per_worker; }
+    explicit Scratch(const AttentionPlan<T>& p, index_t extra = 0, index_t flags = 0)
+        : per_worker_(round_up(p.tile_scratch() + extra, kPad)), flags_per_worker_(flags) {}
+
+    // Room for workers [0, workers); kernels write scratch before they read it.
+    void reserve(int workers) {
+        if (workers <= workers_) return;
+        data_ = Buffer<T>(per_worker_ * workers, false);
+        flags_ = Buffer<std::uint8_t>(flags_per_worker_ * workers, false);
+        workers_ = workers;
+    }
+    // What parallel_for's prepare calls.
+    std::function<void(int)> reserver() {
+        return [this](int workers) { reserve(workers); };
+    }
+    T* for_worker(int w) const { return data_.get() + w * per_worker_; }
+    std::uint8_t* flags_for_worker(int w) const { return flags_.get() + w * flags_per_worker_; }
+
+private:
+    index_t per_worker_, flags_per_worker_;
+    int workers_ = 0;
+    Buffer<T> data_{0, false};
+    Buffer<std::uint8_t> flags_{0, false};
 };
 
 // Whether one task per (batch, kv head) spreads evenly over the workers.
@@ -163,7 +188,7 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
         std::optional<KvPack<T>> pack;
         if (!p.kt) pack.emplace(p, false);
         Scratch<T> scratch(p);
-        threads::parallel_for(s.batch * s.heads * p.q_blocks, [&](index_t task, int worker) {
+        threads::parallel_for(s.batch * s.heads * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
             index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
             index_t b = bh / s.heads, h = bh % s.heads;
             kernels.forward(p, p.head_kv(b, p.kv_head(h)), b, h, qb, scratch.for_worker(worker));
@@ -174,13 +199,12 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
     // they stay in cache for every query block of the kv group, instead of a pass that packs
     // all heads first (a (32, 4, 128, 32) forward: 0-4% faster in interleaved rounds).
     const bool pad_v = p.dim_v_pad != s.dim_v;
-    Scratch<T> scratch(p, p.kt_stride() + (pad_v ? p.vp_stride() : 0));
-    Buffer<std::uint8_t> v_finite(get_num_threads() * p.k_blocks, false);
-    threads::parallel_for(kv_total, [&](index_t bh, int worker) {
+    Scratch<T> scratch(p, p.kt_stride() + (pad_v ? p.vp_stride() : 0), p.k_blocks);
+    threads::parallel_for(kv_total, scratch.reserver(), [&](index_t bh, int worker) {
         T* tile = scratch.for_worker(worker);
         T* kt = tile + p.tile_scratch();
         T* vp = pad_v ? kt + p.kt_stride() : nullptr;
-        std::uint8_t* finite = v_finite.get() + worker * p.k_blocks;
+        std::uint8_t* finite = scratch.flags_for_worker(worker);
         const HeadKv<T> kv = pack_head_kv(p, bh, kt, vp, finite);
         const index_t b = bh / s.kv_heads, hk = bh % s.kv_heads;
         for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h)
@@ -201,6 +225,8 @@ template <class T>
 void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
                        const AttentionOptions& opt, T* out, T* weights, SoftmaxStats<T> stats) {
     if (empty(shape)) return;
+    // Dv = 0 and nothing asked but the (empty) output: no score needs computing, however many.
+    if (shape.dim_v == 0 && !weights && !(stats.row_max_base2 && stats.row_inv)) return;
     AttentionPlan<T> p = make_plan(shape, in, opt);
     const bool keep = stats.row_max_base2 && stats.row_inv;
     const index_t rows = keep ? 0 : shape.batch * shape.heads * shape.lq;
@@ -218,6 +244,12 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     if (s.lq == 0 || s.heads == 0) {  // nothing attends: every gradient is zero
         std::fill(dk, dk + s.batch * s.kv_heads * s.lk * s.dim, T(0));
         std::fill(dv, dv + s.batch * s.kv_heads * s.lk * s.dim_v, T(0));
+        return;
+    }
+    if (s.dim_v == 0) {  // grad_out is empty, so dP = dO V^T = 0, and with it dS, dQ and dK
+        std::fill(dq, dq + s.batch * s.heads * s.lq * s.dim, T(0));
+        std::fill(dk, dk + s.batch * s.kv_heads * s.lk * s.dim, T(0));
+        if (dscores) std::fill(dscores, dscores + s.batch * s.heads * s.lq * s.lk, T(0));
         return;
     }
     AttentionPlan<T> p = make_plan(shape, in, opt);
@@ -279,14 +311,13 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
         p.ds_store = dscores;
         const bool pad_k = p.dim_pad != s.dim;
         Scratch<T> scratch(p, p.dq_scratch() + p.kt_stride() + p.vt_stride() +
-                                  (pad_k ? p.kp_stride() : 0));
-        Buffer<std::uint8_t> k_finite(get_num_threads() * p.k_blocks, false);
-        threads::parallel_for(kv_total, [&](index_t bh, int worker) {
+                                  (pad_k ? p.kp_stride() : 0), p.k_blocks);
+        threads::parallel_for(kv_total, scratch.reserver(), [&](index_t bh, int worker) {
             T* tile = scratch.for_worker(worker);
             T* kt = tile + p.tile_scratch() + p.dq_scratch();
             T* vt = kt + p.kt_stride();
             T* kp = pad_k ? vt + p.vt_stride() : nullptr;
-            std::uint8_t* finite = k_finite.get() + worker * p.k_blocks;
+            std::uint8_t* finite = scratch.flags_for_worker(worker);
             pack_keys(p, bh, kt);
             const HeadKvGrad<T> kv = pack_head_kv_grad(p, bh, kt, vt, kp, finite);
             kernels.backward_head(p, kv, bh / s.kv_heads, bh % s.kv_heads, tile);
@@ -297,12 +328,14 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     // The dQ pass reuses the dS tiles of the dK/dV pass (saving two of its three products)
     // when they fit: in dscores when asked for, else in a buffer of at most kDsBudget bytes,
     // filled a group of kv heads at a time.
-    const index_t ds_per_kv = p.group * s.lq * s.lk;
+    index_t ds_per_kv;  // elements; an overflowing count is over budget too
+    const bool ds_fits = !__builtin_mul_overflow(p.group * s.lq, s.lk, &ds_per_kv) &&
+                         ds_per_kv > 0 && ds_per_kv <= kDsBudget / index_t(sizeof(T));
     index_t kv_per_phase = kv_total;
     Buffer<T> ds_buffer(0);
     if (dscores) {
         p.ds_store = dscores;
-    } else if (ds_per_kv > 0 && ds_per_kv * static_cast<index_t>(sizeof(T)) <= kDsBudget) {
+    } else if (ds_fits) {
         kv_per_phase = std::min(kv_total, kDsBudget / (ds_per_kv * static_cast<index_t>(sizeof(T))));
         ds_buffer = Buffer<T>(kv_per_phase * ds_per_kv, false);  // only read where written
         p.ds_store = ds_buffer.get();
@@ -312,12 +345,12 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     for (index_t g0 = 0; g0 < kv_total; g0 += kv_per_phase) {
         const index_t g1 = std::min(kv_total, g0 + kv_per_phase);
         if (p.ds_store && !dscores) p.ds_head0 = g0 * p.group;
-        threads::parallel_for((g1 - g0) * p.k_blocks, [&](index_t task, int worker) {
+        threads::parallel_for((g1 - g0) * p.k_blocks, scratch.reserver(), [&](index_t task, int worker) {
             index_t kb = task % p.k_blocks, bh = g0 + task / p.k_blocks;
             kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
         });
         const index_t h0 = g0 * p.group, h1 = g1 * p.group;
-        threads::parallel_for((h1 - h0) * p.q_blocks, [&](index_t task, int worker) {
+        threads::parallel_for((h1 - h0) * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
             index_t qb = task % p.q_blocks, bh = h0 + task / p.q_blocks;
             kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
         });

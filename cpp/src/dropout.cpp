@@ -6,12 +6,16 @@
 namespace attnlab {
 
 template <class T>
-void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y) {
+void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y, index_t first) {
     const auto& k = active_kernels().blocks<T>();
-    for_row_tiles(n, 1, [&](index_t, index_t i, index_t m) { k.dropout(x + i, i, m, p, seed, y + i); });
+    for_row_tiles(n, 1, [&](index_t, index_t i, index_t m) {
+        k.dropout(x + i, first + i, m, p, seed, y + i);
+    });
 }
 
-template void dropout_forward<float>(const float*, index_t, double, std::uint64_t, float*);
-template void dropout_forward<double>(const double*, index_t, double, std::uint64_t, double*);
+template void dropout_forward<float>(const float*, index_t, double, std::uint64_t, float*,
+                                     index_t);
+template void dropout_forward<double>(const double*, index_t, double, std::uint64_t, double*,
+                                      index_t);
 
 }  // namespace attnlab

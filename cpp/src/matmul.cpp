@@ -54,11 +54,15 @@ void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strid
     const index_t tile_elements = n == n_pad ? 0 : std::min(kRows, m) * std::min(kCols, n_pad);
     const index_t pack_elements = task_pack ? std::min(kCols / kPanel, panels) * k * kPanel : 0;
     const index_t per_worker = round_up(tile_elements + pack_elements, kPad);
-    const index_t workers = tasks > 1 ? get_num_threads() : 1;
     alignas(64) T stack[kStackElements];
     std::optional<workspace::Buffer<T>> heap;
-    if (per_worker * workers > kStackElements) heap.emplace(per_worker * workers, false);
-    T* const scratch = heap ? heap->get() : stack;
+    T* scratch = stack;
+    // Sized by the job's own worker count, which another thread's set_num_threads cannot change.
+    const auto reserve = [&](int workers) {
+        if (per_worker * workers <= kStackElements) return;
+        heap.emplace(per_worker * workers, false);
+        scratch = heap->get();
+    };
 
     std::optional<workspace::Buffer<T>> packed;
     if (prepack) {
@@ -91,9 +95,10 @@ void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strid
         }
     };
     if (tasks == 1) {
+        reserve(1);
         task(0, 0);  // no pool dispatch, no std::function
     } else {
-        threads::parallel_for(tasks, task);
+        threads::parallel_for(tasks, reserve, task);
     }
 }
 

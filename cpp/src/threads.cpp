@@ -2,6 +2,7 @@
 
 #include "attnlab/api.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +21,20 @@ namespace attnlab::threads {
 namespace {
 
 thread_local bool inside_pool = false;
+
+// Marks the current thread as running pool tasks for its lifetime, and puts back what it was
+// before: a task on the calling thread that itself calls parallel_for must still be inside the
+// pool after that inner call returns.
+class InsidePool {
+public:
+    InsidePool() : was_(inside_pool) { inside_pool = true; }
+    ~InsidePool() { inside_pool = was_; }
+    InsidePool(const InsidePool&) = delete;
+    InsidePool& operator=(const InsidePool&) = delete;
+
+private:
+    bool was_;
+};
 
 int usable_cores() {
     cpu_set_t set;
@@ -64,10 +80,13 @@ struct Job {
 
 class Pool {
 public:
+    // Never destroyed (see pool()): workers idle at exit, and a forked child's inherited pool
+    // has threads that cannot be joined.
     explicit Pool(int threads) { start(threads); }
-    ~Pool() { stop(); }
 
-    int size() const { return static_cast<int>(workers_.size()) + 1; }
+    // Read without the run lock (get_num_threads from any thread): written only by start and
+    // stop, under it.
+    int size() const { return size_.load(std::memory_order_acquire); }
 
     void resize(int threads) {
         std::lock_guard<std::mutex> run(run_mutex_);
@@ -75,30 +94,35 @@ public:
         start(threads);
     }
 
-    void run(std::int64_t n, const std::function<void(std::int64_t, int)>& body) {
+    void run(std::int64_t n, const std::function<void(int)>* prepare,
+             const std::function<void(std::int64_t, int)>& body) {
         Job job;
         job.n = n;
         job.body = &body;
+        // Holding run_mutex_ fixes the worker count (resize takes it too) until the job is done.
         std::unique_lock<std::mutex> run(run_mutex_, std::defer_lock);
-        bool parallel = n > 1 && !inside_pool && !workers_.empty() && run.try_lock();
-        inside_pool = true;
-        if (parallel) {
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                job_ = &job;
-                active_ = static_cast<int>(workers_.size());
-                ++generation_;
+        const bool parallel = n > 1 && !inside_pool && run.try_lock() && !workers_.empty();
+        if (!parallel && run.owns_lock()) run.unlock();
+        if (prepare) (*prepare)(parallel ? static_cast<int>(workers_.size()) + 1 : 1);
+        {
+            InsidePool inside;
+            if (parallel) {
+                {
+                    std::lock_guard<std::mutex> lock(mutex_);
+                    job_ = &job;
+                    active_ = static_cast<int>(workers_.size());
+                    ++generation_;
+                }
+                wake_.notify_all();
+                job.work(0);
+                spin_until([this] { return active_.load(std::memory_order_acquire) == 0; });
+                std::unique_lock<std::mutex> lock(mutex_);
+                done_.wait(lock, [this] { return active_ == 0; });
+                job_ = nullptr;
+            } else {
+                job.work(0);
             }
-            wake_.notify_all();
-            job.work(0);
-            spin_until([this] { return active_.load(std::memory_order_acquire) == 0; });
-            std::unique_lock<std::mutex> lock(mutex_);
-            done_.wait(lock, [this] { return active_ == 0; });
-            job_ = nullptr;
-        } else {
-            job.work(0);
         }
-        inside_pool = false;
         if (job.error) std::rethrow_exception(job.error);
     }
 
@@ -108,8 +132,14 @@ private:
         // A worker must not miss a job posted before it first looks: it starts from the
         // generation current now, not from whatever it reads once running.
         std::uint64_t generation = generation_;
-        for (int id = 1; id < threads; ++id)
-            workers_.emplace_back([this, id, generation] { loop(id, generation); });
+        try {
+            for (int id = 1; id < threads; ++id)
+                workers_.emplace_back([this, id, generation] { loop(id, generation); });
+        } catch (...) {  // no more threads to be had: keep the ones started, and say so
+            size_.store(static_cast<int>(workers_.size()) + 1, std::memory_order_release);
+            throw;
+        }
+        size_.store(threads, std::memory_order_release);
     }
 
     void stop() {
@@ -120,6 +150,7 @@ private:
         wake_.notify_all();
         for (auto& t : workers_) t.join();
         workers_.clear();
+        size_.store(1, std::memory_order_release);
     }
 
     void loop(int id, std::uint64_t seen) {
@@ -170,6 +201,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_, done_;
     std::vector<std::thread> workers_;
+    std::atomic<int> size_{1};  // workers_.size() + 1
     Job* job_ = nullptr;
     std::atomic<int> active_{0};
     // Written under mutex_; atomic so that spinning threads may poll them without it.
@@ -177,16 +209,48 @@ private:
     std::atomic<bool> stopping_{false};
 };
 
+// The pool, made on first use. A child of fork() inherits the parent's pool without its
+// threads (only the forking thread survives), so the child drops it, unjoined and never freed,
+// and makes a fresh one of the same size on its first call.
+std::mutex instance_mutex;
+std::atomic<Pool*> instance{nullptr};
+Pool* abandoned = nullptr;  // the parent's pool in a forked child, kept reachable
+int threads_after_fork = 0;
+
+void before_fork() { instance_mutex.lock(); }
+void after_fork_in_parent() { instance_mutex.unlock(); }
+void after_fork_in_child() {
+    if (Pool* inherited = instance.exchange(nullptr)) {
+        threads_after_fork = inherited->size();
+        abandoned = inherited;
+    }
+    instance_mutex.unlock();
+}
+
 Pool& pool() {
-    static Pool instance(default_threads());
-    return instance;
+    if (Pool* p = instance.load(std::memory_order_acquire)) return *p;
+    std::lock_guard<std::mutex> lock(instance_mutex);
+    if (!instance.load(std::memory_order_relaxed)) {
+        static const bool registered =
+            pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
+        if (!registered) throw std::runtime_error("attnlab: pthread_atfork failed");
+        instance.store(new Pool(threads_after_fork > 0 ? threads_after_fork : default_threads()),
+                       std::memory_order_release);
+    }
+    return *instance.load(std::memory_order_relaxed);
 }
 
 }  // namespace
 
 void parallel_for(std::int64_t n, const std::function<void(std::int64_t, int)>& body) {
     if (n <= 0) return;
-    pool().run(n, body);
+    pool().run(n, nullptr, body);
+}
+
+void parallel_for(std::int64_t n, const std::function<void(int)>& prepare,
+                  const std::function<void(std::int64_t, int)>& body) {
+    if (n <= 0) return;
+    pool().run(n, &prepare, body);
 }
 
 }  // namespace attnlab::threads

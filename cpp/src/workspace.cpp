@@ -2,10 +2,15 @@
 // A call takes the smallest cached block that fits and wastes at most half of it.
 #include "workspace.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <new>
+
+#include <pthread.h>
+#include <unistd.h>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -32,6 +37,12 @@ std::size_t cached = 0;
 
 std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
 
+// A fork() while another thread holds the cache's mutex would leave it locked forever in the
+// child: the forking thread takes it first, and both sides release it.
+void lock_for_fork() { mutex.lock(); }
+void unlock_after_fork() { mutex.unlock(); }
+[[maybe_unused]] const bool fork_handlers = pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0;
+
 // Removes slot i from the cache (mutex held) and returns its block.
 Block take(std::size_t i) {
     Block b = cache[i];
@@ -43,8 +54,20 @@ Block take(std::size_t i) {
 
 }  // namespace
 
+std::size_t physical_memory() noexcept {
+    static const std::size_t bytes = [] {
+        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages <= 0 || page <= 0) return SIZE_MAX;
+        return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page);
+    }();
+    return bytes;
+}
+
 void* acquire(std::size_t bytes, std::size_t& capacity) {
+    if (bytes > physical_memory()) throw std::bad_alloc();
     // Blocks of 4 MiB and more get 2 MiB pages: their first touch faults 512x less often.
+    // An empty request still gets a real block: aligned_alloc(64, 0) may return null.
+    bytes = std::max<std::size_t>(bytes, 1);
     const bool huge = bytes >= 2 * kHuge;
     const std::size_t size = round_up(bytes, huge ? kHuge : 64);
     {

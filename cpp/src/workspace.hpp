@@ -3,16 +3,17 @@
 // attention call, so the blocks one call frees serve the next.
 #pragma once
 
-#include <algorithm>
+#include <utility>
 #include <cstddef>
 #include <cstring>
+#include <new>
 
 #include "attnlab/api.hpp"
 
 namespace attnlab::workspace {
 
-// At least `bytes` of 64-byte aligned memory (2 MiB aligned and huge-page advised when large);
-// throws std::bad_alloc. `capacity` receives the block's true size, to hand back to release.
+// At least `bytes` of 64-byte aligned memory (2 MiB aligned and huge-page advised when large),
+// a real block even for 0; throws std::bad_alloc, at once for more than physical_memory(). `capacity` receives the block's true size, to hand back to release.
 void* acquire(std::size_t bytes, std::size_t& capacity);
 // Returns a block to the cache, or to the system when the cache is full.
 void release(void* block, std::size_t capacity) noexcept;
@@ -20,13 +21,19 @@ void release(void* block, std::size_t capacity) noexcept;
 void trim() noexcept;
 // Bytes held in the cache now.
 std::size_t cached_bytes() noexcept;
+// The machine's installed memory in bytes (SIZE_MAX when unknown): no request above it can be
+// met without swapping the machine to a halt, so none is attempted.
+std::size_t physical_memory() noexcept;
 
-// n elements of T, zero-filled unless told otherwise (for memory the kernels write first).
+// n elements of T, zero-filled unless told otherwise (for memory the kernels write first);
+// std::bad_alloc when n * sizeof(T) overflows.
 template <class T>
 class Buffer {
 public:
     explicit Buffer(index_t n, bool zero = true) {
-        const std::size_t bytes = static_cast<std::size_t>(std::max<index_t>(n, 1)) * sizeof(T);
+        std::size_t bytes;
+        if (n < 0 || __builtin_mul_overflow(static_cast<std::size_t>(n), sizeof(T), &bytes))
+            throw std::bad_alloc();
         data_ = static_cast<T*>(acquire(bytes, capacity_));
         if (zero) std::memset(data_, 0, bytes);
     }

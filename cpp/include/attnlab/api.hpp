@@ -122,10 +122,12 @@ void cross_entropy_backward(const T* row_grad, const T* logits, const std::int64
                             index_t rows, index_t classes, const CrossEntropyOptions& opt,
                             T* dlogits);
 
-// y = x * keep / (1 - p) over n elements, keep drawn from (seed, flat index); the backward is
-// the same call on the gradient.
+// y = x * keep / (1 - p) over n elements, keep drawn from (seed, flat index), element i at
+// flat index first + i (first >= 0, first + n <= 2^63 - 1); the backward is the same call on
+// the gradient.
 template <class T>
-void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y);
+void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y,
+                     index_t first = 0);
 
 // out (n, dim) = weight (vocab, dim) rows at indices (n), each in [0, vocab). The backward sums
 // grad_out rows into dweight (vocab, dim) per index, in position order; row padding_idx (if in

@@ -34,33 +34,28 @@ inline std::uint32_t mix32(std::uint32_t x) {
     return x ^ (x >> 16);
 }
 
+// Columns come in segments of 2^32: within one, the mixer sees the column's low 32 bits; each
+// segment past the first takes a key of its own, mixed from the row's (the first keeps the
+// row's, so rows narrower than 2^32 draw what they always drew).
 class DropoutRow {
 public:
     DropoutRow(std::uint64_t seed, double p, index_t b, index_t h, index_t i)
-        : DropoutRow(mix64(mix64(mix64(mix64(seed) + static_cast<std::uint64_t>(b)) +
-                                 static_cast<std::uint64_t>(h)) +
-                           static_cast<std::uint64_t>(i)),
-                     threshold(p)) {}
-
-    // The column's random word is below the threshold with probability p.
-    bool keep(index_t j) const {
-        std::uint32_t x = mix32(static_cast<std::uint32_t>(j) ^ lo_);
-        return mix32(x + hi_) >= threshold_;
-    }
+        : key_(mix64(mix64(mix64(mix64(seed) + static_cast<std::uint64_t>(b)) +
+                           static_cast<std::uint64_t>(h)) +
+                     static_cast<std::uint64_t>(i))),
+          threshold_(threshold(p)) {}
 
     // y[c] = x[c] * scale for a kept column j0 + c, else 0 (also for NaN x); y may be x.
-    // The choice is an AND with an all-ones-or-zero mask: as a conditional, GCC left it a
-    // branch, scalar, on AVX2 and SSE2.
     template <class T>
     void apply(const T* x, index_t j0, index_t n, T scale, T* y) const {
-        using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-        static_assert(sizeof(Bits) == sizeof(T), "float or double");
-        for (index_t c = 0; c < n; ++c) {
-            const T kept = x[c] * scale;
-            Bits b;
-            std::memcpy(&b, &kept, sizeof b);
-            b &= Bits(0) - Bits(keep(j0 + c));
-            std::memcpy(y + c, &b, sizeof b);
+        for (index_t c = 0; c < n;) {
+            const auto j = static_cast<std::uint64_t>(j0 + c);
+            const std::uint64_t segment = j >> 32;
+            const std::uint64_t left = (std::uint64_t(1) << 32) - (j & 0xffffffffULL);
+            const index_t m = static_cast<index_t>(std::min<std::uint64_t>(left, n - c));
+            apply_segment(segment == 0 ? key_ : mix64(key_ + segment), static_cast<std::uint32_t>(j),
+                          x + c, m, scale, y + c);
+            c += m;
         }
     }
 
@@ -72,16 +67,32 @@ public:
     }
 
 private:
-    DropoutRow(std::uint64_t key, std::uint32_t threshold)
-        : lo_(static_cast<std::uint32_t>(key)),
-          hi_(static_cast<std::uint32_t>(key >> 32)),
-          threshold_(threshold) {}
-
     static std::uint32_t threshold(double p) {
         double t = p * 4294967296.0;
         return t >= 4294967295.0 ? 4294967295U : static_cast<std::uint32_t>(t);
     }
-    std::uint32_t lo_, hi_;
+
+    // apply over n columns of one segment keyed by `key`, the first at low bits j.
+    // The choice is an AND with an all-ones-or-zero mask: as a conditional, GCC left it a
+    // branch, scalar, on AVX2 and SSE2.
+    template <class T>
+    void apply_segment(std::uint64_t key, std::uint32_t j, const T* x, index_t n, T scale,
+                       T* y) const {
+        using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        static_assert(sizeof(Bits) == sizeof(T), "float or double");
+        const auto lo = static_cast<std::uint32_t>(key), hi = static_cast<std::uint32_t>(key >> 32);
+        for (index_t c = 0; c < n; ++c) {
+            const T kept = x[c] * scale;
+            Bits b;
+            std::memcpy(&b, &kept, sizeof b);
+            // The column's random word is below the threshold with probability p.
+            const std::uint32_t r = mix32(mix32((j + static_cast<std::uint32_t>(c)) ^ lo) + hi);
+            b &= Bits(0) - Bits(r >= threshold_);
+            std::memcpy(y + c, &b, sizeof b);
+        }
+    }
+
+    std::uint64_t key_;
     std::uint32_t threshold_;
 };
 
