@@ -52,6 +52,12 @@ def test_alibi_bias():
     assert right[0, 0, 0] == -slopes[0] * 2
 
 
+def test_alibi_slopes_of_a_huge_num_heads_fail_at_once():
+    # Found by fuzz/fuzz_functional.py: the slopes were a Python list, built for hours.
+    with pytest.raises(ValueError, match="num_heads: 4611686018427387904 slopes do not fit in memory"):
+        F.alibi_slopes(2**62)
+
+
 def test_alibi_bias_drives_attention(rng):
     q, k, v = (rng.standard_normal((1, 4, 6, 8)) for _ in range(3))
     bias = F.alibi_bias(4, 6, 6, dtype=np.float64)

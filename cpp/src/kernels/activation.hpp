@@ -18,11 +18,12 @@ struct Activations {
     static constexpr T kSqrt2OverPi = T(0.79788456080286535588);
     static constexpr T kCubic = T(0.044715);
 
-    // exp(x): for float batches the softmax's vectorized exp (relative error 1.7e-7, a third of
-    // xsimd::exp's cost), else xsimd's.
+    // exp(x): for batches the softmax's vectorized exp (float: relative error 1.7e-7, a third of
+    // xsimd::exp's cost; double: within an ulp, and where xsimd 8's exp converts an infinite or
+    // NaN argument to an integer, undefined behaviour, it clamps and selects), else std's.
     template <class V>
     __attribute__((always_inline)) static inline V exp(const V& x) {
-        if constexpr (std::is_same_v<T, float> && !std::is_same_v<V, T>) return Exp<A, T>::eval(x);
+        if constexpr (!std::is_same_v<V, T>) return Exp<A, T>::eval(x);
         else return xsimd::exp(x);
     }
 
@@ -39,18 +40,24 @@ struct Activations {
         if constexpr (std::is_same_v<T, float> && !std::is_same_v<V, T>)
             return Exp<A, T>::exp2_nonpositive(x * x * V(T(-0.5) * ExpConstants<T>::kLog2e));
         else
-            return xsimd::exp(T(-0.5) * x * x);
+            return exp(T(-0.5) * x * x);
     }
 
-    // 1 / d for finite d >= 1: the approximate reciprocal (12 bits on SSE2/AVX, 14 on AVX-512)
-    // and one Newton step, within 2.4e-7 and far cheaper than a division.
+    // 1 / d for finite d >= 1: the approximate reciprocal (12 bits on SSE2/AVX, 14 on AVX-512,
+    // 8 on NEON) and Newton steps (one, two on NEON), within 2.4e-7 and far cheaper than a
+    // division.
     template <class V>
     __attribute__((always_inline)) static inline V reciprocal(const V& d) {
         if constexpr (std::is_same_v<V, T>) {
             return T(1) / d;
         } else {
-            const V r = xsimd::reciprocal(d);
-            return xsimd::fma(r, xsimd::fnma(d, r, V(T(1))), r);
+            V r = xsimd::reciprocal(d);
+            r = xsimd::fma(r, xsimd::fnma(d, r, V(T(1))), r);
+#if XSIMD_WITH_NEON64
+            if constexpr (std::is_base_of<xsimd::neon64, A>::value)
+                r = xsimd::fma(r, xsimd::fnma(d, r, V(T(1))), r);
+#endif
+            return r;
         }
     }
 
@@ -62,8 +69,12 @@ struct Activations {
     __attribute__((always_inline)) static inline V normal_cdf(const V& x, const V& g) {
         if constexpr (!std::is_same_v<T, float>) {
             // erf is +-1 in double past |z| = 6; xsimd's returns NaN near the overflow bound.
+            // NaN is selected back after erf, since xsimd 8's exp inside erf would convert it to
+            // an integer (undefined behaviour).
             const V z = xsimd::min(V(T(10)), xsimd::max(V(T(-10)), x * kInvSqrt2));
-            return T(0.5) * (V(T(1)) + xsimd::erf(z));
+            const V nan = xsimd::isnan(x);
+            return xsimd::select(nan, x,
+                                 T(0.5) * (V(T(1)) + xsimd::erf(xsimd::select(nan, V(T(0)), z))));
         } else {
             // z past 1e4 changes nothing (g is 0 there) and keeps 1 + p z finite; NaN passes.
             V z = xsimd::min(V(1e4f), xsimd::abs(x) * kInvSqrt2);

@@ -122,10 +122,10 @@ def rope_backward(grad_out: np.ndarray, positions: np.ndarray | None = None, *,
     return _rope_call(grad_out, positions, base, rotary_dim, interleaved, True, "grad_out")
 
 
-def _power_of_two_slopes(n: int) -> list[float]:
-    # Press et al.: the geometric sequence starting at 2^(-8/n) with that ratio, each term as
-    # one power of two so that no rounding accumulates.
-    return [2.0 ** (-8.0 * (i + 1) / n) for i in range(n)]
+def _power_of_two_slopes(numerators: np.ndarray, n: int) -> np.ndarray:
+    # Press et al.: the geometric sequence 2^(-8 k / n), each term as one power of two so that
+    # no rounding accumulates.
+    return np.power(2.0, -8.0 * numerators / n)
 
 
 def alibi_slopes(num_heads: int, *, dtype: object = np.float64) -> np.ndarray:
@@ -137,9 +137,13 @@ def alibi_slopes(num_heads: int, *, dtype: object = np.float64) -> np.ndarray:
     if num_heads == 0:
         return np.zeros(0, dtype=dtype)
     low = 2 ** int(math.floor(math.log2(num_heads)))
-    slopes = _power_of_two_slopes(low)
-    slopes += _power_of_two_slopes(2 * low)[0::2][: num_heads - low]
-    return np.array(slopes, dtype=dtype)
+    try:  # in NumPy, so that a huge num_heads fails to allocate instead of looping for hours
+        out = np.empty(num_heads, dtype=dtype)
+    except (ValueError, MemoryError) as e:
+        raise type(e)(f"num_heads: {num_heads} slopes do not fit in memory ({e})") from None
+    out[:low] = _power_of_two_slopes(np.arange(1, low + 1, dtype=np.float64), low)
+    out[low:] = _power_of_two_slopes(np.arange(1, 2 * (num_heads - low), 2, dtype=np.float64), 2 * low)
+    return out
 
 
 def alibi_bias(num_heads: int, lq: int, lk: int, *, causal_alignment: str = "top_left",
