@@ -15,7 +15,8 @@ def test_quick_json(capsys):
     rows = {r["row"] for r in report["results"]}
     assert any(name.startswith("forward + backward") for name in rows)
     assert any(name.startswith("linear") for name in rows)
-    for block in ("layer_norm", "gelu", "cross_entropy", "nn.MultiheadAttention fwd+bwd"):
+    for block in ("layer_norm", "gelu", "cross_entropy", "nn.MultiheadAttention fwd+bwd",
+                  "autograd chain of 50 ops", "small GPT step", "medium GPT step"):
         assert any(name.startswith(block) for name in rows)
     if report["info"]["torch"] is not None:  # the peer runs wherever torch is installed
         assert ("nn.MultiheadAttention fwd+bwd (4, 128, 128)", "torch") in {
@@ -24,7 +25,7 @@ def test_quick_json(capsys):
     for r in report["results"]:
         assert r["median_ms"] > 0 and len(r["samples_ms"]) == 1
         assert r["gflops"] > 0 or r["row"].split()[0] in ("layer_norm", "gelu", "cross_entropy",
-                                                          "AdamW")
+                                                          "AdamW", "autograd", "small", "medium")
         # One round: the ratio is that round's time over attnlab's.
         base = attnlab[r["row"]]["samples_ms"][0]
         assert r["ratio"] == pytest.approx(r["samples_ms"][0] / base)

@@ -302,6 +302,95 @@ def _optimizer_rows(quick: bool, torch) -> list[Row]:
     return [Row(f"AdamW step, {layers}-layer encoder d_model 256", 0.0, impls, ">= 1.5x torch")]
 
 
+def _autograd_rows(quick: bool, torch) -> list[Row]:
+    """Per-op overhead of the autograd layer: a chain of small elementwise ops and matmuls on
+    (8, 8) tensors, forward and backward, where the arithmetic is negligible."""
+    length = 50 if quick else 200
+    rng = np.random.default_rng(5)
+    x0 = rng.standard_normal((8, 8), dtype=np.float32) * 0.1
+    w0 = rng.standard_normal((8, 8), dtype=np.float32) * 0.3
+
+    def chain(x, w):
+        for i in range(length // 4):  # four ops a link: matmul, mul, add, tanh
+            x = ((x @ w) * 0.5 + x).tanh()
+        return x.sum()
+
+    def al_chain():
+        chain(al.tensor(x0, requires_grad=True), al.tensor(w0, requires_grad=True)).backward()
+
+    impls = {"attnlab": al_chain}
+    if torch is not None:
+        def torch_chain():
+            chain(torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)).backward()
+
+        impls["torch"] = torch_chain
+    return [Row(f"autograd chain of {length} ops on (8, 8), fwd+bwd", 0.0, impls, "<= 1.0x torch's time")]
+
+
+def _torch_gpt(torch, vocab: int, block: int, layers: int, heads: int, c: int):
+    """The benchmark's own torch model of attnlab's GPT: the same pre-norm blocks (causal
+    self-attention, a 4C GELU MLP), learned positions, a final LayerNorm, the head tied."""
+    nn = torch.nn
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(block, c)
+            layer = nn.TransformerEncoderLayer(c, heads, 4 * c, 0.0, activation="gelu",
+                                               batch_first=True, norm_first=True)
+            self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.ln_f = nn.LayerNorm(c)
+            self.mask = nn.Transformer.generate_square_subsequent_mask(block)
+
+        def forward(self, idx):
+            t = idx.shape[1]
+            x = self.wte(idx) + self.wpe(torch.arange(t))
+            x = self.blocks(x, mask=self.mask[:t, :t], is_causal=True)
+            return self.ln_f(x) @ self.wte.weight.T
+
+    return GPT()
+
+
+def _training_rows(quick: bool, torch) -> list[Row]:
+    """One training step of a small and a medium GPT (forward, backward, AdamW), the same
+    architecture in attnlab and in torch."""
+    sizes = [("small", 2, 4, 64, 32, 64, ">= 1.5x torch"), ("medium", 4, 8, 256, 256, 16, ">= 1.1x torch")]
+    if quick:
+        sizes = [("small", 1, 2, 32, 16, 8, ""), ("medium", 1, 4, 64, 64, 4, "")]
+    vocab = 64
+    rows = []
+    for name, layers, heads, c, block, batch, target in sizes:
+        rng = np.random.default_rng(6)
+        idx = rng.integers(0, vocab, (batch, block))
+        targets = rng.integers(0, vocab, batch * block)
+        model = al.models.GPT(vocab, block, n_layer=layers, n_head=heads, d_model=c)
+        opt = al.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def al_step(model=model, opt=opt, idx=idx, targets=targets):
+            logits = model(idx)
+            loss = F.cross_entropy(logits.reshape(-1, vocab), targets)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        impls = {"attnlab": al_step}
+        if torch is not None:
+            tmodel = _torch_gpt(torch, vocab, block, layers, heads, c)
+            topt = torch.optim.AdamW(tmodel.parameters(), lr=1e-4)
+            tidx, ttargets = torch.from_numpy(idx), torch.from_numpy(targets)
+
+            def torch_step(tmodel=tmodel, topt=topt, tidx=tidx, ttargets=ttargets):
+                loss = torch.nn.functional.cross_entropy(tmodel(tidx).reshape(-1, vocab), ttargets)
+                topt.zero_grad()
+                loss.backward()
+                topt.step()
+
+            impls["torch"] = torch_step
+        rows.append(Row(f"{name} GPT step L{layers} C{c} H{heads} T{block} B{batch}", 0.0, impls,
+                        target))
+    return rows
+
+
 # ------------------------------------------------------------------------------------------
 # running
 
@@ -387,7 +476,8 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         peak = al.arch.peak_gflops(threads)
         rows = (_attention_rows(quick, torch) + _linear_rows(quick, torch)
                 + _block_rows(quick, torch) + _module_rows(quick, torch)
-                + _optimizer_rows(quick, torch))
+                + _optimizer_rows(quick, torch) + _autograd_rows(quick, torch)
+                + _training_rows(quick, torch))
         times = [_time_row(row, rounds) for row in rows]
         peak = max(peak, al.arch.peak_gflops(threads))
         for row, t in zip(rows, times):

@@ -114,3 +114,13 @@ def test_int_tensor_where_floats_are_needed_is_named():
         F.linear(ints, al.tensor(np.ones((2, 3))))
     with pytest.raises(TypeError, match="q: expected dtype float32 or float64, got int64"):
         F.scaled_dot_product_attention(ints, ints, ints)
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 2)),
+                                    ((2, 1, 3, 4), (3, 4, 2)), ((3, 4), (4,))])
+def test_matmul_and_the_at_operator(rng, shapes):
+    a, b = leaf(rng, *shapes[0]), leaf(rng, *shapes[1])
+    np.testing.assert_allclose((a @ b).data, a.data @ b.data, rtol=1e-12)
+    assert gradcheck(lambda x, y: x @ y, (a, b))
+    assert gradcheck(lambda x: x @ b.data, a)  # an ndarray on the right
+    assert gradcheck(lambda y: a.data @ y, b)  # and on the left (ndarray.__matmul__ defers)

@@ -9,6 +9,8 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._validation import float_array, sum_to_shape
+from attnlab.autograd.function import Function
+from attnlab.tensor import Tensor
 
 
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -67,8 +69,22 @@ def _product(x: np.ndarray, y: np.ndarray, batch: tuple[int, ...]) -> np.ndarray
     return out
 
 
+class _MatMul(Function):
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return matmul(a, b)
+
+    def backward(ctx, g):
+        needs_a, needs_b = ctx.needs_input_grad
+        a, b = ctx.a, ctx.b
+        if a.ndim == 2 and b.ndim == 2:  # the chain of small products: two plain GEMMs
+            return (matmul(g, b.T) if needs_a else None), (matmul(a.T, g) if needs_b else None)
+        return matmul_backward(g, a, b, needs_a=needs_a, needs_b=needs_b)
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` as ``np.matmul`` computes it, on attnlab's GEMM.
+    """``a @ b`` as ``np.matmul`` computes it, on attnlab's GEMM (Tensors in: a Tensor out,
+    recorded for autograd).
 
     Args:
         a: (..., m, k) or (k,), float32 or float64.
@@ -79,6 +95,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         (broadcast batch..., m, n), a new C-contiguous array. Transposed, strided,
         negative-stride and broadcast views are read in place, never copied or written.
     """
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return _MatMul.apply(a, b)
     if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
             and a.dtype is b.dtype and (a.dtype is _FLOAT32 or a.dtype is _FLOAT64)
             and a.shape[1] == b.shape[0] and a.flags.aligned and b.flags.aligned):
