@@ -72,9 +72,8 @@ struct Activations {
             // NaN is selected back after erf, since xsimd 8's exp inside erf would convert it to
             // an integer (undefined behaviour).
             const V z = xsimd::min(V(T(10)), xsimd::max(V(T(-10)), x * kInvSqrt2));
-            const V nan = xsimd::isnan(x);
-            return xsimd::select(nan, x,
-                                 T(0.5) * (V(T(1)) + xsimd::erf(xsimd::select(nan, V(T(0)), z))));
+            const auto nan = xsimd::isnan(x);
+            return L::choose(nan, x, V(T(0.5) * (V(T(1)) + xsimd::erf(L::choose(nan, V(T(0)), z)))));
         } else {
             // z past 1e4 changes nothing (g is 0 there) and keeps 1 + p z finite; NaN passes.
             V z = xsimd::min(V(1e4f), xsimd::abs(x) * kInvSqrt2);
