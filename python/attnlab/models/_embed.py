@@ -1,4 +1,4 @@
-"""Token embedding plus positions, shared by the encoder models."""
+"""What the models share: token embedding plus positions, and the checks of their inputs and configs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
+from attnlab._validation import index
 from attnlab.functional import sinusoidal_positional_encoding
 from attnlab.tensor import Tensor
 
@@ -60,3 +61,11 @@ def key_mask_array(key_mask: Any, shape: tuple[int, int], name: str) -> np.ndarr
     if key_mask.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {key_mask.shape}")
     return key_mask
+
+
+def check_sizes(config: object, names: tuple[str, ...]) -> None:
+    """Each named field of a model config is an int >= 1; ValueError naming the first that is not."""
+    for name in names:
+        value = index(getattr(config, name), name)
+        if value < 1:
+            raise ValueError(f"{name}: expected an int >= 1, got {value}")

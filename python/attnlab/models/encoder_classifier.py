@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
-from attnlab._validation import index
-from attnlab.models._embed import POSITIONS, TokenEmbedding, key_mask_array, token_ids
+from attnlab.models._embed import POSITIONS, check_sizes, TokenEmbedding, key_mask_array, token_ids
 from attnlab.tensor import Tensor, cat
 
 _POOLING = ("cls", "mean", "none")
@@ -31,10 +30,7 @@ class EncoderClassifierConfig:
     activation: str = "gelu"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "num_classes", "max_len", "n_layer", "n_head", "d_model"):
-            value = index(getattr(self, name), name)
-            if value < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {value}")
+        check_sizes(self, ("vocab_size", "num_classes", "max_len", "n_layer", "n_head", "d_model"))
         if self.pooling not in _POOLING:
             raise ValueError(f"pooling: expected one of {_POOLING}, got {self.pooling!r}")
         if self.positions not in POSITIONS:

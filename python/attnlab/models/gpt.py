@@ -16,6 +16,7 @@ from attnlab import nn
 from attnlab._validation import index
 from attnlab.autograd import no_grad
 from attnlab.functional import softmax
+from attnlab.models._embed import check_sizes
 from attnlab.tensor import Tensor
 
 _POSITIONS = ("learned", "rotary", "alibi")
@@ -37,10 +38,7 @@ class GPTConfig:
     d_ff: int | None = None  # default 4 * d_model
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
-            value = index(getattr(self, name), name)
-            if value < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {value}")
+        check_sizes(self, ("vocab_size", "block_size", "n_layer", "n_head", "d_model"))
         if self.d_model % self.n_head:
             raise ValueError(f"d_model: {self.d_model} is not divisible by n_head={self.n_head}")
         if self.positions not in _POSITIONS:

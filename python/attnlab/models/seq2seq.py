@@ -10,7 +10,7 @@ import numpy as np
 from attnlab import nn
 from attnlab._validation import index
 from attnlab.autograd import no_grad
-from attnlab.models._embed import POSITIONS, TokenEmbedding, key_mask_array, token_ids
+from attnlab.models._embed import POSITIONS, check_sizes, TokenEmbedding, key_mask_array, token_ids
 from attnlab.tensor import Tensor
 
 
@@ -28,10 +28,7 @@ class Seq2SeqConfig:
     activation: str = "gelu"
 
     def __post_init__(self) -> None:
-        for name in ("src_vocab_size", "tgt_vocab_size", "max_len", "n_layer", "n_head", "d_model"):
-            value = index(getattr(self, name), name)
-            if value < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {value}")
+        check_sizes(self, ("src_vocab_size", "tgt_vocab_size", "max_len", "n_layer", "n_head", "d_model"))
         if self.positions not in POSITIONS:
             raise ValueError(f"positions: expected one of {POSITIONS}, got {self.positions!r}")
 
