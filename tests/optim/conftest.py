@@ -1,43 +1,16 @@
-"""Shared by the optimizer tests: stand-in parameters and the step-for-step torch comparison.
-
-``Param`` stands in for attnlab.nn.Parameter (not on main yet): what the optimizers rely on is
-``.data`` (updated in place), ``.grad`` (an ndarray or None) and ``.requires_grad``.
-"""
+"""Fixtures of the optimizer tests; the helpers they share are in tests/optim_samples.py."""
 
 import numpy as np
 import pytest
 
 import attnlab as al
-
-# Shapes that hit SIMD tails (1, 3, 7, 33 * 5) and, with 2 * 16384 + 3 elements, the optimizer's
-# chunk boundaries.
-SHAPES = [(7,), (33, 5), (1,), (3, 1), (2 * 16384 + 3,)]
-
-
-class Param:
-    def __init__(self, data: np.ndarray):
-        self.data = data
-        self.grad = None
-        self.requires_grad = True
+from optim_samples import Param, grads_of_step, random_params
 
 
 @pytest.fixture
 def make_param():
     """Param(array): a stand-in parameter holding ``array`` as its data."""
     return Param
-
-
-def random_params(rng, shapes, dtype):
-    return [Param(rng.standard_normal(shape).astype(dtype)) for shape in shapes]
-
-
-def grads_of_step(rng, params, step, skip):
-    """The gradients of one step: random, None where ``skip(step, position)`` says so."""
-    grads = []
-    for i, p in enumerate(params):
-        g = rng.standard_normal(p.data.shape).astype(p.data.dtype)
-        grads.append(None if skip(step, i) else g)
-    return grads
 
 
 @pytest.fixture

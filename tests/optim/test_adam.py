@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from conftest import SHAPES
+from optim_samples import SHAPES
 
 OPTIONS = [
     ("Adam", dict()),

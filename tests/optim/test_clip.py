@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from conftest import SHAPES, random_params
+from optim_samples import SHAPES, random_params
 
 clip = al.optim.clip_grad_norm_
 

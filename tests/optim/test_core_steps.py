@@ -6,7 +6,7 @@ import pytest
 
 import attnlab as al
 from attnlab import _core
-from conftest import grads_of_step, random_params
+from optim_samples import grads_of_step, random_params
 
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
             decoupled_weight_decay=False, amsgrad=False, maximize=False)

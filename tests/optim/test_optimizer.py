@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from conftest import grads_of_step, random_params
+from optim_samples import grads_of_step, random_params
 
 
 def test_param_groups_take_defaults_and_their_own_options(make_param):
@@ -261,3 +261,15 @@ def test_load_state_dict_accepts_torchs_step_and_copies_arrays(make_param):
     p = opt.param_groups[0]["params"][0]
     assert opt.state[p]["step"] == 1
     assert opt.state[p]["exp_avg"] is not sd["state"][0]["exp_avg"]
+
+
+def test_steps_the_parameters_of_a_module():
+    model = al.nn.Linear(3, 2)
+    before = model.weight.data.copy()
+    opt = al.optim.AdamW(model.parameters(), lr=0.1)
+    model(al.tensor(np.ones((4, 3), np.float32))).sum().backward()
+    opt.step()
+    assert model.weight.data is opt.param_groups[0]["params"][0].data  # updated in place
+    assert not np.array_equal(model.weight.data, before)
+    opt.zero_grad()
+    assert model.weight.grad is None and model.bias.grad is None

@@ -4,6 +4,7 @@ tests/viz/test_browser.py opens the same views in Chromium."""
 
 import base64
 import json
+import os
 import re
 from importlib import resources
 
@@ -123,6 +124,9 @@ def test_save_html_writes_the_document(model_weights, tmp_path):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "attnlabViews.model_view(" in text
     assert [p.name for p in tmp_path.iterdir()] == ["view.html"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not mkstemp's 0600
     assert repr(view) == "<attnlab View model_view: model view (2 layers x 3 heads)>"
 
 

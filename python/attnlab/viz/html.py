@@ -98,6 +98,10 @@ def save_document(text: str, path: str | os.PathLike) -> Path:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); a saved view gets what open() would give it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

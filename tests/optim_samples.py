@@ -1,0 +1,36 @@
+"""Shared by the optimizer tests (tests/optim/): stand-in parameters and random gradients. A
+module of tests/, not a conftest: pytest imports each test file by path, so ``from conftest
+import`` would find tests/conftest.py.
+
+``Param`` is the least a parameter can be (the optimizers duck-type): ``.data`` (updated in
+place), ``.grad`` (an ndarray or None) and ``.requires_grad``; tests/optim/test_optimizer.py
+also steps real ``attnlab.nn.Parameter``s.
+"""
+
+import numpy as np
+
+import attnlab as al
+
+# Shapes that hit SIMD tails (1, 3, 7, 33 * 5) and, with 2 * 16384 + 3 elements, the optimizer's
+# chunk boundaries.
+SHAPES = [(7,), (33, 5), (1,), (3, 1), (2 * 16384 + 3,)]
+
+
+class Param:
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.grad = None
+        self.requires_grad = True
+
+
+def random_params(rng, shapes, dtype):
+    return [Param(rng.standard_normal(shape).astype(dtype)) for shape in shapes]
+
+
+def grads_of_step(rng, params, step, skip):
+    """The gradients of one step: random, None where ``skip(step, position)`` says so."""
+    grads = []
+    for i, p in enumerate(params):
+        g = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+        grads.append(None if skip(step, i) else g)
+    return grads
