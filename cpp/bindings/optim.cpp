@@ -48,7 +48,7 @@ std::vector<std::vector<py::array>> checked_arrays(const py::list& params,
     std::vector<std::vector<py::array>> rows;
     for (std::size_t i = 0; i < params.size(); ++i) {
         std::vector<py::array> row{float_array_at(params, "params", i, true)};
-        const py::array& p = row[0];
+        const py::array p = row[0];  // a handle, not a reference into row, which grows below
         for (const Companion& c : companions) {
             py::array a = float_array_at(c.arrays, c.name, i, c.written);
             if (py::isinstance<py::array_t<float>>(a) != py::isinstance<py::array_t<float>>(p))
