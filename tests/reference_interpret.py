@@ -54,3 +54,33 @@ def min_cut(capacity, source, sink):
 def entropy_rows(p):
     """-sum w log w of each row of a 2-d array, 0 log 0 = 0."""
     return np.array([-sum(w * math.log(w) for w in row if w > 0) for row in p])
+
+
+def attention_output(a, v, wo, bo):
+    """y = concat_h(A_h V_h) Wo^T + bo for weights A (B, H, L, L) and per-head values
+    v (B, H, L, D): a multi-head attention layer's output given its weights."""
+    b, h, length, _ = a.shape
+    heads = np.einsum("bhij,bhjd->bhid", a, v)  # (B, H, L, D)
+    return heads.transpose(0, 2, 1, 3).reshape(b, length, -1) @ wo.T + bo
+
+
+def attention_saliency(x, wq, wk, wv, bq, bk, bv, wo, bo, num_heads, grad_y, causal=True):
+    """One multi-head self-attention layer over x (B, L, C), written out: the weights A
+    (B, H, L, L) by an explicit softmax, and dL/dA for dL/dy = grad_y (B, L, C), from
+    y = concat_h(A_h V_h) Wo^T + bo: dL/dA_h = (grad_y Wo)_h V_h^T. Grouped-query heads when
+    wk, wv have fewer rows than wq (head h uses key/value head h // group)."""
+    b, length, c = x.shape
+    d = c // num_heads
+    kv_heads = wk.shape[0] // d
+    group = num_heads // kv_heads
+    q = (x @ wq.T + bq).reshape(b, length, num_heads, d).transpose(0, 2, 1, 3)
+    k = (x @ wk.T + bk).reshape(b, length, kv_heads, d).transpose(0, 2, 1, 3)
+    v = (x @ wv.T + bv).reshape(b, length, kv_heads, d).transpose(0, 2, 1, 3)
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    scores = np.einsum("bhid,bhjd->bhij", q, k) / math.sqrt(d)
+    if causal:
+        scores = np.where(np.tril(np.ones((length, length), dtype=bool)), scores, -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    a = e / e.sum(axis=-1, keepdims=True)
+    grad_heads = (grad_y @ wo).reshape(b, length, num_heads, d).transpose(0, 2, 1, 3)
+    return a, np.einsum("bhid,bhjd->bhij", grad_heads, v), v

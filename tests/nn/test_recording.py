@@ -135,3 +135,22 @@ def test_errors(model):
     with rec:
         with pytest.raises(RuntimeError, match="already active"):
             rec.__enter__()
+
+
+def test_keep_outputs_keeps_each_calls_output_a_v_and_its_gradient(rng):
+    al.manual_seed(0)
+    attn = nn.MultiheadAttention(8, 4, num_kv_heads=2, dtype=np.float64)
+    x = rng.standard_normal((2, 5, 8))
+    with nn.AttentionRecord(attn, 1, keep_outputs=True) as rec:
+        attn(x, is_causal=True).sum().backward()
+    (out, value), = rec.outputs("")
+    assert out.shape == (2, 4, 5, 2) and value.shape == (2, 2, 5, 2)
+    # The kept output is the weights times the values (each value head shared by 2 queries).
+    np.testing.assert_allclose(out.data, rec[""] @ np.repeat(value, 2, axis=1), rtol=1e-12)
+    assert out.grad is not None and out.grad.shape == out.shape
+    with al.record_attention(attn) as plain:
+        attn(x)
+    with pytest.raises(RuntimeError, match="outputs: this record was made without keep_outputs=True"):
+        plain.outputs("")
+    with pytest.raises(TypeError, match="keep_outputs: expected a bool, got int"):
+        nn.AttentionRecord(attn, 1, keep_outputs=1)

@@ -93,7 +93,31 @@ class MultiheadAttention(RecordsAttention, Module):
         if self.positions is not None and (self.bias_k is not None or self.add_zero_attn):
             raise ValueError("positions: cannot be combined with add_bias_kv or add_zero_attn "
                              "(their extra key has no position)")
+        self._head_mask: np.ndarray | None = None
         self._reset_parameters()
+
+    @property
+    def head_mask(self) -> np.ndarray | None:
+        """None (the default: no cost), or (num_heads,) multipliers of each head's output
+        (B, H, Lq, D) before ``out_proj``: 0 removes a head (what
+        :func:`attnlab.interpret.ablate_heads` sets and restores), 1 keeps it bitwise as it
+        is. Set it from a bool, int or float sequence; it is kept in the module's dtype."""
+        return None if self._head_mask is None else self._head_mask.reshape(-1).copy()
+
+    @head_mask.setter
+    def head_mask(self, mask: Any) -> None:
+        if mask is None:
+            self._head_mask = None
+            return
+        mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        if mask.dtype.kind not in "biuf":
+            raise TypeError(f"head_mask: expected bool, int or float multipliers, got dtype {mask.dtype}")
+        if mask.shape != (self.num_heads,):
+            raise ValueError(f"head_mask: expected shape (num_heads,) = ({self.num_heads},), "
+                             f"got {mask.shape}")
+        if not np.isfinite(mask).all():
+            raise ValueError("head_mask: expected finite multipliers")
+        self._head_mask = mask.astype(self.out_proj.weight.dtype).reshape(1, -1, 1, 1)
 
     def _reset_parameters(self) -> None:
         if self._qkv_same_embed_dim:
@@ -176,7 +200,9 @@ class MultiheadAttention(RecordsAttention, Module):
             return_weights=return_weights or bool(takers))
         out, weights = result if isinstance(result, tuple) else (result, None)
         if takers:
-            self._record(takers, weights.data)
+            self._record(takers, weights.data, out, v.data)
+        if self._head_mask is not None:
+            out = out * self._head_mask.astype(out.dtype, copy=False)  # (1, H, 1, 1) per head
         out = self.out_proj(out.transpose(1, 2).reshape(b, lq, c))  # (B, Lq, C)
         return (out, weights) if return_weights else out
 

@@ -3,8 +3,12 @@ the fused kernel's weights output.
 
 An attention module takes part by inheriting :class:`RecordsAttention`: before its kernel call
 it asks ``self._recording()`` which recorders take this call (none when nothing records, so
-that the kernel is not asked for weights at all), and hands them the kernel's weights with
-``self._record(takers, weights)``.
+that the kernel is not asked for weights at all), and hands them the kernel's weights, its
+output Tensor and its values with ``self._record(takers, weights, out, value)``. A record
+made with ``keep_outputs=True`` (what :func:`attnlab.interpret.saliency` uses) keeps the
+output, marked to retain its gradient, and the values: the attention output is O = A V per
+head, so after ``backward`` the gradient of the loss with respect to the weights A, which
+the fused kernel never holds as a Tensor, is dL/dA = dL/dO V^T.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Iterator
 
 import numpy as np
 
-from attnlab._validation import index
+from attnlab._validation import flag, index
 from attnlab.nn.module import Module
+from attnlab.tensor import Tensor
 
 
 class RecordsAttention:
@@ -29,9 +34,12 @@ class RecordsAttention:
             return ()
         return tuple(r for r in self._attention_recorders if r._takes(self))
 
-    def _record(self, takers: tuple[AttentionRecord, ...], weights: np.ndarray) -> None:
+    def _record(self, takers: tuple[AttentionRecord, ...], weights: np.ndarray, out: Tensor,
+                value: np.ndarray) -> None:
+        """weights (B, H, Lq, Lk); out (B, H, Lq, Dv), the kernel's output A V before any
+        dropout; value (B, Hkv, Lk, Dv), the values it weighed (extra keys included)."""
         for r in takers:
-            r._put(self, weights)
+            r._put(self, weights, out, value)
 
 
 class AttentionRecord(Mapping):
@@ -41,15 +49,19 @@ class AttentionRecord(Mapping):
 
     The arrays are the kernel's own outputs (float32 or float64, as the module), made for this
     call and never reused by attnlab.
+
+    With ``keep_outputs=True``, ``outputs(name)`` also lists each recorded call's attention
+    output Tensor (B, H, Lq, Dv), which retains its gradient, and values (B, Hkv, Lk, Dv).
     """
 
-    def __init__(self, model: Module, every: int) -> None:
+    def __init__(self, model: Module, every: int, *, keep_outputs: bool = False) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"model: expected an attnlab.nn.Module, got {type(model).__name__}")
         every = index(every, "every")
         if every < 1:
             raise ValueError(f"every: expected an int >= 1, got {every}")
         self.every = every
+        self.keep_outputs = flag(keep_outputs, "keep_outputs")
         self._names = {id(m): name for name, m in model.named_modules()
                        if isinstance(m, RecordsAttention)}
         if not self._names:
@@ -57,6 +69,7 @@ class AttentionRecord(Mapping):
         self._modules = [m for _, m in model.named_modules() if id(m) in self._names]
         self._calls = dict.fromkeys(self._names, 0)
         self._history: dict[str, list[np.ndarray]] = {}
+        self._outputs: dict[str, list[tuple[Tensor, np.ndarray]]] = {}
         self._saved: list[tuple[RecordsAttention, tuple]] | None = None
 
     # ---- the modules' side ----------------------------------------------------------------
@@ -67,8 +80,14 @@ class AttentionRecord(Mapping):
         self._calls[key] = calls + 1
         return calls % self.every == 0
 
-    def _put(self, module: RecordsAttention, weights: np.ndarray) -> None:
-        self._history.setdefault(self._names[id(module)], []).append(weights)
+    def _put(self, module: RecordsAttention, weights: np.ndarray, out: Tensor,
+             value: np.ndarray) -> None:
+        name = self._names[id(module)]
+        self._history.setdefault(name, []).append(weights)
+        if self.keep_outputs:
+            if out.requires_grad:
+                out.retain_grad()
+            self._outputs.setdefault(name, []).append((out, value))
 
     # ---- the context ----------------------------------------------------------------------
     def __enter__(self) -> AttentionRecord:
@@ -100,6 +119,14 @@ class AttentionRecord(Mapping):
             known = ", ".join(repr(n) for n in self._ordered()) or "none yet"
             raise KeyError(f"{name!r}: no attention recorded under this name (recorded: {known})")
         return self._history[name]
+
+    def outputs(self, name: str) -> list[tuple[Tensor, np.ndarray]]:
+        """(attention output Tensor (B, H, Lq, Dv), values (B, Hkv, Lk, Dv)) of every recorded
+        call of module ``name``, oldest first; only for a record made with keep_outputs=True."""
+        if not self.keep_outputs:
+            raise RuntimeError("outputs: this record was made without keep_outputs=True")
+        self._calls_of(name)
+        return list(self._outputs[name])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ordered())
