@@ -6,13 +6,17 @@ import pytest
 
 import attnlab as al
 from attnlab.__main__ import main
+from attnlab._bench import Row, add_arches, arch_impl
 
 
 def test_quick_json(capsys):
-    assert main(["bench", "--quick", "--json", "--rounds", "1", "--threads", "1"]) == 0
+    assert main(["bench", "--quick", "--json", "--rounds", "1", "--threads", "1",
+                 "--arch", "all"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["info"]["threads"] == 1 and report["info"]["peak_gflops"] > 0
+    assert report["info"]["arches"] == al.arch.available()
     rows = {r["row"] for r in report["results"]}
+    assert any(name.endswith("cold call") for name in rows)
     assert any(name.startswith("forward + backward") for name in rows)
     assert any(name.startswith("linear") for name in rows)
     for block in ("layer_norm", "gelu", "cross_entropy", "nn.MultiheadAttention fwd+bwd",
@@ -34,6 +38,14 @@ def test_quick_json(capsys):
     assert ("forward + weights", "attnlab, no weights") in impls
     adamw = {r["impl"] for r in report["results"] if r["row"].startswith("AdamW step")}
     assert adamw == ({"attnlab"} if report["info"]["torch"] is None else {"attnlab", "torch"})
+    # --arch all: attnlab on every other arch in every kernel row, in the same rounds.
+    others = [a for a in al.arch.available() if a != report["info"]["arch"]]
+    kernel_rows = [name for name in rows if name.startswith(
+        ("forward", "linear", "layer_norm", "gelu", "cross_entropy"))]
+    assert len(kernel_rows) >= 10
+    for name in kernel_rows:
+        row_impls = {r["impl"] for r in report["results"] if r["row"] == name}
+        assert {arch_impl(a) for a in others} <= row_impls, name
     assert report["memory"]["peak_mib"] is None or report["memory"]["peak_mib"] < 128
     assert al.get_num_threads() >= 1
 
@@ -63,3 +75,44 @@ def test_encoder_parameter_shapes_are_torchs(torch):
     layer = torch.nn.TransformerEncoderLayer(d_model=256, nhead=8)
     expected = [tuple(p.shape) for _ in range(4) for p in layer.parameters()]
     assert encoder_parameter_shapes(4) == expected
+
+
+def test_add_arches_runs_each_variant_on_its_arch():
+    seen = []
+    row = Row("op", 1e9, {"attnlab": lambda: seen.append(al.arch.current()),
+                          "numpy": lambda: None}, impl_flops={"attnlab": 2e9})
+    add_arches([row], al.arch.available())
+    default = al.arch.current()
+    others = [a for a in al.arch.available() if a != default]
+    assert list(row.impls) == ["attnlab", "numpy"] + [arch_impl(a) for a in others]
+    for a in others:
+        row.impls[arch_impl(a)]()
+        assert row.impl_flops[arch_impl(a)] == 2e9
+    assert seen == others and al.arch.current() == default
+
+
+def test_cold_row_times_one_call_after_the_idle(monkeypatch):
+    """A cold sample is a single call, no warm-up, after the idle pause."""
+    from attnlab import _bench
+
+    events = []
+    monkeypatch.setattr(_bench.time, "sleep", lambda s: events.append(("sleep", s)))
+    row = Row("op cold call", 1e9, {"attnlab": lambda: events.append("call")}, cold=True)
+    times = _bench._time_row(row, 2, cold_idle_s=0.5)
+    assert events == [("sleep", 0.5), "call", ("sleep", 0.5), "call"]
+    assert len(times["attnlab"]) == 2 and all(t >= 0 for t in times["attnlab"])
+
+
+def test_cold_row_is_listed_for_the_small_forward():
+    from attnlab._bench import _attention_rows
+
+    rows = {row.name: row for row in _attention_rows(True, None)}
+    cold = [row for row in rows.values() if row.cold]
+    assert [row.name for row in cold] == ["forward (8, 4, 128, 32) cold call"]
+    assert not any(row.cold for row in rows.values() if row not in cold)
+
+
+def test_bench_arch_argument_is_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick", "--arch", "no-such-arch"])
+    assert "--arch: expected 'all' or one of" in capsys.readouterr().err

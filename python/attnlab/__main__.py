@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="thread count for every library (default: attnlab's)")
     bench.add_argument("--rounds", type=int, default=None,
                        help="interleaved timing rounds per row (default 7, --quick 3)")
+    bench.add_argument("--arch", default=None,
+                       help="run attnlab on this arch (one of attnlab.arch.available()), or "
+                       "'all': a row per available arch beside the default one")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -44,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--threads: expected 1 to 1024")
         if args.rounds is not None and args.rounds < 1:
             parser.error("--rounds: expected at least 1")
-        bench_run(quick=args.quick, as_json=args.json, threads=args.threads, rounds=args.rounds)
+        if args.arch is not None:
+            import attnlab as al
+
+            if args.arch != "all" and args.arch not in al.arch.available():
+                parser.error(f"--arch: expected 'all' or one of {al.arch.available()}, "
+                             f"got {args.arch!r}")
+        bench_run(quick=args.quick, as_json=args.json, threads=args.threads, rounds=args.rounds,
+                  arch=args.arch)
     return 0
 
 
