@@ -80,19 +80,18 @@ def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path) -
         al.train.logits_of(model, task, row)
     written = []
     for name, weights in rec.items():
-        cross = key_tokens is not None and weights.shape[-1] != weights.shape[-2] or "multihead_attn" in name
+        cross = "multihead_attn" in name  # torch's name of a decoder's cross attention
         fig = viz.heads(weights, tokens, key_tokens if cross else None)
         fig.suptitle(name)
         written.append(out / f"heads_{name.replace('.', '_')}.png")
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
-    self_attn = {n: w for n, w in rec.items() if w.shape[-1] == w.shape[-2] and "multihead_attn" not in n}
+    self_attn = {n: w for n, w in rec.items() if "multihead_attn" not in n}
     fig = viz.layers(self_attn)
     written.append(out / "layers.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
     fig = history.plot()
-    fig = fig[0] if isinstance(fig, tuple) else fig
     written.append(out / "training.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)

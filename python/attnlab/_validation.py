@@ -135,3 +135,11 @@ def positive(x: object, name: str) -> float:
     if value <= 0:
         raise ValueError(f"{name}: expected a number > 0, got {value}")
     return value
+
+
+def at_least(x: object, name: str, minimum: int) -> int:
+    """``x`` as an int >= ``minimum``: TypeError for non-ints, ValueError below."""
+    value = index(x, name)
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return value

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from attnlab import optim
-from attnlab._validation import index, real_number
+from attnlab._validation import at_least, real_number
 from attnlab.autograd import no_grad
 from attnlab.data import Batch, Task
 from attnlab.functional import cross_entropy
@@ -185,12 +185,12 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         raise TypeError(f"model: expected an attnlab.nn.Module, got {type(model).__name__}")
     if not isinstance(task, Task):
         raise TypeError(f"task: expected an attnlab.data.Task, got {type(task).__name__}")
-    steps = _at_least(steps, "steps", 0)
-    batch_size = _at_least(batch_size, "batch_size", 1)
-    eval_every = max(steps // 10, 1) if eval_every is None else _at_least(eval_every, "eval_every", 1)
-    warmup_steps = max(steps // 20, 1) if warmup_steps is None else _at_least(warmup_steps, "warmup_steps", 0)
+    steps = at_least(steps, "steps", 0)
+    batch_size = at_least(batch_size, "batch_size", 1)
+    eval_every = max(steps // 10, 1) if eval_every is None else at_least(eval_every, "eval_every", 1)
+    warmup_steps = max(steps // 20, 1) if warmup_steps is None else at_least(warmup_steps, "warmup_steps", 0)
     if snapshot_every is not None:
-        snapshot_every = _at_least(snapshot_every, "snapshot_every", 1)
+        snapshot_every = at_least(snapshot_every, "snapshot_every", 1)
     lr = real_number(lr, "lr")
     min_lr_ratio = real_number(min_lr_ratio, "min_lr_ratio")
     if not 0 <= min_lr_ratio <= 1:
@@ -262,9 +262,3 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         history.seconds = time.perf_counter() - start
     return history
 
-
-def _at_least(x: object, name: str, minimum: int) -> int:
-    value = index(x, name)
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return value

@@ -9,7 +9,7 @@ from functools import cached_property
 import numpy as np
 
 from attnlab._random import check_seed, next_seed
-from attnlab._validation import bool_array, flag, index
+from attnlab._validation import at_least, bool_array, flag
 
 IGNORE = -100
 """The target of a position that does not count (``functional.cross_entropy``'s ignore_index)."""
@@ -237,11 +237,8 @@ def symbols(n: int) -> tuple[str, ...]:
 
 
 def positive_int(x: object, name: str, minimum: int = 1) -> int:
-    """``x`` as an int >= ``minimum``: TypeError for non-ints, ValueError below."""
-    x = index(x, name)
-    if x < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {x}")
-    return x
+    """``x`` as an int >= ``minimum`` (1 by default): TypeError for non-ints, ValueError below."""
+    return at_least(x, name, minimum)
 
 
 __all__ = ["IGNORE", "Batch", "Split", "Task"]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
-from attnlab._validation import index
+from attnlab._validation import at_least
 from attnlab.functional import sinusoidal_positional_encoding
 from attnlab.tensor import Tensor
 
@@ -66,6 +66,4 @@ def key_mask_array(key_mask: Any, shape: tuple[int, int], name: str) -> np.ndarr
 def check_sizes(config: object, names: tuple[str, ...]) -> None:
     """Each named field of a model config is an int >= 1; ValueError naming the first that is not."""
     for name in names:
-        value = index(getattr(config, name), name)
-        if value < 1:
-            raise ValueError(f"{name}: expected an int >= 1, got {value}")
+        at_least(getattr(config, name), name, 1)
