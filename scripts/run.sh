@@ -50,7 +50,7 @@ sanitized_venv() {
         exit 1
     fi
     [[ -x .venv-sanitize/bin/python ]] || "$python" -m venv .venv-sanitize
-    .venv-sanitize/bin/python -m pip install "${pip_flags[@]}" scikit-build-core pybind11 atheris
+    .venv-sanitize/bin/python -m pip install "${pip_flags[@]}" scikit-build-core pybind11 "atheris>=2.3,<4"
     CC=clang CXX=clang++ .venv-sanitize/bin/python -m pip install "${pip_flags[@]}" \
         --no-build-isolation -C build-dir=build/sanitize \
         -C cmake.define.ATTNLAB_SANITIZE=address,undefined,fuzzer-no-link ".[test]"
