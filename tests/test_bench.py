@@ -1,12 +1,13 @@
 """``python -m attnlab bench --quick``: runs end to end and reports every row and impl."""
 
 import json
+import time
 
 import pytest
 
 import attnlab as al
 from attnlab.__main__ import main
-from attnlab._bench import Row, add_arches, arch_impl
+from attnlab._bench import Row, _sample, add_arches, after_impl, arch_impl
 
 
 def test_quick_json(capsys):
@@ -36,12 +37,17 @@ def test_quick_json(capsys):
     impls = {(r["row"].split(" (")[0], r["impl"]) for r in report["results"]}
     assert ("forward causal", "attnlab, not causal") in impls
     assert ("forward + weights", "attnlab, no weights") in impls
+    # The small forward right after another library's call, beside its steady state.
+    after = {(r["row"], r["impl"]) for r in report["results"] if "right after" in r["row"]}
+    libraries = ["numpy matmul"] + (["torch sdpa"] if report["info"]["torch"] else [])
+    assert after == {(f"forward (8, 4, 128, 32) right after {lib}", impl)
+                     for lib in libraries for impl in ("attnlab", after_impl(lib))}
     adamw = {r["impl"] for r in report["results"] if r["row"].startswith("AdamW step")}
     assert adamw == ({"attnlab"} if report["info"]["torch"] is None else {"attnlab", "torch"})
     # --arch all: attnlab on every other arch in every kernel row, in the same rounds.
     others = [a for a in al.arch.available() if a != report["info"]["arch"]]
     kernel_rows = [name for name in rows if name.startswith(
-        ("forward", "linear", "layer_norm", "gelu", "cross_entropy"))]
+        ("forward", "linear", "layer_norm", "gelu", "cross_entropy")) and "right after" not in name]
     assert len(kernel_rows) >= 10
     for name in kernel_rows:
         row_impls = {r["impl"] for r in report["results"] if r["row"] == name}
@@ -116,3 +122,12 @@ def test_bench_arch_argument_is_checked(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--quick", "--arch", "no-such-arch"])
     assert "--arch: expected 'all' or one of" in capsys.readouterr().err
+
+
+def test_sample_leaves_the_call_before_untimed():
+    calls = []
+    seconds = _sample(lambda: calls.append("fn"), 3, before=lambda: (calls.append("before"),
+                                                                    time.sleep(0.05)))
+    assert seconds < 0.02
+    # One warm-up call, then each timed call right after the other library's.
+    assert calls == ["fn"] + ["before", "fn"] * 3

@@ -1,6 +1,7 @@
 """The thread pool: sizing, errors from workers and concurrent callers. Bitwise equality across
 thread counts is tested per kernel (tests/kernels/test_*.py)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -168,3 +169,33 @@ def test_parallel_for_inside_a_task_runs_serially_every_time(restore_threads, ou
     al.set_num_threads(2)
     for _ in range(20):
         assert _core._pool_selftest_nested(outer, 64, 3) == 0
+
+
+_WORKER_AFFINITY = """
+import json, os, sys
+import numpy as np
+import attnlab as al
+al.set_num_threads(1)
+before = set(os.listdir("/proc/self/task"))
+al.set_num_threads(int(sys.argv[1]))
+x = np.ones((64, 64), np.float32)
+al.functional.linear(x, x)
+for tid in sorted(map(int, set(os.listdir("/proc/self/task")) - before)):
+    print(json.dumps(sorted(os.sched_getaffinity(tid))))
+"""
+
+
+def _worker_affinities(n_threads):
+    out = subprocess.run([sys.executable, "-c", _WORKER_AFFINITY, str(n_threads)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                    reason="binding needs Linux and two CPUs")
+def test_workers_are_bound_to_the_cpus_after_the_first_when_there_are_enough():
+    cpus = sorted(os.sched_getaffinity(0))
+    # One worker per CPU but the first, which the caller keeps.
+    assert _worker_affinities(len(cpus)) == [[cpu] for cpu in cpus[1:]]
+    # More threads than CPUs: none bound, the scheduler spreads them.
+    assert _worker_affinities(len(cpus) + 1) == [cpus] * len(cpus)

@@ -36,14 +36,32 @@ private:
     bool was_;
 };
 
-int usable_cores() {
+// The CPUs this thread may run on, in order.
+std::vector<int> allowed_cpus() {
+    std::vector<int> cpus;
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return n;
-    }
-    unsigned n = std::thread::hardware_concurrency();
-    return n > 0 ? static_cast<int>(n) : 1;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+            if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    return cpus;
+}
+
+// Keeps the calling thread on `cpu`. A worker left free is woken onto its waker's core (the
+// caller's), where the two take turns, whenever another library's idle thread spins on the
+// other core (torch's OpenMP workers do for a few ms after each call): a call then takes
+// as long as a serial one. Bound, the worker shares that core with the spinner instead.
+void bind_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof(set), &set);  // best effort: unbound is still correct
+}
+
+int usable_cores() {
+    const std::size_t n = allowed_cpus().size();
+    if (n > 0) return static_cast<int>(n);
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
 int default_threads() {
@@ -110,15 +128,20 @@ public:
                 {
                     std::lock_guard<std::mutex> lock(mutex_);
                     job_ = &job;
-                    active_ = static_cast<int>(workers_.size());
                     ++generation_;
                 }
                 wake_.notify_all();
                 job.work(0);
-                spin_until([this] { return active_.load(std::memory_order_acquire) == 0; });
+                // Closes the job: a worker that wakes only now (descheduled while another
+                // library's threads spin on the cores) finds none and is not waited for; the
+                // caller waits only for workers still inside a task they took.
+                {
+                    std::lock_guard<std::mutex> lock(mutex_);
+                    job_ = nullptr;
+                }
+                spin_until([this] { return joined_.load(std::memory_order_acquire) == 0; });
                 std::unique_lock<std::mutex> lock(mutex_);
-                done_.wait(lock, [this] { return active_ == 0; });
-                job_ = nullptr;
+                done_.wait(lock, [this] { return joined_ == 0; });
             } else {
                 job.work(0);
             }
@@ -132,9 +155,18 @@ private:
         // A worker must not miss a job posted before it first looks: it starts from the
         // generation current now, not from whatever it reads once running.
         std::uint64_t generation = generation_;
+        // Worker `id` on the id-th allowed CPU, the first left to the caller; with more threads
+        // than CPUs, none is bound (the scheduler spreads them).
+        const std::vector<int> cpus = allowed_cpus();
+        const bool bind = threads <= static_cast<int>(cpus.size());
         try {
-            for (int id = 1; id < threads; ++id)
-                workers_.emplace_back([this, id, generation] { loop(id, generation); });
+            for (int id = 1; id < threads; ++id) {
+                const int cpu = bind ? cpus[id] : -1;
+                workers_.emplace_back([this, id, cpu, generation] {
+                    if (cpu >= 0) bind_to(cpu);
+                    loop(id, generation);
+                });
+            }
         } catch (...) {  // no more threads to be had: keep the ones started, and say so
             size_.store(static_cast<int>(workers_.size()) + 1, std::memory_order_release);
             throw;
@@ -166,11 +198,13 @@ private:
                 wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
                 if (stopping_) return;
                 seen = generation_;
-                job = job_;
+                job = job_;  // null when its caller already finished it alone
+                if (job) ++joined_;
             }
+            if (!job) continue;
             job->work(id);
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--active_ == 0) done_.notify_one();
+            if (--joined_ == 0) done_.notify_one();
         }
     }
 
@@ -202,8 +236,8 @@ private:
     std::condition_variable wake_, done_;
     std::vector<std::thread> workers_;
     std::atomic<int> size_{1};  // workers_.size() + 1
-    Job* job_ = nullptr;
-    std::atomic<int> active_{0};
+    Job* job_ = nullptr;  // the open job, taken by workers under mutex_
+    std::atomic<int> joined_{0};  // workers inside the open job's tasks
     // Written under mutex_; atomic so that spinning threads may poll them without it.
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<bool> stopping_{false};
