@@ -53,6 +53,8 @@ def test_quick_json(capsys):
         row_impls = {r["impl"] for r in report["results"] if r["row"] == name}
         assert {arch_impl(a) for a in others} <= row_impls, name
     assert report["memory"]["peak_mib"] is None or report["memory"]["peak_mib"] < 128
+    solve = report["time_to_solve"]
+    assert solve["steps"] == 20 and solve["seconds"] > 0 and 0 <= solve["accuracy"] <= 1
     assert al.get_num_threads() >= 1
 
 
@@ -131,3 +133,12 @@ def test_sample_leaves_the_call_before_untimed():
     assert seconds < 0.02
     # One warm-up call, then each timed call right after the other library's.
     assert calls == ["fn"] + ["before", "fn"] * 3
+
+
+def test_quick_table_prints_every_row_and_summary(capsys):
+    assert main(["bench", "--quick", "--rounds", "1", "--threads", "1"]) == 0
+    table = capsys.readouterr().out
+    for line in ("(peers: numpy ", "small GPT step", "AdamW step", "right after numpy matmul: "
+                 "attnlab's call takes", "causal speed-up (1, 4, 512, 64)",
+                 "time to solve reverse (length 16, vocab 10): "):
+        assert line in table, line

@@ -584,6 +584,7 @@ def _run(quick: bool, as_json: bool, threads: int | None, rounds: int | None,
             _summarize(row, t, peak)
         scaling = _scaling(quick, threads, rounds)
         memory = _memory(quick, threads)
+        solve = time_to_solve(quick)
     finally:
         if limits is not None:
             limits.unregister()
@@ -598,15 +599,46 @@ def _run(quick: bool, as_json: bool, threads: int | None, rounds: int | None,
         cold_idle_s=cold_idle_s,
         peak_gflops=round(peak, 1),
         numpy=np.__version__, torch=getattr(torch, "__version__", None),
+        # The instruction set torch's own kernels run (ATEN_CPU_CAPABILITY=avx2 lowers it, so
+        # that a machine with AVX-512 stands in for an AVX2-only one beside --arch avx2).
+        torch_cpu=torch.backends.cpu.get_cpu_capability() if torch is not None else None,
         numpy_threads_limited=threadpool_limits is not None,
+        numpy_blas=_blas_arch(),
     )
     if as_json:
-        json.dump(dict(info=info, scaling=scaling, memory=memory,
+        json.dump(dict(info=info, scaling=scaling, memory=memory, time_to_solve=solve,
                        results=[asdict(r) for row in rows for r in row.results]), out, indent=1)
         out.write("\n")
     else:
-        _print_table(info, rows, scaling, memory, out)
+        _print_table(info, rows, scaling, memory, solve, out)
     return rows
+
+
+def _blas_arch() -> str | None:
+    """The kernels NumPy's BLAS runs (OpenBLAS: its core type, which OPENBLAS_CORETYPE sets)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            return f"{pool.get('internal_api')} {pool.get('architecture')}"
+    return None
+
+
+def time_to_solve(quick: bool) -> dict:
+    """Wall time of ``al.fit`` (its evaluations included) training the recipe's GPT on reverse
+    (length 16, vocab 10), and the test token accuracy it reaches; ``quick`` trains 20 steps."""
+    steps = 20 if quick else 150
+    task = al.data.tasks.reverse(16, 10, seed=0)
+    al.manual_seed(0)
+    model = al.models.GPT(len(task.vocab), task.block_size, n_layer=2, n_head=4, d_model=64)
+    start = time.perf_counter()
+    al.fit(model, task, steps=steps, batch_size=64, lr=3e-3, progress=False)
+    seconds = time.perf_counter() - start
+    return dict(task="reverse (length 16, vocab 10)", steps=steps, seconds=seconds,
+                accuracy=al.evaluate(model, task)["accuracy"],
+                recipe="al.fit defaults, GPT 2 layers d_model 64 4 heads, batch 64, lr 3e-3")
 
 
 def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
@@ -669,7 +701,8 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict, out) -> None:
+def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict, solve: dict,
+                 out) -> None:
     out.write(f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
               f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
               f"median of {info['rounds']} interleaved rounds (each: a warm-up call, then >= "
@@ -677,6 +710,8 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
     if info["load_average"] is not None:
         out.write(f"(1-minute load average before the run: {info['load_average']}; other "
                   "processes on these cores make every time noisier)\n")
+    out.write(f"(peers: numpy {info['numpy']} with {info['numpy_blas']}, torch {info['torch']} "
+              f"with {info['torch_cpu']} kernels)\n")
     if not info["numpy_threads_limited"]:
         out.write("(threadpoolctl not installed: NumPy's BLAS threads are not limited)\n")
     header = f"{'operation':44} {'impl':19} {'ms':>9} {'GFLOP/s':>8} {'% peak':>7} " \
@@ -694,7 +729,7 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
             out.write(f"{'':44} target: {row.target}\n")
     for row in rows:  # ratios of attnlab's variants, per round as in the table
         ratios = {r.impl: r.ratio for r in row.results}
-        shape = row.name[row.name.index("("):]
+        shape = row.name[row.name.find("("):]
         if NON_CAUSAL in ratios:
             out.write(f"causal speed-up {shape}: {ratios[NON_CAUSAL]:.2f}x faster than "
                       "non-causal (target >= 1.8x)\n")
@@ -713,5 +748,8 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
         out.write(f"memory: forward + backward {tuple(memory['shape'])} grows peak RSS by "
                   f"{memory['peak_mib']:.1f} MiB (target < 128 MiB; scores alone would be "
                   f"{memory['scores_mib']:.0f} MiB)\n")
+    out.write(f"time to solve {solve['task']}: {100 * solve['accuracy']:.1f}% test token accuracy "
+              f"after {solve['steps']} steps in {solve['seconds']:.1f} s ({solve['recipe']}; "
+              "target >= 99% in <= 30 s)\n")
     out.write("vs attnlab = median over rounds of that implementation's time / attnlab's in the "
               "same round: above 1, attnlab is faster.\n")
