@@ -28,6 +28,9 @@ SEEDED = {
     "add_seq2seq": lambda seed: tasks.add(3, format="seq2seq", n_train=600, n_test=300, seed=seed),
     "modular_add": lambda seed: tasks.modular_add(31, seed=seed),
     "induction": lambda seed: tasks.induction(12, 9, n_train=600, n_test=300, seed=seed),
+    "induction_any_period": lambda seed: tasks.induction(
+        12, 10, min_period=3, n_train=600, n_test=300, seed=seed
+    ),
     "histogram": lambda seed: tasks.histogram(9, 5, n_train=600, n_test=300, seed=seed),
     "dyck": lambda seed: tasks.dyck(12, 2, n_train=600, n_test=300, seed=seed),
     "dyck_one_kind": lambda seed: tasks.dyck(20, 1, n_train=600, n_test=300, seed=seed),
@@ -211,6 +214,25 @@ def test_induction_repeats_a_distinct_first_half(split):
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
+def test_induction_with_min_period_repeats_the_last_period_symbols(split):
+    task = SEEDED["induction_any_period"](0)
+    rows = task.split(split)
+    assert task.position_masks == {}
+    periods = set()
+    for i in range(ROWS):
+        tokens = lm_sequence(task, split, i)
+        counted = rows.targets[i] != IGNORE
+        start = int(np.argmax(counted))  # the repeat's first symbol, at input position 12 - p
+        period = 12 - start
+        periods.add(period)
+        assert counted.tolist() == [False] * start + [True] * (period - 1)
+        assert len(set(tokens[:start])) == start  # distinct before the repeat
+        assert tokens[start:] == tokens[start - period : start]
+        assert task.tokens(rows.targets[i, counted]) == tokens[start + 1 :]
+    assert periods == {3, 4, 5, 6}
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
 def test_histogram_labels_count_each_token(split):
     task = SEEDED["histogram"](0)
     rows = task.split(split)
@@ -309,7 +331,12 @@ def test_text_is_deterministic(pydoc_text):
         (lambda: tasks.modular_add(7, train_fraction="half"), TypeError, "train_fraction"),
         (lambda: tasks.induction(7), ValueError, "length: expected an even int, got 7"),
         (lambda: tasks.induction(2), ValueError, "length: expected an int >= 4"),
-        (lambda: tasks.induction(32, 15), ValueError, r"vocab_size: expected >= length // 2 = 16"),
+        (lambda: tasks.induction(32, 15), ValueError, r"vocab_size: expected >= 16 \(the 16 "),
+        (lambda: tasks.induction(32, 20, min_period=8), ValueError, r"vocab_size: expected >= 24"),
+        (lambda: tasks.induction(32, min_period=1), ValueError, "min_period: expected an int >= 2"),
+        (lambda: tasks.induction(32, min_period=17), ValueError,
+         r"min_period: expected <= length // 2 = 16, got 17"),
+        (lambda: tasks.induction(32, min_period=8.0), TypeError, "min_period"),
         (lambda: tasks.histogram(0), ValueError, "length"),
         (lambda: tasks.histogram(4, 0), ValueError, "vocab_size"),
         (lambda: tasks.dyck(9), ValueError, "length: expected an even int"),

@@ -62,11 +62,13 @@ def distinct_rows(draw: Draw, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack(kept)
 
 
-def next_token(sequences: np.ndarray, first_counted: int) -> Split:
+def next_token(sequences: np.ndarray, first_counted: int | np.ndarray) -> Split:
     """The lm layout of whole sequences: inputs = seq[:, :-1], targets = seq[:, 1:], with the
-    targets before input position ``first_counted`` set to IGNORE."""
+    targets before input position ``first_counted`` (one for all rows, or one per row) set to
+    IGNORE."""
     targets = sequences[:, 1:].copy()
-    targets[:, :first_counted] = IGNORE
+    before = np.arange(targets.shape[1]) < np.asarray(first_counted).reshape(-1, 1)
+    targets[np.broadcast_to(before, targets.shape)] = IGNORE
     return Split(inputs=np.ascontiguousarray(sequences[:, :-1]), targets=targets)
 
 
