@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 
 #include "attention_plan.hpp"
 #include "kernel_table.hpp"
@@ -106,10 +107,15 @@ void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, ind
     const auto gemm = active_kernels().gemm<T>();
     const index_t row_tiles = blocks(m, kRows), col_tiles = blocks(round_up(n, kPad), kCols);
     const bool direct = n % kPad == 0;
-    workspace::Buffer<T> scratch(direct ? 0 : kRows * kCols * get_num_threads(), false);
-    threads::parallel_for(row_tiles * col_tiles, [&](index_t task, int worker) {
+    std::optional<workspace::Buffer<T>> scratch;
+    // Sized by the job's own worker count, which another thread's set_num_threads cannot change.
+    const auto reserve = [&](int workers) {
+        if (!direct) scratch.emplace(kRows * kCols * workers, false);
+    };
+    threads::parallel_for(row_tiles * col_tiles, reserve, [&](index_t task, int worker) {
         product_tile(gemm, m, n, k, a, lda, ldp, b, bias, c, task / col_tiles * kRows,
-                     task % col_tiles * kCols, scratch.get() + worker * kRows * kCols);
+                     task % col_tiles * kCols,
+                     direct ? nullptr : scratch->get() + worker * kRows * kCols);
     });
 }
 
