@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,9 +57,9 @@ inline index_t rows_of(const py::array& a, const char* name) {
     return a.shape(0);
 }
 
-// Raises ValueError unless every index is in [0, size) or equals `except`.
-inline void expect_indices(const IndexArray& a,
-                           const char* name, index_t size, index_t except) {
+// Raises ValueError unless every index is in [0, size) or equals `except` (when given).
+inline void expect_indices(const IndexArray& a, const char* name, index_t size,
+                           std::optional<index_t> except = std::nullopt) {
     const std::int64_t* p = a.data();
     for (py::ssize_t i = 0; i < a.size(); ++i)
         if ((p[i] < 0 || p[i] >= size) && p[i] != except)

@@ -7,7 +7,7 @@ namespace {
 template <class T>
 void forward(const IndexArray& indices, const Array<T>& weight, Array<T> out) {
     index_t vocab = rows_of(weight, "weight"), dim = weight.shape(1), n = indices.size();
-    expect_indices(indices, "indices", vocab, -1 - vocab);  // nothing is exempt
+    expect_indices(indices, "indices", vocab);
     T* o = output(out, "out", {n, dim});
     py::gil_scoped_release release;
     embedding_forward<T>(indices.data(), n, weight.data(), dim, o);
@@ -17,7 +17,7 @@ template <class T>
 void backward(const Array<T>& grad_out, const IndexArray& indices, index_t padding_idx,
               Array<T> dweight) {
     index_t vocab = rows_of(dweight, "dweight"), dim = dweight.shape(1), n = indices.size();
-    expect_indices(indices, "indices", vocab, -1 - vocab);
+    expect_indices(indices, "indices", vocab);
     expect_shape(grad_out, "grad_out", {n, dim});
     T* d = output(dweight, "dweight", {vocab, dim});
     py::gil_scoped_release release;

@@ -112,3 +112,15 @@ def test_errors(rng):
         F.embedding(np.array([0]), weight, padding_idx=5)
     with pytest.raises(ValueError, match=r"grad_out: expected shape \(3, 4\)"):
         F.embedding_backward(np.zeros((3, 5), np.float32), np.array([0, 1, 2]), weight)
+
+
+@pytest.mark.parametrize("vocab", [1, 5])
+def test_index_minus_one_minus_vocab_is_out_of_range_too(rng, vocab):
+    # A fuzz finding: -1 - vocab was the "no exemption" sentinel of the range check, so that
+    # one negative index read the row before the weight (ASan: heap-buffer-overflow).
+    weight = randn(rng, (vocab, 1), np.float32)
+    bad = np.array([0, -1 - vocab])
+    with pytest.raises(ValueError, match=rf"indices: value {-1 - vocab} at flat position 1"):
+        F.embedding(bad, weight)
+    with pytest.raises(ValueError, match=rf"indices: value {-1 - vocab} at flat position 1"):
+        F.embedding_backward(np.zeros((2, 1), np.float32), bad, weight)
