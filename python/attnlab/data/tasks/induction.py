@@ -67,7 +67,7 @@ def induction(
     t = np.arange(length)
 
     def draw(rng: np.random.Generator, m: int) -> np.ndarray:
-        symbols_ = rng.random((m, vocab_size)).argsort(axis=1)[:, :distinct]
+        shuffled = rng.random((m, vocab_size)).argsort(axis=1)[:, :distinct]
         if len(periods) == 1:  # no draw: the default rows stay what they were
             period = np.full((m, 1), periods.start)
         else:
@@ -75,7 +75,7 @@ def induction(
         # Position t shows symbol t before the repeat (t < length - p), then symbol t - p; the
         # period rides along as a last column.
         shown = np.where(t < length - period, t, t - period)
-        return np.concatenate([np.take_along_axis(symbols_, shown, axis=1), period], axis=1)
+        return np.concatenate([np.take_along_axis(shuffled, shown, axis=1), period], axis=1)
 
     drawn = distinct_rows(draw, n_train + n_test, generator(seed))
     rows = next_token(drawn[:, :-1], first_counted=length - drawn[:, -1])
@@ -90,4 +90,3 @@ def induction(
         num_classes=vocab_size,
         position_masks=masks,
     )
-
