@@ -16,6 +16,31 @@ import attnlab as al
 SHAPES = [(7,), (33, 5), (1,), (3, 1), (2 * 16384 + 3,)]
 
 
+# (optimizer, options) covering every branch of the updates.
+ADAM_OPTIONS = [
+    ("Adam", dict()),
+    ("Adam", dict(lr=1e-2, amsgrad=True)),
+    ("Adam", dict(lr=1e-2, weight_decay=0.1)),
+    ("Adam", dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-3, maximize=True)),  # lerp weight 0.5
+    ("Adam", dict(lr=1e-2, betas=(0.3, 0.99), weight_decay=0.1, amsgrad=True, maximize=True)),
+    ("AdamW", dict()),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.0, betas=(0.0, 0.5))),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.3, maximize=True, eps=1e-6)),
+]
+
+SGD_OPTIONS = [
+    dict(lr=0.1),
+    dict(lr=0.1, momentum=0.9),
+    dict(lr=0.1, momentum=0.9, dampening=0.5),
+    dict(lr=0.1, momentum=0.9, nesterov=True),
+    dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+    dict(lr=0.1, weight_decay=0.01, maximize=True),
+    dict(lr=0.05, momentum=0.5, dampening=0.1, weight_decay=0.1, maximize=True),
+    dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True),
+]
+
+
 class Param:
     def __init__(self, data: np.ndarray):
         self.data = data

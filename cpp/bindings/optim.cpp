@@ -25,7 +25,7 @@ py::array float_array_at(const py::list& list, const char* name, std::size_t i, 
     py::handle obj = list[i];
     if (!py::isinstance<py::array>(obj))
         throw py::type_error(label + ": expected a NumPy array, got " +
-                             py::str(obj.get_type().attr("__name__")).cast<std::string>());
+                             py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
     auto a = py::reinterpret_borrow<py::array>(obj);
     if (!py::isinstance<py::array_t<float>>(a) && !py::isinstance<py::array_t<double>>(a))
         throw py::type_error(label + ": expected dtype float32 or float64, got " +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "attention_plan.hpp"
+#include "layers/optimizer.hpp"
 
 namespace attnlab {
 
@@ -54,6 +55,14 @@ using GemmKernel = void (*)(index_t m, index_t n, index_t k, const T* a, index_t
                             index_t ldp, const T* b, index_t ldb, T* c, index_t ldc,
                             bool accumulate);
 
+// One optimizer step over elements [begin, begin + n) of one parameter's buffers, in place.
+template <class T>
+struct OptimizerKernels {
+    void (*sgd)(const layers::SgdBuffers<T>&, index_t begin, index_t n, const layers::SgdOptions&);
+    void (*adam)(const layers::AdamBuffers<T>&, index_t begin, index_t n,
+                 const layers::AdamOptions&);
+};
+
 template <class T>
 using ExpKernel = void (*)(const T* x, index_t n, ExpVariant variant, T* out);
 
@@ -67,6 +76,8 @@ struct KernelTable {
     GemmKernel<double> gemm_f64;
     ExpKernel<float> exp_f32;
     ExpKernel<double> exp_f64;
+    OptimizerKernels<float> optimizers_f32;
+    OptimizerKernels<double> optimizers_f64;
     index_t (*fma_loop)(index_t iters, float* sink);  // float FMAs; returns the flops done
 
     template <class T>
@@ -91,6 +102,12 @@ struct KernelTable {
     ExpKernel<T> exp() const {
         if constexpr (sizeof(T) == sizeof(float)) return exp_f32;
         else return exp_f64;
+    }
+
+    template <class T>
+    const OptimizerKernels<T>& optimizers() const {
+        if constexpr (sizeof(T) == sizeof(float)) return optimizers_f32;
+        else return optimizers_f64;
     }
 };
 

@@ -15,6 +15,7 @@
 
 #include "attnlab/api.hpp"
 #include "kernel_table.hpp"
+#include "layers/optimizer.hpp"
 
 namespace {
 
@@ -410,6 +411,50 @@ void check_linear() {
     check("linear backward dbias", got_db, db, tolerance<T>());
 }
 
+// One AdamW step (amsgrad) and one SGD step (momentum, Nesterov, weight decay) of a parameter of
+// two chunks and a tail, against torch.optim's formulas.
+template <class T>
+void check_optimizers() {
+    const index_t n = 16384 + 1000 + 7;
+    const auto p0 = uniform<T>(n, -1, 1, 23), g = uniform<T>(n, -1, 1, 24),
+               m0 = uniform<T>(n, -1, 1, 25), v0 = uniform<T>(n, 0, 1, 26),
+               vmax0 = uniform<T>(n, 0, 1, 27);
+    attnlab::layers::AdamOptions adam;
+    adam.lr = 1e-2, adam.weight_decay = 0.1;
+    adam.decoupled_weight_decay = adam.amsgrad = true;
+    const index_t step = 3;
+    Ref p(n), m(n), v(n), vmax(n);
+    const double step_size = adam.lr / (1 - std::pow(adam.beta1, step)),
+                 bias2 = std::sqrt(1 - std::pow(adam.beta2, step));
+    for (index_t i = 0; i < n; ++i) {
+        m[i] = m0[i] + (1 - adam.beta1) * (g[i] - m0[i]);
+        v[i] = adam.beta2 * v0[i] + (1 - adam.beta2) * double(g[i]) * g[i];
+        vmax[i] = std::max(double(vmax0[i]), v[i]);
+        p[i] = p0[i] * (1 - adam.lr * adam.weight_decay) -
+               step_size * m[i] / (std::sqrt(vmax[i]) / bias2 + adam.eps);
+    }
+    auto got_p = p0, got_m = m0, got_v = v0, got_vmax = vmax0;
+    attnlab::layers::adam_step<T>(
+        {{got_p.data(), g.data(), got_m.data(), got_v.data(), got_vmax.data(), n, step}}, adam);
+    check("adamw step param", got_p, p, tolerance<T>());
+    check("adamw step exp_avg", got_m, m, tolerance<T>());
+    check("adamw step exp_avg_sq", got_v, v, tolerance<T>());
+    check("adamw step max_exp_avg_sq", got_vmax, vmax, tolerance<T>());
+
+    attnlab::layers::SgdOptions sgd;
+    sgd.lr = 0.1, sgd.momentum = 0.9, sgd.weight_decay = 0.01, sgd.nesterov = true;
+    Ref sp(n), buf(n);
+    for (index_t i = 0; i < n; ++i) {
+        const double d = g[i] + sgd.weight_decay * p0[i];
+        buf[i] = sgd.momentum * m0[i] + d;
+        sp[i] = p0[i] - sgd.lr * (d + sgd.momentum * buf[i]);
+    }
+    auto got_sp = p0, got_buf = m0;
+    attnlab::layers::sgd_step<T>({{got_sp.data(), g.data(), got_buf.data(), n, false}}, sgd);
+    check("sgd step param", got_sp, sp, tolerance<T>());
+    check("sgd step momentum_buffer", got_buf, buf, tolerance<T>());
+}
+
 // Softmax attention with grouped-query heads: query head h reads kv head h / (heads / kv_heads).
 template <class T>
 void check_attention(bool causal) {
@@ -501,6 +546,7 @@ void check_all(const attnlab::KernelTable& table) {
     check_rope<T>();
     check_embedding<T>();
     check_linear<T>();
+    check_optimizers<T>();
     check_attention<T>(false);
     check_attention<T>(true);
 }

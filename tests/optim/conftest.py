@@ -14,16 +14,16 @@ def make_param():
 
 
 @pytest.fixture
-def compare_with_torch(torch):
+def compare_with_torch(torch, arch):
     """Runs attnlab's and torch's optimizer ``name`` side by side over ``steps`` steps of the same
-    random gradients and checks every parameter after every step.
+    random gradients and checks every parameter after every step, on every arch.
 
     ``groups``: a list of (shapes, group options); ``skip(step, i)``: parameter i (counted over
     all groups) gets no gradient on that step. Tolerance, float32 and float64 alike: rtol 1e-6
     and atol 1e-6 * max(1, max |torch's parameter|), i.e. relative to the parameter's scale, as
     an element that crossed zero keeps the rounding of its larger past values (float32 differs
-    from torch's by a few ulps: torch's add(alpha) and lerp use FMA, attnlab's SSE2 steps do
-    not). Returns (our optimizer, torch's, our params, torch's params).
+    from torch's by a few ulps: torch's add(alpha) and lerp use FMA, attnlab's steps do not). Returns (our optimizer, torch's, our params, torch's
+    params).
     """
 
     def run(name, options, groups, dtype, steps=50, skip=lambda step, i: False):

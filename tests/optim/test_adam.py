@@ -4,19 +4,7 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from optim_samples import SHAPES
-
-OPTIONS = [
-    ("Adam", dict()),
-    ("Adam", dict(lr=1e-2, amsgrad=True)),
-    ("Adam", dict(lr=1e-2, weight_decay=0.1)),
-    ("Adam", dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-3, maximize=True)),  # lerp weight 0.5
-    ("Adam", dict(lr=1e-2, betas=(0.3, 0.99), weight_decay=0.1, amsgrad=True, maximize=True)),
-    ("AdamW", dict()),
-    ("AdamW", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
-    ("AdamW", dict(lr=1e-2, weight_decay=0.0, betas=(0.0, 0.5))),
-    ("AdamW", dict(lr=1e-2, weight_decay=0.3, maximize=True, eps=1e-6)),
-]
+from optim_samples import ADAM_OPTIONS as OPTIONS, SHAPES
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,17 +1,75 @@
-"""The C++ steps (cpp/src/layers/optimizer.cpp, cpp/bindings/optim.cpp): the binding's own checks
-guard the C++ boundary whatever the Python layer sends; results do not depend on threads."""
+"""The C++ steps (cpp/src/layers/optimizer.cpp, optimizer_update.cpp, cpp/bindings/optim.cpp):
+torch.optim's formulas in float64 NumPy on every arch, the binding's own checks guard the C++
+boundary whatever the Python layer sends, and results do not depend on threads."""
 
 import numpy as np
 import pytest
 
 import attnlab as al
 from attnlab import _core
-from optim_samples import grads_of_step, random_params
+from optim_samples import ADAM_OPTIONS, SGD_OPTIONS, SHAPES, grads_of_step, random_params
 
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
             decoupled_weight_decay=False, amsgrad=False, maximize=False)
 SGD = dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False,
            maximize=False)
+
+
+def adam_reference(p, g, state, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                   amsgrad=False, maximize=False, decoupled=False):
+    """torch.optim.Adam's single-tensor update in float64; ``state`` (m, v, v_max) in place."""
+    beta1, beta2 = betas
+    g = -g if maximize else g
+    if decoupled:
+        p = p * (1 - lr * weight_decay)
+    elif weight_decay:
+        g = g + weight_decay * p
+    state["m"] += (1 - beta1) * (g - state["m"])
+    state["v"] = beta2 * state["v"] + (1 - beta2) * g * g
+    v_hat = state["v"]
+    if amsgrad:
+        v_hat = state["v_max"] = np.maximum(state["v_max"], state["v"])
+    denom = np.sqrt(v_hat) / np.sqrt(1 - beta2**step) + eps
+    return p - lr / (1 - beta1**step) * state["m"] / denom
+
+
+def sgd_reference(p, g, state, step, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                  nesterov=False, maximize=False):
+    """torch.optim.SGD's update in float64; ``state`` (the momentum buffer) in place."""
+    d = -g if maximize else g
+    if weight_decay:
+        d = d + weight_decay * p
+    if momentum:
+        state["buf"] = d.copy() if step == 1 else momentum * state["buf"] + (1 - dampening) * d
+        d = d + momentum * state["buf"] if nesterov else state["buf"]
+    return p - lr * d
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, options", ADAM_OPTIONS + [("SGD", o) for o in SGD_OPTIONS],
+                         ids=str)
+def test_steps_follow_torchs_formulas_on_every_arch(arch, name, options, dtype):
+    """Five steps on shapes with SIMD tails and chunk edges, against float64 NumPy."""
+    rng = np.random.default_rng(3)
+    params = random_params(rng, SHAPES, dtype)
+    expected = [p.data.astype(np.float64) for p in params]
+    states = [dict(m=np.zeros_like(e), v=np.zeros_like(e), v_max=np.zeros_like(e))
+              for e in expected]
+    opt = getattr(al.optim, name)(params, **options)
+    reference = sgd_reference if name == "SGD" else adam_reference
+    extra = dict(decoupled=True, weight_decay=options.get("weight_decay", 1e-2)) \
+        if name == "AdamW" else {}
+    for step in range(1, 6):
+        grads = grads_of_step(rng, params, step, lambda s, i: False)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            p.grad = g
+            expected[i] = reference(expected[i], g.astype(np.float64), states[i], step,
+                                    **{**options, **extra})
+        opt.step()
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for i, (p, e) in enumerate(zip(params, expected)):
+        assert p.data.dtype == dtype
+        np.testing.assert_allclose(p.data, e, **tol, err_msg=f"{name} {options} parameter {i}")
 
 
 def _adam(params, grads, m=None, v=None, steps=None, **options):

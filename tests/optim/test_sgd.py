@@ -4,18 +4,7 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from optim_samples import SHAPES
-
-OPTIONS = [
-    dict(lr=0.1),
-    dict(lr=0.1, momentum=0.9),
-    dict(lr=0.1, momentum=0.9, dampening=0.5),
-    dict(lr=0.1, momentum=0.9, nesterov=True),
-    dict(lr=0.1, momentum=0.9, weight_decay=0.01),
-    dict(lr=0.1, weight_decay=0.01, maximize=True),
-    dict(lr=0.05, momentum=0.5, dampening=0.1, weight_decay=0.1, maximize=True),
-    dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True),
-]
+from optim_samples import SGD_OPTIONS as OPTIONS, SHAPES
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

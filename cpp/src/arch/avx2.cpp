@@ -1,4 +1,5 @@
-// Kernels for avx2; the only file built with its instruction-set flags.
+// Kernels for avx2; this file and layers/optimizer_update.cpp are the only ones built with
+// its instruction-set flags.
 #define ATTNLAB_ARCH_NS avx2
 #include "kernels/table.hpp"
 

@@ -1,4 +1,5 @@
-// Kernels for neon64; the only file built with its instruction-set flags.
+// Kernels for neon64; this file and layers/optimizer_update.cpp are the only ones built with
+// its instruction-set flags.
 #define ATTNLAB_ARCH_NS neon64
 #include "kernels/table.hpp"
 

@@ -13,6 +13,7 @@
 #include "kernels/transpose.hpp"
 #include "kernels/exp.hpp"
 #include "kernels/peak.hpp"
+#include "layers/optimizer_update.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -32,6 +33,11 @@ constexpr BlockKernels<T> block_kernels() {
             &Embedding<A, T>::scatter_add, &Rope<A, T>::forward};
 }
 
+template <class T>
+constexpr OptimizerKernels<T> optimizer_kernels() {
+    return {&layers::ATTNLAB_ARCH_NS::sgd_chunk<T>, &layers::ATTNLAB_ARCH_NS::adam_chunk<T>};
+}
+
 template <class A>
 constexpr KernelTable make_table(const char* name) {
     return {name,
@@ -43,6 +49,8 @@ constexpr KernelTable make_table(const char* name) {
             &MicroKernel<A, double>::blocked,
             &Exp<A, float>::array,
             &Exp<A, double>::array,
+            optimizer_kernels<float>(),
+            optimizer_kernels<double>(),
             &Peak<A>::fma_loop};
 }
 
