@@ -11,7 +11,7 @@ import attnlab as al
 from attnlab import _core
 
 F = al.functional
-CACHE_LIMIT = 256 << 20
+CACHE_LIMIT = 512 << 20
 
 
 def run_all(rng_seed=0):

@@ -21,9 +21,10 @@ namespace {
 
 constexpr std::size_t kHuge = std::size_t(2) << 20;
 // Holds the weights of a (4, 8, 1024, 64) attention (128 MiB) next to every block of its
-// backward, and of smaller calls.
-constexpr std::size_t kCacheBytes = std::size_t(256) << 20;
-constexpr std::size_t kSlots = 16;
+// backward, and the large arrays of a small model's training step (python/attnlab/_memory.py):
+// each step frees and allocates the same sizes again.
+constexpr std::size_t kCacheBytes = std::size_t(512) << 20;
+constexpr std::size_t kSlots = 64;
 
 struct Block {
     void* data = nullptr;

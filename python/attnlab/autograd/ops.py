@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlab._memory import reshape, zeros
 from attnlab.autograd.function import Function
 
 
@@ -247,12 +248,12 @@ class Reshape(Function):
     def forward(ctx, a, *, shape):
         ctx.shape = a.shape
         try:
-            return a.reshape(shape)
+            return reshape(a, shape)
         except ValueError:
             raise ValueError(f"shape: cannot reshape a tensor of shape {a.shape} into {shape}") from None
 
     def backward(ctx, g):
-        return g.reshape(ctx.shape)
+        return reshape(g, ctx.shape)
 
 
 class Permute(Function):
@@ -288,7 +289,7 @@ class GetItem(Function):
         return np.asarray(a[index])
 
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, dtype=ctx.dtype)
+        out = zeros(ctx.shape, ctx.dtype)
         if _is_basic(ctx.index):
             out[ctx.index] = g
         else:  # repeated positions in an integer index each add their gradient

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty_like
 from attnlab._validation import contiguous, expect_shape, float_array
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
@@ -14,7 +15,7 @@ _GELU = {"none": "gelu", "tanh": "gelu_tanh"}
 
 def _forward(kind: str, x: np.ndarray) -> np.ndarray:
     x = contiguous(float_array(x, "x"))
-    out = np.empty_like(x)
+    out = empty_like(x)
     _core.activation_forward(kind, x, out=out)
     return out
 
@@ -24,7 +25,7 @@ def _backward(kind: str, grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     g = float_array(grad_out, "grad_out", like=x, like_name="x")
     expect_shape(g, "grad_out", x.shape, "x's shape")
     x, g = contiguous(x), contiguous(g)
-    dx = np.empty_like(x)
+    dx = empty_like(x)
     _core.activation_backward(kind, g, x, dx=dx)
     return dx
 
@@ -35,7 +36,7 @@ class _Activation(Function):
         return _forward(kind, ctx.x)
 
     def backward(ctx, g):
-        dx = np.empty_like(ctx.x)
+        dx = empty_like(ctx.x)
         _core.activation_backward(ctx.kind, contiguous(g), ctx.x, dx=dx)
         return dx
 

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty, zeros
 from attnlab._random import check_seed, next_seed
 from attnlab._validation import (
     bool_array,
@@ -73,7 +74,7 @@ def _as_4d(x: np.ndarray) -> np.ndarray:
 def _kernel_operand(x: np.ndarray) -> np.ndarray:
     """A broadcast view the kernel can stride through: the last axis must be contiguous."""
     if x.shape[-1] > 1 and x.strides[-1] != x.itemsize:
-        return np.ascontiguousarray(x)
+        return contiguous(x)
     return x
 
 
@@ -123,7 +124,7 @@ def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, win
     lq, lk = q.shape[-2], k.shape[-2]
     lead = q.shape[:-2]
     score_shape = lead + (lq, lk)
-    q4, k4, v4 = (np.ascontiguousarray(_as_4d(x)) for x in (q, k, v))
+    q4, k4, v4 = (contiguous(_as_4d(x)) for x in (q, k, v))
     kernel_scores = q4.shape[:2] + (lq, lk)
 
     if mask is not None:
@@ -140,7 +141,7 @@ def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, win
                 f"alibi_slopes: expected shape ({heads},), one slope per head of q, "
                 f"got {alibi_slopes.shape}"
             )
-        alibi_slopes = np.ascontiguousarray(alibi_slopes)
+        alibi_slopes = contiguous(alibi_slopes)
 
     is_causal = flag(is_causal, "is_causal")
     if causal_alignment not in _ALIGNMENTS:
@@ -250,7 +251,7 @@ def _forward(c: _Call, return_weights: bool, return_stats: bool):
         weights = _core.cached_empty((b, h, lq, lk), c.q.dtype)
     stats = None
     if return_stats:
-        stats = AttentionStats(np.empty((b, h, lq), c.q.dtype), np.empty((b, h, lq), c.q.dtype))
+        stats = AttentionStats(empty((b, h, lq), c.q.dtype), empty((b, h, lq), c.q.dtype))
     _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, out=out,
                             weights=weights, **(stats._asdict() if stats else {}), **c.options)
     return out, weights, stats
@@ -262,7 +263,7 @@ def _backward(c: _Call, g4: np.ndarray, saved: dict, want_dscores: bool):
     # ones cost the kernel's zero-fill, 3% of a (4, 8, 1024, 64) backward). The kernel writes
     # every gradient.
     dq, dk, dv = (_core.cached_empty(x.shape, x.dtype) for x in (c.q, c.k, c.v))
-    dscores = np.zeros(c.q.shape[:3] + (c.k.shape[2],), dtype=c.q.dtype) if want_dscores else None
+    dscores = zeros(c.q.shape[:3] + (c.k.shape[2],), c.q.dtype) if want_dscores else None
     _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
                              dv=dv, dscores=dscores, **saved, **c.options)
     return dq, dk, dv, dscores
@@ -287,7 +288,7 @@ class _Attention(Function):
         c = ctx.call
         need_bias = ctx.needs_input_grad[4]
         saved = {"out": ctx.out, **ctx.stats._asdict()}
-        dq, dk, dv, dscores = _backward(c, np.ascontiguousarray(_as_4d(g)), saved, need_bias)
+        dq, dk, dv, dscores = _backward(c, contiguous(_as_4d(g)), saved, need_bias)
         q_shape, k_shape, v_shape, bias_shape = ctx.shapes
         dbias = sum_to_shape(dscores.reshape(c.score_shape), bias_shape) if need_bias else None
         return dq.reshape(q_shape), dk.reshape(k_shape), dv.reshape(v_shape), None, dbias
@@ -331,7 +332,7 @@ def scaled_dot_product_attention_backward(
     out_shape = c.lead + (c.q.shape[2], c.v.shape[3])
     if grad_out.shape != out_shape:
         raise ValueError(f"grad_out: expected the output's shape {out_shape}, got {grad_out.shape}")
-    g4 = np.ascontiguousarray(_as_4d(grad_out))
+    g4 = contiguous(_as_4d(grad_out))
     saved = _saved_forward(out, stats, c, out_shape)
     dq, dk, dv, dscores = _backward(c, g4, saved, bias is not None)
     grads = (dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape))
@@ -355,10 +356,10 @@ def _saved_forward(out, stats, c: _Call, out_shape: tuple[int, ...]) -> dict:
     if out.shape != out_shape:
         raise ValueError(f"out: expected the output's shape {out_shape}, got {out.shape}")
     b, h, lq = c.q.shape[:3]
-    saved = {"out": np.ascontiguousarray(_as_4d(out))}
+    saved = {"out": contiguous(_as_4d(out))}
     for name, x in zip(AttentionStats._fields, stats):
         x = float_array(x, f"stats.{name}", like=c.q)
         if x.shape != c.lead + (lq,):
             raise ValueError(f"stats.{name}: expected shape {c.lead + (lq,)}, got {x.shape}")
-        saved[name] = np.ascontiguousarray(x.reshape(b, h, lq))
+        saved[name] = contiguous(x.reshape(b, h, lq))
     return saved

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty_like
 from attnlab._random import check_seed, next_seed
 from attnlab._validation import contiguous, flag, float_array, real_number
 from attnlab.autograd.function import Function
@@ -20,7 +21,7 @@ def _probability(p: object) -> float:
 
 def _apply(x: np.ndarray, p: float, seed: int) -> np.ndarray:
     x = contiguous(x)
-    out = np.empty_like(x)
+    out = empty_like(x)
     _core.dropout_forward(x, p, seed, out=out)
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty
 from attnlab._validation import expect_shape, float_array, index, int_array
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
@@ -57,8 +58,8 @@ def embedding(indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | Non
     weight = _weight(weight)
     _padding(padding_idx, weight.shape[0])
     idx = int_array(indices, "indices")
-    out = np.empty((idx.size, weight.shape[1]), dtype=weight.dtype)
-    _core.embedding_forward(idx.reshape(-1), np.ascontiguousarray(weight), out=out)
+    out = empty((idx.size, weight.shape[1]), dtype=weight.dtype)
+    _core.embedding_forward(idx.reshape(-1), contiguous(weight), out=out)
     return out.reshape(idx.shape + (weight.shape[1],))
 
 
@@ -71,8 +72,8 @@ def embedding_backward(grad_out: np.ndarray, indices: np.ndarray, weight: np.nda
     idx = int_array(indices, "indices")
     g = float_array(grad_out, "grad_out", like=weight, like_name="weight")
     expect_shape(g, "grad_out", idx.shape + (weight.shape[1],), "indices.shape + (D,)")
-    dweight = np.empty(weight.shape, dtype=weight.dtype)
-    _core.embedding_backward(np.ascontiguousarray(g).reshape(idx.size, weight.shape[1]),
+    dweight = empty(weight.shape, dtype=weight.dtype)
+    _core.embedding_backward(contiguous(g).reshape(idx.size, weight.shape[1]),
                              idx.reshape(-1), padding_idx=pad, dweight=dweight)
     return dweight
 
@@ -85,7 +86,7 @@ def relative_position_bias(table: np.ndarray, buckets: np.ndarray) -> np.ndarray
         return _RelativePositionBias.apply(table, buckets)
     table = _weight(table, "table")
     out = embedding(buckets, table)  # (Lq, Lk, H)
-    return np.ascontiguousarray(np.moveaxis(out, -1, 0))
+    return contiguous(np.moveaxis(out, -1, 0))
 
 
 def relative_position_bias_backward(grad_out: np.ndarray, table: np.ndarray,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty, empty_like, reshape
 from attnlab._validation import expect_ndim, expect_size, float_array
 from attnlab.autograd.function import Function, takes_tensors
 
@@ -20,13 +21,13 @@ def _check(x, weight, bias):
         bias = float_array(bias, "bias", like=x, like_name="x")
         expect_ndim(bias, "bias", range(1, 2), "(out,)")
         expect_size(bias, "bias", 0, weight.shape[0], "out, must match weight's axis 0")
-        bias = np.ascontiguousarray(bias)
-    return x, np.ascontiguousarray(weight), bias
+        bias = contiguous(bias)
+    return x, contiguous(weight), bias
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
     """(..., C) as a C-contiguous (N, C); explicit N, so that C = 0 works too."""
-    return np.ascontiguousarray(x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1]))
+    return contiguous(reshape(x, (int(np.prod(x.shape[:-1])), x.shape[-1])))
 
 
 class _Linear(Function):
@@ -38,15 +39,15 @@ class _Linear(Function):
     def backward(ctx, g):
         need_x, need_w, need_b = ctx.needs_input_grad
         rows, weight = ctx.rows, ctx.weight
-        dx = np.empty_like(rows) if need_x else None
-        dweight = np.empty_like(weight) if need_w else None
-        dbias = np.empty(weight.shape[0], dtype=rows.dtype) if need_b else None
+        dx = empty_like(rows) if need_x else None
+        dweight = empty_like(weight) if need_w else None
+        dbias = empty(weight.shape[0], dtype=rows.dtype) if need_b else None
         _core.linear_backward(_rows(g), rows, weight, dx, dweight, dbias)
         return (None if dx is None else dx.reshape(ctx.x_shape)), dweight, dbias
 
 
 def _forward(x2: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    y = np.empty((x2.shape[0], weight.shape[0]), dtype=x2.dtype)
+    y = empty((x2.shape[0], weight.shape[0]), dtype=x2.dtype)
     _core.linear_forward(x2, weight, bias, y)
     return y
 
@@ -79,9 +80,9 @@ def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
         raise ValueError(f"grad_out: expected the output's shape {want}, got {grad_out.shape}")
     x2 = _rows(x)  # (N, in)
     g2 = _rows(grad_out)  # (N, out)
-    dx = np.empty_like(x2)
-    dweight = np.empty((out_features, in_features), dtype=x.dtype)
-    dbias = np.empty(out_features, dtype=x.dtype) if bias is not None else None
+    dx = empty_like(x2)
+    dweight = empty((out_features, in_features), dtype=x.dtype)
+    dbias = empty(out_features, dtype=x.dtype) if bias is not None else None
     _core.linear_backward(g2, x2, weight, dx, dweight, dbias)
     grads = (dx.reshape(x.shape), dweight)
     return grads if bias is None else grads + (dbias,)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty, empty_like
 from attnlab._validation import expect_shape, float_array, index, int_array, real_number
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
@@ -33,7 +34,7 @@ def _prepare(logits, target, ignore_index, label_smoothing, reduction):
         raise ValueError(f"logits: expected at least 1 class along axis {class_axis}, got shape "
                          f"{logits.shape}")
     # An explicit row count: for an empty (0, 0) input reshape cannot infer it.
-    rows = np.ascontiguousarray(np.moveaxis(logits, class_axis, -1)).reshape(target.size, classes)
+    rows = contiguous(np.moveaxis(logits, class_axis, -1)).reshape(target.size, classes)
     options = dict(ignore_index=ignore_index, label_smoothing=label_smoothing)
     return rows, target.reshape(-1), options
 
@@ -81,7 +82,7 @@ def cross_entropy(
                        reduction=reduction)
         return _CrossEntropy.apply(logits, target, options=options)
     rows, flat_target, options = _prepare(logits, target, ignore_index, label_smoothing, reduction)
-    loss = np.empty(rows.shape[0], dtype=rows.dtype)
+    loss = empty(rows.shape[0], dtype=rows.dtype)
     _core.cross_entropy_forward(rows, flat_target, loss=loss, **options)
     if reduction == "none":
         return loss.reshape(target.shape)
@@ -110,7 +111,7 @@ def cross_entropy_backward(
     if reduction == "none":
         g = float_array(grad_out, "grad_out", like=rows, like_name="logits")
         expect_shape(g, "grad_out", target.shape, "target's shape")
-        row_grad = np.ascontiguousarray(g).reshape(-1)
+        row_grad = contiguous(g).reshape(-1)
     else:
         if isinstance(grad_out, np.ndarray):
             g = float_array(grad_out, "grad_out", like=rows, like_name="logits")
@@ -121,7 +122,7 @@ def cross_entropy_backward(
         if reduction == "mean":
             g /= max(_count(flat_target, options["ignore_index"]), 1)
         row_grad = np.full(rows.shape[0], g, dtype=rows.dtype)
-    dlogits = np.empty_like(rows)
+    dlogits = empty_like(rows)
     _core.cross_entropy_backward(row_grad, rows, flat_target, dlogits=dlogits, **options)
     class_axis = 0 if logits.ndim == 1 else 1
     moved = np.moveaxis(logits, class_axis, -1).shape

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import empty, reshape
 from attnlab._validation import float_array, sum_to_shape
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
@@ -64,7 +65,7 @@ def _operands(a, b):
 
 def _product(x: np.ndarray, y: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
     """x (..., m, k) @ y (..., k, n) into a new C-contiguous (*batch, m, n) array."""
-    out = np.empty(batch + (x.shape[-2], y.shape[-1]), x.dtype)
+    out = empty(batch + (x.shape[-2], y.shape[-1]), x.dtype)
     _core.matmul(x, y, out)
     return out
 
@@ -102,7 +103,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             and a.shape[1] == b.shape[0] and a.flags.aligned and b.flags.aligned):
         # Two valid matrices, the per-op cost of a chain of small products: straight to the
         # core (whose binding checks its boundary anyway).
-        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        out = empty((a.shape[0], b.shape[1]), a.dtype)
         _core.matmul(a, b, out)
         return out
     a, b, a2, b2, batch, shape = _operands(a, b)
@@ -113,10 +114,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _rows(x: np.ndarray) -> np.ndarray:
     """x (..., r, c) as (N r, c): a view when its leading axes merge, else a C-order copy."""
     shape = (math.prod(x.shape[:-1]), x.shape[-1])
-    try:
-        return x.reshape(shape, copy=False)
-    except ValueError:
-        return np.ascontiguousarray(x).reshape(shape)
+    return reshape(x, shape)
 
 
 def _gradient(left: np.ndarray, right: np.ndarray, batch: tuple[int, ...],

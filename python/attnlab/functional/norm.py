@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import contiguous, empty, empty_like
 from attnlab._validation import as_rows, expect_shape, float_array, index, positive
 from attnlab.autograd.function import Function, takes_tensors
 
@@ -31,7 +32,7 @@ def _prepare(x, normalized_shape, weight, bias, eps, grad_out=None):
         if p is not None:
             p = float_array(p, name, like=x, like_name="x")
             expect_shape(p, name, shape, "normalized_shape")
-            p = np.ascontiguousarray(p).reshape(-1)
+            p = contiguous(p).reshape(-1)
         params.append(p)
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
@@ -51,7 +52,7 @@ class _Norm(Function):
         x, rows, w, b, eps, _ = _prepare(x, normalized_shape, weight, bias, eps)
         ctx.x_shape, ctx.rows, ctx.w, ctx.eps, ctx.rms = x.shape, rows, w, eps, rms
         ctx.param_shape = _shape(normalized_shape)
-        out = np.empty_like(rows)
+        out = empty_like(rows)
         if rms:
             _core.rms_norm_forward(rows, w, eps=eps, out=out)
         else:
@@ -61,13 +62,13 @@ class _Norm(Function):
     def backward(ctx, g):
         _, need_w, need_b = ctx.needs_input_grad
         g = as_rows(g, len(ctx.param_shape))
-        dx = np.empty_like(ctx.rows)
-        dw = np.empty_like(ctx.w) if need_w else None
+        dx = empty_like(ctx.rows)
+        dw = empty_like(ctx.w) if need_w else None
         if ctx.rms:
             _core.rms_norm_backward(g, ctx.rows, ctx.w, eps=ctx.eps, dx=dx, dweight=dw)
             db = None
         else:
-            db = np.empty(ctx.rows.shape[1], ctx.rows.dtype) if need_b else None
+            db = empty(ctx.rows.shape[1], ctx.rows.dtype) if need_b else None
             _core.layer_norm_backward(g, ctx.rows, ctx.w, eps=ctx.eps, dx=dx, dweight=dw, dbias=db)
         shaped = [None if a is None else a.reshape(ctx.param_shape) for a in (dw, db)]
         return (dx.reshape(ctx.x_shape), *shaped)
@@ -89,7 +90,7 @@ def layer_norm(
     if takes_tensors(x, weight, bias):
         return _Norm.apply(x, weight, bias, normalized_shape=normalized_shape, eps=eps, rms=False)
     x, rows, w, b, eps, _ = _prepare(x, normalized_shape, weight, bias, eps)
-    out = np.empty_like(rows)
+    out = empty_like(rows)
     _core.layer_norm_forward(rows, w, b, eps=eps, out=out)
     return out.reshape(x.shape)
 
@@ -105,9 +106,9 @@ def layer_norm_backward(
     """Gradients of :func:`layer_norm`: (dx, dweight, dbias); dweight/dbias are None when
     weight/bias are."""
     x, rows, w, b, eps, g = _prepare(x, normalized_shape, weight, bias, eps, grad_out)
-    dx = np.empty_like(rows)
-    dw = np.empty_like(w) if w is not None else None
-    db = np.empty_like(b) if b is not None else None
+    dx = empty_like(rows)
+    dw = empty_like(w) if w is not None else None
+    db = empty_like(b) if b is not None else None
     _core.layer_norm_backward(g, rows, w, eps=eps, dx=dx, dweight=dw, dbias=db)
     return (dx.reshape(x.shape), None if dw is None else dw.reshape(weight.shape),
             None if db is None else db.reshape(bias.shape))
@@ -126,7 +127,7 @@ def rms_norm(
     if takes_tensors(x, weight):
         return _Norm.apply(x, weight, None, normalized_shape=normalized_shape, eps=eps, rms=True)
     x, rows, w, _, eps, _ = _prepare(x, normalized_shape, weight, None, eps)
-    out = np.empty_like(rows)
+    out = empty_like(rows)
     _core.rms_norm_forward(rows, w, eps=eps, out=out)
     return out.reshape(x.shape)
 
@@ -140,7 +141,7 @@ def rms_norm_backward(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Gradients of :func:`rms_norm`: (dx, dweight); dweight is None when weight is."""
     x, rows, w, _, eps, g = _prepare(x, normalized_shape, weight, None, eps, grad_out)
-    dx = np.empty_like(rows)
-    dw = np.empty_like(w) if w is not None else None
+    dx = empty_like(rows)
+    dw = empty_like(w) if w is not None else None
     _core.rms_norm_backward(g, rows, w, eps=eps, dx=dx, dweight=dw)
     return dx.reshape(x.shape), None if dw is None else dw.reshape(weight.shape)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import empty_like
 from attnlab._validation import as_rows, axis_index, expect_shape, float_array
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
@@ -17,7 +18,7 @@ def _run(x, axis, log, grad_out=None):
     axis = axis_index(axis, x.ndim)
     moved = np.moveaxis(x, axis, -1)
     rows = as_rows(moved)
-    out = np.empty_like(rows)
+    out = empty_like(rows)
     if grad_out is None:
         _core.softmax_forward(rows, log, out=out)
     else:
