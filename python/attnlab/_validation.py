@@ -7,6 +7,8 @@ import operator
 
 import numpy as np
 
+from attnlab._memory import contiguous
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -91,12 +93,6 @@ def index(x: object, name: str) -> int:
         return operator.index(x)
     except TypeError:
         raise TypeError(f"{name}: expected an int, got {type(x).__name__}") from None
-
-
-def contiguous(x: np.ndarray) -> np.ndarray:
-    """``x`` itself if C-contiguous, else a C-order copy; keeps 0-d arrays 0-d, unlike
-    ``np.ascontiguousarray``."""
-    return x if x.flags.c_contiguous else x.copy(order="C")
 
 
 def as_rows(x: np.ndarray, trailing: int = 1) -> np.ndarray:

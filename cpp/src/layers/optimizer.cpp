@@ -1,5 +1,5 @@
 // SGD and Adam/AdamW steps: parameters are cut into fixed chunks handed to the pool, and each
-// chunk is updated by the active arch's xtensor expressions (layers/optimizer_update.hpp).
+// chunk is updated by the active arch's xtensor expressions (layers/optimizer_update.cpp).
 #include "layers/optimizer.hpp"
 
 #include <algorithm>

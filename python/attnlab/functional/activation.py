@@ -6,7 +6,7 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._memory import contiguous, empty_like
-from attnlab._validation import contiguous, expect_shape, float_array
+from attnlab._validation import expect_shape, float_array
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
 

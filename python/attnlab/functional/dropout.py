@@ -7,7 +7,7 @@ import numpy as np
 from attnlab import _core
 from attnlab._memory import contiguous, empty_like
 from attnlab._random import check_seed, next_seed
-from attnlab._validation import contiguous, flag, float_array, real_number
+from attnlab._validation import flag, float_array, real_number
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
 

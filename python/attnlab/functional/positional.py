@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from attnlab import _core
+from attnlab._memory import empty_like
 from attnlab._validation import (
     as_rows,
     broadcast,
@@ -84,7 +85,7 @@ def _rope_call(x, positions, base, rotary_dim, interleaved, inverse, name):
         else:
             pos = broadcast(positions, "positions", x.shape[:-1]).astype(np.float64).reshape(-1)
     rows = as_rows(x)
-    out = np.empty_like(rows)
+    out = empty_like(rows)
     _core.rope_forward(rows, np.ascontiguousarray(pos), rotary_dim=rotary_dim,
                        interleaved=interleaved, base=base, inverse=inverse, out=out)
     return out.reshape(x.shape)
