@@ -17,6 +17,17 @@ namespace attnlab::gemm {
 constexpr index_t kRows = 96;
 constexpr index_t kCols = 256;
 
+// A C too small for kMinTasks such tiles (a linear's weight gradient, out x in summed over
+// every token) is cut in thinner row tiles, multiples of kRowStep (every arch's micro-kernel
+// row count divides it), so that it still spreads over the pool instead of running as one task.
+constexpr index_t kMinTasks = 8;
+constexpr index_t kRowStep = 12;
+
+inline index_t task_rows(index_t m, index_t col_tiles) {
+    const index_t row_tiles = blocks(kMinTasks, col_tiles);
+    return std::clamp(round_up(blocks(m, row_tiles), kRowStep), kRowStep, kRows);
+}
+
 // B operands are packed in column panels of kPanel: (panels, k, kPanel), so that the
 // micro-kernel streams each panel's rows contiguously instead of kPanel-wide strips of rows n
 // apart (which missed L1 on every k step).
@@ -71,16 +82,28 @@ workspace::Buffer<T> pack_panels(const T* src, index_t k, index_t n, index_t str
     return dst;
 }
 
-// The tile of C (m, n) (rows n apart) at rows [i0, +kRows), columns [j0, +kCols) (j0 a multiple
-// of kCols): C = A B (+ bias[col]), A's element (r, p) at a[r * lda + p * ldp]. The kernel
-// writes whole padded columns, so the tile goes straight into C only when n is a multiple of
-// kPad, else through scratch (at least min(kRows, m) x min(kCols, round_up(n, kPad))).
+// A B operand (k, n) whose rows are contiguous, ld apart, as panels: read in place when it is
+// a single panel already (n <= kPanel in whole kPad columns, which the kernel reads), as a
+// linear's weight or input at 64 features; else packed into `buffer`.
+template <class T>
+Panels<T> row_panels(const T* src, index_t k, index_t n, index_t ld,
+                     std::optional<workspace::Buffer<T>>& buffer) {
+    if (n <= kPanel && n % kPad == 0) return {src, kPanel, ld};
+    buffer.emplace(pack_panels(src, k, n, ld, 1));
+    return packed_panels(buffer->get(), k);
+}
+
+// The tile of C (m, n) (rows n apart) at rows [i0, +tile_rows), columns [j0, +kCols) (j0 a
+// multiple of kCols; tile_rows <= kRows): C = A B (+ bias[col]), A's element (r, p) at
+// a[r * lda + p * ldp]. The kernel writes whole padded columns, so the tile goes straight into
+// C only when n is a multiple of kPad, else through scratch (at least min(tile_rows, m) x
+// min(kCols, round_up(n, kPad))).
 template <class T>
 void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a, index_t lda,
                   index_t ldp, Panels<T> b, const T* bias, T* c, index_t i0, index_t j0,
-                  T* scratch) {
+                  T* scratch, index_t tile_rows = kRows) {
     const index_t n_pad = round_up(n, kPad);
-    const index_t rows = std::min(kRows, m - i0), cols = std::min(kCols, n_pad - j0);
+    const index_t rows = std::min(tile_rows, m - i0), cols = std::min(kCols, n_pad - j0);
     const bool direct = n == n_pad;
     T* tile = direct ? c + i0 * n + j0 : scratch;
     const index_t ld = direct ? n : cols;
@@ -105,7 +128,8 @@ template <class T>
 void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
                    Panels<T> b, const T* bias, T* c) {
     const auto gemm = active_kernels().gemm<T>();
-    const index_t row_tiles = blocks(m, kRows), col_tiles = blocks(round_up(n, kPad), kCols);
+    const index_t col_tiles = blocks(round_up(n, kPad), kCols);
+    const index_t tile_rows = task_rows(m, col_tiles), row_tiles = blocks(m, tile_rows);
     const bool direct = n % kPad == 0;
     std::optional<workspace::Buffer<T>> scratch;
     // Sized by the job's own worker count, which another thread's set_num_threads cannot change.
@@ -113,9 +137,9 @@ void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, ind
         if (!direct) scratch.emplace(kRows * kCols * workers, false);
     };
     threads::parallel_for(row_tiles * col_tiles, reserve, [&](index_t task, int worker) {
-        product_tile(gemm, m, n, k, a, lda, ldp, b, bias, c, task / col_tiles * kRows,
+        product_tile(gemm, m, n, k, a, lda, ldp, b, bias, c, task / col_tiles * tile_rows,
                      task % col_tiles * kCols,
-                     direct ? nullptr : scratch->get() + worker * kRows * kCols);
+                     direct ? nullptr : scratch->get() + worker * kRows * kCols, tile_rows);
     });
 }
 

@@ -1,6 +1,7 @@
 // linear_forward / linear_backward: pack the B operand once in column panels, then run
 // independent output tiles on the pool (gemm_tiles.hpp).
 #include <algorithm>
+#include <optional>
 
 #include "gemm_tiles.hpp"
 
@@ -8,6 +9,7 @@ namespace attnlab {
 
 using gemm::pack_panels;
 using gemm::packed_panels;
+using gemm::row_panels;
 using gemm::tiled_product;
 using workspace::Buffer;
 
@@ -23,12 +25,14 @@ template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias) {
     if (dx && n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
-        Buffer<T> wp = pack_panels(w, out, in, in, 1);
-        tiled_product<T>(n, in, out, grad_out, out, 1, packed_panels(wp.get(), out), nullptr, dx);
+        std::optional<Buffer<T>> packed;
+        tiled_product<T>(n, in, out, grad_out, out, 1, row_panels(w, out, in, in, packed), nullptr,
+                         dx);
     }
     if (dw && out > 0 && in > 0) {  // dw (out, in) = grad_out^T (out, n) x (n, in)
-        Buffer<T> xp = pack_panels(x, n, in, in, 1);
-        tiled_product<T>(out, in, n, grad_out, 1, out, packed_panels(xp.get(), n), nullptr, dw);
+        std::optional<Buffer<T>> packed;
+        tiled_product<T>(out, in, n, grad_out, 1, out, row_panels(x, n, in, in, packed), nullptr,
+                         dw);
     }
     if (dbias) {
         std::fill(dbias, dbias + out, T(0));

@@ -52,6 +52,14 @@ def test_large_blocked(arch, dtype):
     check(*data(np.random.default_rng(3), dtype, 200, 300, 290))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("features", [(16, 5), (64, 64), (48, 100), (80, 64), (256, 37)])
+def test_weight_gradient_of_many_rows(arch, dtype, features):
+    """A small C over a long k (dw of out x in over 1500 rows) in thin row tiles; inputs of at
+    most 64 features in whole 16-column groups read in place instead of packed."""
+    check(*data(np.random.default_rng(features[0]), dtype, 1500, *features))
+
+
 def test_leading_dims_and_layouts(arch, rng):
     x, w, b = data(rng, np.float32, 5, 12, 10, lead=(2, 3))
     check(x, w, b)
@@ -72,9 +80,10 @@ def test_empty(arch):
     assert dx.shape == (0, 3) and np.all(dw == 0)
 
 
-def test_item_26_thread_count_bitwise(arch, rng):
-    x, w, b = data(rng, np.float32, 301, 129, 270)
-    g = rng.standard_normal((301, 270)).astype(np.float32)
+@pytest.mark.parametrize("shape", [(301, 129, 270), (1500, 64, 100)])
+def test_item_26_thread_count_bitwise(arch, rng, shape):
+    x, w, b = data(rng, np.float32, *shape)
+    g = rng.standard_normal((shape[0], shape[2])).astype(np.float32)
     saved = al.get_num_threads()
     try:
         results = []
