@@ -1,5 +1,6 @@
-// linear_forward / linear_backward: pack the B operand once in column panels, then run
-// independent output tiles on the pool (gemm_tiles.hpp).
+// linear_forward / linear_backward: the B operand in column panels (packed once, or read in
+// place when it is one panel already), then independent output tiles on the pool
+// (gemm_tiles.hpp).
 #include <algorithm>
 #include <optional>
 
