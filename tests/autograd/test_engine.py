@@ -35,6 +35,30 @@ def test_leaf_grad_is_a_fresh_contiguous_array(rng):
         assert t.grad.flags.c_contiguous and t.grad.flags.writeable and t.grad.flags.owndata
 
 
+@pytest.mark.parametrize("n", [5, 70_000])  # NumPy's arrays, and the core's cache's (>= 256 KiB)
+def test_branch_sums_accumulate_in_place_without_aliasing(rng, n):
+    """The engine sums a tensor's gradients in place once it owns the sum: Add hands the same
+    array to both operands, so the first sum must not write into it, and every leaf (or
+    retained) gradient must be an array of its own."""
+    a = al.tensor(rng.standard_normal(n), requires_grad=True)
+    w = al.tensor(rng.standard_normal(n), requires_grad=True)
+    b = a * 1.0
+    b.retain_grad()
+    c = b + b  # both operands get the same gradient array
+    loss = ((c + b + b) * 2.0 + (w + w) + (c + w)).sum()  # 10 b + 3 w
+    loss.backward()
+    np.testing.assert_array_equal(b.grad, np.full(n, 10.0))
+    np.testing.assert_array_equal(a.grad, np.full(n, 10.0))
+    np.testing.assert_array_equal(w.grad, np.full(n, 3.0))
+    grads = (a.grad, b.grad, w.grad)
+    for i, g in enumerate(grads):
+        assert g.flags.c_contiguous and g.flags.writeable
+        for other in grads[i + 1:]:
+            assert not np.shares_memory(g, other)
+    a.grad += 1.0  # an optimizer's in-place update touches a's gradient alone
+    np.testing.assert_array_equal(b.grad, np.full(n, 10.0))
+
+
 def test_non_scalar_backward_needs_grad_of_its_shape(rng):
     x = al.tensor(rng.standard_normal((2, 3)), requires_grad=True)
     y = x * 2

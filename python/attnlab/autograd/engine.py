@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlab._memory import empty
 from attnlab.tensor import Tensor
 
 
@@ -54,15 +55,28 @@ def _seed_gradient(root: Tensor, grad) -> np.ndarray:
     return grad
 
 
-def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
+def _accumulate_leaf(t: Tensor, g: np.ndarray, owned: bool) -> None:
     if g.dtype != t.dtype:
-        g = g.astype(t.dtype)
+        g, owned = g.astype(t.dtype), True
     if t.grad is None:
-        # A fresh C-contiguous array the optimizer may update in place: the incoming gradient
-        # may be a broadcast view or shared with another branch.
-        t.grad = np.array(np.broadcast_to(g, t.shape), dtype=t.dtype, order="C")
+        if owned and g.shape == t.shape and g.flags.c_contiguous:
+            t.grad = g
+        else:
+            # A fresh C-contiguous array the optimizer may update in place: the incoming
+            # gradient may be a broadcast view or shared with another branch.
+            t.grad = np.array(np.broadcast_to(g, t.shape), dtype=t.dtype, order="C")
     else:
         t.grad += g
+
+
+def _add(prev: np.ndarray, g: np.ndarray, owned: set[int], key: int) -> np.ndarray:
+    """prev + g, in place when prev is an array this backward allocated (no Function, and no
+    other branch, holds it); else into a new one (from the cache when large) it then owns."""
+    if key in owned:
+        return np.add(prev, g, out=prev)
+    owned.add(key)
+    return np.add(prev, g, out=empty(np.broadcast_shapes(prev.shape, g.shape),
+                                     np.result_type(prev, g)))
 
 
 def run_backward(root: Tensor, grad, retain_graph: bool) -> None:
@@ -74,13 +88,15 @@ def run_backward(root: Tensor, grad, retain_graph: bool) -> None:
             "computation had requires_grad=True, or it ran under no_grad)"
         )
     grads = {id(root): _seed_gradient(root, grad)}
+    owned: set[int] = set()  # the keys of grads whose array is a sum this backward made
     for t in reversed(_graph_order(root)):
         g = grads.pop(id(t), None)
         if g is None:
             continue
         ctx = t._ctx
         if ctx is None or t._retains_grad:
-            _accumulate_leaf(t, g)
+            # A retained grad stays the user's: the Function below must not get the same array.
+            _accumulate_leaf(t, g, id(t) in owned and ctx is None)
             if ctx is None:
                 continue
         if ctx.released:
@@ -96,6 +112,6 @@ def run_backward(root: Tensor, grad, retain_graph: bool) -> None:
                 continue
             key = id(p)
             prev = grads.get(key)
-            grads[key] = pg if prev is None else prev + pg
+            grads[key] = pg if prev is None else _add(prev, pg, owned, key)
         if not retain_graph:
             ctx.release()
