@@ -68,6 +68,43 @@ def test_tensor_path_equals_the_raw_kernels_bitwise(rng, dtype):
         np.testing.assert_array_equal(got, exp)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("heads,kv_heads,d", [(4, 4, 8), (4, 2, 5), (3, 1, 17)])
+def test_packed_self_attention_equals_the_raw_kernels_on_its_slices_bitwise(rng, dtype, heads,
+                                                                           kv_heads, d):
+    """MultiheadAttention's self-attention path: q, k, v cut from one (B, L, (H + 2 Hkv) D)
+    projection; its gradient is dq, dk, dv written back into those column blocks."""
+    from attnlab.functional.attention import packed_heads, packed_self_attention
+
+    b, length = 2, 11
+    packed = rng.standard_normal((b, length, (heads + 2 * kv_heads) * d)).astype(dtype)
+    bias = rng.standard_normal((heads, length, length)).astype(dtype)
+    g = rng.standard_normal((b, heads, length, d)).astype(dtype)
+    q, k, v = packed_heads(packed, heads, kv_heads)
+    assert q.shape == (b, heads, length, d) and v.shape == (b, kv_heads, length, d)
+    np.testing.assert_array_equal(q[1, 2, 3], packed[1, 3, 2 * d:3 * d])
+    np.testing.assert_array_equal(v[1, kv_heads - 1, 4], packed[1, 4, -d:])
+    opts = dict(is_causal=True, dropout_p=0.2)
+    qkv = al.tensor(packed, requires_grad=True)
+    tb = al.tensor(bias, requires_grad=True)
+    out, weights, seen_v = packed_self_attention(qkv, heads, kv_heads, None, tb,
+                                                 return_weights=True, **opts)
+    seed = out._ctx.call.options["seed"]  # the one it drew
+    want_out, want_weights = F.scaled_dot_product_attention(q, k, v, bias=bias, seed=seed,
+                                                            return_weights=True, **opts)
+    np.testing.assert_array_equal(out.data, want_out)
+    np.testing.assert_array_equal(weights.data, want_weights)
+    np.testing.assert_array_equal(seen_v, v)
+    out.backward(g)
+    dq, dk, dv, dbias = F.scaled_dot_product_attention_backward(g, q, k, v, bias=bias,
+                                                                seed=seed, **opts)
+    want = np.zeros_like(packed)
+    for block, grad in zip(packed_heads(want, heads, kv_heads), (dq, dk, dv)):
+        block[...] = grad
+    np.testing.assert_array_equal(qkv.grad, want)
+    np.testing.assert_array_equal(tb.grad, dbias)
+
+
 def test_weights_and_stats_come_back_without_grad(rng):
     q, k, v = qkv(rng)
     out, w, stats = F.scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True,

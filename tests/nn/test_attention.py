@@ -165,14 +165,16 @@ def test_positions_match_the_oracle(rng, name, causal):
 
 
 def test_alibi_passes_slopes_to_the_kernel_not_a_bias(monkeypatch, rng):
+    import attnlab.nn.attention as mha_module
+
     seen = []
-    sdpa = F.scaled_dot_product_attention
+    attend = mha_module.packed_self_attention
 
-    def spy(q, k, v, mask=None, bias=None, **kwargs):
+    def spy(qkv, heads, kv_heads, mask=None, bias=None, **kwargs):
         seen.append((bias, kwargs.get("alibi_slopes")))
-        return sdpa(q, k, v, mask, bias, **kwargs)
+        return attend(qkv, heads, kv_heads, mask, bias, **kwargs)
 
-    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    monkeypatch.setattr(mha_module, "packed_self_attention", spy)
     m = nn.MultiheadAttention(8, 4, positions="alibi")
     m(rng.standard_normal((1, 5, 8)).astype(np.float32))
     (bias, slopes), = seen

@@ -10,7 +10,6 @@ import pytest
 import attnlab as al
 
 nn = al.nn
-F = al.functional
 
 
 @pytest.fixture
@@ -28,14 +27,16 @@ def inputs(rng):
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """The return_weights flag of every attention kernel call."""
+    import attnlab.functional.attention as attention_module
+
     calls = []
-    sdpa = F.scaled_dot_product_attention
+    run_kernel = attention_module._forward
 
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("return_weights", False))
-        return sdpa(*args, **kwargs)
+    def spy(call, return_weights, return_stats):
+        calls.append(return_weights)
+        return run_kernel(call, return_weights, return_stats)
 
-    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    monkeypatch.setattr(attention_module, "_forward", spy)
     return calls
 
 

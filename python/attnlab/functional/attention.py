@@ -274,24 +274,83 @@ class _Attention(Function):
     neither validates nor runs the forward again."""
 
     def forward(ctx, q, k, v, mask, bias, *, call, return_weights, extras):
+        ctx.shapes = q.shape, k.shape, v.shape
+        return ctx._attend(q, k, v, mask, bias, call, return_weights, extras)
+
+    def backward(ctx, g):
+        dq, dk, dv, dbias = ctx._gradients(g, ctx.needs_input_grad[4])
+        q_shape, k_shape, v_shape = ctx.shapes
+        return dq.reshape(q_shape), dk.reshape(k_shape), dv.reshape(v_shape), None, dbias
+
+    def _attend(ctx, q, k, v, mask, bias, call, return_weights, extras):
         c = _prepare(q, k, v, mask, bias, *call, need_seed="")
         out, weights, stats = _forward(c, return_weights, True)
         ctx.call, ctx.out, ctx.stats = c, out, stats
-        ctx.shapes = q.shape, k.shape, v.shape, None if bias is None else np.shape(bias)
+        ctx.bias_shape = None if bias is None else np.shape(bias)
         lq, dv = out.shape[2:]
         if weights is not None:
             extras["weights"] = weights.reshape(c.score_shape)
         extras["stats"] = AttentionStats(*(x.reshape(c.lead + (lq,)) for x in stats))
         return out.reshape(c.lead + (lq, dv))
 
-    def backward(ctx, g):
+    def _gradients(ctx, g, need_bias: bool):
+        """dq, dk, dv in the kernel's (B, H, L, D) layout, and dbias (None unless asked)."""
         c = ctx.call
-        need_bias = ctx.needs_input_grad[4]
         saved = {"out": ctx.out, **ctx.stats._asdict()}
         dq, dk, dv, dscores = _backward(c, contiguous(_as_4d(g)), saved, need_bias)
-        q_shape, k_shape, v_shape, bias_shape = ctx.shapes
-        dbias = sum_to_shape(dscores.reshape(c.score_shape), bias_shape) if need_bias else None
-        return dq.reshape(q_shape), dk.reshape(k_shape), dv.reshape(v_shape), None, dbias
+        dbias = sum_to_shape(dscores.reshape(c.score_shape), ctx.bias_shape) if need_bias else None
+        return dq, dk, dv, dbias
+
+
+def packed_heads(qkv: np.ndarray, heads: int, kv_heads: int) -> tuple[np.ndarray, ...]:
+    """q (B, H, L, D), k and v (B, Hkv, L, D): views of the column blocks of one packed
+    projection qkv (B, L, (H + 2 Hkv) D), as a multi-head layer's in_proj gives them."""
+    b, length, width = qkv.shape
+    d = width // (heads + 2 * kv_heads)
+    c, kv = heads * d, kv_heads * d
+    q = qkv[..., :c].reshape(b, length, heads, d)
+    k = qkv[..., c:c + kv].reshape(b, length, kv_heads, d)
+    v = qkv[..., c + kv:].reshape(b, length, kv_heads, d)
+    return tuple(x.transpose(0, 2, 1, 3) for x in (q, k, v))
+
+
+class _PackedAttention(_Attention):
+    """Self-attention over one packed projection qkv (B, L, (H + 2 Hkv) D): the backward writes
+    dq, dk and dv into one gradient of qkv's shape, where slicing q, k and v off qkv would
+    give three zero-filled ones for the engine to sum."""
+
+    def forward(ctx, qkv, mask, bias, *, heads, kv_heads, call, return_weights, extras):
+        ctx.packed = qkv.shape, heads, kv_heads
+        out = ctx._attend(*packed_heads(qkv, heads, kv_heads), mask, bias, call, return_weights,
+                          extras)
+        extras["v"] = ctx.call.v
+        return out
+
+    def backward(ctx, g):
+        shape, heads, kv_heads = ctx.packed
+        dq, dk, dv, dbias = ctx._gradients(g, ctx.needs_input_grad[2])
+        dqkv = empty(shape, dq.dtype)
+        for block, grad in zip(packed_heads(dqkv, heads, kv_heads), (dq, dk, dv)):
+            np.copyto(block, grad)
+        return dqkv, None, dbias
+
+
+def packed_self_attention(qkv: Tensor, heads: int, kv_heads: int, mask=None, bias=None, *,
+                          alibi_slopes=None, is_causal: bool = False, dropout_p: float = 0.0,
+                          return_weights: bool = False) -> tuple[Tensor, Tensor | None, np.ndarray]:
+    """:func:`scaled_dot_product_attention` of the q, k, v that :func:`packed_heads` cuts from
+    ``qkv`` (B, L, (H + 2 Hkv) D), as one node of the graph.
+
+    Returns:
+        out (B, H, L, D), the weights (B, H, L, L) or None, and v (B, Hkv, L, D) as the
+        kernel read it.
+    """
+    extras: dict = {}
+    call = (alibi_slopes, is_causal, "top_left", None, None, dropout_p, None)
+    out = _PackedAttention.apply(qkv, mask, bias, heads=heads, kv_heads=kv_heads, call=call,
+                                 return_weights=return_weights, extras=extras)
+    weights = Tensor(extras["weights"]) if return_weights else None
+    return out, weights, extras["v"]
 
 
 def scaled_dot_product_attention_backward(

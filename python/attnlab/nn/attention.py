@@ -9,6 +9,7 @@ import numpy as np
 
 from attnlab import functional as F
 from attnlab._validation import bool_array, flag, real_number
+from attnlab.functional.attention import packed_self_attention
 from attnlab.nn import init
 from attnlab.nn.feedforward import check_batch_first
 from attnlab.nn.linear import Linear, features
@@ -171,6 +172,34 @@ class MultiheadAttention(RecordsAttention, Module):
         mask = _attention_mask(mask, key_mask, b, lk)
         return_weights = flag(return_weights, "return_weights")
 
+        takers = self._recording()
+        dropout_p = self.dropout if self.training else 0.0
+        want_weights = return_weights or bool(takers)
+        h, hkv = self.num_heads, self.num_kv_heads
+        if self_attention and self.bias_k is None and not self.add_zero_attn and \
+                not isinstance(self.positions, RotaryEmbedding):
+            # q, k and v stay column blocks of the packed projection, one node of the graph.
+            extra = {} if self.positions is None else self.positions.score_terms(h, lq, lk)
+            out, weights, seen_v = packed_self_attention(
+                self._packed_projection(query), h, hkv, mask, extra.get("bias"),
+                alibi_slopes=extra.get("alibi_slopes"), is_causal=is_causal,
+                dropout_p=dropout_p, return_weights=want_weights)
+        else:
+            out, weights, seen_v = self._attend(query, key, value, self_attention, mask,
+                                                is_causal, dropout_p, want_weights)
+        if takers:
+            self._record(takers, weights.data, out, seen_v)
+        if self._head_mask is not None:
+            out = out * self._head_mask.astype(out.dtype, copy=False)  # (1, H, 1, 1) per head
+        out = self.out_proj(out.transpose(1, 2).reshape(b, lq, c))  # (B, Lq, C)
+        return (out, weights) if return_weights else out
+
+    def _attend(self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool,
+                mask: np.ndarray | None, is_causal: bool, dropout_p: float,
+                return_weights: bool) -> tuple[Tensor, Tensor | None, np.ndarray]:
+        """Attention on q, k, v as Tensors of their own (cross attention, rotary positions,
+        extra keys): out (B, H, Lq, D), the weights or None, and v (B, Hkv, Lk, D) as read."""
+        b, lq, lk = query.shape[0], query.shape[1], key.shape[1]
         q, k, v = self._project(query, key, value, self_attention)
         if is_causal and (self.bias_k is not None or self.add_zero_attn):
             # As torch: the causal mask covers the real keys; the extra ones stay visible.
@@ -192,31 +221,27 @@ class MultiheadAttention(RecordsAttention, Module):
         extra: dict = {}
         if self.positions is not None:
             q, k, extra = self.positions.attention_inputs(q, k)
-
-        takers = self._recording()
         result = F.scaled_dot_product_attention(
             q, k, v, mask, extra.get("bias"), alibi_slopes=extra.get("alibi_slopes"),
-            is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,
-            return_weights=return_weights or bool(takers))
+            is_causal=is_causal, dropout_p=dropout_p, return_weights=return_weights)
         out, weights = result if isinstance(result, tuple) else (result, None)
-        if takers:
-            self._record(takers, weights.data, out, v.data)
-        if self._head_mask is not None:
-            out = out * self._head_mask.astype(out.dtype, copy=False)  # (1, H, 1, 1) per head
-        out = self.out_proj(out.transpose(1, 2).reshape(b, lq, c))  # (B, Lq, C)
-        return (out, weights) if return_weights else out
+        return out, weights, v.data
+
+    def _packed_projection(self, query: Tensor) -> Tensor:
+        """(B, L, C + 2 Hkv D): q, k and v of self-attention in one GEMM over the packed weights."""
+        weight = self.in_proj_weight
+        if weight is None:  # grouped-query heads: the three weights packed for one GEMM
+            weight = cat([self.q_proj_weight, self.k_proj_weight, self.v_proj_weight])
+        return F.linear(query, weight, self.in_proj_bias)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor,
                  self_attention: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """q (B, Lq, C), k (B, Lk, Hkv D), v (B, Lk, Hkv D): self-attention in one GEMM over
-        the packed weights, split by slicing; cross attention as q and then k, v."""
+        """q (B, Lq, C), k (B, Lk, Hkv D), v (B, Lk, Hkv D): self-attention sliced from the
+        packed projection; cross attention as q and then k, v."""
         c, kv = self.embed_dim, self.num_kv_heads * self.head_dim
         bias = self.in_proj_bias
         if self_attention:
-            weight = self.in_proj_weight
-            if weight is None:  # grouped-query heads: the three weights packed for one GEMM
-                weight = cat([self.q_proj_weight, self.k_proj_weight, self.v_proj_weight])
-            qkv = F.linear(query, weight, bias)  # (B, L, C + 2 Hkv D)
+            qkv = self._packed_projection(query)
             return qkv[..., :c], qkv[..., c:c + kv], qkv[..., c + kv:]
         bq, bkv = (None, None) if bias is None else (bias[:c], bias[c:])
         packed = self.in_proj_weight

@@ -152,10 +152,14 @@ class ALiBi(Module):
         return F.alibi_bias(self.num_heads, lq, lk, dtype=self.slopes.dtype)
 
     def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
-        if q.shape[1] != self.num_heads:
-            raise ValueError(f"q: axis 1 (H) has size {q.shape[1]}, expected ALiBi's "
+        return q, k, self.score_terms(q.shape[1], q.shape[2], k.shape[2])
+
+    def score_terms(self, heads: int, lq: int, lk: int) -> dict:
+        """What the kernel adds to the scores of ``heads`` heads: ``alibi_slopes``."""
+        if heads != self.num_heads:
+            raise ValueError(f"q: axis 1 (H) has size {heads}, expected ALiBi's "
                              f"num_heads={self.num_heads}")
-        return q, k, {"alibi_slopes": self.slopes}
+        return {"alibi_slopes": self.slopes}
 
     def extra_repr(self) -> str:
         return f"{self.num_heads}"
@@ -194,10 +198,14 @@ class RelativePositionBias(Module):
         return F.relative_position_bias(self.relative_attention_bias.weight, self.buckets(lq, lk))
 
     def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
-        if q.shape[1] != self.num_heads:
-            raise ValueError(f"q: axis 1 (H) has size {q.shape[1]}, expected "
+        return q, k, self.score_terms(q.shape[1], q.shape[2], k.shape[2])
+
+    def score_terms(self, heads: int, lq: int, lk: int) -> dict:
+        """What the kernel adds to the scores of ``heads`` heads: the (H, Lq, Lk) ``bias``."""
+        if heads != self.num_heads:
+            raise ValueError(f"q: axis 1 (H) has size {heads}, expected "
                              f"RelativePositionBias's num_heads={self.num_heads}")
-        return q, k, {"bias": self(q.shape[2], k.shape[2])}  # (H, Lq, Lk)
+        return {"bias": self(lq, lk)}
 
     def extra_repr(self) -> str:
         return (f"{self.num_heads}, num_buckets={self.num_buckets}, max_distance="
