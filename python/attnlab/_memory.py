@@ -43,6 +43,15 @@ def zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     return out
 
 
+def elementwise(ufunc: np.ufunc, a, b) -> np.ndarray:
+    """``ufunc(a, b)``; when a and b are float arrays of one shape and dtype (a residual sum),
+    a large result comes from the cache. Other operands go to NumPy as they are."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape \
+            and a.dtype == b.dtype and a.dtype.kind == "f" and a.nbytes >= CACHED_BYTES:
+        return ufunc(a, b, out=_core.cached_empty(a.shape, a.dtype))
+    return ufunc(a, b)
+
+
 def contiguous(a: np.ndarray) -> np.ndarray:
     """``a`` itself when C-contiguous, else a C-contiguous copy (``np.ascontiguousarray``, but
     the copy of a large array comes from the cache, and a 0-d array stays 0-d)."""

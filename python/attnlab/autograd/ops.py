@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlab._memory import reshape, zeros
+from attnlab._memory import elementwise, reshape, zeros
 from attnlab.autograd.function import Function
 
 
@@ -27,7 +27,7 @@ def _shape(x) -> tuple[int, ...]:
 class Add(Function):
     def forward(ctx, a, b):
         ctx.shapes = _shape(a), _shape(b)
-        return np.add(a, b)
+        return elementwise(np.add, a, b)
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
@@ -38,7 +38,7 @@ class Add(Function):
 class Sub(Function):
     def forward(ctx, a, b):
         ctx.shapes = _shape(a), _shape(b)
-        return np.subtract(a, b)
+        return elementwise(np.subtract, a, b)
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
@@ -49,7 +49,7 @@ class Sub(Function):
 class Mul(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        return np.multiply(a, b)
+        return elementwise(np.multiply, a, b)
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
@@ -60,7 +60,7 @@ class Mul(Function):
 class Div(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        return np.divide(a, b)
+        return elementwise(np.divide, a, b)
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
