@@ -94,10 +94,11 @@ Panels<T> row_panels(const T* src, index_t k, index_t n, index_t ld,
 }
 
 // The tile of C (m, n) (rows n apart) at rows [i0, +tile_rows), columns [j0, +kCols) (j0 a
-// multiple of kCols; tile_rows <= kRows): C = A B (+ bias[col]), A's element (r, p) at
-// a[r * lda + p * ldp]. The kernel writes whole padded columns, so the tile goes straight into
-// C only when n is a multiple of kPad, else through scratch (at least min(tile_rows, m) x
-// min(kCols, round_up(n, kPad))).
+// multiple of kCols; tile_rows <= kRows): C = A B (+ bias[col]: every sum starts from it), A's
+// element (r, p) at a[r * lda + p * ldp]. The kernel writes whole padded columns (and reads
+// bias there: round_up(n, kPad) values), so the tile goes straight into C only when n is a
+// multiple of kPad, else through scratch (at least min(tile_rows, m) x min(kCols,
+// round_up(n, kPad))).
 template <class T>
 void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a, index_t lda,
                   index_t ldp, Panels<T> b, const T* bias, T* c, index_t i0, index_t j0,
@@ -109,18 +110,12 @@ void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* 
     const index_t ld = direct ? n : cols;
     for (index_t j = 0; j < cols; j += kPanel)
         gemm(rows, std::min(kPanel, cols - j), k, a + i0 * lda, lda, ldp,
-             b.data + ((j0 + j) / kPanel - b.first) * b.panel_stride, b.ld, tile + j, ld, false);
-    if (direct && !bias) return;
+             b.data + ((j0 + j) / kPanel - b.first) * b.panel_stride, b.ld, tile + j, ld, false,
+             bias ? bias + j0 + j : nullptr);
+    if (direct) return;
     const index_t used = std::min(cols, n - j0);
-    for (index_t i = 0; i < rows; ++i) {
-        T* dst = c + (i0 + i) * n + j0;
-        const T* src = tile + i * ld;
-        if (bias) {
-            for (index_t j = 0; j < used; ++j) dst[j] = src[j] + bias[j0 + j];
-        } else {
-            std::copy(src, src + used, dst);
-        }
-    }
+    for (index_t i = 0; i < rows; ++i)
+        std::copy(tile + i * ld, tile + i * ld + used, c + (i0 + i) * n + j0);
 }
 
 // C (m, n) = A B (+ bias) with B in panels, every tile a pool task.
@@ -131,6 +126,12 @@ void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, ind
     const index_t col_tiles = blocks(round_up(n, kPad), kCols);
     const index_t tile_rows = task_rows(m, col_tiles), row_tiles = blocks(m, tile_rows);
     const bool direct = n % kPad == 0;
+    std::optional<workspace::Buffer<T>> padded_bias;  // the kernel reads round_up(n, kPad)
+    if (bias && !direct) {
+        padded_bias.emplace(round_up(n, kPad));  // zeroed
+        std::copy(bias, bias + n, padded_bias->get());
+        bias = padded_bias->get();
+    }
     std::optional<workspace::Buffer<T>> scratch;
     // Sized by the job's own worker count, which another thread's set_num_threads cannot change.
     const auto reserve = [&](int workers) {

@@ -48,12 +48,13 @@ struct BlockKernels {
                  const T* cos, const T* sin, index_t num_positions, bool inverse, T* y);
 };
 
-// C (m x n) = A B, or += with accumulate; A's element (r, p) at a[r * lda + p * ldp], B rows
-// of stride ldb with n a multiple of kPad. Cache-blocked over k; sums over k in order.
+// C (m x n) = A B (+ bias: n values added to every row, or null), or += A B with accumulate;
+// A's element (r, p) at a[r * lda + p * ldp], B rows of stride ldb with n a multiple of kPad.
+// Cache-blocked over k; sums over k in order.
 template <class T>
 using GemmKernel = void (*)(index_t m, index_t n, index_t k, const T* a, index_t lda,
                             index_t ldp, const T* b, index_t ldb, T* c, index_t ldc,
-                            bool accumulate);
+                            bool accumulate, const T* bias);
 
 // One optimizer step over elements [begin, begin + n) of one parameter's buffers, in place.
 template <class T>

@@ -48,8 +48,10 @@ def test_each_dim_odd(arch, dtype, size):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_blocked(arch, dtype):
-    """Several row and column tiles and k slices."""
+    """Several row and column tiles and k slices; outputs in whole 16-column groups (written
+    in place, the sums starting from the bias) and not (through scratch, the bias padded)."""
     check(*data(np.random.default_rng(3), dtype, 200, 300, 290))
+    check(*data(np.random.default_rng(4), dtype, 200, 300, 288))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -74,8 +76,10 @@ def test_leading_dims_and_layouts(arch, rng):
 def test_empty(arch):
     w = np.ones((4, 3), np.float32)
     assert F.linear(np.ones((0, 3), np.float32), w).shape == (0, 4)
-    y = F.linear(np.ones((2, 0), np.float32), np.ones((4, 0), np.float32), np.ones(4, np.float32))
-    np.testing.assert_array_equal(y, np.ones((2, 4)))
+    for out in (4, 16):  # the bias alone, through scratch and in place
+        bias = np.arange(out, dtype=np.float32)
+        y = F.linear(np.ones((2, 0), np.float32), np.ones((out, 0), np.float32), bias)
+        np.testing.assert_array_equal(y, np.broadcast_to(bias, (2, out)))
     dx, dw = F.linear_backward(np.ones((0, 4), np.float32), np.ones((0, 3), np.float32), w)
     assert dx.shape == (0, 3) and np.all(dw == 0)
 

@@ -30,14 +30,18 @@ struct MicroKernel {
     // Inlined into the row loop: as a call, its frame and set-up cost a sixth of a k = 32
     // product (Q K^T at head dim 32: 87 -> 105 GFLOP/s on one Zen 4 core).
     // With lane_max (rows of W), each row's lane-wise maximum over the tile is also folded in
-    // there: the softmax's row max without reading the scores back.
+    // there: the softmax's row max without reading the scores back. With bias (the tile's
+    // columns) and no accumulate, the sums start from it instead of zero: a linear's bias
+    // without a second pass over C.
     template <int M, int N>
     __attribute__((always_inline)) static inline void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
-                     T* c, index_t ldc, bool accumulate, T* lane_max) {
+                     T* c, index_t ldc, bool accumulate, T* lane_max, const T* bias) {
+        B start[N];
+        for (int v = 0; v < N; ++v) start[v] = bias ? B::load_unaligned(bias + v * W) : B(T(0));
         B acc[M][N];
         for (int r = 0; r < M; ++r)
             for (int v = 0; v < N; ++v)
-                acc[r][v] = accumulate ? B::load_unaligned(c + r * ldc + v * W) : B(T(0));
+                acc[r][v] = accumulate ? B::load_unaligned(c + r * ldc + v * W) : start[v];
         for (index_t p = 0; p < k; ++p) {
             const T* bp = b + p * ldb;
             const T* ap = a + p * ldp;
@@ -63,37 +67,42 @@ struct MicroKernel {
     // The last m < MR rows of a column panel.
     template <int N, int M = MR - 1>
     static void rest(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
-                     index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max) {
+                     index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max,
+                     const T* bias) {
         if constexpr (M > 0) {
-            if (m == M) return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
-            rest<N, M - 1>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
+            if (m == M)
+                return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max, bias);
+            rest<N, M - 1>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max, bias);
         }
     }
 
     template <int N>
     static void panel(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
-                      index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max) {
+                      index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max,
+                      const T* bias) {
         auto rows_max = [&](index_t i) { return lane_max ? lane_max + i * W : nullptr; };
         index_t i = 0;
         for (; i + MR <= m; i += MR)
             tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate,
-                        rows_max(i));
+                        rows_max(i), bias);
         rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate,
-                rows_max(i));
+                rows_max(i), bias);
     }
 
-    // C (m x n) = A B, or C += A B with accumulate; n is a multiple of W. Every element of C
-    // sums over k in order, whatever m and n, so tiling never changes a result. Column panels
-    // outside, rows inside: one k x NV*W slab of B stays in L1 while all m rows stream by.
-    // With lane_max (m rows of W), max(lane_max, each row of C lane-wise) is stored there.
+    // C (m x n) = A B (+ bias, n values, a row added to every row of C), or C += A B with
+    // accumulate; n is a multiple of W. Every element of C sums over k in order, whatever m
+    // and n, so tiling never changes a result. Column panels outside, rows inside: one k x
+    // NV*W slab of B stays in L1 while all m rows stream by. With lane_max (m rows of W),
+    // max(lane_max, each row of C lane-wise) is stored there.
     static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
                     const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
-                    T* lane_max = nullptr) {
+                    T* lane_max = nullptr, const T* bias = nullptr) {
         index_t j = 0;
         for (; j + NV * W <= n; j += NV * W)
-            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate, lane_max);
+            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate, lane_max,
+                      bias ? bias + j : nullptr);
         narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate,
-                       lane_max);
+                       lane_max, bias ? bias + j : nullptr);
     }
 
     // The last nv < NV batches of columns as one panel (e.g. head dim 32 on AVX-512), so that
@@ -101,29 +110,33 @@ struct MicroKernel {
     template <int N>
     static void narrow(index_t nv, index_t m, index_t k, const T* a, index_t lda, index_t ldp,
                        const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
-                       T* lane_max) {
+                       T* lane_max, const T* bias) {
         if constexpr (N > 0) {
             if (nv == N)
-                return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
-            narrow<N - 1>(nv, m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max);
+                return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max, bias);
+            narrow<N - 1>(nv, m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max, bias);
         }
     }
 
-    // Cache-blocked C = A B (or += with accumulate) for one output tile of a large product:
-    // k in slices of kKc, so that the A rows of a tile (96 x kKc) and the B slab stay in L2.
-    // 256 beat 64 and 128 on (4096 x 512) @ (512 x 512), Zen 4 (C reloads are rarer).
-    // Every C element still sums over k in ascending order.
+    // Cache-blocked C = A B (+ bias) (or += A B with accumulate) for one output tile of a
+    // large product: k in slices of kKc, so that the A rows of a tile (96 x kKc) and the B
+    // slab stay in L2. 256 beat 64 and 128 on (4096 x 512) @ (512 x 512), Zen 4 (C reloads
+    // are rarer). Every C element still sums over k in ascending order, after the bias.
     static constexpr index_t kKc = 256;
 
     static void blocked(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
-                        const T* b, index_t ldb, T* c, index_t ldc, bool accumulate) {
+                        const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
+                        const T* bias) {
         if (k == 0 && !accumulate) {
-            for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+            for (index_t i = 0; i < m; ++i) {
+                if (bias) std::copy(bias, bias + n, c + i * ldc);
+                else std::fill(c + i * ldc, c + i * ldc + n, T(0));
+            }
             return;
         }
         for (index_t p = 0; p < k; p += kKc)
             run(m, n, std::min(kKc, k - p), a + p * ldp, lda, ldp, b + p * ldb, ldb, c, ldc,
-                accumulate || p > 0);
+                accumulate || p > 0, nullptr, p > 0 ? nullptr : bias);
     }
 };
 
