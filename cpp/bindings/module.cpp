@@ -23,6 +23,7 @@ void register_exp(py::module_& m);
 void register_linear(py::module_& m);
 void register_matmul(py::module_& m);
 void register_workspace(py::module_& m);
+void register_copy(py::module_& m);
 void register_optim(py::module_& m);
 }
 
@@ -83,5 +84,6 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_linear(m);
     attnlab::bindings::register_matmul(m);
     attnlab::bindings::register_workspace(m);
+    attnlab::bindings::register_copy(m);
     attnlab::bindings::register_optim(m);
 }

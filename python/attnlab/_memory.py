@@ -58,8 +58,19 @@ def contiguous(a: np.ndarray) -> np.ndarray:
     if a.flags.c_contiguous:
         return a
     out = empty(a.shape, a.dtype)
-    np.copyto(out, a)
+    copy_into(out, a)
     return out
+
+
+def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for two arrays of one shape and dtype that do not overlap: on the
+    core's pool when large with contiguous rows (a head split or merge, whose short rows NumPy
+    copies one at a time), else ``np.copyto``."""
+    if src.nbytes >= CACHED_BYTES and src.ndim >= 2 and not src.dtype.hasobject \
+            and src.strides[-1] == src.itemsize and dst.strides[-1] == dst.itemsize:
+        _core.copy_into(dst, src)
+    else:
+        np.copyto(dst, src)
 
 
 def reshape(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from attnlab import _core
-from attnlab._memory import contiguous, empty, zeros
+from attnlab._memory import contiguous, copy_into, empty, zeros
 from attnlab._random import check_seed, next_seed
 from attnlab._validation import (
     bool_array,
@@ -331,7 +331,7 @@ class _PackedAttention(_Attention):
         dq, dk, dv, dbias = ctx._gradients(g, ctx.needs_input_grad[2])
         dqkv = empty(shape, dq.dtype)
         for block, grad in zip(packed_heads(dqkv, heads, kv_heads), (dq, dk, dv)):
-            np.copyto(block, grad)
+            copy_into(block, grad)
         return dqkv, None, dbias
 
 
