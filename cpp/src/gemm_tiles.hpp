@@ -82,13 +82,16 @@ workspace::Buffer<T> pack_panels(const T* src, index_t k, index_t n, index_t str
     return dst;
 }
 
-// A B operand (k, n) whose rows are contiguous, ld apart, as panels: read in place when it is
-// a single panel already (n <= kPanel in whole kPad columns, which the kernel reads), as a
-// linear's weight or input at 64 features; else packed into `buffer`.
+// A B operand (k, n) of a product with m rows, its rows contiguous and ld apart, as panels:
+// read in place when the kernel can (n in whole kPad columns) and either it is one panel
+// already (a linear's weight or input at 64 features) or m is at most one row tile (a weight
+// gradient: B is the input over every token, so packing it would be a pass as long as the
+// product's own reads of it); else packed into `buffer`, so that the many row tiles of a tall
+// product stream each panel contiguously.
 template <class T>
-Panels<T> row_panels(const T* src, index_t k, index_t n, index_t ld,
+Panels<T> row_panels(const T* src, index_t m, index_t k, index_t n, index_t ld,
                      std::optional<workspace::Buffer<T>>& buffer) {
-    if (n <= kPanel && n % kPad == 0) return {src, kPanel, ld};
+    if (n % kPad == 0 && (n <= kPanel || m <= kRows)) return {src, kPanel, ld};
     buffer.emplace(pack_panels(src, k, n, ld, 1));
     return packed_panels(buffer->get(), k);
 }

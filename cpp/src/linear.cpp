@@ -1,6 +1,5 @@
 // linear_forward / linear_backward: the B operand in column panels (packed once, or read in
-// place when it is one panel already), then independent output tiles on the pool
-// (gemm_tiles.hpp).
+// place: see row_panels), then independent output tiles on the pool (gemm_tiles.hpp).
 #include <algorithm>
 #include <optional>
 
@@ -27,13 +26,13 @@ void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index
                      index_t out, T* dx, T* dw, T* dbias) {
     if (dx && n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
         std::optional<Buffer<T>> packed;
-        tiled_product<T>(n, in, out, grad_out, out, 1, row_panels(w, out, in, in, packed), nullptr,
-                         dx);
+        tiled_product<T>(n, in, out, grad_out, out, 1, row_panels(w, n, out, in, in, packed),
+                         nullptr, dx);
     }
     if (dw && out > 0 && in > 0) {  // dw (out, in) = grad_out^T (out, n) x (n, in)
         std::optional<Buffer<T>> packed;
-        tiled_product<T>(out, in, n, grad_out, 1, out, row_panels(x, n, in, in, packed), nullptr,
-                         dw);
+        tiled_product<T>(out, in, n, grad_out, 1, out, row_panels(x, out, n, in, in, packed),
+                         nullptr, dw);
     }
     if (dbias) {
         std::fill(dbias, dbias + out, T(0));

@@ -57,8 +57,9 @@ def test_large_blocked(arch, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("features", [(16, 5), (64, 64), (48, 100), (80, 64), (256, 37)])
 def test_weight_gradient_of_many_rows(arch, dtype, features):
-    """A small C over a long k (dw of out x in over 1500 rows) in thin row tiles; inputs of at
-    most 64 features in whole 16-column groups read in place instead of packed."""
+    """A small C over a long k (dw of out x in over 1500 rows) in thin row tiles; inputs in
+    whole 16-column groups read in place instead of packed: of at most 64 features, or of more
+    (80, 256) when dw has at most 96 rows."""
     check(*data(np.random.default_rng(features[0]), dtype, 1500, *features))
 
 
