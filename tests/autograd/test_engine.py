@@ -59,6 +59,33 @@ def test_branch_sums_accumulate_in_place_without_aliasing(rng, n):
     np.testing.assert_array_equal(b.grad, np.full(n, 10.0))
 
 
+def test_fresh_gradients_are_summed_into_and_taken_by_leaves_without_a_copy(rng):
+    """A Function that declares fresh_gradients hands its arrays to the engine: a leaf takes
+    one as its .grad, and later contributions are summed into it in place."""
+    from attnlab.autograd.function import Function
+
+    returned = []
+
+    class Double(Function):
+        fresh_gradients = True
+
+        def forward(ctx, a):
+            return a * 2.0
+
+        def backward(ctx, g):
+            returned.append(g * 2.0)
+            return returned[-1]
+
+    x = al.tensor(rng.standard_normal(6), requires_grad=True)
+    Double.apply(x).sum().backward()
+    assert x.grad is returned[0]
+    np.testing.assert_array_equal(x.grad, np.full(6, 2.0))
+    y = al.tensor(rng.standard_normal(6), requires_grad=True)
+    (Double.apply(y) + y * 3.0).sum().backward()  # the fresh array arrives first
+    np.testing.assert_array_equal(y.grad, np.full(6, 5.0))
+    assert y.grad is returned[-1]
+
+
 def test_non_scalar_backward_needs_grad_of_its_shape(rng):
     x = al.tensor(rng.standard_normal((2, 3)), requires_grad=True)
     y = x * 2

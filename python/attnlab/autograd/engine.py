@@ -70,8 +70,8 @@ def _accumulate_leaf(t: Tensor, g: np.ndarray, owned: bool) -> None:
 
 
 def _add(prev: np.ndarray, g: np.ndarray, owned: set[int], key: int) -> np.ndarray:
-    """prev + g, in place when prev is an array this backward allocated (no Function, and no
-    other branch, holds it); else into a new one (from the cache when large) it then owns."""
+    """prev + g, in place when prev is this backward's own array (no Function, and no other
+    branch, holds it); else into a new one (from the cache when large) it then owns."""
     if key in owned:
         return np.add(prev, g, out=prev)
     owned.add(key)
@@ -88,7 +88,9 @@ def run_backward(root: Tensor, grad, retain_graph: bool) -> None:
             "computation had requires_grad=True, or it ran under no_grad)"
         )
     grads = {id(root): _seed_gradient(root, grad)}
-    owned: set[int] = set()  # the keys of grads whose array is a sum this backward made
+    # The keys of grads whose array is this backward's own: a sum it made, or a Function's
+    # fresh gradient.
+    owned: set[int] = set()
     for t in reversed(_graph_order(root)):
         g = grads.pop(id(t), None)
         if g is None:
@@ -112,6 +114,11 @@ def run_backward(root: Tensor, grad, retain_graph: bool) -> None:
                 continue
             key = id(p)
             prev = grads.get(key)
-            grads[key] = pg if prev is None else _add(prev, pg, owned, key)
+            if prev is not None:
+                grads[key] = _add(prev, pg, owned, key)
+            else:
+                grads[key] = pg
+                if ctx.fresh_gradients:
+                    owned.add(key)
         if not retain_graph:
             ctx.release()

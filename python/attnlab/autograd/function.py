@@ -4,7 +4,9 @@ A subclass writes ``forward(ctx, *args, **options)`` on ndarrays and ``backward(
 returning one gradient (an ndarray or None) per positional argument. ``ctx`` is the Function
 instance itself: forward keeps on it what backward needs (``ctx.saved = ...``), and
 ``ctx.needs_input_grad[i]`` says whether argument i wants a gradient, so that backward can skip
-work nobody asked for.
+work nobody asked for. A subclass whose backward returns arrays it allocated for that call
+(never the incoming gradient, a saved array or a broadcast view) sets ``fresh_gradients``:
+the engine then sums into them in place and hands them to leaves without a copy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from attnlab.tensor import Tensor
 
 class Function:
     __slots__ = ("parents", "needs_input_grad", "saved", "released", "__dict__")
+    fresh_gradients = False
 
     def forward(self, *args: Any, **options: Any) -> np.ndarray:
         raise NotImplementedError

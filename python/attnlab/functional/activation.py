@@ -31,6 +31,8 @@ def _backward(kind: str, grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 class _Activation(Function):
+    fresh_gradients = True
+
     def forward(ctx, x, *, kind):
         ctx.x, ctx.kind = contiguous(float_array(x, "x")), kind
         return _forward(kind, ctx.x)

@@ -273,6 +273,8 @@ class _Attention(Function):
     """Saves the forward's checked call, output and softmax statistics, so that the backward
     neither validates nor runs the forward again."""
 
+    fresh_gradients = True
+
     def forward(ctx, q, k, v, mask, bias, *, call, return_weights, extras):
         ctx.shapes = q.shape, k.shape, v.shape
         return ctx._attend(q, k, v, mask, bias, call, return_weights, extras)

@@ -29,6 +29,8 @@ def _weight(weight: np.ndarray, name: str = "weight") -> np.ndarray:
 
 
 class _Embedding(Function):
+    fresh_gradients = True
+
     def forward(ctx, weight, indices, *, padding_idx):
         ctx.weight, ctx.indices, ctx.padding_idx = weight, indices, padding_idx
         return embedding(indices, weight, padding_idx=padding_idx)

@@ -44,6 +44,8 @@ def _count(target: np.ndarray, ignore_index: int) -> int:
 
 
 class _CrossEntropy(Function):
+    fresh_gradients = True
+
     def forward(ctx, logits, target, *, options):
         ctx.logits, ctx.target, ctx.options = logits, target, options
         return cross_entropy(logits, target, **options)

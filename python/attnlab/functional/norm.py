@@ -48,6 +48,8 @@ def _prepare(x, normalized_shape, weight, bias, eps, grad_out=None):
 class _Norm(Function):
     """layer_norm (with a bias argument) or rms_norm (bias None, rms=True)."""
 
+    fresh_gradients = True
+
     def forward(ctx, x, weight, bias, *, normalized_shape, eps, rms):
         x, rows, w, b, eps, _ = _prepare(x, normalized_shape, weight, bias, eps)
         ctx.x_shape, ctx.rows, ctx.w, ctx.eps, ctx.rms = x.shape, rows, w, eps, rms
