@@ -46,8 +46,8 @@ def zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
 def elementwise(ufunc: np.ufunc, a, b) -> np.ndarray:
     """``ufunc(a, b)``; when a and b are float arrays of one shape and dtype (a residual sum),
     a large result comes from the cache. Other operands go to NumPy as they are."""
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape \
-            and a.dtype == b.dtype and a.dtype.kind == "f" and a.nbytes >= CACHED_BYTES:
+    if type(a) is np.ndarray and a.nbytes >= CACHED_BYTES and type(b) is np.ndarray \
+            and a.shape == b.shape and a.dtype == b.dtype and a.dtype.kind == "f":
         return ufunc(a, b, out=_core.cached_empty(a.shape, a.dtype))
     return ufunc(a, b)
 

@@ -59,6 +59,15 @@ def test_branch_sums_accumulate_in_place_without_aliasing(rng, n):
     np.testing.assert_array_equal(b.grad, np.full(n, 10.0))
 
 
+def test_zero_dimensional_branches_sum_to_an_array():
+    """NumPy sums 0-d arrays into scalars: the engine's own sums and a leaf's .grad stay
+    arrays all the same."""
+    x = al.tensor(np.array(1.5), requires_grad=True)
+    (x * x + x + x * 3.0).backward()
+    assert type(x.grad) is np.ndarray and x.grad.shape == ()
+    assert x.grad == 2 * 1.5 + 1 + 3
+
+
 def test_fresh_gradients_are_summed_into_and_taken_by_leaves_without_a_copy(rng):
     """A Function that declares fresh_gradients hands its arrays to the engine: a leaf takes
     one as its .grad, and later contributions are summed into it in place."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlab._memory import empty
+from attnlab._memory import elementwise
 from attnlab.tensor import Tensor
 
 
@@ -59,7 +59,7 @@ def _accumulate_leaf(t: Tensor, g: np.ndarray, owned: bool) -> None:
     if g.dtype != t.dtype:
         g, owned = g.astype(t.dtype), True
     if t.grad is None:
-        if owned and g.shape == t.shape and g.flags.c_contiguous:
+        if owned and type(g) is np.ndarray and g.shape == t.shape and g.flags.c_contiguous:
             t.grad = g
         else:
             # A fresh C-contiguous array the optimizer may update in place: the incoming
@@ -72,11 +72,10 @@ def _accumulate_leaf(t: Tensor, g: np.ndarray, owned: bool) -> None:
 def _add(prev: np.ndarray, g: np.ndarray, owned: set[int], key: int) -> np.ndarray:
     """prev + g, in place when prev is this backward's own array (no Function, and no other
     branch, holds it); else into a new one (from the cache when large) it then owns."""
-    if key in owned:
+    if key in owned and type(prev) is np.ndarray:  # NumPy sums 0-d arrays into scalars
         return np.add(prev, g, out=prev)
     owned.add(key)
-    return np.add(prev, g, out=empty(np.broadcast_shapes(prev.shape, g.shape),
-                                     np.result_type(prev, g)))
+    return elementwise(np.add, prev, g)
 
 
 def run_backward(root: Tensor, grad, retain_graph: bool) -> None:
