@@ -3,6 +3,8 @@ shape changes. Each backward reduces a broadcast operand's gradient to its shape
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from attnlab._memory import elementwise, reshape, zeros
@@ -224,7 +226,7 @@ class Sum(Function):
 class Mean(Function):
     def forward(ctx, a, *, axis, keepdims):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        ctx.count = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
+        ctx.count = a.size if axis is None else math.prod(a.shape[i] for i in axis)
         return np.asarray(a.mean(axis=axis, keepdims=keepdims))
 
     def backward(ctx, g):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from attnlab import _core
@@ -27,7 +29,7 @@ def _check(x, weight, bias):
 
 def _rows(x: np.ndarray) -> np.ndarray:
     """(..., C) as a C-contiguous (N, C); explicit N, so that C = 0 works too."""
-    return contiguous(reshape(x, (int(np.prod(x.shape[:-1])), x.shape[-1])))
+    return contiguous(reshape(x, (math.prod(x.shape[:-1]), x.shape[-1])))
 
 
 class _Linear(Function):
