@@ -1,7 +1,9 @@
 // copy_into: a strided copy on the pool, for the layout changes around multi-head attention
 // ((B, L, H, D) <-> (B, H, L, D)) that NumPy does one short row at a time on one core.
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checks.hpp"

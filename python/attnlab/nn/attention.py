@@ -15,7 +15,7 @@ from attnlab.nn.feedforward import check_batch_first
 from attnlab.nn.linear import Linear, features
 from attnlab.nn.module import Module
 from attnlab.nn.parameter import Parameter
-from attnlab.nn.positional import ALiBi, RelativePositionBias, RotaryEmbedding
+from attnlab.nn.positional import ALiBi, RelativePositionBias, RotaryEmbedding, ScoreTerms
 from attnlab.nn.recording import RecordsAttention
 from attnlab.tensor import Tensor, cat
 
@@ -177,7 +177,7 @@ class MultiheadAttention(RecordsAttention, Module):
         want_weights = return_weights or bool(takers)
         h, hkv = self.num_heads, self.num_kv_heads
         if self_attention and self.bias_k is None and not self.add_zero_attn and \
-                not isinstance(self.positions, RotaryEmbedding):
+                (self.positions is None or isinstance(self.positions, ScoreTerms)):
             # q, k and v stay column blocks of the packed projection, one node of the graph.
             extra = {} if self.positions is None else self.positions.score_terms(h, lq, lk)
             out, weights, seen_v = packed_self_attention(

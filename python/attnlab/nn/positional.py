@@ -5,7 +5,9 @@ MultiheadAttention applies inside attention (RotaryEmbedding, ALiBi, RelativePos
 A relative encoding gives MultiheadAttention what the fused kernel needs through one method,
 ``attention_inputs(q, k) -> (q, k, kernel_arguments)``: rotary turns q and k, ALiBi passes its
 slopes (the kernel adds the bias in its tile loop, no Lq x Lk array), T5 passes its learned
-(H, Lq, Lk) bias Tensor (its table gets gradients).
+(H, Lq, Lk) bias Tensor (its table gets gradients). The two that leave q and k alone are
+ScoreTerms: ``score_terms(heads, lq, lk)`` gives their kernel arguments from the sizes alone,
+so that attention may keep q, k and v packed.
 """
 
 from __future__ import annotations
@@ -134,7 +136,18 @@ class RotaryEmbedding(Module):
                 f"interleaved={self.interleaved}")
 
 
-class ALiBi(Module):
+class ScoreTerms(Module):
+    """A relative encoding that only adds to the scores (ALiBi, T5): its kernel arguments
+    depend on the sizes, never on q or k."""
+
+    def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
+        return q, k, self.score_terms(q.shape[1], q.shape[2], k.shape[2])
+
+    def score_terms(self, heads: int, lq: int, lk: int) -> dict:
+        raise NotImplementedError
+
+
+class ALiBi(ScoreTerms):
     """ALiBi (Press et al.): head h adds -slope_h * |j - i| to its scores, through the fused
     kernel's ``alibi_slopes=`` (no Lq x Lk bias is read). ``slopes`` (num_heads,) is a
     non-persistent buffer (a function of num_heads), converted by ``double()``/``float()``.
@@ -151,9 +164,6 @@ class ALiBi(Module):
         builds it)."""
         return F.alibi_bias(self.num_heads, lq, lk, dtype=self.slopes.dtype)
 
-    def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
-        return q, k, self.score_terms(q.shape[1], q.shape[2], k.shape[2])
-
     def score_terms(self, heads: int, lq: int, lk: int) -> dict:
         """What the kernel adds to the scores of ``heads`` heads: ``alibi_slopes``."""
         if heads != self.num_heads:
@@ -165,7 +175,7 @@ class ALiBi(Module):
         return f"{self.num_heads}"
 
 
-class RelativePositionBias(Module):
+class RelativePositionBias(ScoreTerms):
     """T5's learned relative-position bias: key j relative to query i falls in one of
     ``num_buckets`` log-spaced buckets (F.relative_position_bucket), each with a learned bias
     per head in ``relative_attention_bias`` = Embedding(num_buckets, num_heads), as in Hugging
@@ -196,9 +206,6 @@ class RelativePositionBias(Module):
 
     def forward(self, lq: int, lk: int) -> Tensor:
         return F.relative_position_bias(self.relative_attention_bias.weight, self.buckets(lq, lk))
-
-    def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
-        return q, k, self.score_terms(q.shape[1], q.shape[2], k.shape[2])
 
     def score_terms(self, heads: int, lq: int, lk: int) -> dict:
         """What the kernel adds to the scores of ``heads`` heads: the (H, Lq, Lk) ``bias``."""
