@@ -30,54 +30,70 @@ inline index_t task_rows(index_t m, index_t col_tiles) {
 
 // B operands are packed in column panels of kPanel: (panels, k, kPanel), so that the
 // micro-kernel streams each panel's rows contiguously instead of kPanel-wide strips of rows n
-// apart (which missed L1 on every k step).
+// apart (which missed L1 on every k step). Inside a panel, columns are stored in strips of the
+// kernel's width (GemmKernel::strip), each (k, strip) contiguous: one panel of the kernel
+// then spans k whole cache lines in a row, where rows kPanel apart fell in a few L1 sets.
 constexpr index_t kPanel = 64;
 
 // Where the kernel reads B: the kPanel-wide panel holding column j starts at
-// data + (j / kPanel - first) * panel_stride, its rows ld apart. Packed panels have
-// panel_stride k * kPanel and ld kPanel (first > 0 when only the panels from `first` on are
-// packed); a B whose rows are read in place has panel_stride kPanel and ld its row stride.
+// data + (j / kPanel - first) * panel_stride, its rows ld apart, its strips strip_stride
+// apart (0: columns row-major). Packed panels have panel_stride k * kPanel, ld the strip width
+// and strip_stride k * strip (first > 0 when only the panels from `first` on are packed); a B
+// whose rows are read in place has panel_stride kPanel, ld its row stride and strip_stride 0.
 template <class T>
 struct Panels {
     const T* data;
     index_t panel_stride;
     index_t ld;
+    index_t strip_stride = 0;
     index_t first = 0;
 };
 
 template <class T>
-Panels<T> packed_panels(const T* data, index_t k) {
-    return {data, k * kPanel, kPanel};
+Panels<T> packed_panels(const T* data, index_t k, index_t strip, index_t first = 0) {
+    return {data, k * kPanel, strip, k * strip, first};
+}
+
+template <class T>
+Panels<T> in_place_panels(const T* data, index_t ld) {
+    return {data, kPanel, ld};
 }
 
 // Panel t of the (k, n) matrix whose element (p, j) is src[p * stride_k + j * stride_n] (any
-// signs): columns [t * kPanel, +kPanel) to dst (k, kPanel). Columns past n up to the next
+// signs): columns [t * kPanel, +kPanel) to dst (k * kPanel), in strips of `strip` columns
+// (a divisor of kPanel and a multiple of kPad or dividing it). Columns past n up to the next
 // multiple of kPad are zeroed (the kernel reads them; garbage there could be slow denormals);
 // the rest of a last, narrow panel is never read.
 template <class T>
 void pack_panel(const T* src, index_t k, index_t n, index_t stride_k, index_t stride_n,
-                index_t t, T* dst) {
+                index_t t, index_t strip, T* dst) {
     const index_t j0 = t * kPanel, width = std::min(kPanel, n - j0);
     const index_t padded = std::min(kPanel, round_up(width, kPad));
-    for (index_t p = 0; p < k; ++p)
-        std::fill(dst + p * kPanel + width, dst + p * kPanel + padded, T(0));
+    auto at = [&](index_t p, index_t j) { return dst + j / strip * k * strip + p * strip + j % strip; };
+    for (index_t j = width; j < padded; ++j)
+        for (index_t p = 0; p < k; ++p) *at(p, j) = T(0);
     if (stride_n == 1) {
-        for (index_t p = 0; p < k; ++p)
-            std::copy(src + p * stride_k + j0, src + p * stride_k + j0 + width, dst + p * kPanel);
+        for (index_t s = 0; s < width; s += strip) {
+            const index_t w = std::min(strip, width - s);
+            for (index_t p = 0; p < k; ++p)
+                std::copy(src + p * stride_k + j0 + s, src + p * stride_k + j0 + s + w, at(p, s));
+        }
         return;
     }
-    for (index_t j = 0; j < width; ++j)  // a transposed source: read its rows in order
-        for (index_t p = 0; p < k; ++p) dst[p * kPanel + j] = src[p * stride_k + (j0 + j) * stride_n];
+    for (index_t j = 0; j < width; ++j) {  // a transposed source: read its rows in order
+        T* column = at(0, j);
+        for (index_t p = 0; p < k; ++p) column[p * strip] = src[p * stride_k + (j0 + j) * stride_n];
+    }
 }
 
 // Every panel of that matrix, packed on the pool.
 template <class T>
 workspace::Buffer<T> pack_panels(const T* src, index_t k, index_t n, index_t stride_k,
-                                 index_t stride_n) {
+                                 index_t stride_n, index_t strip) {
     const index_t panels = blocks(n, kPanel);
     workspace::Buffer<T> dst(panels * k * kPanel, false);
     threads::parallel_for(panels, [&](index_t t, int) {
-        pack_panel(src, k, n, stride_k, stride_n, t, dst.get() + t * k * kPanel);
+        pack_panel(src, k, n, stride_k, stride_n, t, strip, dst.get() + t * k * kPanel);
     });
     return dst;
 }
@@ -89,11 +105,11 @@ workspace::Buffer<T> pack_panels(const T* src, index_t k, index_t n, index_t str
 // product's own reads of it); else packed into `buffer`, so that the many row tiles of a tall
 // product stream each panel contiguously.
 template <class T>
-Panels<T> row_panels(const T* src, index_t m, index_t k, index_t n, index_t ld,
+Panels<T> row_panels(const T* src, index_t m, index_t k, index_t n, index_t ld, index_t strip,
                      std::optional<workspace::Buffer<T>>& buffer) {
-    if (n % kPad == 0 && (n <= kPanel || m <= kRows)) return {src, kPanel, ld};
-    buffer.emplace(pack_panels(src, k, n, ld, 1));
-    return packed_panels(buffer->get(), k);
+    if (n % kPad == 0 && (n <= kPanel || m <= kRows)) return in_place_panels(src, ld);
+    buffer.emplace(pack_panels(src, k, n, ld, 1, strip));
+    return packed_panels(buffer->get(), k, strip);
 }
 
 // The tile of C (m, n) (rows n apart) at rows [i0, +tile_rows), columns [j0, +kCols) (j0 a
@@ -112,9 +128,9 @@ void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* 
     T* tile = direct ? c + i0 * n + j0 : scratch;
     const index_t ld = direct ? n : cols;
     for (index_t j = 0; j < cols; j += kPanel)
-        gemm(rows, std::min(kPanel, cols - j), k, a + i0 * lda, lda, ldp,
-             b.data + ((j0 + j) / kPanel - b.first) * b.panel_stride, b.ld, tile + j, ld, false,
-             bias ? bias + j0 + j : nullptr);
+        gemm.run(rows, std::min(kPanel, cols - j), k, a + i0 * lda, lda, ldp,
+                 b.data + ((j0 + j) / kPanel - b.first) * b.panel_stride, b.ld, b.strip_stride,
+                 tile + j, ld, false, bias ? bias + j0 + j : nullptr);
     if (direct) return;
     const index_t used = std::min(cols, n - j0);
     for (index_t i = 0; i < rows; ++i)
@@ -123,9 +139,8 @@ void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* 
 
 // C (m, n) = A B (+ bias) with B in panels, every tile a pool task.
 template <class T>
-void tiled_product(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
-                   Panels<T> b, const T* bias, T* c) {
-    const auto gemm = active_kernels().gemm<T>();
+void tiled_product(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a,
+                   index_t lda, index_t ldp, Panels<T> b, const T* bias, T* c) {
     const index_t col_tiles = blocks(round_up(n, kPad), kCols);
     const index_t tile_rows = task_rows(m, col_tiles), row_tiles = blocks(m, tile_rows);
     const bool direct = n % kPad == 0;

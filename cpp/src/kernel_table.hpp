@@ -49,12 +49,17 @@ struct BlockKernels {
 };
 
 // C (m x n) = A B (+ bias: n values added to every row, or null), or += A B with accumulate;
-// A's element (r, p) at a[r * lda + p * ldp], B rows of stride ldb with n a multiple of kPad.
-// Cache-blocked over k; sums over k in order.
+// A's element (r, p) at a[r * lda + p * ldp]; n a multiple of kPad. B's rows are ldb apart and
+// its columns row-major (strip_stride 0), or packed in strips of `strip` columns (the
+// micro-kernel's panel width), strip s at b + s * strip_stride. Cache-blocked over k; sums
+// over k in order.
 template <class T>
-using GemmKernel = void (*)(index_t m, index_t n, index_t k, const T* a, index_t lda,
-                            index_t ldp, const T* b, index_t ldb, T* c, index_t ldc,
-                            bool accumulate, const T* bias);
+struct GemmKernel {
+    void (*run)(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
+                const T* b, index_t ldb, index_t strip_stride, T* c, index_t ldc,
+                bool accumulate, const T* bias);
+    index_t strip;
+};
 
 // One optimizer step over elements [begin, begin + n) of one parameter's buffers, in place.
 template <class T>

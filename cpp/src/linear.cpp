@@ -17,22 +17,24 @@ template <class T>
 void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, const T* bias,
                     T* y) {
     if (n == 0 || out == 0) return;
-    Buffer<T> wt = pack_panels(w, in, out, 1, in);  // w^T (in, out)
-    tiled_product<T>(n, out, in, x, in, 1, packed_panels(wt.get(), in), bias, y);
+    const auto gemm = active_kernels().gemm<T>();
+    Buffer<T> wt = pack_panels(w, in, out, 1, in, gemm.strip);  // w^T (in, out)
+    tiled_product<T>(gemm, n, out, in, x, in, 1, packed_panels(wt.get(), in, gemm.strip), bias, y);
 }
 
 template <class T>
 void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
                      index_t out, T* dx, T* dw, T* dbias) {
+    const auto gemm = active_kernels().gemm<T>();
     if (dx && n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
         std::optional<Buffer<T>> packed;
-        tiled_product<T>(n, in, out, grad_out, out, 1, row_panels(w, n, out, in, in, packed),
-                         nullptr, dx);
+        tiled_product<T>(gemm, n, in, out, grad_out, out, 1,
+                         row_panels(w, n, out, in, in, gemm.strip, packed), nullptr, dx);
     }
     if (dw && out > 0 && in > 0) {  // dw (out, in) = grad_out^T (out, n) x (n, in)
         std::optional<Buffer<T>> packed;
-        tiled_product<T>(out, in, n, grad_out, 1, out, row_panels(x, out, n, in, in, packed),
-                         nullptr, dw);
+        tiled_product<T>(gemm, out, in, n, grad_out, 1, out,
+                         row_panels(x, out, n, in, in, gemm.strip, packed), nullptr, dw);
     }
     if (dbias) {
         std::fill(dbias, dbias + out, T(0));

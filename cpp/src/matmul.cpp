@@ -69,7 +69,7 @@ void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strid
         packed.emplace(b_batches * panels * k * kPanel, false);
         threads::parallel_for(b_batches * panels, [&](index_t t, int) {
             pack_panel(b.data + t / panels * b.stride_batch, k, n, b.stride_row, b.stride_col,
-                       t % panels, packed->get() + t * k * kPanel);
+                       t % panels, gemm.strip, packed->get() + t * k * kPanel);
         });
     }
 
@@ -79,15 +79,17 @@ void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strid
         T* const tile_scratch = scratch + worker * per_worker;
         for (index_t i = first_batch; i < std::min(batch, first_batch + group); ++i) {
             const T* bi = b.data + i * b.stride_batch;
-            Panels<T> panels_b{bi, kPanel, b.stride_row};
+            Panels<T> panels_b = in_place_panels(bi, b.stride_row);
             if (prepack) {
-                panels_b = packed_panels(packed->get() + (b_batches == 1 ? 0 : i) * panels * k * kPanel, k);
+                panels_b = packed_panels(
+                    packed->get() + (b_batches == 1 ? 0 : i) * panels * k * kPanel, k, gemm.strip);
             } else if (task_pack) {
                 const index_t p0 = j0 / kPanel, p1 = std::min(panels, p0 + kCols / kPanel);
                 T* dst = tile_scratch + tile_elements;
                 for (index_t p = p0; p < p1; ++p)
-                    pack_panel(bi, k, n, b.stride_row, b.stride_col, p, dst + (p - p0) * k * kPanel);
-                panels_b = {dst, k * kPanel, kPanel, p0};
+                    pack_panel(bi, k, n, b.stride_row, b.stride_col, p, gemm.strip,
+                               dst + (p - p0) * k * kPanel);
+                panels_b = packed_panels(dst, k, gemm.strip, p0);
             }
             product_tile(gemm, m, n, k, a.data + i * a.stride_batch, a.stride_row, a.stride_col,
                          panels_b, static_cast<const T*>(nullptr), c + i * m * n, i0, j0,

@@ -97,20 +97,27 @@ Ref widen(const std::vector<T>& v) {
 }
 
 // The micro-kernel of the table: C = A B, C += A B and C = A B + bias with A plain and
-// transposed.
+// transposed, B row-major and packed in the kernel's strips.
 template <class T>
 void check_gemm(const attnlab::KernelTable& table) {
     const index_t m = 13, n = 48, k = 37;  // n a multiple of kPad, m past the 6-row tile
     const auto a = uniform<T>(m * k, -1, 1, 1), b = uniform<T>(k * n, -1, 1, 2);
     const auto c0 = uniform<T>(m * n, -1, 1, 3), bias = uniform<T>(n, -1, 1, 4);
+    const auto gemm = table.gemm<T>();
+    std::vector<T> strips(k * n);  // (n / strip, k, strip)
+    for (index_t p = 0; p < k; ++p)
+        for (index_t j = 0; j < n; ++j)
+            strips[j / gemm.strip * k * gemm.strip + p * gemm.strip + j % gemm.strip] = b[p * n + j];
+    for (bool packed : {false, true})
     for (bool transposed : {false, true}) {
         // A's element (r, p) at a[r * lda + p * ldp]: row-major (m, k), or read as (k, m).
         const index_t lda = transposed ? 1 : k, ldp = transposed ? m : 1;
         for (int mode = 0; mode < 3; ++mode) {  // =, +=, = + bias
             const bool accumulate = mode == 1, with_bias = mode == 2;
             std::vector<T> c = c0;
-            table.gemm<T>()(m, n, k, a.data(), lda, ldp, b.data(), n, c.data(), n, accumulate,
-                            with_bias ? bias.data() : nullptr);
+            gemm.run(m, n, k, a.data(), lda, ldp, packed ? strips.data() : b.data(),
+                     packed ? gemm.strip : n, packed ? k * gemm.strip : 0, c.data(), n,
+                     accumulate, with_bias ? bias.data() : nullptr);
             Ref want(m * n);
             for (index_t r = 0; r < m; ++r)
                 for (index_t j = 0; j < n; ++j) {
@@ -119,7 +126,7 @@ void check_gemm(const attnlab::KernelTable& table) {
                         s += double(a[r * lda + p * ldp]) * double(b[p * n + j]);
                     want[r * n + j] = s;
                 }
-            check(std::string("gemm") + (transposed ? " A^T" : " A") +
+            check(std::string("gemm") + (packed ? " strips" : "") + (transposed ? " A^T" : " A") +
                       (accumulate ? " +=" : with_bias ? " = + bias" : " ="),
                   c, want, tolerance<T>());
         }

@@ -26,6 +26,10 @@ struct MicroKernel {
     static constexpr bool kFma = kWide || std::is_base_of<xsimd::fma3<xsimd::avx2>, A>::value;
     static constexpr int MR = kFma ? 6 : 4;
     static constexpr int NV = kWide ? 4 : 2;
+    // Columns of one panel of B: packed B is stored in strips this wide, each (k, kStrip)
+    // contiguous, so that a panel's k rows stay in L1 while the rows of A stream by (rows of a
+    // wider packing, a few cache lines apart, fell in a few L1 sets and were evicted).
+    static constexpr index_t kStrip = NV * W;
 
     // Inlined into the row loop: as a call, its frame and set-up cost a sixth of a k = 32
     // product (Q K^T at head dim 32: 87 -> 105 GFLOP/s on one Zen 4 core).
@@ -93,15 +97,18 @@ struct MicroKernel {
     // accumulate; n is a multiple of W. Every element of C sums over k in order, whatever m
     // and n, so tiling never changes a result. Column panels outside, rows inside: one k x
     // NV*W slab of B stays in L1 while all m rows stream by. With lane_max (m rows of W),
-    // max(lane_max, each row of C lane-wise) is stored there.
+    // max(lane_max, each row of C lane-wise) is stored there. B's rows are ldb apart; its
+    // columns [j, j + kStrip) start at b + j, or with strip_stride at b + j / kStrip *
+    // strip_stride (packed strips).
     static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
                     const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
-                    T* lane_max = nullptr, const T* bias = nullptr) {
+                    T* lane_max = nullptr, const T* bias = nullptr, index_t strip_stride = 0) {
+        auto strip = [&](index_t j) { return strip_stride ? b + j / kStrip * strip_stride : b + j; };
         index_t j = 0;
         for (; j + NV * W <= n; j += NV * W)
-            panel<NV>(m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate, lane_max,
+            panel<NV>(m, k, a, lda, ldp, strip(j), ldb, c + j, ldc, accumulate, lane_max,
                       bias ? bias + j : nullptr);
-        narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, b + j, ldb, c + j, ldc, accumulate,
+        narrow<NV - 1>((n - j) / W, m, k, a, lda, ldp, strip(j), ldb, c + j, ldc, accumulate,
                        lane_max, bias ? bias + j : nullptr);
     }
 
@@ -125,8 +132,8 @@ struct MicroKernel {
     static constexpr index_t kKc = 256;
 
     static void blocked(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
-                        const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
-                        const T* bias) {
+                        const T* b, index_t ldb, index_t strip_stride, T* c, index_t ldc,
+                        bool accumulate, const T* bias) {
         if (k == 0 && !accumulate) {
             for (index_t i = 0; i < m; ++i) {
                 if (bias) std::copy(bias, bias + n, c + i * ldc);
@@ -136,7 +143,7 @@ struct MicroKernel {
         }
         for (index_t p = 0; p < k; p += kKc)
             run(m, n, std::min(kKc, k - p), a + p * ldp, lda, ldp, b + p * ldb, ldb, c, ldc,
-                accumulate || p > 0, nullptr, p > 0 ? nullptr : bias);
+                accumulate || p > 0, nullptr, p > 0 ? nullptr : bias, strip_stride);
     }
 };
 
