@@ -54,7 +54,8 @@ def config_of(module: nn.Module) -> dict[str, Any]:
 def _encode_args(spec: ModuleSpec) -> dict[str, Any]:
     if spec.cls not in _NAMES or spec.args is None:
         raise Unencodable(f"{spec.cls.__name__} is not one of attnlab's models or layers")
-    return {k: to_json(v, f"the argument {spec.cls.__name__}({k}=...)") for k, v in spec.args.items()
+    name = spec.cls.__name__
+    return {k: to_json(v, f"the argument {name}({k}=...)") for k, v in spec.args.items()
             if k != "dtype"}
 
 
@@ -78,7 +79,8 @@ def to_json(value: Any, where: str) -> Any:
         return {MODULE_KEY: _NAMES.get(value.cls), "config": _encode_args(value)}
     if isinstance(value, (list, tuple)):
         return [to_json(v, where) for v in value]
-    if isinstance(value, dict) and MODULE_KEY not in value and all(isinstance(k, str) for k in value):
+    if isinstance(value, dict) and MODULE_KEY not in value \
+            and all(isinstance(k, str) for k in value):
         return {k: to_json(v, where) for k, v in value.items()}
     raise Unencodable(f"{where} is a {type(value).__name__}, which has no JSON form")
 

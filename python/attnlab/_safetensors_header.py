@@ -28,6 +28,7 @@ DTYPES: dict[str, np.dtype] = {
         ("I16", np.int16), ("U32", np.uint32), ("I32", np.int32), ("U64", np.uint64),
         ("I64", np.int64), ("F16", np.float16), ("F32", np.float32), ("F64", np.float64))
 }
+TensorEntry = tuple[np.dtype, tuple[int, ...], tuple[int, int]]  # dtype, shape, offsets
 
 
 class HeaderError(ValueError):
@@ -40,7 +41,7 @@ class Header:
     offsets relative to the data, which starts at byte ``data_start`` of the file."""
 
     metadata: dict[str, str]
-    tensors: dict[str, tuple[np.dtype, tuple[int, ...], tuple[int, int]]]
+    tensors: dict[str, TensorEntry]
     data_start: int
 
 
@@ -82,7 +83,8 @@ def parse(data: bytes) -> Header:
     try:
         text = data[8:8 + n].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise HeaderError(f"the header is not UTF-8 text ({e.reason} at byte {8 + e.start})") from None
+        raise HeaderError(f"the header is not UTF-8 text ({e.reason} at byte "
+                          f"{8 + e.start})") from None
     header = strict_json(text, "the header")
     if not isinstance(header, dict):
         raise HeaderError(f"the header is a JSON {type(header).__name__}, not an object")
@@ -95,7 +97,7 @@ def parse(data: bytes) -> Header:
     return Header(metadata, tensors, 8 + n)
 
 
-def _tensor(name: str, info: object, data_size: int) -> tuple[np.dtype, tuple[int, ...], tuple[int, int]]:
+def _tensor(name: str, info: object, data_size: int) -> TensorEntry:
     where = f"tensor {name!r}"
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
         raise HeaderError(f"{where}: expected exactly the fields dtype, shape and data_offsets, "
@@ -128,7 +130,7 @@ def _tensor(name: str, info: object, data_size: int) -> tuple[np.dtype, tuple[in
     return DTYPES[dtype], tuple(shape), (begin, end)
 
 
-def _check_layout(tensors: dict, data_size: int) -> None:
+def _check_layout(tensors: dict[str, TensorEntry], data_size: int) -> None:
     """The tensors tile the data exactly: no overlap, no gap, nothing after the last."""
     position, previous = 0, None
     for name, (_, _, (begin, end)) in sorted(tensors.items(), key=lambda item: item[1][2]):
