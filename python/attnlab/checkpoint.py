@@ -16,8 +16,10 @@ The file is plain safetensors (any safetensors reader sees the weights under the
 - ``class``: the model's class by its public name (``"attnlab.models.GPT"``), present when
   attnlab can rebuild it: its models and the layers ``attnlab.nn`` exports (the table is in
   ``attnlab._rebuild``); never an import path.
-- ``config``: the arguments its constructor got, as JSON (``Module.spec()``, dtype aside: the
-  weights say it); absent when one has no JSON form (a function as ``activation``).
+- ``config``: the arguments its constructor got, as JSON (``Module.spec()``, dtype aside);
+  absent when one has no JSON form (a function as ``activation``).
+- ``dtype``: ``"float32"`` or ``"float64"``, that of all the model's parameters and buffers
+  (absent when they have none or mix both): what the model is rebuilt in.
 - ``step``: the step count given to :func:`save`.
 - ``optimizer``: JSON ``{"class", "param_groups", "state"}``: the hyper-parameters and
   parameter indices of each group and each parameter's scalar state (Adam's ``step``); the
@@ -162,16 +164,16 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
             "no JSON form, such as a function); build it as you did and call "
             "module.load_state_dict(checkpoint.state_dict)")
     state = checkpoint.state_dict
-    floats = {a.dtype for a in state.values() if a.dtype.kind == "f"}
-    dtype = floats.pop() if len(floats) == 1 else None
+    dtype = checkpoint.metadata.get("dtype")
     generator = _random.generator()
     seeds = generator.bit_generator.state
     try:
         with _allocation.limit(2 * sum(a.size for a in state.values()) + _SPARE_ELEMENTS,
                                2 * len(state) + _SPARE_ARRAYS):
-            model = _rebuild.build(name, checkpoint.config, dtype)
+            model = _rebuild.build(name, checkpoint.config, None if dtype is None
+                                   else np.dtype(dtype))
     except Exception as e:  # a constructor's complaint about values that came from the file
-        raise CheckpointError(f"{where}: its config does not build a {name}: {e}") from e
+        raise CheckpointError(f"{where}: its config does not build {name}: {e}") from e
     finally:
         generator.bit_generator.state = seeds
     try:
@@ -196,8 +198,12 @@ def _model_entries(obj: object) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     if isinstance(obj, Module):
         items = obj.state_dict().items()
         name = _rebuild.class_name(obj)
+        floats = {a.dtype for a in (*(p.data for p in obj.parameters()), *obj.buffers())
+                  if a.dtype.kind == "f"}
         if name is not None:
             metadata["class"] = name
+            if len(floats) == 1:
+                metadata["dtype"] = floats.pop().name
             try:
                 metadata["config"] = _rebuild.dumps(_rebuild.config_of(obj))
             except _rebuild.Unencodable:
@@ -288,10 +294,14 @@ def _read(path: str) -> bytes:
     """The bytes of the regular file at ``path`` (a FIFO or device is refused, not read: it
     could block or never end)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with open(fd, "rb", closefd=True) as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise CheckpointError(f"{path}: not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb", closefd=True) as f:
         return f.read(info.st_size)
 
 
@@ -314,6 +324,8 @@ def _checkpoint(header: Header, data: bytes, path: str) -> Checkpoint:
         if not isinstance(config, dict) or model_class is None:
             raise HeaderError("the metadata's config is not a JSON object with a class")
         _as_header_error(_rebuild.check_config, config, "the metadata's config")
+    if meta.get("dtype", "float32") not in ("float32", "float64"):
+        raise HeaderError(f"the metadata's dtype {meta['dtype']!r} is not float32 or float64")
     step = meta.get("step")
     if step is not None:
         if not re.fullmatch(r"[0-9]{1,19}", step):
