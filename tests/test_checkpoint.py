@@ -244,27 +244,40 @@ def test_optimizer_state_round_trips_bitwise(tmp_path, name, dtype):
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
 def test_resuming_from_a_checkpoint_continues_bitwise_as_if_never_stopped(tmp_path, dropout):
+    """Model, optimizer and step from the file; the schedule resumes at the step (torch's
+    ``last_epoch``); batches and dropout seeds follow the step number."""
+    def schedule(optimizer, last_epoch=-1):
+        return al.optim.WarmupCosine(optimizer, warmup_steps=2, total_steps=6,
+                                     last_epoch=last_epoch)
+
     def fresh():
         al.manual_seed(0)
         model = al.models.GPT(11, 9, n_layer=2, n_head=2, d_model=8, dropout=dropout)
-        return model, al.optim.AdamW(model.parameters(), lr=1e-2)
+        optimizer = al.optim.AdamW(model.parameters(), lr=1e-2)
+        return model, optimizer, schedule(optimizer)
 
-    model, optimizer = fresh()
-    for step in range(6):
-        train_step(model, optimizer, step)
+    def train(model, optimizer, lr_schedule, steps):
+        for step in steps:
+            train_step(model, optimizer, step)
+            lr_schedule.step()
 
-    first, first_optimizer = fresh()
-    for step in range(3):
-        train_step(first, first_optimizer, step)
+    model, optimizer, lr_schedule = fresh()
+    train(model, optimizer, lr_schedule, range(6))
+
+    first, first_optimizer, first_schedule = fresh()
+    train(first, first_optimizer, first_schedule, range(3))
     al.save(first, tmp_path / "step3.safetensors", optimizer=first_optimizer, step=3)
-    del first, first_optimizer
+    lrs_at_the_save = first_schedule.get_last_lr()
+    del first, first_optimizer, first_schedule
 
     checkpoint = al.load(tmp_path / "step3.safetensors")
     resumed = al.load_model(checkpoint)
-    resumed_optimizer = al.optim.AdamW(resumed.parameters(), lr=1e-2)
+    resumed_optimizer = al.optim.AdamW(resumed.parameters())
     resumed_optimizer.load_state_dict(checkpoint.optimizer_state)
-    for step in range(checkpoint.step, 6):
-        train_step(resumed, resumed_optimizer, step)
+    resumed_schedule = schedule(resumed_optimizer, last_epoch=checkpoint.step - 1)
+    assert resumed_schedule.get_last_lr() == lrs_at_the_save
+    train(resumed, resumed_optimizer, resumed_schedule, range(checkpoint.step, 6))
+    assert resumed_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
     assert_bitwise(resumed.state_dict(), model.state_dict())
 
 
@@ -363,6 +376,8 @@ def test_paths_and_files_that_cannot_be_read(tmp_path):
         al.load(tmp_path / "missing.safetensors")
     with pytest.raises(TypeError, match="path: expected a str or os.PathLike, got bytes"):
         al.load(b"abc")
+    with pytest.raises(TypeError, match="source: expected a str or os.PathLike, got dict"):
+        al.load_model({"w": np.ones(2)})
     with pytest.raises(al.CheckpointError, match="not a regular file"):
         al.load(tmp_path)
     fifo = tmp_path / "fifo"
@@ -532,6 +547,8 @@ HEADERS = {  # name: (header, data, what the error says)
         config="[1]", **{"class": "attnlab.nn.ReLU"})}, b"", "config is not a JSON object"),
     "config not JSON": ({"__metadata__": metadata(
         config="{", **{"class": "attnlab.nn.ReLU"})}, b"", "config is not valid JSON"),
+    "dtype": ({"__metadata__": metadata(dtype="float16")}, b"",
+              "dtype 'float16' is not float32 or float64"),
     "negative step": ({"__metadata__": metadata(step="-1")}, b"", "step '-1' is not an int"),
     "optimizer not JSON": ({"__metadata__": metadata(optimizer="{")}, b"",
                            "optimizer is not valid JSON"),
@@ -787,3 +804,17 @@ def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
 def test_fuzz_random_bytes(fuzz_path, blob):
     fuzz_path.write_bytes(blob)
     load_anything(fuzz_path)
+
+
+def test_load_warns_about_nan_in_the_optimizers_state(tmp_path):
+    model = nn.Linear(2, 2)
+    optimizer = al.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.weight.grad = np.full((2, 2), np.inf, np.float32)
+    model.bias.grad = np.zeros(2, np.float32)
+    optimizer.step()
+    with pytest.warns(RuntimeWarning, match=r"NaN or Inf in 'weight', "
+                                            r"'__optimizer__/state/0/momentum_buffer'"):
+        al.save(model, tmp_path / "inf.safetensors", optimizer=optimizer)
+    with pytest.warns(RuntimeWarning, match=r"NaN or Inf in 'weight', "
+                                            r"'__optimizer__/state/0/momentum_buffer'"):
+        al.load(tmp_path / "inf.safetensors")

@@ -151,7 +151,7 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
     if isinstance(source, Checkpoint):
         checkpoint = source
     else:
-        checkpoint = _load(_path(source), stacklevel=3)
+        checkpoint = _load(_path(source, "source"), stacklevel=3)
     where, name = checkpoint.path, checkpoint.model_class
     if name is None:
         raise CheckpointError(
@@ -186,9 +186,9 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
 
 # ---- writing ------------------------------------------------------------------------------
 
-def _path(path: object) -> str:
+def _path(path: object, name: str = "path") -> str:
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+        raise TypeError(f"{name}: expected a str or os.PathLike, got {type(path).__name__}")
     return os.fspath(path)
 
 
@@ -284,7 +284,12 @@ def _load(path: str, stacklevel: int) -> Checkpoint:
         checkpoint = _checkpoint(parse(data), data, path)
     except HeaderError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    bad = _non_finite(checkpoint.state_dict)
+    tensors = dict(checkpoint.state_dict)
+    if checkpoint.optimizer_state is not None:
+        tensors.update((f"{OPTIMIZER_PREFIX}state/{i}/{k}", v)
+                       for i, entry in checkpoint.optimizer_state["state"].items()
+                       for k, v in entry.items() if isinstance(v, np.ndarray))
+    bad = _non_finite(tensors)
     if bad:
         warnings.warn(f"attnlab.load: {path}: {bad}", RuntimeWarning, stacklevel=stacklevel)
     return checkpoint
