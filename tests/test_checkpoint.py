@@ -632,6 +632,18 @@ def rewrite_metadata(path, **changes):
     return path
 
 
+def test_the_checksum_is_right_whatever_the_other_metadata_says(tmp_path):
+    model = randomized(nn.Linear(3, 2))
+    optimizer = al.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.param_groups[0]["note"] = '"sha256":"' + "0" * 64 + '"'  # the placeholder's text
+    al.save(model, tmp_path / "m.safetensors", optimizer=optimizer)
+    checkpoint = al.load(tmp_path / "m.safetensors")
+    assert checkpoint.optimizer_state["param_groups"][0]["note"].endswith("0" * 64 + '"')
+    data = (tmp_path / "m.safetensors").read_bytes()
+    start = 8 + int.from_bytes(data[:8], "little")
+    assert checkpoint.metadata["sha256"] == hashlib.sha256(data[start:]).hexdigest()
+
+
 def test_the_checksum_catches_a_flipped_bit_in_the_data(tmp_path):
     path = saved_gpt(tmp_path / "gpt.safetensors")
     data = bytearray(path.read_bytes())

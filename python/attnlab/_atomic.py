@@ -8,7 +8,7 @@ import os
 import secrets
 
 
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+def write_atomically(path: str | os.PathLike, data: bytes | bytearray) -> None:
     """Writes ``data`` to ``path`` through a temporary file in the same folder: written,
     flushed and fsynced, renamed over ``path`` (``os.replace``, atomic on POSIX and Windows),
     then the folder fsynced so that the rename itself survives a crash.

@@ -119,11 +119,7 @@ def save(obj: Module | Mapping[str, np.ndarray], path: str | os.PathLike, *,
     if bad:
         warnings.warn(f"attnlab.save: {bad}; the checkpoint is written as they are",
                       RuntimeWarning, stacklevel=2)
-    # The checksum covers the data, whose layout safetensors chooses: serialize, hash the
-    # data, then serialize again with the hash (the layout does not depend on the metadata).
-    data = safetensors.numpy.save(tensors, metadata=metadata)
-    metadata["sha256"] = hashlib.sha256(memoryview(data)[8 + _header_length(data):]).hexdigest()
-    write_atomically(path, safetensors.numpy.save(tensors, metadata=metadata))
+    write_atomically(path, _with_checksum(tensors, metadata))
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
@@ -272,8 +268,23 @@ def _non_finite(tensors: Mapping[str, np.ndarray]) -> str:
     return f"NaN or Inf in {', '.join(map(repr, bad[:5]))}{more}"
 
 
-def _header_length(data: bytes) -> int:
-    return int.from_bytes(data[:8], "little")
+def _with_checksum(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytearray:
+    """The safetensors file of ``tensors`` and ``metadata`` plus the data's SHA-256.
+
+    The data's layout is safetensors' choice, so the file is serialized with 64 zeros where
+    the hash goes, then the hash overwrites them: the same length, in an ASCII JSON string
+    that appears once in the header, unescaped (any copy inside another metadata string has
+    its quotes escaped).
+    """
+    placeholder = b'"sha256":"' + b"0" * 64 + b'"'
+    data = bytearray(safetensors.numpy.save(tensors, metadata={**metadata, "sha256": "0" * 64}))
+    start = 8 + int.from_bytes(data[:8], "little")
+    at = data.find(placeholder, 0, start)
+    if at < 0 or data.find(placeholder, at + 1, start) >= 0:
+        raise RuntimeError("attnlab.save: the checksum's place in the header is ambiguous")
+    digest = hashlib.sha256(memoryview(data)[start:]).hexdigest().encode()
+    data[at + len(b'"sha256":"'):at + len(placeholder) - 1] = digest
+    return data
 
 
 # ---- reading ------------------------------------------------------------------------------
