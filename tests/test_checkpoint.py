@@ -830,3 +830,20 @@ def test_load_warns_about_nan_in_the_optimizers_state(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"NaN or Inf in 'weight', "
                                             r"'__optimizer__/state/0/momentum_buffer'"):
         al.load(tmp_path / "inf.safetensors")
+
+
+def test_nothing_is_pickled_or_unpickled(tmp_path, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used")
+
+    for name in ("dump", "dumps", "load", "loads", "Unpickler", "Pickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    model = al.models.GPT(11, 9, n_layer=1, n_head=2, d_model=8)
+    optimizer = al.optim.Adam(model.parameters())
+    train_step(model, optimizer, 0)
+    al.save(model, tmp_path / "m.safetensors", optimizer=optimizer, step=1)
+    checkpoint = al.load(tmp_path / "m.safetensors")
+    al.load_model(checkpoint)
+    al.optim.Adam(model.parameters()).load_state_dict(checkpoint.optimizer_state)
