@@ -89,16 +89,20 @@ case "$task" in
             --capture=sys tests/kernels tests/test_attention_arguments.py tests/test_threads.py "$@"
         ;;
     fuzz)
-        # ./scripts/run.sh fuzz [seconds]: the atheris target for that long (default 60).
+        # ./scripts/run.sh fuzz [seconds]: the atheris targets (the functional ops, the
+        # checkpoint loader) for that long in all (default 60), half each.
         sanitized_venv
         atheris_dir=$(.venv-sanitize/bin/python -c "import atheris; print(atheris.path())")
-        mkdir -p build/fuzz/corpus
-        # One allocation over 1 GiB fails (MemoryError), as on a small machine, instead of
-        # paging in the output a broadcast giant asks for; findings go to build/fuzz/.
-        ASAN_OPTIONS=$ASAN_OPTIONS:max_allocation_size_mb=1024 \
-            LD_PRELOAD=$atheris_dir/asan_with_fuzzer.so .venv-sanitize/bin/python \
-            fuzz/fuzz_functional.py -max_total_time="${1:-60}" -timeout=60 -rss_limit_mb=3072 \
-            -artifact_prefix=build/fuzz/ build/fuzz/corpus
+        seconds=$(( (${1:-60} + 1) / 2 ))
+        for target in functional checkpoint; do
+            mkdir -p "build/fuzz/$target"
+            # One allocation over 1 GiB fails (MemoryError), as on a small machine, instead of
+            # paging in the output a broadcast giant asks for; findings go to build/fuzz/.
+            ASAN_OPTIONS=$ASAN_OPTIONS:max_allocation_size_mb=1024 \
+                LD_PRELOAD=$atheris_dir/asan_with_fuzzer.so .venv-sanitize/bin/python \
+                "fuzz/fuzz_$target.py" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
+                -artifact_prefix="build/fuzz/$target-" "build/fuzz/$target"
+        done
         ;;
     arm64)
         # The neon64 kernels cross-compiled with the whole core into cpp/tests/neon_check.cpp,

@@ -20,10 +20,13 @@ from attnlab._threads import get_num_threads, set_num_threads
 from attnlab.nn.recording import record_attention
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
 from attnlab.train import History, evaluate, fit
+from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointError",
     "History",
     "Tensor",
     "arch",
@@ -40,11 +43,14 @@ __all__ = [
     "get_num_threads",
     "interpret",
     "is_grad_enabled",
+    "load",
+    "load_model",
     "manual_seed",
     "models",
     "no_grad",
     "optim",
     "record_attention",
+    "save",
     "set_grad_enabled",
     "set_num_threads",
     "stack",

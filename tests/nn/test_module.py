@@ -159,3 +159,56 @@ def test_containers():
         nn.ModuleList().append(3)
     with pytest.raises(IndexError, match="index 5 is out of range for ModuleList of length 0"):
         nn.ModuleList()[5]
+
+
+def test_spec_records_the_constructor_arguments_of_attnlabs_modules():
+    linear = nn.Linear(4, 2, bias=False, dtype=np.float64)
+    assert linear.spec() == nn.ModuleSpec(nn.Linear, {"in_features": 4, "out_features": 2,
+                                                      "bias": False, "dtype": np.float64})
+    assert nn.ReLU().spec() == nn.ModuleSpec(nn.ReLU, {})
+    seq = nn.Sequential(nn.Linear(2, 3), nn.GELU("tanh"))
+    assert seq.spec().args == {"modules": (nn.Linear(2, 3).spec(), nn.GELU("tanh").spec())}
+    spec = seq.spec()
+    spec.args["modules"] = ()  # a copy: the module's record is not changed through it
+    assert len(seq.spec().args["modules"]) == 2
+
+
+def test_spec_holds_no_module_a_stack_copied():
+    """A module argument is recorded as its spec, so the prototype layer a TransformerEncoder
+    deep-copies is not kept alive by the record."""
+    import gc
+    import weakref
+
+    layer = nn.TransformerEncoderLayer(8, 2, 16)
+    alive = weakref.ref(layer)
+    encoder = nn.TransformerEncoder(layer, 2)
+    del layer
+    gc.collect()
+    assert alive() is None
+    assert encoder.spec().args["encoder_layer"].cls is nn.TransformerEncoderLayer
+    assert encoder.spec().args["encoder_layer"].args["d_model"] == 8
+
+
+def test_spec_is_none_for_a_users_module_and_subclass():
+    class Sub(nn.Linear):  # the constructor is Linear's, the class is not attnlab's
+        pass
+
+    class Wrapper(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+    assert Sub(2, 3).spec() is None
+    assert Net().spec() is None
+    mine = Wrapper(Net())
+    assert mine.spec() is None and mine.inner.spec() is None
+    assert nn.Sequential(Net()).spec().args["modules"] == (nn.ModuleSpec(Net, None),)
+
+
+def test_spec_keeps_the_constructors_signature_and_errors():
+    import inspect
+
+    assert list(inspect.signature(nn.Linear).parameters) == ["in_features", "out_features",
+                                                              "bias", "dtype"]
+    with pytest.raises(TypeError, match="got an unexpected keyword argument 'width'"):
+        nn.Linear(2, 3, width=4)

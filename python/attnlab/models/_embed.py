@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
+from attnlab._allocation import reserve
 from attnlab._validation import at_least
 from attnlab.functional import sinusoidal_positional_encoding
 from attnlab.tensor import Tensor
@@ -30,6 +31,7 @@ class TokenEmbedding(nn.Module):
             nn.init.normal_(self.pos.weight, 0.0, 0.02)
         else:
             self.pos = None
+            reserve((max_len, d_model), what="a position table")
             table = sinusoidal_positional_encoding(max_len, d_model).astype(dtype)
             self.register_buffer("table", table, persistent=False)
         self.drop = nn.Dropout(dropout)

@@ -12,7 +12,7 @@ from attnlab.nn.dropout import Dropout
 from attnlab.nn.embedding import Embedding
 from attnlab.nn.feedforward import SwiGLU
 from attnlab.nn.linear import Identity, Linear
-from attnlab.nn.module import Module
+from attnlab.nn.module import Module, ModuleSpec
 from attnlab.nn.normalization import LayerNorm, RMSNorm
 from attnlab.nn.parameter import Parameter
 from attnlab.nn.positional import (
@@ -29,7 +29,7 @@ from attnlab.nn.transformer_encoder import TransformerEncoder, TransformerEncode
 
 __all__ = [
     "ALiBi", "AttentionRecord", "Dropout", "Embedding", "GELU", "Identity", "LayerNorm",
-    "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList",
+    "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList", "ModuleSpec",
     "MultiheadAttention", "Parameter", "RMSNorm", "ReLU", "RecordsAttention",
     "RelativePositionBias", "RotaryEmbedding", "Sequential", "SiLU",
     "SinusoidalPositionalEncoding", "SwiGLU", "Transformer", "TransformerDecoder",

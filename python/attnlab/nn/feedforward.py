@@ -8,6 +8,7 @@ import copy
 from typing import Any, Callable
 
 from attnlab import functional as F
+from attnlab._allocation import reserve
 from attnlab.nn.activation import GELU, ReLU
 from attnlab.nn.container import ModuleList
 from attnlab.nn.dropout import Dropout
@@ -76,4 +77,8 @@ def clones(layer: Module, num_layers: int, name: str) -> ModuleList:
     """``num_layers`` deep copies of ``layer`` (torch's _get_clones): each trains on its own."""
     if not isinstance(layer, Module):
         raise TypeError(f"{name}: expected a Module, got {type(layer).__name__}")
-    return ModuleList(copy.deepcopy(layer) for _ in range(features(num_layers, "num_layers")))
+    num_layers = features(num_layers, "num_layers")
+    shapes = [a.shape for a in (*layer.parameters(), *layer.buffers())]
+    for _ in range(num_layers):
+        reserve(*shapes, what=f"a copy of {name}")
+    return ModuleList(copy.deepcopy(layer) for _ in range(num_layers))

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from attnlab._allocation import reserve
 from attnlab._random import generator
 from attnlab.tensor import Tensor
 
@@ -67,4 +68,5 @@ def empty(shape: tuple[int, ...], dtype: object) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+    reserve(shape, what="a parameter")
     return np.empty(shape, dtype=dtype)

@@ -2,11 +2,14 @@
 
 Parameters, buffers and submodules registered by attribute assignment; recursive iteration
 with dotted names; train/eval; dtype switches; ``state_dict`` / ``load_state_dict`` with strict
-checks that name every missing, unexpected, mis-shaped or mis-typed key.
+checks that name every missing, unexpected, mis-shaped or mis-typed key; ``spec()``: the
+constructor arguments that built one of attnlab's own modules (what checkpoints rebuild from).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
@@ -21,11 +24,36 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+class ModuleSpec(NamedTuple):
+    """How a module was built: its class and the arguments its constructor got, by parameter
+    name with the defaults filled in. A module among the arguments appears as its own
+    ModuleSpec (whose ``args`` is None when it is not one of attnlab's)."""
+
+    cls: type
+    args: dict[str, Any] | None
+
+
 class Module:
     """Base class of layers and models: subclasses set parameters and submodules as
     attributes in ``__init__`` (after ``super().__init__()``) and define ``forward``."""
 
     training: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # attnlab's own layers and models remember their constructor's arguments (spec()),
+        # which attnlab.load_model rebuilds them from; a user's subclass is left as written.
+        if cls.__module__.startswith("attnlab."):
+            cls.__init__ = _recording_arguments(cls, cls.__init__)
+
+    def spec(self) -> ModuleSpec | None:
+        """The class and constructor arguments that built this module, for attnlab's own
+        layers and models (``nn.Linear(4, 2).spec().args == {"in_features": 4,
+        "out_features": 2, "bias": True, "dtype": np.float32}``); None for a module whose
+        class is not attnlab's. Changes made after construction (``.double()``, appended
+        layers) are not in it."""
+        args = self.__dict__.get("_spec_args")
+        return None if args is None else ModuleSpec(type(self), dict(args))
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -292,6 +320,36 @@ class Module:
         if not lines:
             return head + ")" + note
         return head + note + "\n" + "\n".join(lines) + "\n)"
+
+
+def _recording_arguments(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` that also records the arguments it was called with on a module of exactly
+    ``cls`` (not on a subclass's, whose constructor may take other arguments)."""
+    signature = inspect.signature(init)
+    self_name = next(iter(signature.parameters))
+
+    @functools.wraps(init)
+    def recording_init(self: Module, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if type(self) is cls:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            recorded = {k: _spec_value(v) for k, v in bound.arguments.items() if k != self_name}
+            object.__setattr__(self, "_spec_args", recorded)
+
+    return recording_init
+
+
+def _spec_value(value: Any) -> Any:
+    """An argument as recorded: modules as their specs (so that a prototype layer that a stack
+    copies is not kept alive), inside lists, tuples and dicts too."""
+    if isinstance(value, Module):
+        return value.spec() or ModuleSpec(type(value), None)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_spec_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _spec_value(v) for k, v in value.items()}
+    return value
 
 
 def _count(n: int) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import functional as F
+from attnlab._allocation import reserve
 from attnlab._validation import flag, index, positive
 from attnlab.nn import init
 from attnlab.nn.embedding import Embedding
@@ -65,6 +66,7 @@ class SinusoidalPositionalEncoding(Module):
         self.d_model = features(d_model, "d_model")
         self.max_len = features(max_len, "max_len")
         self.base = positive(base, "base")
+        reserve((self.max_len, self.d_model), what="a position table")
         table = F.sinusoidal_positional_encoding(self.max_len, self.d_model, base=self.base,
                                                  dtype=dtype)
         self.register_buffer("pe", table, persistent=False)
@@ -156,6 +158,7 @@ class ALiBi(ScoreTerms):
     def __init__(self, num_heads: int, *, dtype: Any = np.float32) -> None:
         super().__init__()
         self.num_heads = features(num_heads, "num_heads")
+        reserve((self.num_heads,), what="ALiBi's slopes")
         slopes = F.alibi_slopes(self.num_heads, dtype=dtype)
         self.register_buffer("slopes", slopes, persistent=False)
 
