@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench = commands.add_parser("bench", help="attnlab vs NumPy and PyTorch: time, GFLOP/s, "
-                                "% of FMA peak, memory")
+                                "%% of FMA peak, memory")
     bench.add_argument("--quick", action="store_true", help="CI-sized shapes, a few seconds")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     bench.add_argument("--threads", type=int, default=None,
