@@ -53,14 +53,14 @@ install_attnlab() {
     shift
     sources=$(find CMakeLists.txt pyproject.toml cpp python -type f ! -name '*.so' \
               ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
-    local installed="$sources [$extras] $*"
+    local installed="$sources [$extras]${*:+ $*}"
     if grep -qxF -- "$installed" "$stamp" 2>/dev/null; then
         echo "run.sh: attnlab in .venv is up to date with the sources: no rebuild"
         return
     fi
     if grep -q "^$sources " "$stamp" 2>/dev/null; then
         echo "run.sh: attnlab in .venv is up to date with the sources: no rebuild (installing" \
-             "the requirements of [$extras] $*)"
+             "what attnlab[$extras]${*:+ $*} needs)"
         .venv/bin/python -m pip install "${pip_flags[@]}" "attnlab[$extras]" "$@"
     else
         echo "run.sh: building attnlab into .venv (in build/: only what changed recompiles)"
