@@ -103,7 +103,7 @@ def decoder_masks(shape: tuple[int, int, int, int], tgt_mask: Any, tgt_key_mask:
                   memory_is_causal: Any) -> tuple[Any, Any, bool, bool]:
     """A decoder's masks checked under the caller's names, each pair as one mask (``shape`` =
     (B, H, Lt, Ls)), and its flags as bools."""
-    b, h, lt, ls = shape
+    b, h, lt, _ = shape
     return (attention_mask(tgt_mask, tgt_key_mask, (b, h, lt, lt), ("tgt_mask", "tgt_key_mask")),
             attention_mask(memory_mask, memory_key_mask, shape, ("memory_mask", "memory_key_mask")),
             flag(tgt_is_causal, "tgt_is_causal"), flag(memory_is_causal, "memory_is_causal"))
