@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian/Ubuntu machine to a running attnlab: installs the C++
-# headers when missing, makes a virtual environment in .venv, builds and installs the package,
-# then runs `python -m attnlab demo` (default) or the whole test suite (`test`). The checks
-# `sanitize`, `fuzz` and `arm64` install their own tools and never touch .venv.
+# headers when missing, makes a virtual environment in .venv, builds and installs the package
+# (again only after the sources change, recompiling only what changed), then runs
+# `python -m attnlab demo` (default) or the whole test suite (`test`). The checks `sanitize`,
+# `fuzz` and `arm64` install their own tools and never touch .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 task=${1:-demo}
@@ -38,6 +39,37 @@ fi
 
 python=${PYTHON:-python3}
 pip_flags=(--quiet --disable-pip-version-check)
+# What building the extension needs (pyproject's build-system.requires, and CMake and Ninja),
+# installed into the venv that builds it: pip then builds without an isolated environment of
+# fresh paths, and CMake and Ninja in the kept build folder recompile only what changed.
+build_requires=("scikit-build-core>=0.10,<2" "pybind11>=2.12,<4" "cmake>=3.18,<5" "ninja>=1.10,<2")
+
+# Installs attnlab from this tree into .venv with the extras $1 (e.g. "viz,progress") and the
+# further requirements given. pip builds in build/{wheel_tag} (pyproject), where only the C++
+# that changed recompiles; .venv/attnlab-sources records the hash of the sources installed and
+# the requirements installed with them, so that an unchanged tree skips pip altogether.
+install_attnlab() {
+    local extras=$1 stamp=.venv/attnlab-sources sources
+    shift
+    sources=$(find CMakeLists.txt pyproject.toml cpp python -type f ! -name '*.so' \
+              ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+    local installed="$sources [$extras]${*:+ $*}"
+    if grep -qxF -- "$installed" "$stamp" 2>/dev/null; then
+        echo "run.sh: attnlab in .venv is up to date with the sources: no rebuild"
+        return
+    fi
+    if grep -q "^$sources " "$stamp" 2>/dev/null; then
+        echo "run.sh: attnlab in .venv is up to date with the sources: no rebuild (installing" \
+             "what attnlab[$extras]${*:+ $*} needs)"
+        .venv/bin/python -m pip install "${pip_flags[@]}" "attnlab[$extras]" "$@"
+    else
+        echo "run.sh: building attnlab into .venv (in build/: only what changed recompiles)"
+        .venv/bin/python -m pip install "${pip_flags[@]}" "${build_requires[@]}"
+        .venv/bin/python -m pip install "${pip_flags[@]}" --no-build-isolation ".[$extras]" "$@"
+        : >"$stamp"
+    fi
+    echo "$installed" >>"$stamp"
+}
 
 # The extension with ASan, UBSan and libFuzzer's coverage hooks, built by clang (as atheris
 # needs) in .venv-sanitize and build/sanitize, so the normal install stays as it is; `sanitize`
@@ -50,7 +82,8 @@ sanitized_venv() {
         exit 1
     fi
     [[ -x .venv-sanitize/bin/python ]] || "$python" -m venv .venv-sanitize
-    .venv-sanitize/bin/python -m pip install "${pip_flags[@]}" scikit-build-core pybind11 "atheris>=2.3,<4"
+    .venv-sanitize/bin/python -m pip install "${pip_flags[@]}" "${build_requires[@]}" \
+        "atheris>=2.3,<4"
     CC=clang CXX=clang++ .venv-sanitize/bin/python -m pip install "${pip_flags[@]}" \
         --no-build-isolation -C build-dir=build/sanitize \
         -C cmake.define.ATTNLAB_SANITIZE=address,undefined,fuzzer-no-link ".[test]"
@@ -67,16 +100,17 @@ case "$task" in
         [[ -x .venv/bin/python ]] || "$python" -m venv .venv
         ;;&
     demo)
-        .venv/bin/python -m pip install "${pip_flags[@]}" .
+        # The demo draws with matplotlib and shows its training on a tqdm bar.
+        install_attnlab viz,progress
         .venv/bin/python -m attnlab demo "$@"
         ;;
     bench)
-        .venv/bin/python -m pip install "${pip_flags[@]}" ".[bench]" "torch==2.13.0"
+        install_attnlab bench "torch==2.13.0"
         .venv/bin/python -m attnlab bench "$@"
         ;;
     test)
         # torch is the tests' oracle, pinned to the CPU build this machine kind carries.
-        .venv/bin/python -m pip install "${pip_flags[@]}" ".[test]" "torch==2.13.0"
+        install_attnlab test "torch==2.13.0"
         .venv/bin/python -m pytest "$@"
         ;;
     sanitize)

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench = commands.add_parser("bench", help="attnlab vs NumPy and PyTorch: time, GFLOP/s, "
-                                "% of FMA peak, memory")
+                                "%% of FMA peak, memory")
     bench.add_argument("--quick", action="store_true", help="CI-sized shapes, a few seconds")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     bench.add_argument("--threads", type=int, default=None,
@@ -32,12 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
-        from attnlab._demo import run
+        from attnlab._demo import pyplot, run
 
         if args.steps is not None and args.steps < 1:
             parser.error("--steps: expected at least 1")
         if args.seed < 0:
             parser.error("--seed: expected a non-negative int")
+        try:
+            pyplot()
+        except ImportError as error:
+            demo.exit(1, f"{demo.prog}: {error}\n")
         run(task=args.task, steps=args.steps, out=args.out, seed=args.seed,
             progress=not args.no_progress)
     elif args.command == "bench":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
@@ -64,13 +65,23 @@ def _examples(model: al.nn.Module, task: Task, count: int) -> list[tuple[str, st
     return out
 
 
-def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path) -> list[Path]:
-    from attnlab import viz
-
-    import matplotlib
-
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot on the Agg backend (files only), which the pictures need: the demo
+    asks for it before it trains, so that a missing extra costs a second, not the training."""
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError('the demo draws its pictures with matplotlib, which is not installed: '
+                          'pip install "attnlab[viz]"') from error
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path,
+              plt: ModuleType) -> list[Path]:
+    from attnlab import viz
 
     row = task.test.take(np.arange(1))
     tokens = task.tokens(row.inputs[0])
@@ -106,6 +117,7 @@ def run(task: str = "reverse", steps: int | None = None, out: str | Path = "attn
     """Trains the recipe for ``task``, prints accuracy and examples, writes the pictures to
     ``out``; returns the test metrics and the written paths."""
     recipe = RECIPES[task]
+    plt = pyplot()
     start = time.perf_counter()
     print(f"attnlab {al.__version__}: kernels on {al.arch.current()}, {al.get_num_threads()} threads")
     al.manual_seed(seed)
@@ -125,7 +137,7 @@ def run(task: str = "reverse", steps: int | None = None, out: str | Path = "attn
         print(f"  {prompt}  ->  {answer}   {'ok' if answer == right else 'expected ' + right}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = _pictures(model, data, history, out)
+    written = _pictures(model, data, history, out, plt)
     print(f"\nwrote {len(written)} files to {out.resolve()}:")
     for path in written:
         print(f"  {path.name}")

@@ -133,6 +133,14 @@ def positive(x: object, name: str) -> float:
     return value
 
 
+def positive_int(x: object, name: str) -> int:
+    """``x`` as an int >= 1 (a count of heads, a layer width): TypeError for non-ints."""
+    value = index(x, name)
+    if value < 1:
+        raise ValueError(f"{name}: must be positive, got {value}")
+    return value
+
+
 def at_least(x: object, name: str, minimum: int) -> int:
     """``x`` as an int >= ``minimum``: TypeError for non-ints, ValueError below."""
     value = index(x, name)

@@ -290,6 +290,16 @@ def test_initialization_follows_torch():
 def test_argument_errors():
     with pytest.raises(ValueError, match="embed_dim: 10 is not divisible by num_heads=4"):
         nn.MultiheadAttention(10, 4)
+    with pytest.raises(ValueError, match="num_heads: must be positive, got 0"):
+        nn.MultiheadAttention(4, 0)
+    with pytest.raises(ValueError, match="embed_dim: must be positive, got 0"):
+        nn.MultiheadAttention(0, 1)
+    with pytest.raises(TypeError, match="num_heads: expected an int, got float"):
+        nn.MultiheadAttention(8, 2.0)
+    with pytest.raises(ValueError, match="num_kv_heads: must be positive, got 0"):
+        nn.MultiheadAttention(8, 4, num_kv_heads=0)
+    with pytest.raises(TypeError, match="bias: expected a bool, got str"):
+        nn.MultiheadAttention(8, 2, bias="no")
     with pytest.raises(ValueError, match="num_heads: 4 is not divisible by num_kv_heads=3"):
         nn.MultiheadAttention(8, 4, num_kv_heads=3)
     with pytest.raises(ValueError, match="batch_first"):
@@ -334,5 +344,8 @@ def test_argument_errors():
         s(x, mask=np.zeros((3, 3), np.float32))
     with pytest.raises(ValueError, match="mask: shape \\(2, 2\\) is not broadcastable"):
         s(x, mask=np.ones((2, 2), bool), key_mask=np.ones((2, 3), bool))
-    with pytest.raises(ValueError, match="mask: shape \\(4, 4\\) is not broadcastable"):
+    with pytest.raises(ValueError, match=r"mask: shape \(4, 4\) is not broadcastable to "
+                                         r"\(B, H, Lq, Lk\) = \(2, 2, 3, 3\)"):
         s(x, mask=np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match=r"mask: shape \(1, 1, 1, 3, 3\) is not broadcastable"):
+        s(x, mask=np.ones((1, 1, 1, 3, 3), bool))

@@ -102,3 +102,24 @@ def test_dropout_is_identity_in_eval_and_scales_in_training(rng):
     assert d(x) is x
     with pytest.raises(ValueError, match=r"p: expected 0 <= p < 1, got 1.0"):
         nn.Dropout(1.0)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: nn.Linear(4, 2, bias="no"), TypeError, "bias: expected a bool, got str"),
+    (lambda: nn.Linear(-1, 2), ValueError, "in_features: expected a size >= 0, got -1"),
+    (lambda: nn.LayerNorm(4, eps=0.0), ValueError, "eps: expected a number > 0, got 0.0"),
+    (lambda: nn.LayerNorm(4, eps=float("nan")), ValueError, "eps: expected a finite number"),
+    (lambda: nn.LayerNorm(4, elementwise_affine=1), TypeError,
+     "elementwise_affine: expected a bool, got int"),
+    (lambda: nn.LayerNorm(4, bias=None), TypeError, "bias: expected a bool, got NoneType"),
+    (lambda: nn.RMSNorm(4, eps=-1e-6), ValueError, "eps: expected a number > 0"),
+    (lambda: nn.RMSNorm(4, elementwise_affine="yes"), TypeError,
+     "elementwise_affine: expected a bool, got str"),
+    (lambda: nn.Embedding(4, 2, padding_idx=1.5), TypeError,
+     "padding_idx: expected an int, got float"),
+    (lambda: nn.Embedding(4, 2, padding_idx=4), ValueError,
+     r"padding_idx: expected an int in \[-4, 4\)"),
+])
+def test_constructor_errors_name_the_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

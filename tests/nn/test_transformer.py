@@ -182,13 +182,147 @@ def test_argument_errors():
         nn.Transformer(4, 2, batch_first=False)
     with pytest.raises(ValueError, match="activation: expected one of"):
         nn.TransformerEncoderLayer(4, 2, activation="tanh")
-    with pytest.raises(ValueError, match="embed_dim: 4 is not divisible by num_heads=3"):
-        nn.TransformerEncoderLayer(4, 3)
     with pytest.raises(TypeError, match="encoder_layer: expected a Module"):
         nn.TransformerEncoder("layer", 2)
-    m = nn.Transformer(4, 2, 1, 1, 8)
-    x = np.zeros((2, 3, 4), np.float32)
-    with pytest.raises(ValueError, match="tgt: axis 0 \\(B\\) has size 1, expected src's 2"):
-        m(x, x[:1])
-    with pytest.raises(ValueError, match="src: expected \\(B, L, d_model=4\\)"):
-        m(x[0], x)
+
+
+LAYERS = {"encoder layer": nn.TransformerEncoderLayer, "decoder layer": nn.TransformerDecoderLayer,
+          "transformer": nn.Transformer}
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(d_model=4, nhead=3), ValueError, r"d_model: 4 is not divisible by nhead=3 \(each head"),
+    (dict(d_model=4, nhead=0), ValueError, "nhead: must be positive, got 0"),
+    (dict(d_model=0, nhead=2), ValueError, "d_model: must be positive, got 0"),
+    (dict(d_model=4.0, nhead=2), TypeError, "d_model: expected an int, got float"),
+    (dict(d_model=4, nhead=2, dim_feedforward=0), ValueError,
+     "dim_feedforward: must be positive, got 0"),
+    (dict(d_model=4, nhead=2, dropout=1.0), ValueError, "dropout: expected 0 <= dropout < 1"),
+    (dict(d_model=4, nhead=2, dropout=-0.1), ValueError, "dropout: expected 0 <= dropout < 1"),
+    (dict(d_model=4, nhead=2, layer_norm_eps=0.0), ValueError,
+     "layer_norm_eps: expected a number > 0"),
+    (dict(d_model=4, nhead=2, layer_norm_eps="1e-5"), TypeError,
+     "layer_norm_eps: expected a real number, got str"),
+    (dict(d_model=4, nhead=2, norm_first="yes"), TypeError, "norm_first: expected a bool, got str"),
+    (dict(d_model=4, nhead=2, bias=1), TypeError, "bias: expected a bool, got int"),
+])
+@pytest.mark.parametrize("layer", LAYERS)
+def test_constructor_errors_name_the_callers_argument(layer, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        LAYERS[layer](**kwargs)
+
+
+@pytest.mark.parametrize("layer", ["encoder layer", "decoder layer"])
+def test_layer_num_kv_heads_errors(layer):
+    with pytest.raises(ValueError, match="nhead: 4 is not divisible by num_kv_heads=3"):
+        LAYERS[layer](8, 4, num_kv_heads=3)
+    with pytest.raises(ValueError, match="num_kv_heads: must be positive, got 0"):
+        LAYERS[layer](8, 4, num_kv_heads=0)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(num_encoder_layers=-1), ValueError, "num_encoder_layers: expected a size >= 0, got -1"),
+    (dict(num_decoder_layers=1.5), TypeError, "num_decoder_layers: expected an int, got float"),
+    (dict(custom_encoder="encoder"), TypeError,
+     "custom_encoder: expected a Module or None, got str"),
+    (dict(custom_decoder=3), TypeError, "custom_decoder: expected a Module or None, got int"),
+])
+def test_transformer_constructor_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nn.Transformer(4, 2, **kwargs)
+
+
+B, LS, LT = 2, 5, 3
+SRC = np.zeros((B, LS, D_MODEL), np.float32)
+TGT = np.zeros((B, LT, D_MODEL), np.float32)
+
+
+ENCODER_ERRORS = [
+    ((SRC[0],), {}, ValueError, r"src: expected 3 dimensions \(B, L, C\)"),
+    ((SRC[..., :4],), {}, ValueError, r"src: axis 2 \(C\) has size 4, expected d_model=8"),
+    ((SRC.tolist(),), {}, TypeError, "src: expected a Tensor or ndarray"),
+    ((SRC.astype(np.float64),), {}, TypeError, "src: dtype float64 does not match the module's"),
+    ((SRC,), dict(key_mask=np.ones((B, 4), bool)), ValueError,
+     r"key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)"),
+    ((SRC,), dict(mask=np.ones((4, 4), bool)), ValueError,
+     r"mask: shape \(4, 4\) is not broadcastable"),
+    ((SRC,), dict(is_causal=1), TypeError, "is_causal: expected a bool, got int"),
+]
+
+
+DECODER_ERRORS = [
+    ((TGT[..., :4], SRC), {}, ValueError, r"tgt: axis 2 \(C\) has size 4, expected d_model=8"),
+    ((TGT, SRC[..., :4]), {}, ValueError, r"memory: axis 2 \(C\) has size 4, expected d_model=8"),
+    ((TGT, SRC[:1]), {}, ValueError, r"memory: axis 0 \(B\) has size 1, expected tgt's 2"),
+    ((TGT, SRC.astype(np.float64)), {}, TypeError, "memory: dtype float64 does not match"),
+    ((TGT, SRC), dict(memory_key_mask=np.ones((B, 4), bool)), ValueError,
+     r"memory_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)"),
+    ((TGT, SRC), dict(memory_key_mask=np.ones((B, LS), np.float32)), TypeError,
+     "memory_key_mask: expected dtype bool or 0/1 integers"),
+    ((TGT, SRC), dict(memory_key_mask=np.full((B, LS), 2)), ValueError,
+     "memory_key_mask: integer masks hold only 0"),
+    ((TGT, SRC), dict(tgt_key_mask=np.ones((B, LS), bool)), ValueError,
+     r"tgt_key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 5\)"),
+    ((TGT, SRC), dict(tgt_mask=np.ones((LT, LT), np.int64)), TypeError,
+     "tgt_mask: expected dtype bool, got int64"),
+    ((TGT, SRC), dict(tgt_mask=np.ones((LS, LT), bool)), ValueError,
+     r"tgt_mask: shape \(5, 3\) is not broadcastable to \(B, H, Lq, Lk\) = \(2, 2, 3, 3\)"),
+    ((TGT, SRC), dict(memory_mask=np.ones((LT, LT), bool)), ValueError,
+     r"memory_mask: shape \(3, 3\) is not broadcastable to \(B, H, Lq, Lk\) = \(2, 2, 3, 5\)"),
+    ((TGT, SRC), dict(tgt_is_causal="yes"), TypeError, "tgt_is_causal: expected a bool, got str"),
+    ((TGT, SRC), dict(memory_is_causal=0), TypeError, "memory_is_causal: expected a bool, got int"),
+]
+
+
+@pytest.mark.parametrize("layer_type, stack_type, args, kwargs, error, message", [
+    *[(nn.TransformerEncoderLayer, nn.TransformerEncoder, *case) for case in ENCODER_ERRORS],
+    *[(nn.TransformerDecoderLayer, nn.TransformerDecoder, *case) for case in DECODER_ERRORS]])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_layer_forward_errors_name_the_callers_argument(layer_type, stack_type, args, kwargs,
+                                                        error, message, norm_first):
+    layer = layer_type(D_MODEL, NHEAD, D_FF, norm_first=norm_first)
+    for module in (layer, stack_type(layer, 2)):  # a stack's first layer checks its input
+        with pytest.raises(error, match=message):
+            module(*args, **kwargs)
+
+
+@pytest.mark.parametrize("args, kwargs, error, message", [
+    ((SRC[0], TGT), {}, ValueError, r"src: expected 3 dimensions \(B, L, C\)"),
+    ((SRC, TGT[..., :4]), {}, ValueError, r"tgt: axis 2 \(C\) has size 4, expected d_model=8"),
+    ((SRC.tolist(), TGT), {}, TypeError, "src: expected a Tensor or ndarray"),
+    ((SRC, TGT[:1]), {}, ValueError, r"tgt: axis 0 \(B\) has size 1, expected src's 2"),
+    ((SRC, TGT.astype(np.float64)), {}, TypeError, "tgt: dtype float64 does not match"),
+    ((SRC, TGT), dict(src_key_mask=np.ones((B, 4), bool)), ValueError,
+     r"src_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)"),
+    ((SRC, TGT), dict(src_mask=np.zeros((LS, LS), np.float32)), TypeError,
+     "src_mask: expected dtype bool, got float32"),
+    ((SRC, TGT), dict(src_mask=np.ones((LT, LT), bool)), ValueError,
+     r"src_mask: shape \(3, 3\) is not broadcastable"),
+    ((SRC, TGT), dict(src_is_causal=None), TypeError, "src_is_causal: expected a bool"),
+    ((SRC, TGT), dict(tgt_key_mask=np.ones((B, LS), bool)), ValueError,
+     r"tgt_key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 5\)"),
+    ((SRC, TGT), dict(tgt_mask=np.ones((LS, LS), bool)), ValueError,
+     r"tgt_mask: shape \(5, 5\) is not broadcastable"),
+    ((SRC, TGT), dict(memory_key_mask=np.ones((B, LT), bool)), ValueError,
+     r"memory_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 3\)"),
+    ((SRC, TGT), dict(memory_mask=np.ones((LS, LT), bool)), ValueError,
+     r"memory_mask: shape \(5, 3\) is not broadcastable"),
+    ((SRC, TGT), dict(tgt_is_causal=1), TypeError, "tgt_is_causal: expected a bool"),
+    ((SRC, TGT), dict(memory_is_causal="no"), TypeError, "memory_is_causal: expected a bool"),
+])
+def test_transformer_forward_errors_name_the_callers_argument(args, kwargs, error, message):
+    model = nn.Transformer(D_MODEL, NHEAD, 1, 1, D_FF, norm_first=True)
+    with pytest.raises(error, match=message):
+        model(*args, **kwargs)
+
+
+def test_masks_given_as_key_masks_or_combined_give_the_same_output(rng):
+    """The layers check and combine each mask with its key mask before the attention runs."""
+    model = nn.Transformer(D_MODEL, NHEAD, 1, 1, D_FF, dropout=0.0)
+    src = rng.standard_normal((B, LS, D_MODEL)).astype(np.float32)
+    tgt = rng.standard_normal((B, LT, D_MODEL)).astype(np.float32)
+    real = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])  # 0/1 ints: a tokenizer's attention_mask
+    keys = real.astype(bool)[:, None, None, :]  # (B, 1, 1, Ls)
+    out = model(src, tgt, src_key_mask=real, memory_key_mask=real, tgt_is_causal=True)
+    same = model(src, tgt, src_mask=keys, memory_mask=keys, tgt_is_causal=True)
+    np.testing.assert_array_equal(out.data, same.data)

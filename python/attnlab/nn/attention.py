@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import functional as F
-from attnlab._validation import bool_array, flag, real_number
+from attnlab._validation import bool_array, flag, positive_int, real_number
 from attnlab.functional.attention import packed_self_attention
 from attnlab.nn import init
 from attnlab.nn.feedforward import check_batch_first
@@ -47,16 +47,8 @@ class MultiheadAttention(RecordsAttention, Module):
                  num_kv_heads: int | None = None,
                  positions: Module | str | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.embed_dim = features(embed_dim, "embed_dim")
-        self.num_heads = features(num_heads, "num_heads")
-        if self.num_heads == 0 or self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim: {self.embed_dim} is not divisible by num_heads="
-                             f"{self.num_heads} (each head gets embed_dim / num_heads features)")
-        self.num_kv_heads = self.num_heads if num_kv_heads is None else features(num_kv_heads, "num_kv_heads")
-        if self.num_kv_heads == 0 or self.num_heads % self.num_kv_heads:
-            raise ValueError(f"num_heads: {self.num_heads} is not divisible by num_kv_heads="
-                             f"{self.num_kv_heads} (grouped-query attention shares each key/value "
-                             "head among the same number of query heads)")
+        self.embed_dim, self.num_heads, self.num_kv_heads = head_counts(embed_dim, num_heads,
+                                                                        num_kv_heads)
         dropout = real_number(dropout, "dropout")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected 0 <= dropout < 1, got {dropout}")
@@ -67,6 +59,7 @@ class MultiheadAttention(RecordsAttention, Module):
         self.vdim = self.embed_dim if vdim is None else features(vdim, "vdim")
         self.batch_first = True
         self.add_zero_attn = flag(add_zero_attn, "add_zero_attn")
+        bias = flag(bias, "bias")
         c, kv = self.embed_dim, self.num_kv_heads * self.head_dim
         self._qkv_same_embed_dim = self.kdim == self.vdim == c and self.num_kv_heads == self.num_heads
         if self._qkv_same_embed_dim:
@@ -157,19 +150,18 @@ class MultiheadAttention(RecordsAttention, Module):
         value = key if value is None else value
         seen: dict[int, Tensor] = {}  # the same array passed twice stays one Tensor
         dtype = self.out_proj.weight.dtype
-        query = _input(query, "query", c, "embed_dim", dtype, seen)
-        key = _input(key, "key", self.kdim, "kdim", dtype, seen)
-        value = _input(value, "value", self.vdim, "vdim", dtype, seen)
+        query = attention_input(query, "query", c, "embed_dim", dtype, seen)
+        key = attention_input(key, "key", self.kdim, "kdim", dtype, seen)
+        value = attention_input(value, "value", self.vdim, "vdim", dtype, seen)
         self_attention = key is query and value is query
         b, lq = query.shape[:2]
         for name, x in (("key", key), ("value", value)):
-            if x.shape[0] != b:
-                raise ValueError(f"{name}: axis 0 (B) has size {x.shape[0]}, expected query's {b}")
+            same_batch(x, name, query, "query")
         if value.shape[1] != key.shape[1]:
             raise ValueError(f"value: axis 1 (Lk) has size {value.shape[1]}, expected key's "
                              f"{key.shape[1]}")
         lk = key.shape[1]
-        mask = _attention_mask(mask, key_mask, b, lk)
+        mask = attention_mask(mask, key_mask, (b, self.num_heads, lq, lk))
         return_weights = flag(return_weights, "return_weights")
 
         takers = self._recording()
@@ -273,59 +265,89 @@ def _positions_module(positions: Module | str | None, num_heads: int, head_dim: 
                      f"or RelativePositionBias module, got {positions!r}")
 
 
-def _input(x: Any, name: str, dim: int, dim_name: str, dtype: np.dtype,
-           seen: dict[int, Tensor]) -> Tensor:
+def head_counts(embed_dim: object, num_heads: object, num_kv_heads: object = None, *,
+                names: tuple[str, str] = ("embed_dim", "num_heads")) -> tuple[int, int, int]:
+    """embed_dim, num_heads and num_kv_heads (None: num_heads) as positive ints such that each
+    head gets embed_dim / num_heads features and each key/value head serves the same number of
+    query heads. ``names``: what the caller calls the first two (a layer's d_model, nhead)."""
+    dim_name, heads_name = names
+    embed_dim = positive_int(embed_dim, dim_name)
+    num_heads = positive_int(num_heads, heads_name)
+    if embed_dim % num_heads:
+        raise ValueError(f"{dim_name}: {embed_dim} is not divisible by {heads_name}={num_heads} "
+                         f"(each head gets {dim_name} / {heads_name} features)")
+    num_kv_heads = num_heads if num_kv_heads is None else positive_int(num_kv_heads, "num_kv_heads")
+    if num_heads % num_kv_heads:
+        raise ValueError(f"{heads_name}: {num_heads} is not divisible by num_kv_heads="
+                         f"{num_kv_heads} (grouped-query attention shares each key/value head "
+                         "among the same number of query heads)")
+    return embed_dim, num_heads, num_kv_heads
+
+
+def attention_input(x: Any, name: str, dim: int, dim_name: str, dtype: np.dtype | None,
+                    seen: dict[int, Tensor] | None = None) -> Tensor:
+    """``x`` as a (B, L, dim) Tensor of ``dtype`` (None: either float dtype); an ndarray is
+    wrapped (once per ``seen``)."""
     if not isinstance(x, Tensor):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{name}: expected a Tensor or ndarray (B, L, C), got {type(x).__name__}")
-        x = seen.setdefault(id(x), Tensor(x))
+        x = Tensor(x) if seen is None else seen.setdefault(id(x), Tensor(x))
     if x.ndim != 3:
         raise ValueError(f"{name}: expected 3 dimensions (B, L, C) (attnlab is batch-first), "
                          f"got shape {x.shape}")
     if x.shape[2] != dim:
         raise ValueError(f"{name}: axis 2 (C) has size {x.shape[2]}, expected {dim_name}={dim}")
-    if x.dtype != dtype:
+    if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name}: dtype {x.dtype} does not match the module's {dtype} "
                         "(attnlab never casts silently: convert the input, or the module with "
                         ".double()/.float())")
     return x
 
 
-def _key_mask(key_mask: Any, b: int, lk: int) -> np.ndarray:
+def same_batch(x: Tensor, name: str, like: Tensor, like_name: str) -> None:
+    if x.shape[0] != like.shape[0]:
+        raise ValueError(f"{name}: axis 0 (B) has size {x.shape[0]}, expected {like_name}'s "
+                         f"{like.shape[0]}")
+
+
+def _key_mask(key_mask: Any, name: str, b: int, lk: int) -> np.ndarray:
     """key_mask as bool (B, Lk), True = real token; 0/1 integers are converted explicitly."""
     km = key_mask.data if isinstance(key_mask, Tensor) else key_mask
     if not isinstance(km, np.ndarray):
-        raise TypeError(f"key_mask: expected a bool or 0/1 integer array (B, Lk), got "
+        raise TypeError(f"{name}: expected a bool or 0/1 integer array (B, Lk), got "
                         f"{type(key_mask).__name__}")
     if km.dtype != np.bool_:
         if not np.issubdtype(km.dtype, np.integer):
-            raise TypeError(f"key_mask: expected dtype bool or 0/1 integers (True/1 = real token), "
+            raise TypeError(f"{name}: expected dtype bool or 0/1 integers (True/1 = real token), "
                             f"got {km.dtype}")
         if km.size and not np.isin(km, (0, 1)).all():
-            raise ValueError("key_mask: integer masks hold only 0 (padding) and 1 (real token)")
+            raise ValueError(f"{name}: integer masks hold only 0 (padding) and 1 (real token)")
         km = km == 1
     if km.shape != (b, lk):
-        raise ValueError(f"key_mask: expected shape (B, Lk) = {(b, lk)}, got {km.shape}")
+        raise ValueError(f"{name}: expected shape (B, Lk) = {(b, lk)}, got {km.shape}")
     return km
 
 
-def _attention_mask(mask: Any, key_mask: Any, b: int, lk: int) -> np.ndarray | None:
-    """mask and key_mask as one bool mask broadcastable to (B, H, Lq, Lk), or None."""
+def attention_mask(mask: Any, key_mask: Any, shape: tuple[int, int, int, int],
+                   names: tuple[str, str] = ("mask", "key_mask")) -> np.ndarray | None:
+    """mask (bool, True = may attend) and key_mask ((B, Lk), True/1 = real token) as one bool
+    mask broadcastable to ``shape`` = (B, H, Lq, Lk), or None. ``names``: what the caller calls
+    the two (a decoder's memory_mask and memory_key_mask)."""
+    mask_name, key_mask_name = names
     if mask is not None:
-        mask = bool_array(mask.data if isinstance(mask, Tensor) else mask, "mask",
+        mask = bool_array(mask.data if isinstance(mask, Tensor) else mask, mask_name,
                           hint=" (True = may attend; an additive float mask goes to bias)")
-        if mask.ndim > 4:
-            raise ValueError(f"mask: expected at most 4 dimensions (B, H, Lq, Lk), got shape {mask.shape}")
+        try:
+            fits = mask.ndim <= 4 and np.broadcast_shapes(mask.shape, shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{mask_name}: shape {mask.shape} is not broadcastable to "
+                             f"(B, H, Lq, Lk) = {shape}")
     if key_mask is None:
         return mask
-    km = _key_mask(key_mask, b, lk)[:, None, None, :]  # (B, 1, 1, Lk)
-    if mask is None:
-        return km
-    try:
-        return mask & km
-    except ValueError:
-        raise ValueError(f"mask: shape {mask.shape} is not broadcastable to (B, H, Lq, Lk) with "
-                         f"B={b}, Lk={lk}") from None
+    km = _key_mask(key_mask, key_mask_name, shape[0], shape[3])[:, None, None, :]  # (B, 1, 1, Lk)
+    return km if mask is None else mask & km
 
 
 def _pad_keys(mask: np.ndarray | None, b: int, lq: int, lk: int) -> np.ndarray | None:
@@ -333,9 +355,5 @@ def _pad_keys(mask: np.ndarray | None, b: int, lq: int, lk: int) -> np.ndarray |
     if mask is None:
         return None
     m = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
-    try:
-        m = np.broadcast_to(m, m.shape[:2] + (lq, lk))
-    except ValueError:
-        raise ValueError(f"mask: shape {mask.shape} is not broadcastable to (B, H, Lq, Lk) with "
-                         f"Lq={lq}, Lk={lk}") from None
+    m = np.broadcast_to(m, m.shape[:2] + (lq, lk))  # (B or 1, H or 1, Lq, Lk)
     return np.concatenate([m, np.ones(m.shape[:3] + (1,), dtype=bool)], axis=3)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from attnlab._validation import index
 from attnlab.functional import embedding
 from attnlab.nn import init
 from attnlab.nn.linear import features
@@ -24,7 +25,7 @@ class Embedding(Module):
         self.num_embeddings = features(num_embeddings, "num_embeddings")
         self.embedding_dim = features(embedding_dim, "embedding_dim")
         if padding_idx is not None:
-            padding_idx = int(padding_idx)
+            padding_idx = index(padding_idx, "padding_idx")
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise ValueError(f"padding_idx: expected an int in [{-self.num_embeddings}, "
                                  f"{self.num_embeddings}), got {padding_idx}")

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from attnlab import functional as F
 from attnlab._allocation import reserve
+from attnlab._validation import flag, positive, positive_int
 from attnlab.nn.activation import GELU, ReLU
 from attnlab.nn.container import ModuleList
 from attnlab.nn.dropout import Dropout
@@ -55,12 +56,13 @@ def add_feed_forward(layer: Module, blocks: int, d_model: int, dim_feedforward: 
     """Registers on ``layer``, as torch does after its attention: linear1, dropout, linear2,
     norm1..norm<blocks>, dropout1..dropout<blocks>, and sets norm_first and activation. For
     swiglu, linear1 gives 2 * dim_feedforward features, [gate | value]."""
-    dim_feedforward = features(dim_feedforward, "dim_feedforward")
+    dim_feedforward = positive_int(dim_feedforward, "dim_feedforward")
+    layer_norm_eps = positive(layer_norm_eps, "layer_norm_eps")
     swiglu = isinstance(activation, str) and activation == "swiglu"
     layer.linear1 = Linear(d_model, 2 * dim_feedforward if swiglu else dim_feedforward, bias, dtype=dtype)
     layer.dropout = Dropout(dropout)
     layer.linear2 = Linear(dim_feedforward, d_model, bias, dtype=dtype)
-    layer.norm_first = norm_first
+    layer.norm_first = flag(norm_first, "norm_first")
     for i in range(1, blocks + 1):
         setattr(layer, f"norm{i}", LayerNorm(d_model, layer_norm_eps, bias=bias, dtype=dtype))
     for i in range(1, blocks + 1):

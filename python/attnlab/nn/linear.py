@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab._validation import index
+from attnlab._validation import flag, index
 from attnlab.functional import linear
 from attnlab.nn import init
 from attnlab.nn.module import Module
@@ -29,6 +29,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = features(in_features, "in_features")
         self.out_features = features(out_features, "out_features")
+        bias = flag(bias, "bias")
         self.weight = Parameter(init.empty((self.out_features, self.in_features), dtype))
         self.bias = Parameter(init.empty((self.out_features,), dtype)) if bias else None
         if not bias:

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from attnlab._validation import flag, positive
 from attnlab.functional import layer_norm, rms_norm
 from attnlab.nn import init
 from attnlab.nn.linear import features
@@ -26,8 +27,9 @@ class LayerNorm(Module):
                  elementwise_affine: bool = True, bias: bool = True, *, dtype: Any = np.float32) -> None:
         super().__init__()
         self.normalized_shape = _normalized(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
+        self.eps = positive(eps, "eps")
+        self.elementwise_affine = flag(elementwise_affine, "elementwise_affine")
+        bias = flag(bias, "bias")
         self.weight = Parameter(init.empty(self.normalized_shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(init.empty(self.normalized_shape, dtype)) if elementwise_affine and bias else None
         for name in ("weight", "bias"):
@@ -56,8 +58,8 @@ class RMSNorm(Module):
                  elementwise_affine: bool = True, *, dtype: Any = np.float32) -> None:
         super().__init__()
         self.normalized_shape = _normalized(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
+        self.eps = None if eps is None else positive(eps, "eps")
+        self.elementwise_affine = flag(elementwise_affine, "elementwise_affine")
         if elementwise_affine:
             self.weight = Parameter(init.empty(self.normalized_shape, dtype))
             init.ones_(self.weight)

@@ -7,12 +7,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from attnlab._validation import flag
 from attnlab.nn import init
+from attnlab.nn.attention import attention_input, attention_mask, head_counts, same_batch
 from attnlab.nn.feedforward import check_batch_first
 from attnlab.nn.linear import features
 from attnlab.nn.module import Module
 from attnlab.nn.normalization import LayerNorm
-from attnlab.nn.transformer_decoder import TransformerDecoder, TransformerDecoderLayer
+from attnlab.nn.transformer_decoder import (TransformerDecoder, TransformerDecoderLayer,
+                                            decoder_masks)
 from attnlab.nn.transformer_encoder import TransformerEncoder, TransformerEncoderLayer
 from attnlab.tensor import Tensor
 
@@ -31,8 +34,12 @@ class Transformer(Module):
                  bias: bool = True, *, dtype: Any = np.float32) -> None:
         super().__init__()
         check_batch_first(batch_first)
-        self.d_model = features(d_model, "d_model")
-        self.nhead = nhead
+        self.d_model, self.nhead, _ = head_counts(d_model, nhead, names=("d_model", "nhead"))
+        num_encoder_layers = features(num_encoder_layers, "num_encoder_layers")
+        num_decoder_layers = features(num_decoder_layers, "num_decoder_layers")
+        for name, custom in ("custom_encoder", custom_encoder), ("custom_decoder", custom_decoder):
+            if custom is not None and not isinstance(custom, Module):
+                raise TypeError(f"{name}: expected a Module or None, got {type(custom).__name__}")
         layer_args = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                           layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, dtype=dtype)
         if custom_encoder is None:
@@ -56,14 +63,21 @@ class Transformer(Module):
                 tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Tensor:
         """src (B, Ls, C), tgt (B, Lt, C) -> (B, Lt, C). Masks: True = may attend; key masks
         (B, L) True/1 = real token (memory_key_mask is usually src_key_mask)."""
-        for name, x in (("src", src), ("tgt", tgt)):
-            if x.ndim != 3 or x.shape[2] != self.d_model:
-                raise ValueError(f"{name}: expected (B, L, d_model={self.d_model}), got shape {x.shape}")
-        if src.shape[0] != tgt.shape[0]:
-            raise ValueError(f"tgt: axis 0 (B) has size {tgt.shape[0]}, expected src's {src.shape[0]}")
-        memory = self.encoder(src, mask=src_mask, key_mask=src_key_mask, is_causal=src_is_causal)
+        # Every argument checked before the encoder runs, under the caller's names.
+        first = next(self.parameters(), None)
+        dtype = None if first is None else first.dtype
+        src = attention_input(src, "src", self.d_model, "d_model", dtype)
+        tgt = attention_input(tgt, "tgt", self.d_model, "d_model", dtype)
+        same_batch(tgt, "tgt", src, "src")
+        (b, ls), lt = src.shape[:2], tgt.shape[1]
+        src_mask = attention_mask(src_mask, src_key_mask, (b, self.nhead, ls, ls),
+                                  ("src_mask", "src_key_mask"))
+        src_is_causal = flag(src_is_causal, "src_is_causal")
+        tgt_mask, memory_mask, tgt_is_causal, memory_is_causal = decoder_masks(
+            (b, self.nhead, lt, ls), tgt_mask, tgt_key_mask, tgt_is_causal, memory_mask,
+            memory_key_mask, memory_is_causal)
+        memory = self.encoder(src, mask=src_mask, is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
-                            tgt_key_mask=tgt_key_mask, memory_key_mask=memory_key_mask,
                             tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
 
     @staticmethod

@@ -7,7 +7,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from attnlab.nn.attention import MultiheadAttention
+from attnlab._validation import flag
+from attnlab.nn.attention import (MultiheadAttention, attention_input, attention_mask,
+                                  head_counts, same_batch)
 from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
 from attnlab.nn.module import Module
 from attnlab.tensor import Tensor
@@ -28,6 +30,7 @@ class TransformerDecoderLayer(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         check_batch_first(batch_first)
+        head_counts(d_model, nhead, num_kv_heads, names=("d_model", "nhead"))
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             num_kv_heads=num_kv_heads, positions=positions, dtype=dtype)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -41,23 +44,32 @@ class TransformerDecoderLayer(Module):
                 memory_is_causal: bool = False) -> Tensor:
         """tgt (B, Lt, C), memory (B, Ls, C) -> (B, Lt, C). Masks as MultiheadAttention's:
         True = may attend; key masks True/1 = real token."""
+        # Checked before anything reads them, so that errors name what the caller passed.
+        attn = self.self_attn
+        d, dtype = attn.embed_dim, attn.out_proj.weight.dtype
+        tgt = attention_input(tgt, "tgt", d, "d_model", dtype)
+        memory = attention_input(memory, "memory", d, "d_model", dtype)
+        same_batch(memory, "memory", tgt, "tgt")
+        (b, lt), ls = tgt.shape[:2], memory.shape[1]
+        tgt_mask, memory_mask, tgt_is_causal, memory_is_causal = decoder_masks(
+            (b, attn.num_heads, lt, ls), tgt_mask, tgt_key_mask, tgt_is_causal, memory_mask,
+            memory_key_mask, memory_is_causal)
         x = tgt
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_mask, tgt_is_causal)
-            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_mask, memory_is_causal)
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_is_causal)
             x = x + self._ff_block(self.norm3(x))
         else:
-            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_mask, tgt_is_causal))
-            x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_mask, memory_is_causal))
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_is_causal))
             x = self.norm3(x + self._ff_block(x))
         return x
 
-    def _sa_block(self, x, mask, key_mask, is_causal) -> Tensor:
-        return self.dropout1(self.self_attn(x, mask=mask, key_mask=key_mask, is_causal=is_causal))
+    def _sa_block(self, x, mask, is_causal) -> Tensor:
+        return self.dropout1(self.self_attn(x, mask=mask, is_causal=is_causal))
 
-    def _mha_block(self, x, memory, mask, key_mask, is_causal) -> Tensor:
-        return self.dropout2(self.multihead_attn(x, memory, memory, mask=mask, key_mask=key_mask,
-                                                 is_causal=is_causal))
+    def _mha_block(self, x, memory, mask, is_causal) -> Tensor:
+        return self.dropout2(self.multihead_attn(x, memory, memory, mask=mask, is_causal=is_causal))
 
     def _ff_block(self, x) -> Tensor:
         return self.dropout3(feed_forward(self, x))
@@ -84,3 +96,14 @@ class TransformerDecoder(Module):
                       tgt_key_mask=tgt_key_mask, memory_key_mask=memory_key_mask,
                       tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         return x if self.norm is None else self.norm(x)
+
+
+def decoder_masks(shape: tuple[int, int, int, int], tgt_mask: Any, tgt_key_mask: Any,
+                  tgt_is_causal: Any, memory_mask: Any, memory_key_mask: Any,
+                  memory_is_causal: Any) -> tuple[Any, Any, bool, bool]:
+    """A decoder's masks checked under the caller's names, each pair as one mask (``shape`` =
+    (B, H, Lt, Ls)), and its flags as bools."""
+    b, h, lt, _ = shape
+    return (attention_mask(tgt_mask, tgt_key_mask, (b, h, lt, lt), ("tgt_mask", "tgt_key_mask")),
+            attention_mask(memory_mask, memory_key_mask, shape, ("memory_mask", "memory_key_mask")),
+            flag(tgt_is_causal, "tgt_is_causal"), flag(memory_is_causal, "memory_is_causal"))

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from attnlab.nn.attention import MultiheadAttention
+from attnlab.nn.attention import MultiheadAttention, attention_input, head_counts
 from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
 from attnlab.nn.module import Module
 from attnlab.tensor import Tensor
@@ -32,6 +32,7 @@ class TransformerEncoderLayer(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         check_batch_first(batch_first)
+        head_counts(d_model, nhead, num_kv_heads, names=("d_model", "nhead"))
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             num_kv_heads=num_kv_heads, positions=positions, dtype=dtype)
         add_feed_forward(self, 2, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
@@ -40,7 +41,8 @@ class TransformerEncoderLayer(Module):
     def forward(self, src: Tensor, *, mask: np.ndarray | None = None,
                 key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
         """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's."""
-        x = src
+        attn = self.self_attn
+        x = attention_input(src, "src", attn.embed_dim, "d_model", attn.out_proj.weight.dtype)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), mask, key_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
