@@ -20,6 +20,7 @@ from attnlab._threads import get_num_threads, set_num_threads
 from attnlab.nn.recording import record_attention
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
 from attnlab.train import History, evaluate, fit
+from attnlab import interop  # noqa: E402  (imports torch only when used)
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "functional",
     "nn",
     "get_num_threads",
+    "interop",
     "interpret",
     "is_grad_enabled",
     "manual_seed",
