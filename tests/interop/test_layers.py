@@ -174,12 +174,14 @@ def layer_options(norm_first, activation, batch_first, bias):
             "batch_first": batch_first, "norm_first": norm_first, "bias": bias}
 
 
-def encoder_inputs(rng, batch_first, b=2, length=5):
-    """(attnlab's x, its kwargs, torch's x, its kwargs): key padding and the causal mask."""
+def encoder_inputs(rng, batch_first, mask_name="src_mask", b=2, length=5):
+    """([attnlab's x], its kwargs, [torch's x], its kwargs): key padding and the causal mask
+    (torch's under ``mask_name``: the layers' src_mask, the stacks' mask)."""
     x = rng.standard_normal((b, length, D)).astype(np.float32)
     km = key_mask(b, length)
-    theirs = {"src_key_padding_mask": padding(km), "is_causal": True}
-    return x, {"key_mask": km, "is_causal": True}, seq(x, batch_first), theirs
+    theirs = {mask_name: future(length, length), "src_key_padding_mask": padding(km),
+              "is_causal": True}
+    return [x], {"key_mask": km, "is_causal": True}, [seq(x, batch_first)], theirs
 
 
 def decoder_inputs(rng, batch_first, b=2, lt=4, ls=6):
@@ -193,23 +195,14 @@ def decoder_inputs(rng, batch_first, b=2, lt=4, ls=6):
 
 
 @pytest.mark.parametrize("norm_first,activation,batch_first,bias", LAYER_CASES, ids=LAYER_IDS)
-def test_encoder_layer(rng, norm_first, activation, batch_first, bias):
-    m = tnn.TransformerEncoderLayer(D, H, **layer_options(norm_first, activation, batch_first, bias))
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_layer(rng, kind, norm_first, activation, batch_first, bias):
+    layer, inputs = {"encoder": (tnn.TransformerEncoderLayer, encoder_inputs),
+                     "decoder": (tnn.TransformerDecoderLayer, decoder_inputs)}[kind]
+    m = layer(D, H, **layer_options(norm_first, activation, batch_first, bias))
     randomize(torch, m.eval(), 0.4)
     ours = round_trip(m)
-    x, mine, t, theirs = encoder_inputs(rng, batch_first)
-    with torch.no_grad():
-        ref = m(t, src_mask=future(5, 5), **theirs)
-    close(ours(x, **mine), unseq(ref, batch_first))
-    back_and_forth(ours)
-
-
-@pytest.mark.parametrize("norm_first,activation,batch_first,bias", LAYER_CASES, ids=LAYER_IDS)
-def test_decoder_layer(rng, norm_first, activation, batch_first, bias):
-    m = tnn.TransformerDecoderLayer(D, H, **layer_options(norm_first, activation, batch_first, bias))
-    randomize(torch, m.eval(), 0.4)
-    ours = round_trip(m)
-    xs, mine, ts, theirs = decoder_inputs(rng, batch_first)
+    xs, mine, ts, theirs = inputs(rng, batch_first)
     with torch.no_grad():
         ref = m(*ts, **theirs)
     close(ours(*xs, **mine), unseq(ref, batch_first))
@@ -221,9 +214,9 @@ def test_activation_modules_convert_as_their_functions(rng, activation):
     m = tnn.TransformerEncoderLayer(D, H, FF, 0.0, activation, batch_first=True).eval()
     ours = from_torch(m)
     assert type(ours.activation) is {"ReLU": al.nn.ReLU, "GELU": al.nn.GELU}[type(activation).__name__]
-    x, mine, t, theirs = encoder_inputs(rng, True)
+    xs, mine, ts, theirs = encoder_inputs(rng, True)
     with torch.no_grad():
-        close(ours(x, **mine), m(t, src_mask=future(5, 5), **theirs))
+        close(ours(*xs, **mine), m(*ts, **theirs))
 
 
 @pytest.mark.parametrize("norm_first,batch_first", [(False, True), (True, False)])
@@ -237,10 +230,10 @@ def test_encoder_stack_keeps_each_layers_settings(rng, norm_first, batch_first):
     ours = round_trip(m)
     assert ours.layers[1].norm2.eps == 1e-3 and ours.layers[0].norm2.eps == 1e-5
     assert type(ours.layers[1].activation) is al.nn.ReLU
-    x, mine, t, theirs = encoder_inputs(rng, batch_first)
+    xs, mine, ts, theirs = encoder_inputs(rng, batch_first, "mask")
     with torch.no_grad():
-        ref = m(t, mask=future(5, 5), **theirs)
-    close(ours(x, **mine), unseq(ref, batch_first))
+        ref = m(*ts, **theirs)
+    close(ours(*xs, **mine), unseq(ref, batch_first))
     back_and_forth(ours)
 
 
@@ -249,9 +242,9 @@ def test_encoder_without_final_norm(rng):
                                enable_nested_tensor=False).eval()
     ours = round_trip(m)
     assert ours.norm is None
-    x, mine, t, theirs = encoder_inputs(rng, True)
+    xs, mine, ts, theirs = encoder_inputs(rng, True, "mask")
     with torch.no_grad():
-        close(ours(x, **mine), m(t, mask=future(5, 5), **theirs))
+        close(ours(*xs, **mine), m(*ts, **theirs))
 
 
 def test_nested_tensor_encoder_agrees_on_real_tokens(rng):
