@@ -16,9 +16,9 @@ def randomize(torch, module, scale=0.5):
 
 
 def assert_backward_matches(torch, rng, ours, theirs, out, ref, xs, ts):
-    """Backward of the same random gradient through both: every parameter's gradient (torch's
-    names) and every input's within 1e-4."""
-    g = rng.standard_normal(out.shape).astype(np.float32)
+    """Backward of the same random gradient (the output's dtype) through both: every
+    parameter's gradient (torch's names) and every input's within 1e-4."""
+    g = rng.standard_normal(out.shape).astype(out.dtype)
     out.backward(g)
     ref.backward(torch.tensor(g))
     grads = dict(ours.named_parameters())
