@@ -51,16 +51,15 @@ TO_TORCH = {
 }
 
 
-def _builder(module: Any, table: dict, where: str, side: str) -> Any:
+def _builder(module: Any, table: dict, where: str) -> Any:
     kind = type(module)
     if kind in table:
         return table[kind]
     hint = _WRAPPERS.get(kind.__name__)
     hint = f" (a wrapper: convert its {hint})" if hint else ""
     names = sorted({k.__qualname__ for k in table})
-    raise TypeError(f"{where}: {kind.__module__}.{kind.__qualname__} is not a {side} module "
-                    f"attnlab converts{hint}; it converts exactly these classes: "
-                    f"{', '.join(names)}")
+    raise TypeError(f"{where}: attnlab does not convert {kind.__module__}.{kind.__qualname__}"
+                    f"{hint}; it converts exactly these classes: {', '.join(names)}")
 
 
 def _untied(model: Any, where: str) -> None:
@@ -75,12 +74,12 @@ def _untied(model: Any, where: str) -> None:
 def from_torch(module: Any) -> nn.Module:
     if not isinstance(module, tnn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
-    _builder(module, FROM_TORCH, "module", "torch.nn")
+    _builder(module, FROM_TORCH, "module")
     _untied(module, "module")
     layout = layers.torch_layout(module, "module")
 
     def build(m: Any, where: str) -> nn.Module:
-        return _builder(m, FROM_TORCH, where, "torch.nn")(m, where, to)
+        return _builder(m, FROM_TORCH, where)(m, where, to)
 
     to = layers.Target(float_dtype(module, "module"), True, build)
     ours = build(module, "module")
@@ -93,7 +92,7 @@ def from_torch(module: Any) -> nn.Module:
 def to_torch(module: Any, *, batch_first: bool | None = None) -> tnn.Module:
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected an attnlab.nn.Module, got {type(module).__name__}")
-    _builder(module, TO_TORCH, "module", "attnlab")
+    _builder(module, TO_TORCH, "module")
     _untied(module, "module")
     if batch_first is None:
         batch_first = getattr(module, "torch_batch_first", True)
@@ -104,7 +103,7 @@ def to_torch(module: Any, *, batch_first: bool | None = None) -> tnn.Module:
                         ".float() or .double() first")
 
     def build(m: Any, where: str) -> tnn.Module:
-        return _builder(m, TO_TORCH, where, "attnlab")(m, where, to)
+        return _builder(m, TO_TORCH, where)(m, where, to)
 
     to = layers.Target(torch.float64 if np.dtype(np.float64) in dtypes else torch.float32,
                        batch_first, build)

@@ -57,8 +57,9 @@ def layer_norm_from_torch(m: tnn.LayerNorm, where: str, to: Target) -> nn.LayerN
 
 
 def _attention(m: Any, to: Target, kind: type) -> Any:
-    """A MultiheadAttention of ``kind`` (either side's) with m's settings."""
-    return kind(m.embed_dim, m.num_heads, m.dropout, bias=m.in_proj_bias is not None,
+    """A MultiheadAttention of ``kind`` (either side's) with m's sizes and layout; its dropout
+    follows in transfer.py, which checks it."""
+    return kind(m.embed_dim, m.num_heads, 0.0, bias=m.in_proj_bias is not None,
                 add_bias_kv=m.bias_k is not None, add_zero_attn=m.add_zero_attn, kdim=m.kdim,
                 vdim=m.vdim, batch_first=to.batch_first, dtype=to.dtype)
 
@@ -83,20 +84,19 @@ def _activation_from_torch(activation: Any, where: str) -> str:
 
 
 def _layer(m: Any, where: str, to: Target, kind: type, activation: str) -> Any:
-    """An encoder or decoder layer of ``kind`` (either side's) with m's settings: the sizes
-    from self_attn and linear1, dropout's p, norm1's eps (the others follow in transfer.py)."""
+    """An encoder or decoder layer of ``kind`` (either side's) with m's sizes (from self_attn
+    and linear1), activation, layout and norm_first; every dropout's p and LayerNorm's eps
+    follow in transfer.py, which checks them."""
     attn = m.self_attn
     linear1 = m.linear1
-    return kind(attn.embed_dim, attn.num_heads, linear1.out_features, m.dropout.p, activation,
-                m.norm1.eps, to.batch_first, m.norm_first, bias=linear1.bias is not None,
-                dtype=to.dtype)
+    return kind(attn.embed_dim, attn.num_heads, linear1.out_features, 0.0, activation,
+                batch_first=to.batch_first, norm_first=m.norm_first,
+                bias=linear1.bias is not None, dtype=to.dtype)
 
 
 def _layer_from_torch(m: Any, where: str, to: Target, kind: type) -> nn.Module:
     child(m, "self_attn", tnn.MultiheadAttention, where)
     child(m, "linear1", tnn.Linear, where)
-    child(m, "dropout", tnn.Dropout, where)
-    child(m, "norm1", tnn.LayerNorm, where)
     return _layer(m, where, to, kind, _activation_from_torch(m.activation, where))
 
 
