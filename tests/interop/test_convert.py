@@ -66,18 +66,20 @@ def test_unsupported_submodule_names_its_path():
 ])
 def test_attnlab_module_without_torch_counterpart_is_a_type_error(module, name):
     with pytest.raises(TypeError, match=rf"module: attnlab does not convert [\w.]*{name}; it "
-                                        r"converts exactly these classes: Embedding, EncoderClassifier"):
+                                        r"converts exactly these classes: Embedding, Encoder"):
         to_torch(module)
 
 
 def test_replaced_children_name_their_path():
     layer = encoder_layer()
     layer.self_attn = tnn.Linear(D, D)
-    with pytest.raises(TypeError, match="module.self_attn: expected MultiheadAttention, got Linear"):
+    with pytest.raises(TypeError, match="module.self_attn: expected MultiheadAttention, got "
+                                        "Linear"):
         from_torch(layer)
     stack = tnn.TransformerEncoder(encoder_layer(), 2, enable_nested_tensor=False)
     stack.layers[1] = tnn.Linear(D, D)
-    with pytest.raises(TypeError, match="module.layers.1: expected TransformerEncoderLayer, got Linear"):
+    with pytest.raises(TypeError, match="module.layers.1: expected TransformerEncoderLayer, "
+                                        "got Linear"):
         from_torch(stack)
     ours = al.nn.Transformer(D, H, 1, 1, 16)
     ours.encoder = al.nn.TransformerEncoderLayer(D, H, 16)
@@ -110,8 +112,8 @@ def test_attnlab_activation_torch_does_not_run_is_a_value_error(activation, name
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"positions": "rotary"}, "module.positions: RotaryEmbedding; torch.nn.MultiheadAttention "
-                              "has no relative positions"),
+    ({"positions": "rotary"}, ("module.positions: RotaryEmbedding; "
+                               "torch.nn.MultiheadAttention has no relative positions")),
     ({"positions": "t5"}, "module.positions: RelativePositionBias"),
     ({"num_kv_heads": 1}, r"module.num_kv_heads: 1 \(grouped-query heads, num_heads=2\)"),
 ])

@@ -35,8 +35,9 @@ def test_attnlab_runs_without_torch_and_interop_says_what_it_needs():
                             text=True, timeout=120, check=True)
     report = json.loads(result.stdout)
     assert report["imported"] is False
-    assert report["errors"] == ["attnlab.interop needs PyTorch (pip install torch); the rest of "
-                                "attnlab runs without it"] * 3
+    message = ("attnlab.interop needs PyTorch (pip install torch); the rest of attnlab runs "
+               "without it")
+    assert report["errors"] == [message] * 3
 
 
 def test_torch_models_are_attributes_of_interop():

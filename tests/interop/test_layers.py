@@ -113,7 +113,8 @@ def test_layer_norm(rng, shape, affine, bias):
     randomize(torch, m)
     ours = round_trip(m)
     assert ours.eps == 1e-3
-    x = rng.standard_normal((2, 5) + ((shape,) if isinstance(shape, int) else shape)).astype(np.float32)
+    normalized = (shape,) if isinstance(shape, int) else shape
+    x = rng.standard_normal((2, 5, *normalized)).astype(np.float32)
     close(ours(x), m(torch.from_numpy(x)))
     back_and_forth(ours)
 
@@ -164,7 +165,8 @@ def test_multihead_self_attention_causal_with_padding(rng, batch_first):
 
 
 LAYER_CASES = [(nf, act, bf, True) for nf in (False, True) for act in ("relu", "gelu")
-               for bf in (True, False)] + [(True, "gelu", True, False), (False, "relu", False, False)]
+               for bf in (True, False)]
+LAYER_CASES += [(True, "gelu", True, False), (False, "relu", False, False)]  # without biases
 LAYER_IDS = [f"{'pre' if nf else 'post'}-{act}-{'bf' if bf else 'sf'}{'' if bias else '-nobias'}"
              for nf, act, bf, bias in LAYER_CASES]
 
@@ -213,7 +215,8 @@ def test_layer(rng, kind, norm_first, activation, batch_first, bias):
 def test_activation_modules_convert_as_their_functions(rng, activation):
     m = tnn.TransformerEncoderLayer(D, H, FF, 0.0, activation, batch_first=True).eval()
     ours = from_torch(m)
-    assert type(ours.activation) is {"ReLU": al.nn.ReLU, "GELU": al.nn.GELU}[type(activation).__name__]
+    expected = {"ReLU": al.nn.ReLU, "GELU": al.nn.GELU}[type(activation).__name__]
+    assert type(ours.activation) is expected
     xs, mine, ts, theirs = encoder_inputs(rng, True)
     with torch.no_grad():
         close(ours(*xs, **mine), m(*ts, **theirs))
@@ -221,7 +224,8 @@ def test_activation_modules_convert_as_their_functions(rng, activation):
 
 @pytest.mark.parametrize("norm_first,batch_first", [(False, True), (True, False)])
 def test_encoder_stack_keeps_each_layers_settings(rng, norm_first, batch_first):
-    layer = tnn.TransformerEncoderLayer(D, H, **layer_options(norm_first, "gelu", batch_first, True))
+    options = layer_options(norm_first, "gelu", batch_first, True)
+    layer = tnn.TransformerEncoderLayer(D, H, **options)
     m = quietly(tnn.TransformerEncoder, layer, 2, tnn.LayerNorm(D, eps=1e-4),
                 enable_nested_tensor=False)
     m.layers[1].norm2.eps = 1e-3  # layers that differ stay different
@@ -267,7 +271,8 @@ def test_nested_tensor_encoder_agrees_on_real_tokens(rng):
 
 @pytest.mark.parametrize("norm_first,batch_first", [(True, True), (False, False)])
 def test_decoder_stack(rng, norm_first, batch_first):
-    layer = tnn.TransformerDecoderLayer(D, H, **layer_options(norm_first, "relu", batch_first, True))
+    options = layer_options(norm_first, "relu", batch_first, True)
+    layer = tnn.TransformerDecoderLayer(D, H, **options)
     m = tnn.TransformerDecoder(layer, 2, tnn.LayerNorm(D))
     m.layers[0].dropout2.p = 0.25  # in eval mode a setting only; carried both ways
     randomize(torch, m.eval(), 0.4)

@@ -21,15 +21,17 @@ def encoder_layer(**options):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_other_float_dtypes_are_type_errors(dtype):
-    with pytest.raises(TypeError, match=rf"module: 'weight' has dtype {dtype}; attnlab computes in "
-                                        r"float32 or float64 \(convert the module with \.float\(\)"):
+    with pytest.raises(TypeError, match=rf"module: 'weight' has dtype {dtype}; attnlab computes "
+                                        r"in float32 or float64 \(convert the module with "
+                                        r"\.float\(\)"):
         from_torch(tnn.Linear(3, 2).to(dtype))
 
 
 def test_mixed_dtypes_are_type_errors():
     m = tnn.Linear(3, 2)
     m.weight.data = m.weight.data.double()
-    with pytest.raises(TypeError, match=r"module: mixes float32 \('bias'\) and float64 \('weight'\)"):
+    with pytest.raises(TypeError, match=r"module: mixes float32 \('bias'\) and float64 "
+                                        r"\('weight'\)"):
         from_torch(m)
     ours = al.nn.Linear(3, 2)
     ours.bias.data = ours.bias.data.astype(np.float64)
@@ -108,8 +110,8 @@ def test_weights_of_another_layout_are_a_value_error():
 
 
 @pytest.mark.parametrize("where,setting,value,message", [
-    ("norm1", "eps", 0.0, r"module.norm1.eps \(attnlab's layer_norm needs eps > 0\): expected a "
-                          r"number > 0, got 0.0"),
+    ("norm1", "eps", 0.0, (r"module.norm1.eps \(attnlab's layer_norm needs eps > 0\): "
+                           r"expected a number > 0, got 0.0")),
     ("dropout", "p", 1.0, r"module.dropout.p: expected 0 <= p < 1 \(attnlab's dropout\), got 1.0"),
     ("self_attn", "dropout", float("nan"), "module.self_attn.dropout: expected a finite number"),
 ])
