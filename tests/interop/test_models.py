@@ -163,3 +163,10 @@ def test_torch_models_check_the_length():
     s2s = models.TorchSeq2Seq(al.models.Seq2SeqConfig(V, V, 4, n_layer=1, n_head=1, d_model=8))
     with pytest.raises(ValueError, match="idx: sequence length 6 exceeds max_len 4"):
         s2s(torch.zeros((1, 6), dtype=torch.int64), torch.zeros((1, 2), dtype=torch.int64))
+
+
+@pytest.mark.parametrize("positions", [None, "rotary", "alibi"])
+def test_causal_self_attention_gradcheck(rng, positions):
+    attn = models.TorchCausalSelfAttention(8, 2, 0.0, positions).double()
+    x = torch.from_numpy(rng.standard_normal((2, 5, 8))).requires_grad_()
+    assert torch.autograd.gradcheck(attn, (x,))
