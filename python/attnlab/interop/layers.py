@@ -1,11 +1,13 @@
 """The counterpart of one torch.nn layer in attnlab.nn, and back, built from its settings
 (its children through ``build``, which converts any module); weights and per-submodule
-settings follow in transfer.py. Each function checks what the other side cannot express."""
+settings follow in transfer.py. torch.nn's and attnlab.nn's constructors take the same
+arguments, so one builder serves both ways; each checks what the other side cannot express."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from torch import nn as tnn
@@ -38,35 +40,90 @@ def _describe(activation: Any) -> str:
     return getattr(activation, "__qualname__", None) or repr(activation)
 
 
-# ---- torch.nn -> attnlab.nn ------------------------------------------------------------------
-def linear_from_torch(m: tnn.Linear, where: str, to: Target) -> nn.Linear:
-    return nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=to.dtype)
+# ---- built the same way on either side ------------------------------------------------------
+def linear(m: Any, where: str, to: Target, kind: type) -> Any:
+    return kind(m.in_features, m.out_features, bias=m.bias is not None, dtype=to.dtype)
 
 
-def embedding_from_torch(m: tnn.Embedding, where: str, to: Target) -> nn.Embedding:
-    for name, plain in (("max_norm", None), ("scale_grad_by_freq", False), ("sparse", False)):
-        if getattr(m, name) != plain:
-            raise ValueError(f"{where}.{name}: {getattr(m, name)!r}; attnlab's Embedding has no "
-                             f"such option (only {name}={plain!r} converts)")
-    return nn.Embedding(m.num_embeddings, m.embedding_dim, m.padding_idx, dtype=to.dtype)
+def layer_norm(m: Any, where: str, to: Target, kind: type) -> Any:
+    return kind(m.normalized_shape, m.eps, m.elementwise_affine, bias=m.bias is not None,
+                dtype=to.dtype)
 
 
-def layer_norm_from_torch(m: tnn.LayerNorm, where: str, to: Target) -> nn.LayerNorm:
-    return nn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine, bias=m.bias is not None,
-                        dtype=to.dtype)
-
-
-def _attention(m: Any, to: Target, kind: type) -> Any:
-    """A MultiheadAttention of ``kind`` (either side's) with m's sizes and layout; its dropout
-    follows in transfer.py, which checks it."""
+def attention(m: Any, where: str, to: Target, kind: type) -> Any:
+    """A MultiheadAttention of ``kind`` with m's sizes and layout; its dropout follows in
+    transfer.py, which checks it. attnlab's own options that torch lacks are errors."""
+    if isinstance(m, nn.MultiheadAttention):
+        _plain_attention(m, where)
     return kind(m.embed_dim, m.num_heads, 0.0, bias=m.in_proj_bias is not None,
                 add_bias_kv=m.bias_k is not None, add_zero_attn=m.add_zero_attn, kdim=m.kdim,
                 vdim=m.vdim, batch_first=to.batch_first, dtype=to.dtype)
 
 
-def attention_from_torch(m: tnn.MultiheadAttention, where: str,
-                         to: Target) -> nn.MultiheadAttention:
-    return _attention(m, to, nn.MultiheadAttention)
+def transformer_layer(m: Any, where: str, to: Target, kind: type) -> Any:
+    """An encoder or decoder layer of ``kind`` with m's sizes (from self_attn and linear1),
+    activation, layout and norm_first; every dropout's p and LayerNorm's eps follow in
+    transfer.py, which checks them."""
+    if isinstance(m, tnn.Module):
+        attention_kind, linear_kind, activation = tnn.MultiheadAttention, tnn.Linear, \
+            _activation_from_torch(m.activation, where)
+    else:
+        attention_kind, linear_kind, activation = nn.MultiheadAttention, nn.Linear, \
+            _activation_to_torch(m.activation, where)
+    for name in ("self_attn", "multihead_attn") if hasattr(m, "multihead_attn") else ("self_attn",):
+        attn = child(m, name, attention_kind, where)
+        if attention_kind is nn.MultiheadAttention:
+            _plain_attention(attn, f"{where}.{name}")
+    linear1 = child(m, "linear1", linear_kind, where)
+    return kind(m.self_attn.embed_dim, m.self_attn.num_heads, linear1.out_features, 0.0,
+                activation, batch_first=to.batch_first, norm_first=m.norm_first,
+                bias=linear1.bias is not None, dtype=to.dtype)
+
+
+def stack(m: Any, where: str, to: Target, kind: type, layer_kind: type, **options: Any) -> Any:
+    """An encoder or decoder stack of ``kind`` over m's layers, each converted on its own (so
+    layers that differ stay different), and its final norm."""
+    layers = [to.build(child(m.layers, str(i), layer_kind, f"{where}.layers"),
+                       f"{where}.layers.{i}") for i in range(len(m.layers))]
+    if not layers:
+        raise ValueError(f"{where}.layers: empty; {kind.__module__}.{kind.__name__} runs at least "
+                         "one layer")
+    norm = None if m.norm is None else to.build(m.norm, f"{where}.norm")
+    built = kind(layers[0], 0, norm, **options)
+    built.layers.extend(layers)
+    built.num_layers = len(layers)
+    return built
+
+
+def transformer(m: Any, where: str, to: Target, kind: type, encoder_kind: type,
+                decoder_kind: type) -> Any:
+    encoder = to.build(child(m, "encoder", encoder_kind, where), f"{where}.encoder")
+    decoder = to.build(child(m, "decoder", decoder_kind, where), f"{where}.decoder")
+    return kind(m.d_model, m.nhead, custom_encoder=encoder, custom_decoder=decoder,
+                batch_first=to.batch_first, dtype=to.dtype)
+
+
+# ---- what one side cannot express ------------------------------------------------------------
+def embedding(m: Any, where: str, to: Target, kind: type) -> Any:
+    if isinstance(m, tnn.Embedding):
+        for name, plain in (("max_norm", None), ("scale_grad_by_freq", False), ("sparse", False)):
+            if getattr(m, name) != plain:
+                raise ValueError(f"{where}.{name}: {getattr(m, name)!r}; attnlab's Embedding has "
+                                 f"no such option (only {name}={plain!r} converts)")
+    return kind(m.num_embeddings, m.embedding_dim, m.padding_idx, dtype=to.dtype)
+
+
+def _plain_attention(m: nn.MultiheadAttention, where: str) -> None:
+    """ValueError for what torch.nn.MultiheadAttention cannot do."""
+    if m.positions is not None:
+        raise ValueError(f"{where}.positions: {type(m.positions).__name__}; "
+                         "torch.nn.MultiheadAttention has no relative positions")
+    if m.num_kv_heads != m.num_heads:
+        raise ValueError(f"{where}.num_kv_heads: {m.num_kv_heads} (grouped-query heads, num_heads="
+                         f"{m.num_heads}); torch.nn.MultiheadAttention has one key head per head")
+    if m.head_mask is not None:
+        raise ValueError(f"{where}.head_mask: set; torch.nn.MultiheadAttention cannot scale heads "
+                         "(set head_mask = None first)")
 
 
 def _activation_from_torch(activation: Any, where: str) -> str:
@@ -83,61 +140,13 @@ def _activation_from_torch(activation: Any, where: str) -> str:
                      "nn.ReLU() / nn.GELU())")
 
 
-def _layer(m: Any, where: str, to: Target, kind: type, activation: str) -> Any:
-    """An encoder or decoder layer of ``kind`` (either side's) with m's sizes (from self_attn
-    and linear1), activation, layout and norm_first; every dropout's p and LayerNorm's eps
-    follow in transfer.py, which checks them."""
-    attn = m.self_attn
-    linear1 = m.linear1
-    return kind(attn.embed_dim, attn.num_heads, linear1.out_features, 0.0, activation,
-                batch_first=to.batch_first, norm_first=m.norm_first,
-                bias=linear1.bias is not None, dtype=to.dtype)
-
-
-def _layer_from_torch(m: Any, where: str, to: Target, kind: type) -> nn.Module:
-    child(m, "self_attn", tnn.MultiheadAttention, where)
-    child(m, "linear1", tnn.Linear, where)
-    return _layer(m, where, to, kind, _activation_from_torch(m.activation, where))
-
-
-def encoder_layer_from_torch(m: tnn.TransformerEncoderLayer, where: str,
-                             to: Target) -> nn.TransformerEncoderLayer:
-    return _layer_from_torch(m, where, to, nn.TransformerEncoderLayer)
-
-
-def decoder_layer_from_torch(m: tnn.TransformerDecoderLayer, where: str,
-                             to: Target) -> nn.TransformerDecoderLayer:
-    return _layer_from_torch(m, where, to, nn.TransformerDecoderLayer)
-
-
-def _stack(m: Any, where: str, to: Target, kind: type, layer_kind: type, **options: Any) -> Any:
-    """An encoder or decoder stack of ``kind`` (either side's) over m's layers, each converted
-    on its own (so layers that differ stay different), and its final norm."""
-    layers = [to.build(child(m.layers, str(i), layer_kind, f"{where}.layers"),
-                       f"{where}.layers.{i}") for i in range(len(m.layers))]
-    if not layers:
-        raise ValueError(f"{where}.layers: empty; {kind.__module__}.{kind.__name__} runs at least "
-                         "one layer")
-    norm = None if m.norm is None else to.build(m.norm, f"{where}.norm")
-    stack = kind(layers[0], 0, norm, **options)
-    stack.layers.extend(layers)
-    stack.num_layers = len(layers)
-    return stack
-
-
-def encoder_from_torch(m: tnn.TransformerEncoder, where: str, to: Target) -> nn.TransformerEncoder:
-    return _stack(m, where, to, nn.TransformerEncoder, tnn.TransformerEncoderLayer)
-
-
-def decoder_from_torch(m: tnn.TransformerDecoder, where: str, to: Target) -> nn.TransformerDecoder:
-    return _stack(m, where, to, nn.TransformerDecoder, tnn.TransformerDecoderLayer)
-
-
-def transformer_from_torch(m: tnn.Transformer, where: str, to: Target) -> nn.Transformer:
-    encoder = to.build(child(m, "encoder", tnn.TransformerEncoder, where), f"{where}.encoder")
-    decoder = to.build(child(m, "decoder", tnn.TransformerDecoder, where), f"{where}.decoder")
-    return nn.Transformer(m.d_model, m.nhead, custom_encoder=encoder, custom_decoder=decoder,
-                          dtype=to.dtype)
+def _activation_to_torch(activation: Any, where: str) -> str:
+    if type(activation) is nn.ReLU:
+        return "relu"
+    if type(activation) is nn.GELU and activation.approximate == "none":
+        return "gelu"
+    raise ValueError(f"{where}.activation: {_describe(activation)} is not an activation torch's "
+                     "transformer layers run the same (relu or gelu with approximate='none')")
 
 
 def torch_layout(m: tnn.Module, where: str) -> bool | None:
@@ -151,104 +160,38 @@ def torch_layout(m: tnn.Module, where: str) -> bool | None:
     return layouts.pop() if layouts else None
 
 
-# ---- attnlab.nn -> torch.nn ------------------------------------------------------------------
-def linear_to_torch(m: nn.Linear, where: str, to: Target) -> tnn.Linear:
-    return tnn.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=to.dtype)
+# (torch class, attnlab class, the builder of either from the other, its further arguments)
+_CORRESPONDING = [
+    (tnn.Linear, nn.Linear, linear, {}),
+    (tnn.Embedding, nn.Embedding, embedding, {}),
+    (tnn.LayerNorm, nn.LayerNorm, layer_norm, {}),
+    (tnn.MultiheadAttention, nn.MultiheadAttention, attention, {}),
+    (tnn.TransformerEncoderLayer, nn.TransformerEncoderLayer, transformer_layer, {}),
+    (tnn.TransformerDecoderLayer, nn.TransformerDecoderLayer, transformer_layer, {}),
+    (tnn.TransformerEncoder, nn.TransformerEncoder, stack,
+     {"layer_kind": (tnn.TransformerEncoderLayer, nn.TransformerEncoderLayer)}),
+    (tnn.TransformerDecoder, nn.TransformerDecoder, stack,
+     {"layer_kind": (tnn.TransformerDecoderLayer, nn.TransformerDecoderLayer)}),
+    (tnn.Transformer, nn.Transformer, transformer,
+     {"encoder_kind": (tnn.TransformerEncoder, nn.TransformerEncoder),
+      "decoder_kind": (tnn.TransformerDecoder, nn.TransformerDecoder)}),
+]
 
 
-def embedding_to_torch(m: nn.Embedding, where: str, to: Target) -> tnn.Embedding:
-    return tnn.Embedding(m.num_embeddings, m.embedding_dim, m.padding_idx, dtype=to.dtype)
+def _builders(to_attnlab: bool) -> dict[type, Callable]:
+    """Source class -> builder of its counterpart; each pair of further arguments (torch's,
+    attnlab's) becomes the source side's."""
+    table = {}
+    for theirs, ours, build, pairs in _CORRESPONDING:
+        source, kind = (theirs, ours) if to_attnlab else (ours, theirs)
+        side = 0 if to_attnlab else 1
+        table[source] = partial(build, kind=kind, **{k: pair[side] for k, pair in pairs.items()})
+    return table
 
 
-def layer_norm_to_torch(m: nn.LayerNorm, where: str, to: Target) -> tnn.LayerNorm:
-    return tnn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine, bias=m.bias is not None,
-                         dtype=to.dtype)
-
-
-def _plain_attention(m: nn.MultiheadAttention, where: str) -> None:
-    """ValueError for what torch.nn.MultiheadAttention cannot do."""
-    if m.positions is not None:
-        raise ValueError(f"{where}.positions: {type(m.positions).__name__}; "
-                         "torch.nn.MultiheadAttention has no relative positions")
-    if m.num_kv_heads != m.num_heads:
-        raise ValueError(f"{where}.num_kv_heads: {m.num_kv_heads} (grouped-query heads, num_heads="
-                         f"{m.num_heads}); torch.nn.MultiheadAttention has one key head per head")
-    if m.head_mask is not None:
-        raise ValueError(f"{where}.head_mask: set; torch.nn.MultiheadAttention cannot scale heads "
-                         "(set head_mask = None first)")
-
-
-def attention_to_torch(m: nn.MultiheadAttention, where: str,
-                       to: Target) -> tnn.MultiheadAttention:
-    _plain_attention(m, where)
-    return _attention(m, to, tnn.MultiheadAttention)
-
-
-def _activation_to_torch(activation: Any, where: str) -> str:
-    if type(activation) is nn.ReLU:
-        return "relu"
-    if type(activation) is nn.GELU and activation.approximate == "none":
-        return "gelu"
-    raise ValueError(f"{where}.activation: {_describe(activation)} is not an activation torch's "
-                     "transformer layers run the same (relu or gelu with approximate='none')")
-
-
-def _layer_to_torch(m: Any, where: str, to: Target, kind: type) -> tnn.Module:
-    decoder = kind is tnn.TransformerDecoderLayer
-    for name in ("self_attn", "multihead_attn") if decoder else ("self_attn",):
-        _plain_attention(child(m, name, nn.MultiheadAttention, where), f"{where}.{name}")
-    child(m, "linear1", nn.Linear, where)
-    return _layer(m, where, to, kind, _activation_to_torch(m.activation, where))
-
-
-def encoder_layer_to_torch(m: nn.TransformerEncoderLayer, where: str,
-                           to: Target) -> tnn.TransformerEncoderLayer:
-    return _layer_to_torch(m, where, to, tnn.TransformerEncoderLayer)
-
-
-def decoder_layer_to_torch(m: nn.TransformerDecoderLayer, where: str,
-                           to: Target) -> tnn.TransformerDecoderLayer:
-    return _layer_to_torch(m, where, to, tnn.TransformerDecoderLayer)
-
-
-def encoder_to_torch(m: nn.TransformerEncoder, where: str, to: Target) -> tnn.TransformerEncoder:
-    # Without nested tensors: padded positions are computed (not zeroed), as in attnlab.
-    return _stack(m, where, to, tnn.TransformerEncoder, nn.TransformerEncoderLayer,
-                  enable_nested_tensor=False)
-
-
-def decoder_to_torch(m: nn.TransformerDecoder, where: str, to: Target) -> tnn.TransformerDecoder:
-    return _stack(m, where, to, tnn.TransformerDecoder, nn.TransformerDecoderLayer)
-
-
-def transformer_to_torch(m: nn.Transformer, where: str, to: Target) -> tnn.Transformer:
-    encoder = to.build(child(m, "encoder", nn.TransformerEncoder, where), f"{where}.encoder")
-    decoder = to.build(child(m, "decoder", nn.TransformerDecoder, where), f"{where}.decoder")
-    return tnn.Transformer(m.d_model, m.nhead, custom_encoder=encoder, custom_decoder=decoder,
-                           batch_first=to.batch_first, dtype=to.dtype)
-
-
-FROM_TORCH = {
-    tnn.Linear: linear_from_torch,
-    tnn.modules.linear.NonDynamicallyQuantizableLinear: linear_from_torch,
-    tnn.Embedding: embedding_from_torch,
-    tnn.LayerNorm: layer_norm_from_torch,
-    tnn.MultiheadAttention: attention_from_torch,
-    tnn.TransformerEncoderLayer: encoder_layer_from_torch,
-    tnn.TransformerEncoder: encoder_from_torch,
-    tnn.TransformerDecoderLayer: decoder_layer_from_torch,
-    tnn.TransformerDecoder: decoder_from_torch,
-    tnn.Transformer: transformer_from_torch,
-}
-
-TO_TORCH = {
-    nn.Linear: linear_to_torch,
-    nn.Embedding: embedding_to_torch,
-    nn.LayerNorm: layer_norm_to_torch,
-    nn.MultiheadAttention: attention_to_torch,
-    nn.TransformerEncoderLayer: encoder_layer_to_torch,
-    nn.TransformerEncoder: encoder_to_torch,
-    nn.TransformerDecoderLayer: decoder_layer_to_torch,
-    nn.TransformerDecoder: decoder_to_torch,
-    nn.Transformer: transformer_to_torch,
-}
+FROM_TORCH = _builders(to_attnlab=True)
+FROM_TORCH[tnn.modules.linear.NonDynamicallyQuantizableLinear] = FROM_TORCH[tnn.Linear]
+TO_TORCH = _builders(to_attnlab=False)
+# Without nested tensors: padded positions are computed (not zeroed), as in attnlab.
+TO_TORCH[nn.TransformerEncoder] = partial(TO_TORCH[nn.TransformerEncoder],
+                                          enable_nested_tensor=False)
