@@ -12,7 +12,7 @@ import torch
 from torch import nn as tnn
 
 from attnlab import nn
-from attnlab._validation import flag, positive, real_number
+from attnlab._validation import positive, real_number
 from attnlab.interop import models as tm
 from attnlab.models import GPT, EncoderClassifier, Seq2Seq
 from attnlab.models._embed import TokenEmbedding
@@ -162,8 +162,8 @@ def carry(source: Any, target: Any, where: str) -> None:
     for path, a, t in _pairs(ours, theirs, where, from_torch):
         if from_torch:
             _no_hooks(t, path)
-        _copy_settings(*((t, a) if from_torch else (a, t)), type(a), path, from_torch)
+        _copy_settings(t if from_torch else a, a if from_torch else t, type(a), path, from_torch)
     _state(ours, theirs, where, from_torch)
-    grads = dict(source.named_parameters())
+    sources = dict(source.named_parameters())
     for name, p in target.named_parameters():
-        p.requires_grad_(flag(grads[name].requires_grad, "requires_grad"))
+        p.requires_grad_(bool(sources[name].requires_grad))
