@@ -161,7 +161,7 @@ def torch_layout(m: tnn.Module, where: str) -> bool | None:
 
 
 # (torch class, attnlab class, the builder of either from the other, its further arguments)
-_CORRESPONDING = [
+CORRESPONDING = [
     (tnn.Linear, nn.Linear, linear, {}),
     (tnn.Embedding, nn.Embedding, embedding, {}),
     (tnn.LayerNorm, nn.LayerNorm, layer_norm, {}),
@@ -182,7 +182,7 @@ def _builders(to_attnlab: bool) -> dict[type, Callable]:
     """Source class -> builder of its counterpart; each pair of further arguments (torch's,
     attnlab's) becomes the source side's."""
     table = {}
-    for theirs, ours, build, pairs in _CORRESPONDING:
+    for theirs, ours, build, pairs in CORRESPONDING:
         source, kind = (theirs, ours) if to_attnlab else (ours, theirs)
         side = 0 if to_attnlab else 1
         table[source] = partial(build, kind=kind, **{k: pair[side] for k, pair in pairs.items()})

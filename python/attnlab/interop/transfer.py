@@ -14,21 +14,17 @@ from torch import nn as tnn
 from attnlab import nn
 from attnlab._validation import positive, real_number
 from attnlab.interop import models as tm
+from attnlab.interop.layers import CORRESPONDING
 from attnlab.models import GPT, EncoderClassifier, Seq2Seq
 from attnlab.models._embed import TokenEmbedding
 from attnlab.models.gpt import MLP, Block
 
-# (attnlab class, torch class) of every pair of submodules that may stand at the same name.
-PAIRS = {
-    (nn.Linear, tnn.Linear), (nn.Linear, tnn.modules.linear.NonDynamicallyQuantizableLinear),
-    (nn.Embedding, tnn.Embedding), (nn.LayerNorm, tnn.LayerNorm), (nn.Dropout, tnn.Dropout),
+# (attnlab class, torch class) of every pair of submodules that may stand at the same name:
+# the layers that convert on their own, and those that only stand inside them or in a model.
+PAIRS = {(ours, theirs) for theirs, ours, _, _ in CORRESPONDING} | {
+    (nn.Linear, tnn.modules.linear.NonDynamicallyQuantizableLinear), (nn.Dropout, tnn.Dropout),
     (nn.ModuleList, tnn.ModuleList), (nn.ReLU, tnn.ReLU), (nn.GELU, tnn.GELU),
-    (nn.MultiheadAttention, tnn.MultiheadAttention),
     (nn.MultiheadAttention, tm.TorchCausalSelfAttention),
-    (nn.TransformerEncoderLayer, tnn.TransformerEncoderLayer),
-    (nn.TransformerEncoder, tnn.TransformerEncoder),
-    (nn.TransformerDecoderLayer, tnn.TransformerDecoderLayer),
-    (nn.TransformerDecoder, tnn.TransformerDecoder), (nn.Transformer, tnn.Transformer),
     (nn.RotaryEmbedding, tm.TorchRotary), (nn.ALiBi, tm.TorchALiBi),
     (GPT, tm.TorchGPT), (Block, tm.TorchBlock), (MLP, tm.TorchMLP),
     (TokenEmbedding, tm.TorchTokenEmbedding), (EncoderClassifier, tm.TorchEncoderClassifier),
