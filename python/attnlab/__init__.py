@@ -21,6 +21,7 @@ from attnlab.nn.recording import record_attention
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
 from attnlab.train import History, evaluate, fit
 from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
+from attnlab import interop  # noqa: E402  (imports torch only when used)
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "functional",
     "nn",
     "get_num_threads",
+    "interop",
     "interpret",
     "is_grad_enabled",
     "load",
