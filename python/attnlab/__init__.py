@@ -20,8 +20,7 @@ from attnlab._threads import get_num_threads, set_num_threads
 from attnlab.nn.recording import record_attention
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
 from attnlab.train import History, evaluate, fit
-
-__version__ = "0.1.0"
+from attnlab._version import __version__
 
 __all__ = [
     "History",
