@@ -64,7 +64,7 @@ sanitized_venv() {
 }
 
 case "$task" in
-    demo|bench|test)
+    demo|bench|test|docs)
         [[ -x .venv/bin/python ]] || "$python" -m venv .venv
         ;;&
     demo)
@@ -80,6 +80,13 @@ case "$task" in
         # torch is the tests' oracle, pinned to the CPU build this machine kind carries.
         .venv/bin/python -m pip install "${pip_flags[@]}" ".[test]" "torch==2.13.0"
         .venv/bin/python -m pytest "$@"
+        ;;
+    docs)
+        # The documentation site in site/ (mkdocs.yml), warnings as errors: the API reference
+        # from the docstrings, and the notebooks run in quick mode and shown with their outputs.
+        .venv/bin/python -m pip install "${pip_flags[@]}" ".[docs]"
+        ATTNLAB_NOTEBOOK_QUICK=1 JUPYTER_PLATFORM_DIRS=1 \
+            .venv/bin/python -m mkdocs build --strict "$@"
         ;;
     wheel)
         # A wheel that needs no compiler, in dist/: built against the Debian headers in
@@ -202,8 +209,8 @@ print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
         qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon_check"
         ;;
     *)
-        echo "usage: ./scripts/run.sh [demo|bench|test|wheel|wheel-test|sanitize|fuzz [seconds]|" \
-             "arm64] [args...]" >&2
+        echo "usage: ./scripts/run.sh [demo|bench|test|docs|wheel|wheel-test|sanitize|" \
+             "fuzz [seconds]|arm64] [args...]" >&2
         exit 2
         ;;
 esac
