@@ -88,6 +88,20 @@ case "$task" in
         ATTNLAB_NOTEBOOK_QUICK=1 JUPYTER_PLATFORM_DIRS=1 \
             .venv/bin/python -m mkdocs build --strict "$@"
         ;;
+    lint)
+        # Style kept by tools: ruff's lint and format check over the Python and the notebooks
+        # ([tool.ruff] in pyproject.toml), clang-format over cpp/ (.clang-format). Every check
+        # runs; the task fails if any of them does.
+        need_debs clang-format
+        [[ -x .venv-lint/bin/python ]] || "$python" -m venv .venv-lint
+        .venv-lint/bin/python -m pip install "${pip_flags[@]}" "ruff>=0.17,<0.18"
+        failed=0
+        .venv-lint/bin/ruff check . || failed=1
+        .venv-lint/bin/ruff format --check . || failed=1
+        git ls-files -z 'cpp/*.cpp' 'cpp/*.hpp' | xargs -0 clang-format --dry-run -Werror ||
+            failed=1
+        exit "$failed"
+        ;;
     wheel)
         # A wheel that needs no compiler, in dist/: built against the Debian headers in
         # .venv-wheel (the build requirements installed there, so build/{wheel_tag} is reused by
@@ -209,7 +223,7 @@ print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
         qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon_check"
         ;;
     *)
-        echo "usage: ./scripts/run.sh [demo|bench|test|docs|wheel|wheel-test|sanitize|" \
+        echo "usage: ./scripts/run.sh [demo|bench|test|docs|lint|wheel|wheel-test|sanitize|" \
              "fuzz [seconds]|arm64] [args...]" >&2
         exit 2
         ;;

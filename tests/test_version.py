@@ -30,20 +30,25 @@ def test_version_is_pyprojects():
 
 def test_version_is_pep_440():
     # PEP 440's canonical public versions, with an optional local part.
-    assert re.fullmatch(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?(\+[a-z0-9.]+)?",
-                        attnlab.__version__)
+    assert re.fullmatch(
+        r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?(\+[a-z0-9.]+)?", attnlab.__version__
+    )
 
 
 def test_a_source_tree_reads_its_own_pyproject_not_another_installed_copy(tmp_path):
-    package = _source_tree(tmp_path, '[build-system]\nrequires = ["x"]\n\n[project]\n'
-                           'name = "attnlab"\nclassifiers = [\n  "A [b]",\n]\n'
-                           'version = "7.8.9rc1"\n\n[tool.other]\nversion = "1.0"\n')
+    package = _source_tree(
+        tmp_path,
+        '[build-system]\nrequires = ["x"]\n\n[project]\n'
+        'name = "attnlab"\nclassifiers = [\n  "A [b]",\n]\n'
+        'version = "7.8.9rc1"\n\n[tool.other]\nversion = "1.0"\n',
+    )
     assert version_of(package) == "7.8.9rc1"
 
 
 def test_the_version_of_another_table_is_not_the_projects(tmp_path):
-    package = _source_tree(tmp_path, '[project]\nname = "attnlab"\n\n[tool.other]\n'
-                           'version = "1.0"\n')
+    package = _source_tree(
+        tmp_path, '[project]\nname = "attnlab"\n\n[tool.other]\nversion = "1.0"\n'
+    )
     assert version_of(package) == UNKNOWN
 
 
