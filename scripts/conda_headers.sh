@@ -20,7 +20,8 @@ trap 'rm -rf "$work"' EXIT
 releases=https://github.com/mamba-org/micromamba-releases/releases/download
 curl -fsSL --retry 3 -o "$work/micromamba" "$releases/$micromamba_version/micromamba-$platform"
 chmod +x "$work/micromamba"
-# xtensor 0.27 moved its headers into subfolders and builds as C++20; the core is C++17 and
-# includes <xtensor/xadapt.hpp> and the like. The solver picks the xsimd and xtl it needs.
+# The versions the tests run against (Debian 12's). The core does not compile with xsimd 13
+# yet (kernels/exp.hpp names bitwise_cast's target as a batch, as xsimd 8 does), and xtensor
+# 0.25 and later need xsimd 13.
 MAMBA_ROOT_PREFIX="$work/root" "$work/micromamba" create --yes --quiet --prefix "$prefix" \
-    --channel conda-forge --override-channels "xtensor>=0.24,<0.27" xsimd xtl
+    --channel conda-forge --override-channels "xtensor=0.24.3" "xsimd=8.1.0" "xtl>=0.7,<0.8"
