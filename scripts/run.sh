@@ -161,7 +161,7 @@ with open("pyproject.toml", "rb") as f:
         fi
         # What the tests read beside the package (notebooks, docs, pyproject.toml, README.md).
         tar -c --exclude=./python --exclude=./build --exclude=./dist --exclude=./site \
-            --exclude=./.git --exclude='./.venv*' . | tar -x -C "$here/tree"
+            --exclude=./.cache --exclude=./.git --exclude='./.venv*' . | tar -x -C "$here/tree"
         "$python" -m venv "$here/venv"
         "${no_compiler[@]}" "$here/venv/bin/python" -m pip install "${pip_flags[@]}" \
             --only-binary :all: "${wheels[0]}[test]" "torch==2.13.0"
@@ -223,8 +223,8 @@ print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
         qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon_check"
         ;;
     *)
-        echo "usage: ./scripts/run.sh [demo|bench|test|docs|lint|wheel|wheel-test|sanitize|" \
-             "fuzz [seconds]|arm64] [args...]" >&2
+        echo "usage: ./scripts/run.sh TASK [args...], TASK one of demo, bench, test, docs, lint," \
+             "wheel, wheel-test, sanitize, fuzz [seconds], arm64" >&2
         exit 2
         ;;
 esac
