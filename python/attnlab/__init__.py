@@ -23,7 +23,7 @@ from attnlab.train import History, evaluate, fit
 from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
 from attnlab import interop  # noqa: E402  (imports torch only when used)
 
-__version__ = "0.1.0"
+from attnlab._version import __version__
 
 __all__ = [
     "Checkpoint",
