@@ -24,8 +24,10 @@ def test_fit_records_history_snapshots_and_restores_nothing_it_should_not(capsys
     assert seen == h.steps and h.eval_steps == [10, 20]
     assert [s for s, _ in h.snapshots] == [0, 10, 20]
     assert list(h.snapshots[0][1]) == ["blocks.0.attn"]
-    timeline = h.timeline()
-    assert timeline[0][1].shape == (1, 2, task.block_size, task.block_size)
+    timeline = h.timeline(example=1)
+    assert [step for step, _ in timeline] == [0, 10, 20] and list(timeline[0][1]) == ["blocks.0.attn"]
+    assert timeline[0][1]["blocks.0.attn"].shape == (2, task.block_size, task.block_size)
+    np.testing.assert_array_equal(timeline[2][1]["blocks.0.attn"], h.snapshots[2][1]["blocks.0.attn"][1])
     assert h.lr[0] == 0.0 and max(h.lr) == pytest.approx(1e-3)  # warmup, then cosine down
     assert h.lr[-1] < h.lr[2]
     series = h.to_dict()

@@ -47,24 +47,21 @@ class History:
         out.update({name: list(zip(self.eval_steps, values)) for name, values in per_eval.items()})
         return out
 
-    def timeline(self, name: str | None = None, example: int = 0) -> list[tuple[int, np.ndarray]]:
-        """Snapshots as the timeline view takes them: (step, weights) with weights (H, Lq, Lk)
-        of one attention module (``name``), or (modules, H, Lq, Lk) of all self-attention
-        modules of equal shape when name is None."""
+    def timeline(self, name: str | None = None,
+                 example: int = 0) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Snapshots as the timeline view takes them: (step, {module name: weights (H, Lq,
+        Lk)}) of snapshot row ``example``, for one attention module (``name``) or, when name
+        is None, every module of the first one's shape (a decoder's cross attention, of
+        another shape, needs its name). ``al.viz.timeline(history)`` reads them itself."""
         if not self.snapshots:
             raise ValueError("timeline: no snapshots (pass snapshot_every= to fit)")
         names = list(self.snapshots[0][1])
         if name is not None and name not in names:
             raise ValueError(f"name: {name!r} is not a recorded module; recorded: {names}")
-        out = []
-        for step, record in self.snapshots:
-            if name is not None:
-                out.append((step, record[name][example]))
-                continue
-            shape = record[names[0]].shape
-            same = [record[n][example] for n in names if record[n].shape == shape]
-            out.append((step, np.stack(same)))
-        return out
+        shape = self.snapshots[0][1][names[0] if name is None else name].shape
+        chosen = [name] if name is not None else [
+            n for n in names if self.snapshots[0][1][n].shape == shape]
+        return [(step, {n: record[n][example] for n in chosen}) for step, record in self.snapshots]
 
     def plot(self, **kwargs: Any):
         """The training curves (attnlab.viz.curves; needs matplotlib: ``pip install attnlab[viz]``)."""

@@ -99,7 +99,7 @@ def test_bad_arguments(plt, model_weights):
         al.viz.heatmap(model_weights, head=-4)
     with pytest.raises(ValueError, match=r"tokens: 4 tokens, but the weights have Lq"):
         al.viz.heatmap(model_weights, ["a"] * 4)
-    with pytest.raises(ValueError, match=r"layer_weights: expected 2 to 4 dimensions"):
+    with pytest.raises(ValueError, match=r"layer_weights: expected 2 to 5 dimensions"):
         al.viz.heads(np.zeros(3))
     with pytest.raises(ValueError, match=r"model_weights\[1\]: shape \(2, 5, 5\) does not match"):
         al.viz.layers([model_weights[0], model_weights[1, :2]])
