@@ -93,3 +93,19 @@ def test_bad_input(model_weights):
         al.viz.head_view(model_weights, scale="log")
     with pytest.raises(TypeError, match=r"weights: expected dtype float16, float32 or float64, got int64"):
         al.viz.head_view(np.ones((2, 2), dtype=np.int64))
+
+
+def test_encoder_decoder_cross_attention_from_a_record(payload):
+    model = al.models.Seq2Seq(10, 10, max_len=12, n_layer=1, n_head=2, d_model=16)
+    source, target = np.arange(7)[None].repeat(2, 0), np.arange(5)[None].repeat(2, 0)
+    with al.record_attention(model) as rec, al.no_grad():
+        model(source, target)
+    with pytest.raises(ValueError, match=r"weights\['transformer.decoder.layers.0.self_attn'\]: shape "
+                                         r"\(2, 2, 5, 5\) does not match .* only the cross attention"):
+        al.viz.head_view(rec)
+    cross = {name: w for name, w in rec.items() if name.endswith("multihead_attn")}
+    data = payload(al.viz.head_view(cross, list("abcde"), list("ABCDEFG"), batch_index=1))
+    assert (data["lq"], data["lk"], data["layers"]) == (5, 7, ["transformer.decoder.layers.0.multihead_attn"])
+    levels = payload.array(data["weights"], "<u2").reshape(2, 5, 7)
+    np.testing.assert_allclose(levels / 65535, cross["transformer.decoder.layers.0.multihead_attn"][1],
+                               atol=1 / 65535)
