@@ -181,7 +181,9 @@ def attention(weights: object, name: str = "weights", *, batch_index: object = N
     if not result.layer_names:
         result = Attention(result.weights, [f"layer {i}" for i in range(result.shape[0])],
                            result.leading, result.batch)
-    if not np.isfinite(result.weights).all():
+    # NaN reaches min and max, and so does an infinity: no array-sized temporary
+    if result.weights.size and not (np.isfinite(result.weights.min())
+                                    and np.isfinite(result.weights.max())):
         raise ValueError(f"{name}: contains NaN or inf")
     return result
 

@@ -51,12 +51,17 @@ def labels(att: Attention, tokens: object, key_tokens: object) -> dict:
 
 def pooled(weights: np.ndarray, resolution: int) -> np.ndarray:
     """Max-pooled to at most ``resolution`` cells on each of the last two axes, so that a
-    single strong weight stays visible in a long sequence."""
-    for axis in (-2, -1):
-        size = weights.shape[axis]
-        if size > resolution:
-            starts = (np.arange(resolution) * size) // resolution
-            weights = np.maximum.reduceat(weights, starts, axis=axis)
+    single strong weight stays visible in a long sequence. Rows first, a slice of rows at a
+    time (an elementwise maximum over contiguous rows: np.maximum.reduceat along axis -2 is
+    some 15x slower), then the columns of the smaller result."""
+    rows, cols = weights.shape[-2:]
+    if rows > resolution:
+        starts = (np.arange(resolution + 1) * rows) // resolution
+        weights = np.stack([weights[..., a:b, :].max(axis=-2) for a, b in zip(starts, starts[1:])],
+                           axis=-2)
+    if cols > resolution:
+        weights = np.maximum.reduceat(weights, (np.arange(resolution) * cols) // resolution,
+                                      axis=-1)
     return weights
 
 

@@ -4,9 +4,11 @@ colour per head (assets/head_view.js draws it; :func:`_picture` is its static eq
 from __future__ import annotations
 
 import colorsys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from attnlab._threads import get_num_threads
 from attnlab._validation import index
 from attnlab.viz._figure import (SCALE_LABELS, checked_scale, label_stride, new_figure, scaled,
                                  token_text)
@@ -21,12 +23,39 @@ STATIC_LINES = 2048
 """The static picture draws at most this many lines per head, the strongest."""
 
 
+def _top_of_rows(matrix: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` largest entries of each row of ``matrix`` (R, n), (R, k); among
+    equal entries at the k-th place, the first ones. np.partition of the values and a mask:
+    np.argpartition is up to 10x slower on long rows."""
+    rows = matrix.shape[0]
+    kth = np.partition(matrix, -k, axis=-1)[:, -k, None]  # (R, 1)
+    at_least = matrix >= kth
+    row, col = np.nonzero(at_least)
+    if row.size == rows * k:  # no ties at the k-th place (the usual case)
+        return col.reshape(rows, k)
+    greater = np.count_nonzero(matrix > kth, axis=1)  # (R,) < k
+    ties = matrix[row, col] == kth[row, 0]
+    rank = np.cumsum(ties) - 1  # ties before this one in its row, counted from the row's start
+    rank -= np.concatenate([[0], np.cumsum(ties)])[np.searchsorted(row, np.arange(rows))][row]
+    keep = ~ties | (rank < (k - greater)[row])
+    return col[keep].reshape(rows, k)
+
+
 def _top_keys(weights: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(key indices, weights) of the ``top_k`` strongest keys of each row, shapes (..., top_k)."""
+    """(key indices, weights) of the ``top_k`` strongest keys of each row, shapes (..., top_k);
+    one (Lq, Lk) matrix at a time on the kernels' thread count (NumPy releases the GIL), so that
+    the temporaries stay the size of a head per thread."""
     if top_k >= weights.shape[-1]:
         keys = np.broadcast_to(np.arange(weights.shape[-1]), weights.shape)
         return keys, weights
-    keys = np.argpartition(weights, -top_k, axis=-1)[..., -top_k:]
+    keys = np.empty(weights.shape[:-1] + (top_k,), dtype=np.int64)
+
+    def one(head: tuple[int, ...]) -> None:
+        keys[head] = _top_of_rows(weights[head], top_k)
+
+    heads = list(np.ndindex(weights.shape[:-2]))
+    with ThreadPoolExecutor(max_workers=max(1, min(get_num_threads(), len(heads)))) as pool:
+        list(pool.map(one, heads))
     return keys, np.take_along_axis(weights, keys, axis=-1)
 
 

@@ -15,6 +15,7 @@ window.attnlabViews = window.attnlabViews || {};
     if (fallback) fallback.remove();
     try {
       A[kind](root, data);
+      root.dataset.drawnAt = String(performance.now());  // for scripts/view_load_times.py
     } catch (error) {
       A.el("div", "attnlab-error", root, "attnlab: this view failed: " + error);
       throw error;
