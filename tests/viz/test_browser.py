@@ -339,3 +339,27 @@ def test_notebook_fragment_replaces_its_static_picture(open_page, plt, model_wei
     assert page.page.locator(".attnlab-thumb").count() == 6
     png = base64.b64decode(fragment.split('src="data:image/png;base64,')[1].split('"')[0])
     assert png.startswith(b"\x89PNG")
+
+
+# ---- neuron_view -------------------------------------------------------------------------
+
+def test_neuron_view_steps_through_queries_and_reads_cells(open_page, rng, tmp_path):
+    attn = al.nn.MultiheadAttention(16, 2)
+    with al.record_attention(attn, qk=True) as rec:
+        attn(rng.standard_normal((1, len(TOKENS), 16)).astype(np.float32))
+    page = open_page(al.viz.neuron_view(rec, TOKENS, head=1).save(tmp_path / "neuron.html"))
+    assert page.data("query") == "7"
+    before = page.signature(".attnlab-neurons")
+    menu = page.page.locator(".attnlab-query")
+    menu.focus()
+    page.page.keyboard.press("ArrowUp")
+    assert page.data("query") == "6" and page.signature(".attnlab-neurons") != before
+    # the first key row's first dimension of k: rows start 52 px down, 15 px apart
+    page.page.locator(".attnlab-neurons").hover(position={"x": 112, "y": 52 + 7})
+    q, k = rec.qk("")
+    assert page.data("cell") == "0,0"
+    expected = (f"key 0 \u201cThe\u201d, dimension 0: k = {k[0, 1, 0, 0]:.4f}, q = {q[0, 1, 6, 0]:.4f}, "
+                f"q * k = {q[0, 1, 6, 0] * k[0, 1, 0, 0]:.4f}")
+    assert page.text(".attnlab-readout") == expected
+    name, svg = page.download("SVG")
+    assert name == "attnlab-neuron-view.svg" and "query 6 \u201cmat\u201d \u2014 (root), head 1" in svg.decode()

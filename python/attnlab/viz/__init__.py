@@ -6,7 +6,8 @@ Every function takes attention weights as one head (Lq, Lk), a layer (H, Lq, Lk)
 Lk) or (B, H, Lq, Lk) arrays (Hugging Face's ``outputs.attentions``, bertviz's layout), or a
 ``record_attention`` record; NumPy arrays, attnlab Tensors or torch tensors (any device,
 float16 and bfloat16 included). ``batch_index`` picks the batch item where there is a batch
-axis, and is an error where there is none.
+axis, and is an error where there is none. ``neuron_view`` takes a record made with
+``record_attention(model, qk=True)``.
 """
 
 from attnlab.viz.head_view import head_view
@@ -14,8 +15,9 @@ from attnlab.viz.history import curves
 from attnlab.viz.html import View, document, save_document
 from attnlab.viz.matrices import heads, heatmap, layers
 from attnlab.viz.model_view import model_view
+from attnlab.viz.neuron_view import neuron_view
 from attnlab.viz.positions import positional
 from attnlab.viz.timeline import timeline
 
 __all__ = ["View", "curves", "document", "head_view", "heads", "heatmap", "layers", "model_view",
-           "positional", "save_document", "timeline"]
+           "neuron_view", "positional", "save_document", "timeline"]
