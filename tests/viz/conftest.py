@@ -1,12 +1,10 @@
 """Fixtures of the viz tests: matplotlib on the Agg backend, every figure closed afterwards,
 and attention weights in each accepted layout."""
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 from attention_samples import softmax_rows
+from chromium import chromium_executable
 
 
 @pytest.fixture
@@ -42,14 +40,6 @@ def payload():
             return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
     return Payload()
-
-
-def chromium_executable() -> str:
-    """Debian's Chromium (playwright's own browser download is not used); skips without one."""
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.skip("no Chromium executable (/usr/bin/chromium, chromium or chromium-browser on PATH)")
 
 
 @pytest.fixture(scope="module")
