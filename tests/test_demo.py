@@ -13,8 +13,8 @@ def test_demo_trains_reverse_and_writes_every_picture(tmp_path, capsys):
     accuracy = float(out.split("test token accuracy ")[1].split("%")[0])
     assert accuracy >= 99.0
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"layers.png", "training.png", "model_view.html", "timeline.html",
-            "heads_blocks_0_attn.png", "heads_blocks_1_attn.png"} <= names
+    assert {"layers.png", "training.png", "head_view.html", "model_view.html", "timeline.html",
+            "neuron_view.html", "heads_blocks_0_attn.png", "heads_blocks_1_attn.png"} <= names
     for name in names:
         head = (tmp_path / name).read_bytes()[:8]
         assert head.startswith(b"\x89PNG") if name.endswith(".png") else b"<!" in head
@@ -26,7 +26,8 @@ def test_demo_runs_every_task_briefly(tmp_path, capsys, task):
     pytest.importorskip("matplotlib")
     assert main(["demo", "--task", task, "--steps", "5", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "test token accuracy" in capsys.readouterr().out
-    assert (tmp_path / "model_view.html").exists()
+    assert {"head_view.html", "model_view.html", "timeline.html", "neuron_view.html"} <= {
+        p.name for p in tmp_path.iterdir()}
 
 
 @pytest.mark.parametrize("argv, message", [
