@@ -55,8 +55,8 @@ def page_times(browser, path: Path, repeat: int) -> tuple[float, float]:
     for _ in range(repeat):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(path.as_uri(), wait_until="load", timeout=120_000)
-        page.wait_for_function("() => performance.getEntriesByName('first-contentful-paint').length",
-                               timeout=120_000)
+        page.wait_for_function(
+            "() => performance.getEntriesByName('first-contentful-paint').length", timeout=120_000)
         times = page.evaluate("""() => [
           performance.getEntriesByName('first-contentful-paint')[0].startTime,
           Number(document.querySelector('.attnlab-view').dataset.drawnAt)]""")

@@ -189,7 +189,8 @@ def test_qk_of_cross_attention_and_its_calls(model, inputs):
         model(*inputs)
     q, k = rec.qk("decoder.layers.0.multihead_attn")
     assert q.shape == (2, 2, 3, 4) and k.shape == (2, 2, 5, 4)  # (B, H, Lt, D), (B, H, Ls, D)
-    np.testing.assert_allclose(rec["decoder.layers.0.multihead_attn"], _softmax_scores(q, k), atol=2e-6)
+    np.testing.assert_allclose(rec["decoder.layers.0.multihead_attn"], _softmax_scores(q, k),
+                               atol=2e-6)
     np.testing.assert_array_equal(rec.qk("decoder.layers.0.multihead_attn", call=0)[0], q)
     with pytest.raises(IndexError, match=r"call: 1 is out of range for 1 recorded calls"):
         rec.qk("decoder.layers.0.multihead_attn", call=1)

@@ -110,7 +110,8 @@ def test_head_view_draws_and_focuses_hovered_tokens(open_page, model_weights, tm
         "query (8)", "key (8)"]
     labels.nth(3).hover()
     assert page.data("focus") == "q3"
-    assert page.text(".attnlab-readout").startswith("query 3 \u201csat\u201d \u2014 strongest key \u2014 head 0: ")
+    assert page.text(".attnlab-readout").startswith(
+        "query 3 \u201csat\u201d \u2014 strongest key \u2014 head 0: ")
     assert page.page.locator(".attnlab-focus").all_text_contents() == ["sat"]
     focused = page.signature(lines)
     assert focused[1] != everything and 0 < focused[0] < inked
@@ -129,7 +130,8 @@ def test_head_view_draws_and_focuses_hovered_tokens(open_page, model_weights, tm
 
 def test_head_view_line_opacity_is_the_absolute_weight(open_page, tmp_path):
     """A uniform row draws fainter than a one-hot row; row-normalised, both look the same."""
-    weights = np.array([np.full(8, 1 / 8), np.eye(8)[5]] * 4, dtype=np.float32)  # uniform, one-hot, ...
+    # rows: uniform, one-hot, uniform, ...
+    weights = np.array([np.full(8, 1 / 8), np.eye(8)[5]] * 4, dtype=np.float32)
     page = open_page(al.viz.head_view(weights, TOKENS).save(tmp_path / "faint.html"))
     labels = page.page.locator(".attnlab-queries .attnlab-token:not(.attnlab-cursor)")
     darkness = {}
@@ -142,7 +144,8 @@ def test_head_view_line_opacity_is_the_absolute_weight(open_page, tmp_path):
     uniform, one_hot = darkness["absolute", 0], darkness["absolute", 1]
     assert uniform[0] < 0.25 * one_hot[0]  # each line of the uniform row is faint (weight 1/8)
     assert one_hot[0] > 150 and 0.5 < uniform[1] / one_hot[1] < 2  # 8 lines of 1/8: as much ink
-    assert darkness["row", 0][0] > 0.8 * darkness["row", 1][0]  # the option: as strong as its row's top
+    # the option: as strong as its row's strongest
+    assert darkness["row", 0][0] > 0.8 * darkness["row", 1][0]
 
 
 def test_head_view_overlapping_heads_stay_visible(open_page, tmp_path):
@@ -171,7 +174,8 @@ def test_head_view_hovering_a_line_reads_its_weight_and_positions(open_page, tmp
     weights = np.zeros((8, 8), np.float32)
     weights[:, 6] = 0.75
     weights[:, 1] = 0.25
-    page = open_page(al.viz.head_view(weights, [str(i % 3) for i in range(8)]).save(tmp_path / "line.html"))
+    view = al.viz.head_view(weights, [str(i % 3) for i in range(8)])
+    page = open_page(view.save(tmp_path / "line.html"))
     canvas = page.page.locator(".attnlab-lines")
     box = canvas.bounding_box()
     page.page.locator(".attnlab-queries .attnlab-token").nth(4).click()  # pinned: only its lines
@@ -179,7 +183,8 @@ def test_head_view_hovering_a_line_reads_its_weight_and_positions(open_page, tmp
     # the line 4 -> 6 at the canvas's middle: rows are 20 px apart
     page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (4.5 + 6.5) / 2 * 20)
     assert page.data("line") == "0,4,6"
-    assert page.text(".attnlab-readout") == "head 0: query 4 \u201c1\u201d \u2192 key 6 \u201c0\u201d: weight 0.7500"
+    assert page.text(".attnlab-readout") == (
+        "head 0: query 4 \u201c1\u201d \u2192 key 6 \u201c0\u201d: weight 0.7500")
 
 
 def test_head_view_exports_png_and_svg(open_page, model_weights, tmp_path):
@@ -207,7 +212,8 @@ def test_long_head_view_says_what_it_shows_and_finds_tokens(open_page, rng, tmp_
     page = open_page(path)
     assert page.signature(".attnlab-lines")[0] > 1000
     print(f"1024-token head_view, 2 heads: open and draw {time.perf_counter() - start:.2f} s")
-    assert "each query keeps its 32 strongest keys of 1024 (top_k=32)" in page.text(".attnlab-notes")
+    notes = page.text(".attnlab-notes")
+    assert "each query keeps its 32 strongest keys of 1024 (top_k=32)" in notes
     drawn = int(page.data("lines"))
     assert 1000 < drawn <= 4096  # the strongest lines only, until a token is hovered
     assert page.text(".attnlab-readout").startswith(f"the {drawn} strongest of ")
@@ -226,12 +232,14 @@ def test_long_head_view_says_what_it_shows_and_finds_tokens(open_page, rng, tmp_
     find.fill("needle")
     assert page.data("found") == "1" and page.text(".attnlab-found") == "1 found"
     find.press("Enter")
-    assert page.data("focus") == "q777" and page.text(".attnlab-readout").startswith("query 777 \u201cneedle\u201d")
+    assert page.data("focus") == "q777"
+    assert page.text(".attnlab-readout").startswith("query 777 \u201cneedle\u201d")
 
 
 # ---- model_view --------------------------------------------------------------------------
 
-def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(open_page, model_weights, tmp_path):
+def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(open_page, model_weights,
+                                                                       tmp_path):
     page = open_page(al.viz.model_view(model_weights, TOKENS).save(tmp_path / "model.html"))
     thumbs = page.page.locator(".attnlab-thumb")
     assert thumbs.count() == 6
@@ -248,8 +256,8 @@ def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(open_page
     assert size["width"] > 360 + 40 and size["height"] > 360 + 20
     colour_bar = big.evaluate("""canvas => {
       const c = canvas.getContext("2d"), r = canvas.width / canvas.clientWidth;
-      const box = canvas.getBoundingClientRect();
-      return Array.from(c.getImageData(Math.round((canvas.clientWidth - 50 + 5) * r), 0, 1, canvas.height).data);
+      const x = Math.round((canvas.clientWidth - 50 + 5) * r);
+      return Array.from(c.getImageData(x, 0, 1, canvas.height).data);
     }""")
     assert min(colour_bar[0::4]) < 40  # the bar reaches deep blue
     page.page.locator(".attnlab-big").hover(position={"x": 130, "y": 30})
@@ -265,7 +273,8 @@ def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(open_page
 def test_model_view_absolute_scale_shows_diffuse_heads_pale(open_page, tmp_path):
     diffuse = np.full((8, 8), 1 / 8, np.float32)
     sharp = np.eye(8, dtype=np.float32)
-    page = open_page(al.viz.model_view(np.stack([diffuse, sharp])[None]).save(tmp_path / "pale.html"))
+    view = al.viz.model_view(np.stack([diffuse, sharp])[None])
+    page = open_page(view.save(tmp_path / "pale.html"))
     assert page.ink(".attnlab-thumb >> nth=0")[0] < 0.25 * page.ink(".attnlab-thumb >> nth=1")[0]
     page.page.locator(".attnlab-scale").select_option("head")
     assert page.ink(".attnlab-thumb >> nth=0")[0] > 0.8 * page.ink(".attnlab-thumb >> nth=1")[0]
@@ -332,8 +341,8 @@ def test_every_input_and_menu_keeps_its_keys_from_jupyter(open_page, model_weigh
 def test_notebook_fragment_replaces_its_static_picture(open_page, plt, model_weights, tmp_path):
     fragment = al.viz.model_view(model_weights)._repr_html_()
     path = tmp_path / "fragment.html"
-    path.write_text(f"<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>{fragment}"
-                    "</body></html>", encoding="utf-8")
+    path.write_text("<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
+                    f"{fragment}</body></html>", encoding="utf-8")
     page = open_page(path)
     assert page.page.locator(".attnlab-fallback").count() == 0
     assert page.page.locator(".attnlab-thumb").count() == 6
@@ -358,8 +367,10 @@ def test_neuron_view_steps_through_queries_and_reads_cells(open_page, rng, tmp_p
     page.page.locator(".attnlab-neurons").hover(position={"x": 112, "y": 52 + 7})
     q, k = rec.qk("")
     assert page.data("cell") == "0,0"
-    expected = (f"key 0 \u201cThe\u201d, dimension 0: k = {k[0, 1, 0, 0]:.4f}, q = {q[0, 1, 6, 0]:.4f}, "
-                f"q * k = {q[0, 1, 6, 0] * k[0, 1, 0, 0]:.4f}")
+    ke, qe = k[0, 1, 0, 0], q[0, 1, 6, 0]
+    expected = (f"key 0 \u201cThe\u201d, dimension 0: k = {ke:.4f}, q = {qe:.4f}, "
+                f"q * k = {qe * ke:.4f}")
     assert page.text(".attnlab-readout") == expected
     name, svg = page.download("SVG")
-    assert name == "attnlab-neuron-view.svg" and "query 6 \u201cmat\u201d \u2014 (root), head 1" in svg.decode()
+    assert name == "attnlab-neuron-view.svg"
+    assert "query 6 \u201cmat\u201d \u2014 (root), head 1" in svg.decode()

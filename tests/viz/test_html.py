@@ -15,11 +15,22 @@ import pytest
 import attnlab as al
 from attnlab.viz import html
 
-MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF-", ".html": b"<!DOCTYPE html>"}
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF-",
+         ".html": b"<!DOCTYPE html>"}
+
+
+def _neuron_view(weights, tokens):
+    attn = al.nn.MultiheadAttention(8, 2)
+    with al.record_attention(attn, qk=True) as rec:
+        attn(np.linspace(-1, 1, 40, dtype=np.float32).reshape(1, 5, 8))
+    return al.viz.neuron_view(rec, tokens)
+
+
 VIEWS = {
     "head_view": lambda w, t: al.viz.head_view(w, t),
     "model_view": lambda w, t: al.viz.model_view(w, t),
     "timeline": lambda w, t: al.viz.timeline([(0, w), (10, w)], t),
+    "neuron_view": _neuron_view,
 }
 
 
@@ -30,14 +41,15 @@ def view(request, model_weights):
 
 def test_assets_are_package_files():
     names = {p.name for p in resources.files("attnlab.viz").joinpath("assets").iterdir()}
-    assert {"common.js", "head_view.js", "model_view.js", "timeline.js", "views.css"} <= names
+    assert {"common.js", "head_view.js", "model_view.js", "timeline.js", "neuron_view.js",
+            "views.css"} <= names
 
 
 def test_views_are_self_contained(view):
     page = view.html
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    for external in ("https:", "//cdn", "require(", "fetch(", "XMLHttpRequest", "import(", "@import",
-                     "url(", "@font-face"):
+    for external in ("https:", "//cdn", "require(", "fetch(", "XMLHttpRequest", "import(",
+                     "@import", "url(", "@font-face"):
         assert external not in page, external
     # "http:" only as the name of SVG's namespace (downloads are SVG documents), never fetched
     assert page.replace('"http://www.w3.org/2000/svg"', "").count("http:") == 0
@@ -53,8 +65,9 @@ def test_notebook_output_carries_a_static_picture_for_where_scripts_do_not_run(p
     assert bundle["image/png"].startswith(MAGIC[".png"])
     fragment = bundle["text/html"]
     element = re.search(r'<div class="attnlab-view" id="(attnlab-[0-9a-f]+)"', fragment).group(1)
-    fallback = re.search(rf'<div class="attnlab-fallback" id="{element}-fallback">(.*?)</div></div>',
-                         fragment).group(1)
+    fallback = re.search(
+        rf'<div class="attnlab-fallback" id="{element}-fallback">(.*?)</div></div>', fragment)
+    fallback = fallback.group(1)
     assert '<img alt="' in fallback and 'src="data:image/png;base64,' in fallback
     assert "run the cell (or trust the notebook)" in fallback
     assert fragment.index("attnlab-fallback") < fragment.index("<script>")
@@ -73,7 +86,8 @@ def test_without_matplotlib_the_fallback_is_a_note(monkeypatch, model_weights):
 
 def test_every_render_gets_fresh_ids(model_weights):
     view = al.viz.head_view(model_weights)
-    ids = [re.search(r'id="(attnlab-[0-9a-f]+)"', view._fragment(fallback=False)).group(1) for _ in range(3)]
+    ids = [re.search(r'id="(attnlab-[0-9a-f]+)"', view._fragment(fallback=False)).group(1)
+           for _ in range(3)]
     page = al.viz.document([view, al.viz.model_view(model_weights), view])
     ids += re.findall(r'<div class="attnlab-view" id="(attnlab-[0-9a-f]+)"', page)
     assert len(ids) == 6 and len(set(ids)) == 6
@@ -101,7 +115,8 @@ def test_save_writes_by_extension(plt, view, tmp_path, suffix):
 def test_save_html_is_save(model_weights, tmp_path):
     view = al.viz.model_view(model_weights)
     text = view.save_html(tmp_path / "a.html").read_text(encoding="utf-8")
-    assert "attnlabViews.model_view =" in text and "<title>model view (2 layers x 3 heads)</title>" in text
+    assert "attnlabViews.model_view =" in text
+    assert "<title>model view (2 layers x 3 heads)</title>" in text
     assert repr(view) == "<attnlab View model_view: model view (2 layers x 3 heads)>"
 
 
@@ -109,8 +124,8 @@ def test_save_errors_name_the_callers_path(model_weights, tmp_path):
     view = al.viz.model_view(model_weights)
     missing = tmp_path / "no such folder" / "view.html"
     for path in (missing, missing.with_suffix(".png")):
-        with pytest.raises(FileNotFoundError, match=re.escape(f"path: cannot save {str(path)!r}: the "
-                                                              f"folder {str(path.parent)!r} does not exist")):
+        message = f"path: cannot save {str(path)!r}: the folder {str(path.parent)!r} does not exist"
+        with pytest.raises(FileNotFoundError, match=re.escape(message)):
             view.save(path)
     with pytest.raises(FileNotFoundError, match=re.escape(repr(str(missing)))):
         view.save_html(missing)

@@ -22,7 +22,8 @@ class ArrayLike:
 def test_every_layout_gives_the_same_model(model_weights):
     record = OrderedDict((f"blocks.{i}.attn", np.stack([model_weights[i] * 0, model_weights[i]]))
                          for i in range(2))
-    batch = np.stack([model_weights * 0, model_weights, model_weights * 0], axis=1)  # (L, B, H, Lq, Lk)
+    # (layers, B, H, Lq, Lk)
+    batch = np.stack([model_weights * 0, model_weights, model_weights * 0], axis=1)
     layouts = {
         "array": (model_weights, None, None),
         "list of (H, Lq, Lk)": (list(model_weights), None, None),
@@ -90,20 +91,20 @@ def test_hugging_face_attentions_of_a_batch(tiny_models):
                                   expected)
     with pytest.raises(ValueError, match=r"batch_index: 3 is out of range for B = 3"):
         attention(outputs.attentions, batch_index=3)
-    with pytest.raises(TypeError, match=r"weights: a model output; pass one of its attention fields: "
-                                        r"outputs.attentions"):
+    with pytest.raises(TypeError, match=r"weights: a model output; pass one of its attention "
+                                        r"fields: outputs.attentions"):
         attention(outputs)
 
 
 def test_hugging_face_encoder_decoder_cross_attention(tiny_models):
     torch, _, bart = tiny_models
-    outputs = bart(input_ids=torch.randint(3, 50, (2, 6)), decoder_input_ids=torch.randint(3, 50, (2, 4)),
-                   output_attentions=True)
+    outputs = bart(input_ids=torch.randint(3, 50, (2, 6)),
+                   decoder_input_ids=torch.randint(3, 50, (2, 4)), output_attentions=True)
     att = attention(outputs.cross_attentions, batch_index=1)
     assert att.shape == (2, 2, 4, 6)  # decoder layers, heads, target queries, source keys
     np.testing.assert_array_equal(att.weights[1], outputs.cross_attentions[1][1].detach().numpy())
-    with pytest.raises(TypeError, match=r"fields: outputs.encoder_attentions, outputs.decoder_attentions, "
-                                        r"outputs.cross_attentions$"):
+    with pytest.raises(TypeError, match=r"fields: outputs.encoder_attentions, "
+                                        r"outputs.decoder_attentions, outputs.cross_attentions$"):
         attention(outputs)
 
 
@@ -122,16 +123,20 @@ def test_array_input_is_not_copied(model_weights):
 @pytest.mark.parametrize("bad,error,match", [
     (np.zeros(5, np.float32), ValueError, r"weights: expected 2 to 5 dimensions .* got 1"),
     (np.zeros((1, 1, 2, 3, 4, 4), np.float32), ValueError, r"weights: expected 2 to 5 dimensions"),
-    (np.zeros((3, 3), np.int64), TypeError, r"weights: expected dtype float16, float32 or float64, got int64"),
-    (np.zeros((3, 3), np.complex64), TypeError, r"weights: expected dtype float16, float32 or float64"),
+    (np.zeros((3, 3), np.int64), TypeError,
+     r"weights: expected dtype float16, float32 or float64, got int64"),
+    (np.zeros((3, 3), np.complex64), TypeError,
+     r"weights: expected dtype float16, float32 or float64"),
     ("weights", TypeError, r"weights: expected an array of attention weights, got str"),
     ([[0.5, 0.5], [0.5, 0.5]], TypeError, r"weights\[0\]: expected an array .* got list"),
     ([np.zeros((2, 3, 3)), np.zeros((3, 3, 3))], ValueError,
      r"weights\[1\]: shape \(3, 3, 3\) does not match weights\[0\]'s \(2, 3, 3\)"),
-    ([np.zeros((1, 2, 2, 3, 3))], ValueError, r"weights\[0\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)"),
+    ([np.zeros((1, 2, 2, 3, 3))], ValueError,
+     r"weights\[0\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)"),
     ([], ValueError, r"weights: the list holds no layer"),
     ({}, ValueError, r"weights: the record holds no attention module"),
-    ({"a": np.zeros((3, 3))}, ValueError, r"weights\['a'\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)"),
+    ({"a": np.zeros((3, 3))}, ValueError,
+     r"weights\['a'\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)"),
     ({"a": np.zeros((2, 3, 3)), "b": np.zeros((1, 2, 3, 3))}, ValueError,
      r"weights\['b'\]: shape \(1, 2, 3, 3\) does not match weights\['a'\]'s \(2, 3, 3\)"),
     (np.full((2, 2), np.nan), ValueError, r"weights: contains NaN or inf"),
@@ -155,12 +160,13 @@ def test_bad_batch_index():
     np.testing.assert_array_equal(attention(record, batch_index=-1).weights, record["a"][1:])
 
 
-@pytest.mark.parametrize("weights", [np.zeros((2, 1, 3, 3)), np.zeros((3, 3)), [np.zeros((1, 3, 3))],
-                                     {"a": np.zeros((1, 3, 3))}])
+@pytest.mark.parametrize("weights", [np.zeros((2, 1, 3, 3)), np.zeros((3, 3)),
+                                     [np.zeros((1, 3, 3))], {"a": np.zeros((1, 3, 3))}])
 def test_batch_index_is_never_silently_ignored(weights):
-    with pytest.raises(ValueError, match=r"batch_index: weights.* has no batch axis \(a 4-d array is read "
-                                         r"as \(layers, H, Lq, Lk\)\); pass a 5-d \(layers, B, H, Lq, Lk\) "
-                                         r"array or a list of per-layer \(B, H, Lq, Lk\) arrays"):
+    with pytest.raises(ValueError, match=r"batch_index: weights.* has no batch axis \(a 4-d "
+                                         r"array is read as \(layers, H, Lq, Lk\)\); pass a 5-d "
+                                         r"\(layers, B, H, Lq, Lk\) array or a list of per-layer "
+                                         r"\(B, H, Lq, Lk\) arrays"):
         attention(weights, batch_index=0)
 
 

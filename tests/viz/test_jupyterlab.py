@@ -65,7 +65,9 @@ def server(tmp_path_factory):
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(root / 'server.log').read_text()}")
+                    log.flush()
+                    raise RuntimeError("JupyterLab did not start: "
+                                       + (root / "server.log").read_text())
                 time.sleep(0.5)
         yield url, notebooks
     finally:
@@ -142,7 +144,8 @@ def test_views_draw_answer_mouse_and_keys_and_fall_back_untrusted(server, browse
         "head_view", "timeline", "model_view"]
     assert lab.page.locator(".attnlab-fallback").count() == 0  # the scripts ran
     inked = lab.page.locator(".attnlab-lines").evaluate(
-        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((v, i) => i % 4 == 0 && v < 200).length")
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
+        ".filter((v, i) => i % 4 == 0 && v < 200).length")
     assert inked > 100
     # the mouse
     lab.page.locator(".attnlab-queries .attnlab-token").nth(2).hover()
@@ -159,13 +162,15 @@ def test_views_draw_answer_mouse_and_keys_and_fall_back_untrusted(server, browse
     lab.page.keyboard.press("ArrowDown")
     assert lab.page.locator(".attnlab-view[data-kind=timeline]").get_attribute("data-layer") == "1"
     # the control: without the attribute, the notebook takes the arrow and the slider stays
-    lab.page.locator(".attnlab-slider").evaluate("s => s.removeAttribute('data-lm-suppress-shortcuts')")
+    lab.page.locator(".attnlab-slider").evaluate(
+        "s => s.removeAttribute('data-lm-suppress-shortcuts')")
     _click_slider_thumb(lab)
     lab.page.keyboard.press("ArrowLeft")
     assert lab.step() == "100"
     lab.page.keyboard.press("Control+s")
     lab.page.wait_for_function(
-        "() => !document.querySelector('.jp-mod-current .jp-mod-dirty, .lm-mod-current.jp-mod-dirty')",
+        "() => !document.querySelector("
+        "'.jp-mod-current .jp-mod-dirty, .lm-mod-current.jp-mod-dirty')",
         timeout=TIMEOUT_MS)
     lab.close()
 

@@ -22,7 +22,8 @@ def pyplot(function: str) -> ModuleType:
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError(f"attnlab.viz.{function} needs matplotlib: pip install attnlab[viz]") from error
+        raise ImportError(f"attnlab.viz.{function} needs matplotlib: pip install attnlab[viz]"
+                          ) from error
     return plt
 
 

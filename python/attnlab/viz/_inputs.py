@@ -210,7 +210,8 @@ def token_labels(tokens: object, count: int, name: str, axis: str) -> list[str]:
     if tokens is None:
         return [str(i) for i in range(count)]
     if isinstance(tokens, (str, bytes)) or not isinstance(tokens, (Sequence, np.ndarray)):
-        raise TypeError(f"{name}: expected a sequence of token strings, got {type(tokens).__name__}")
+        raise TypeError(f"{name}: expected a sequence of token strings, got "
+                        f"{type(tokens).__name__}")
     labels = []
     for i, token in enumerate(tokens):
         if isinstance(token, (str, np.str_)):
@@ -224,7 +225,8 @@ def token_labels(tokens: object, count: int, name: str, axis: str) -> list[str]:
     return labels
 
 
-def query_key_labels(tokens: object, key_tokens: object, lq: int, lk: int) -> tuple[list[str], list[str]]:
+def query_key_labels(tokens: object, key_tokens: object, lq: int,
+                     lk: int) -> tuple[list[str], list[str]]:
     """Labels of the queries and keys; ``key_tokens`` defaults to ``tokens`` for self attention
     and must be given for cross attention (Lq != Lk) when ``tokens`` is."""
     queries = token_labels(tokens, lq, "tokens", "Lq (axis -2)")

@@ -19,8 +19,12 @@ from attnlab.viz.html import View
 LINES_PER_HEAD = 1 << 15
 """head_view's default budget: keys kept per query = this // Lq (at least 1, at most Lk)."""
 
-STATIC_LINES = 2048
+STATIC_LINES = 1024
 """The static picture draws at most this many lines per head, the strongest."""
+
+STATIC_FAINTEST = 1 / 64
+"""The static picture leaves out lines fainter than this opacity: next to invisible, they
+would make its PNG (a notebook's fallback) megabytes of noise."""
 
 
 def _top_of_rows(matrix: np.ndarray, k: int) -> np.ndarray:
@@ -115,15 +119,15 @@ def _picture(data: dict, keys: np.ndarray, kept: np.ndarray, title: str, layer_n
 
     shown, lq, lk = data["shown"], data["lq"], data["lk"]
     rows = max(lq, lk)
-    height = min(14.0, max(3.0, 0.18 * rows))
-    figure = new_figure("head_view", 1.6 + 1.3 * len(shown) + 1.6, height + 0.9)
+    height = min(7.0, max(3.0, 0.16 * rows))
+    figure = new_figure("head_view", 1.4 + 1.1 * len(shown) + 1.4, height + 0.9)
     axes = figure.subplots(1, len(shown), squeeze=False, sharey=True)[0]
     strengths, top = scaled(kept, data["scale"])
     note = []
     for ax, head in zip(axes, shown):
         s, j = strengths[head].ravel() / top, keys[head].reshape(-1)
         i = np.repeat(np.arange(lq), keys.shape[-1])
-        visible = np.flatnonzero(s >= 1 / 255)
+        visible = np.flatnonzero(s >= STATIC_FAINTEST)
         if visible.size > STATIC_LINES:
             visible = visible[np.argpartition(s[visible], -STATIC_LINES)[-STATIC_LINES:]]
             note = [f"the {STATIC_LINES} strongest lines of each head"]
@@ -148,6 +152,7 @@ def _picture(data: dict, keys: np.ndarray, kept: np.ndarray, title: str, layer_n
     if data["k"] < lk:
         note.append(f"each query's {data['k']} strongest keys of {lk}")
     lines = [f"{title}, {layer_name}", data["batchNote"], "query (left) \u2192 key (right); "
-             f"line opacity = {SCALE_LABELS[data['scale']]}", "; ".join(note)]
+             f"line opacity = {SCALE_LABELS[data['scale']]} (below {STATIC_FAINTEST:.3f}: "
+             "not drawn)", "; ".join(note)]
     figure.suptitle("\n".join(line for line in lines if line), fontsize=9, parse_math=False)
     return figure

@@ -41,7 +41,8 @@ def series(history: object) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                         f"{type(history).__name__}")
     result = {}
     if "step" in history:
-        steps = np.array([_number(s, f"history['step'][{i}]") for i, s in enumerate(history["step"])])
+        steps = np.array([_number(s, f"history['step'][{i}]")
+                          for i, s in enumerate(history["step"])])
         for name, values in history.items():
             if name == "step":
                 continue

@@ -79,14 +79,21 @@ class View:
                 f"<div><i>{html_escape.escape(note)}</i></div></div>")
 
     def _static_png(self) -> bytes | None:
-        """The static picture as PNG bytes, drawn once; None without matplotlib."""
+        """The static picture as PNG bytes, drawn once; None without matplotlib. In 256
+        colours (Pillow comes with matplotlib): a head view's many faint lines make a
+        true-colour PNG some 3x larger, and the notebook keeps the picture twice."""
         if self._png is None:
             try:
                 import matplotlib  # noqa: F401  (only to know whether it is there)
+                from PIL import Image
             except ImportError:
                 return None
+            drawn = io.BytesIO()
+            self.figure().savefig(drawn, format="png", dpi=72)
+            drawn.seek(0)
             buffer = io.BytesIO()
-            self.figure().savefig(buffer, format="png", dpi=90)
+            Image.open(drawn).convert("RGB").quantize(colors=256).save(buffer, format="PNG",
+                                                                        optimize=True)
             self._png = buffer.getvalue()
         return self._png
 

@@ -38,7 +38,9 @@ window.attnlabViews = window.attnlabViews || {};
     var node = document.createElement(tag);
     if (className) node.className = className;
     if (text !== undefined) node.textContent = text;
-    if (tag === "input" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
+    if (tag === "input" || tag === "select") {
+      node.setAttribute("data-lm-suppress-shortcuts", "true");
+    }
     if (parent) parent.appendChild(node);
     return node;
   };
@@ -54,7 +56,9 @@ window.attnlabViews = window.attnlabViews || {};
   A.headColour = function (head, heads) {
     return "hsl(" + Math.round((360 * head) / Math.max(heads, 1)) + ", 70%, 42%)";
   };
-  A.headRgb = function (head, heads) { return A.hsl(Math.round((360 * head) / Math.max(heads, 1)), 0.7, 0.42); };
+  A.headRgb = function (head, heads) {
+    return A.hsl(Math.round((360 * head) / Math.max(heads, 1)), 0.7, 0.42);
+  };
 
   // "12 “the”": a token with its position, so that digit tokens read unambiguously.
   A.token = function (tokens, i) { return i + " \u201c" + tokens[i] + "\u201d"; };
@@ -64,7 +68,8 @@ window.attnlabViews = window.attnlabViews || {};
     var first = Math.floor((cell * tokens.length) / cells);
     var last = Math.floor(((cell + 1) * tokens.length) / cells) - 1;
     if (last <= first) return A.token(tokens, first);
-    return first + "\u2013" + last + " \u201c" + tokens[first] + "\u201d \u2026 \u201c" + tokens[last] + "\u201d";
+    return first + "\u2013" + last + " \u201c" + tokens[first] + "\u201d \u2026 \u201c" +
+      tokens[last] + "\u201d";
   };
 
   // Axis labels, one per cell: the tokens, or for pooled cells the position each starts at.
@@ -124,7 +129,9 @@ window.attnlabViews = window.attnlabViews || {};
   };
 
   // ---- scales --------------------------------------------------------------------------
-  A.SCALES = { absolute: "weight", row: "weight / its query's strongest", head: "weight / the head's strongest" };
+  A.SCALES = {
+    absolute: "weight", row: "weight / its query's strongest", head: "weight / the head's strongest"
+  };
 
   // Strengths in [0, 1] of rows x cols uint16 levels starting at levels[offset]: the weight
   // over the view's top ("absolute"), over its row's strongest, or over the head's strongest.
@@ -206,7 +213,9 @@ window.attnlabViews = window.attnlabViews || {};
   A.hsl = function (hue, saturation, lightness) {
     var k = function (n) { return (n + hue / 30) % 12; };
     var a = saturation * Math.min(lightness, 1 - lightness);
-    return [0, 8, 4].map(function (n) { return lightness - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1)); });
+    return [0, 8, 4].map(function (n) {
+      return lightness - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
+    });
   };
 
   var measurer = null;
@@ -222,7 +231,8 @@ window.attnlabViews = window.attnlabViews || {};
     var low = 0, high = text.length;
     while (low < high) {
       var mid = (low + high + 1) >> 1;
-      if (measure(text.slice(0, mid) + "\u2026", size, bold) <= width) low = mid; else high = mid - 1;
+      if (measure(text.slice(0, mid) + "\u2026", size, bold) <= width) low = mid;
+      else high = mid - 1;
     }
     return text.slice(0, low) + "\u2026";
   };
@@ -265,7 +275,11 @@ window.attnlabViews = window.attnlabViews || {};
       },
       rect: function (x, y, w, h, fill, stroke) {
         if (fill) { c.fillStyle = fill; c.fillRect(x, y, w, h); }
-        if (stroke) { c.strokeStyle = stroke; c.lineWidth = 1; c.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1); }
+        if (stroke) {
+          c.strokeStyle = stroke;
+          c.lineWidth = 1;
+          c.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1);
+        }
       },
       image: function (tile, x, y, w, h) {
         c.imageSmoothingEnabled = false;
@@ -285,15 +299,19 @@ window.attnlabViews = window.attnlabViews || {};
     var parts = [];
     return {
       clear: function (fill) {
-        if (fill) parts.push('<rect width="' + width + '" height="' + height + '" fill="' + fill + '"/>');
+        if (fill) {
+          parts.push('<rect width="' + width + '" height="' + height + '" fill="' + fill + '"/>');
+        }
       },
       text: function (x, y, text, o) {
         o = o || {};
         var size = o.size || 11;
         var anchor = o.anchor === "end" ? "end" : o.anchor === "middle" ? "middle" : "start";
-        var transform = o.rotate ? ' transform="rotate(' + o.rotate + " " + number(x) + " " + number(y) + ')"' : "";
+        var transform = !o.rotate ? "" :
+          ' transform="rotate(' + o.rotate + " " + number(x) + " " + number(y) + ')"';
         parts.push('<text x="' + number(x) + '" y="' + number(y) + '" font-size="' + size +
-          '" text-anchor="' + anchor + '" dominant-baseline="central" fill="' + (o.colour || "#222") +
+          '" text-anchor="' + anchor + '" dominant-baseline="central" fill="' +
+          (o.colour || "#222") +
           '"' + (o.bold ? ' font-weight="600"' : "") + transform + ">" +
           escape(A.fit(text, o.width, size, o.bold)) + "</text>");
       },
@@ -301,12 +319,14 @@ window.attnlabViews = window.attnlabViews || {};
         var paths = {}, colour = A.css(rgb.map(function (v) { return Math.round(v * 255); }));
         for (var n = 0; n < alphas.length; n++) {
           var key = String(Math.round(alphas[n] * 1000) / 1000), i = 4 * n;
-          (paths[key] = paths[key] || []).push("M" + number(segments[i]) + " " + number(segments[i + 1]) +
+          (paths[key] = paths[key] || []).push(
+            "M" + number(segments[i]) + " " + number(segments[i + 1]) +
             "L" + number(segments[i + 2]) + " " + number(segments[i + 3]));
         }
         Object.keys(paths).forEach(function (alpha) {
-          parts.push('<path d="' + paths[alpha].join("") + '" stroke="' + colour + '" stroke-opacity="' +
-            alpha + '" stroke-width="' + width + '" fill="none" style="mix-blend-mode:multiply"/>');
+          parts.push('<path d="' + paths[alpha].join("") + '" stroke="' + colour +
+            '" stroke-opacity="' + alpha + '" stroke-width="' + width +
+            '" fill="none" style="mix-blend-mode:multiply"/>');
         });
       },
       rect: function (x, y, w, h, fill, stroke) {
@@ -316,7 +336,8 @@ window.attnlabViews = window.attnlabViews || {};
       },
       image: function (tile, x, y, w, h) {
         parts.push('<image x="' + number(x) + '" y="' + number(y) + '" width="' + number(w) +
-          '" height="' + number(h) + '" preserveAspectRatio="none" style="image-rendering:pixelated" href="' +
+          '" height="' + number(h) +
+          '" preserveAspectRatio="none" style="image-rendering:pixelated" href="' +
           tile.toDataURL("image/png") + '"/>');
       },
       done: function () {
@@ -347,7 +368,9 @@ window.attnlabViews = window.attnlabViews || {};
   // stride-th), at their centre positions.
   A.ticks = function (labels, length) {
     var pitch = length / labels.length, stride = Math.max(1, Math.ceil(12 / pitch)), out = [];
-    for (var i = 0; i < labels.length; i += stride) out.push({ at: (i + 0.5) * pitch, text: labels[i], i: i });
+    for (var i = 0; i < labels.length; i += stride) {
+      out.push({ at: (i + 0.5) * pitch, text: labels[i], i: i });
+    }
     return out;
   };
 
@@ -360,12 +383,14 @@ window.attnlabViews = window.attnlabViews || {};
     p.rect(L.x, L.y, L.w, L.h, null, "#bbb");
     if (o.rowLabels) {
       A.ticks(o.rowLabels, L.h).forEach(function (t) {
-        p.text(L.x - 4, L.y + t.at, t.text, { size: 10, anchor: "end", width: L.x - 6, colour: "#333" });
+        p.text(L.x - 4, L.y + t.at, t.text,
+          { size: 10, anchor: "end", width: L.x - 6, colour: "#333" });
       });
     }
     if (o.colLabels) {
       A.ticks(o.colLabels, L.w).forEach(function (t) {
-        p.text(L.x + t.at, L.y + L.h + 4, t.text, { size: 10, anchor: "end", rotate: -90, width: 74, colour: "#333" });
+        p.text(L.x + t.at, L.y + L.h + 4, t.text,
+          { size: 10, anchor: "end", rotate: -90, width: 74, colour: "#333" });
       });
     }
     if (o.bar) A.paintColourBar(p, L.x + L.w + 8, L.y, 10, L.h, o.bar.top, o.bar.label);
@@ -379,7 +404,10 @@ window.attnlabViews = window.attnlabViews || {};
     [0, 0.5, 1].forEach(function (f) {
       p.text(x + w + 3, y + (1 - f) * h, (f * top).toPrecision(2), { size: 9, colour: "#444" });
     });
-    if (label) p.text(x + w + 30, y + h / 2, label, { size: 9, rotate: -90, anchor: "middle", colour: "#555", width: h });
+    if (label) {
+      p.text(x + w + 30, y + h / 2, label,
+        { size: 9, rotate: -90, anchor: "middle", colour: "#555", width: h });
+    }
   };
 
   // The cell under a pointer event over a heatmap drawn with layout L on ``canvas``.
@@ -387,7 +415,10 @@ window.attnlabViews = window.attnlabViews || {};
     var box = canvas.getBoundingClientRect();
     var x = event.clientX - box.left - L.x, y = event.clientY - box.top - L.y;
     if (x < 0 || y < 0 || x >= L.w || y >= L.h) return null;
-    return { row: Math.min(rows - 1, Math.floor((y / L.h) * rows)), col: Math.min(cols - 1, Math.floor((x / L.w) * cols)) };
+    return {
+      row: Math.min(rows - 1, Math.floor((y / L.h) * rows)),
+      col: Math.min(cols - 1, Math.floor((x / L.w) * cols))
+    };
   };
 
   // ---- export --------------------------------------------------------------------------
@@ -396,15 +427,16 @@ window.attnlabViews = window.attnlabViews || {};
   A.exportButtons = function (parent, root, name, scene) {
     var group = A.el("span", "attnlab-export", parent);
     ["png", "svg"].forEach(function (kind) {
-      A.button(group, "\u2913 " + kind.toUpperCase(), "download " + (kind === "png" ? "a PNG picture" : "an SVG drawing") + " of what the view shows",
-        function () {
-          var link = A.el("a", "", root);
-          link.href = A.picture(scene(), kind);
-          link.download = name + "." + kind;
-          link.click();
-          link.remove();
-          root.dataset.exported = kind;
-        });
+      var what = kind === "png" ? "a PNG picture" : "an SVG drawing";
+      var title = "download " + what + " of what the view shows";
+      A.button(group, "\u2913 " + kind.toUpperCase(), title, function () {
+        var link = A.el("a", "", root);
+        link.href = A.picture(scene(), kind);
+        link.download = name + "." + kind;
+        link.click();
+        link.remove();
+        root.dataset.exported = kind;
+      });
     });
     root.attnlabPicture = function (kind) { return A.picture(scene(), kind); };
   };

@@ -17,7 +17,8 @@ window.attnlabViews.head_view = function (root, d) {
   A.el("span", "attnlab-label", bar, "heads");
   var buttons = [];
   for (var h = 0; h < heads; h++) {
-    var button = A.button(bar, String(h), "head " + h + " (click to show or hide)", toggle.bind(null, h));
+    var button = A.button(bar, String(h), "head " + h + " (click to show or hide)",
+      toggle.bind(null, h));
     button.classList.add("attnlab-head");
     button.style.setProperty("--attnlab-head", A.headColour(h, heads));
     buttons.push(button);
@@ -30,8 +31,8 @@ window.attnlabViews.head_view = function (root, d) {
   var found = A.el("span", "attnlab-found", bar);
   A.exportButtons(bar, root, "attnlab-head-view", scene);
 
-  var topkNote = k < lk ? "each query keeps its " + k + " strongest keys of " + lk + " (top_k=" + k +
-    "); the weaker ones are not in this page" : "";
+  var topkNote = k >= lk ? "" : "each query keeps its " + k + " strongest keys of " + lk +
+    " (top_k=" + k + "); the weaker ones are not in this page";
   A.notes(root, [d.title, d.batchNote, topkNote]);
   var readout = A.el("div", "attnlab-readout", root, "\u00a0");
 
@@ -90,8 +91,8 @@ window.attnlabViews.head_view = function (root, d) {
     });
     col.addEventListener("click", function (event) {
       var i = rowAt(col, step, count, event);
-      var same = state.focus && state.focus.pinned && state.focus.side === side && state.focus.i === i;
-      state.focus = same ? { side: side, i: i, pinned: false } : { side: side, i: i, pinned: true };
+      var f = state.focus, same = f && f.pinned && f.side === side && f.i === i;
+      state.focus = { side: side, i: i, pinned: !same };
       update();
     });
     col.addEventListener("mouseleave", function () {
@@ -145,16 +146,6 @@ window.attnlabViews.head_view = function (root, d) {
   // Without a focus, each head draws at most its share of LINES, the strongest: the weakest
   // lines are all but invisible, and the raster cost of long lines is what limits the speed.
   var LINES = 4096;
-  function strengthOf(base, scale) {
-    var s = new Float32Array(lq * k), i, t, m = 0;
-    if (scale === "head") for (i = 0; i < lq * k; i++) m = Math.max(m, levels[base + i]);
-    for (i = 0; i < lq; i++) {
-      if (scale === "row") { m = 0; for (t = 0; t < k; t++) m = Math.max(m, levels[base + i * k + t]); }
-      if (scale === "absolute") m = 65535;
-      for (t = 0; t < k; t++) s[i * k + t] = m > 0 ? levels[base + i * k + t] / m : 0;
-    }
-    return s;
-  }
   function strongest(s, budget) {
     var counts = new Uint32Array(256), least = 256, total = 0, lines = 0;
     for (var e = 0; e < s.length; e++) {
@@ -178,8 +169,9 @@ window.attnlabViews.head_view = function (root, d) {
     if (keep) drawn = { head: [], q: [], k: [] };
     state.shown.forEach(function (head) {
       var base = (state.layer * heads + head) * lq * k;
-      var s = strengthOf(base, state.scale);
-      var limit = focus ? { least: 1, queryStride: 1, lines: 0 } : strongest(s, Math.max(256, LINES / state.shown.length));
+      var s = A.strengths(levels, base, lq, k, state.scale);  // the row's strongest is kept
+      var limit = focus ? { least: 1, queryStride: 1, lines: 0 }
+        : strongest(s, Math.max(256, LINES / state.shown.length));
       all += limit.lines;
       var segments = [], alphas = [];
       for (var i = first; i < last; i += limit.queryStride) {
@@ -189,7 +181,8 @@ window.attnlabViews.head_view = function (root, d) {
           var j = keys[base + e];
           if (focus && focus.side === "k" && j !== focus.i) continue;
           kept++;
-          segments.push(x, y + (i + 0.5) * stepQ + spread(head, stepQ), x + WIDTH, y + (j + 0.5) * stepK + spread(head, stepK));
+          segments.push(x, y + (i + 0.5) * stepQ + spread(head, stepQ),
+            x + WIDTH, y + (j + 0.5) * stepK + spread(head, stepK));
           alphas.push(s[e]);
           if (keep) { drawn.head.push(head); drawn.q.push(i); drawn.k.push(j); }
         }
@@ -200,7 +193,8 @@ window.attnlabViews.head_view = function (root, d) {
   }
 
   function paintLegend(p, x, y) {
-    p.text(x + WIDTH / 2, y + 8, "line opacity = " + A.SCALES[state.scale], { size: 10, anchor: "middle", colour: "#444", width: WIDTH });
+    p.text(x + WIDTH / 2, y + 8, "line opacity = " + A.SCALES[state.scale],
+      { size: 10, anchor: "middle", colour: "#444", width: WIDTH });
     [0.05, 0.25, 0.5, 1].forEach(function (v, n) {
       var lx = x + 12 + n * 52;
       p.ink([lx, y + 32, lx + 26, y + 22], [v], [0.13, 0.13, 0.13], 2);
@@ -210,25 +204,34 @@ window.attnlabViews.head_view = function (root, d) {
 
   function paintColumn(p, col, tokens, step, x, y, anchor) {
     var focus = state.focus, side = col === left ? "q" : "k";
-    if (focus && focus.side === side) p.rect(x, y + focus.i * step + step / 2 - 7, COLUMN, 14, "#ffe08a");
+    var at = anchor === "end" ? x + COLUMN - 4 : x + 4;
+    if (focus && focus.side === side) {
+      p.rect(x, y + focus.i * step + step / 2 - 7, COLUMN, 14, "#ffe08a");
+    }
     Object.keys(col.labels).forEach(function (i) {
-      p.text(anchor === "end" ? x + COLUMN - 4 : x + 4, y + (Number(i) + 0.5) * step, tokens[i], { size: 12, anchor: anchor, width: COLUMN - 8 });
+      p.text(at, y + (Number(i) + 0.5) * step, tokens[i],
+        { size: 12, anchor: anchor, width: COLUMN - 8 });
     });
     if (focus && focus.side === side && !col.labels[focus.i]) {
-      p.text(anchor === "end" ? x + COLUMN - 4 : x + 4, y + (focus.i + 0.5) * step, tokens[focus.i], { size: 12, anchor: anchor, width: COLUMN - 8, bold: true });
+      p.text(at, y + (focus.i + 0.5) * step, tokens[focus.i],
+        { size: 12, anchor: anchor, width: COLUMN - 8, bold: true });
     }
   }
 
   // The whole picture for the PNG and SVG downloads: title, notes, headers, tokens, lines.
   function scene() {
-    var notes = [d.title, d.batchNote, topkNote, "layer " + d.layers[state.layer] + ", heads " + state.shown.join(", ")].filter(Boolean);
+    var shown = "layer " + d.layers[state.layer] + ", heads " + state.shown.join(", ");
+    var notes = [d.title, d.batchNote, topkNote, shown].filter(Boolean);
     var top = 16 * notes.length + 8 + HEADER;
     return {
       width: 2 * COLUMN + WIDTH, height: top + height + 8,
       paint: function (p) {
-        notes.forEach(function (line, n) { p.text(4, 10 + 16 * n, line, { size: 11, bold: n === 0, width: 2 * COLUMN + WIDTH - 8 }); });
+        notes.forEach(function (line, n) {
+          p.text(4, 10 + 16 * n, line, { size: 11, bold: n === 0, width: 2 * COLUMN + WIDTH - 8 });
+        });
         var y = top - HEADER;
-        p.text(COLUMN - 4, y + HEADER - 10, "query (" + lq + ")", { size: 11, anchor: "end", bold: true });
+        p.text(COLUMN - 4, y + HEADER - 10, "query (" + lq + ")",
+          { size: 11, anchor: "end", bold: true });
         p.text(COLUMN + WIDTH + 4, y + HEADER - 10, "key (" + lk + ")", { size: 11, bold: true });
         paintLegend(p, COLUMN, y);
         paintColumn(p, left, d.tokens, stepQ, 0, top, "end");
@@ -240,7 +243,8 @@ window.attnlabViews.head_view = function (root, d) {
 
   // ---- pointer over the lines ----------------------------------------------------------
   canvas.addEventListener("mousemove", function (event) {
-    var box = canvas.getBoundingClientRect(), x = event.clientX - box.left, y = event.clientY - box.top;
+    var box = canvas.getBoundingClientRect();
+    var x = event.clientX - box.left, y = event.clientY - box.top;
     var best = -1, bestDistance = 4;
     for (var n = 0; n < drawn.q.length; n++) {
       var y0 = (drawn.q[n] + 0.5) * stepQ + spread(drawn.head[n], stepQ);
@@ -252,7 +256,11 @@ window.attnlabViews.head_view = function (root, d) {
     root.dataset.line = state.line ? state.line.head + "," + state.line.q + "," + state.line.k : "";
     readout.textContent = describe();
   });
-  canvas.addEventListener("mouseleave", function () { state.line = null; root.dataset.line = ""; readout.textContent = describe(); });
+  canvas.addEventListener("mouseleave", function () {
+    state.line = null;
+    root.dataset.line = "";
+    readout.textContent = describe();
+  });
 
   function weightOf(head, i, j) {
     var base = (state.layer * heads + head) * lq * k + i * k;
@@ -282,14 +290,17 @@ window.attnlabViews.head_view = function (root, d) {
         A.token(d.keyTokens, line.k) + ": weight " + (w === null ? "?" : w.toFixed(4));
     }
     if (!focus) return note;
-    var tokens = focus.side === "q" ? d.tokens : d.keyTokens, other = focus.side === "q" ? d.keyTokens : d.tokens;
+    var query = focus.side === "q";
+    var tokens = query ? d.tokens : d.keyTokens, other = query ? d.keyTokens : d.tokens;
     var parts = state.shown.slice(0, 6).map(function (head) {
       var s = strongestOf(head, focus.side, focus.i);
-      return "head " + head + ": " + (s ? A.token(other, s.at) + " " + s.weight.toFixed(3) : "none kept");
+      return "head " + head + ": " +
+        (s ? A.token(other, s.at) + " " + s.weight.toFixed(3) : "none kept");
     });
-    return (focus.side === "q" ? "query " : "key ") + A.token(tokens, focus.i) +
+    return (query ? "query " : "key ") + A.token(tokens, focus.i) +
       (focus.pinned ? " (pinned; click it again to release)" : "") + " \u2014 strongest " +
-      (focus.side === "q" ? "key" : "query") + " \u2014 " + parts.join("; ") + "; hover a line to read its weight";
+      (query ? "key" : "query") + " \u2014 " + parts.join("; ") +
+      "; hover a line to read its weight";
   }
 
   var note = "";
@@ -298,7 +309,9 @@ window.attnlabViews.head_view = function (root, d) {
       button.setAttribute("aria-pressed", String(state.shown.indexOf(h) >= 0));
     });
     [left, right].forEach(function (col) {
-      Object.keys(col.labels).forEach(function (i) { col.labels[i].classList.remove("attnlab-focus"); });
+      Object.keys(col.labels).forEach(function (i) {
+        col.labels[i].classList.remove("attnlab-focus");
+      });
       col.cursor.hidden = true;
       col.cursor.classList.remove("attnlab-focus");
     });
@@ -323,7 +336,8 @@ window.attnlabViews.head_view = function (root, d) {
     var counts = paintLines(painter, 0, 0, true);
     root.dataset.lines = String(counts.kept);
     note = counts.kept < counts.all ? "the " + counts.kept + " strongest of " + counts.all +
-      " lines drawn; hover or click a token to see all of its lines" : "hover a token to see its lines, a line to read its weight";
+      " lines drawn; hover or click a token to see all of its lines"
+      : "hover a token to see its lines, a line to read its weight";
     var legendPainter = A.canvasPainter(legend);
     legendPainter.clear("#fff");
     paintLegend(legendPainter, 0, 0);

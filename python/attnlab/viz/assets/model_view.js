@@ -35,7 +35,8 @@ window.attnlabViews.model_view = function (root, d) {
   var rowLabels = A.cellLabels(d.tokens, d.rq), colLabels = A.cellLabels(d.keyTokens, d.rk);
   var panel = A.el("div", "attnlab-enlarged", main);
   panel.hidden = true;
-  var layout = A.heatmapLayout({ w: bigW, h: bigH, rowLabels: rowLabels, colLabels: colLabels, title: true, bar: true });
+  var layout = A.heatmapLayout(
+    { w: bigW, h: bigH, rowLabels: rowLabels, colLabels: colLabels, title: true, bar: true });
   var enlarged = A.canvas(panel, layout.width, layout.height, "attnlab-big");
   var readout = A.el("div", "attnlab-readout", panel, "\u00a0");
 
@@ -44,12 +45,15 @@ window.attnlabViews.model_view = function (root, d) {
     return A.tile(A.strengths(levels, offset, d.rq, d.rk, state.scale), 0, d.rq, d.rk, A.ink);
   }
   function barTop() { return state.scale === "absolute" ? d.top : 1; }
-  function headTitle(layer, head) { return d.layers[layer] + ", head " + head + " (query \u2193, key \u2192)"; }
+  function headTitle(layer, head) {
+    return d.layers[layer] + ", head " + head + " (query \u2193, key \u2192)";
+  }
 
   function paintEnlarged(p, x, y) {
     var s = state.selected, L = { x: x + layout.x, y: y + layout.y, w: layout.w, h: layout.h };
     A.paintHeatmap(p, L, {
-      tile: tileOf(s.layer, s.head), rowLabels: rowLabels, colLabels: colLabels, title: headTitle(s.layer, s.head),
+      tile: tileOf(s.layer, s.head), rowLabels: rowLabels, colLabels: colLabels,
+      title: headTitle(s.layer, s.head),
       bar: { top: barTop(), label: A.SCALES[state.scale] }
     });
   }
@@ -70,7 +74,8 @@ window.attnlabViews.model_view = function (root, d) {
     var s = state.selected, at = (s.layer * heads + s.head) * per + cell.row * d.rk + cell.col;
     var weight = A.weight(levels[at], d.top);
     readout.textContent = "query " + A.cellTokens(d.tokens, cell.row, d.rq) + " \u2192 key " +
-      A.cellTokens(d.keyTokens, cell.col, d.rk) + ": " + (pooledRows || pooledCols ? "largest weight " : "weight ") + weight.toFixed(4);
+      A.cellTokens(d.keyTokens, cell.col, d.rk) + ": " +
+      (pooledRows || pooledCols ? "largest weight " : "weight ") + weight.toFixed(4);
     root.dataset.cell = cell.row + "," + cell.col;
   });
 
@@ -84,15 +89,20 @@ window.attnlabViews.model_view = function (root, d) {
     return {
       width: gridW + extra, height: Math.max(gridH, state.selected ? 34 + layout.height : 0) + 6,
       paint: function (p) {
-        p.text(4, 9, [d.title, d.batchNote].filter(Boolean).join(" \u2014 "), { size: 11, bold: true, width: gridW + extra - 8 });
-        for (var h = 0; h < heads; h++) p.text(nameWidth + h * (thumb + 3) + thumb / 2, 26, "head " + h, { size: 10, anchor: "middle", colour: "#555" });
+        p.text(4, 9, [d.title, d.batchNote].filter(Boolean).join(" \u2014 "),
+          { size: 11, bold: true, width: gridW + extra - 8 });
+        for (var h = 0; h < heads; h++) {
+          p.text(nameWidth + h * (thumb + 3) + thumb / 2, 26, "head " + h,
+            { size: 10, anchor: "middle", colour: "#555" });
+        }
         d.layers.forEach(function (name, layer) {
           var y = 34 + layer * (thumb + 3);
-          p.text(nameWidth - 4, y + thumb / 2, name, { size: 10, anchor: "end", width: nameWidth - 6, colour: "#555" });
+          p.text(nameWidth - 4, y + thumb / 2, name,
+            { size: 10, anchor: "end", width: nameWidth - 6, colour: "#555" });
           for (var h = 0; h < heads; h++) {
             var x = nameWidth + h * (thumb + 3);
             p.image(tileOf(layer, h), x, y, thumb, thumb);
-            var chosen = state.selected && state.selected.layer === layer && state.selected.head === h;
+            var s = state.selected, chosen = s && s.layer === layer && s.head === h;
             p.rect(x, y, thumb, thumb, null, chosen ? "#d33" : "#ccc");
           }
         });

@@ -10,7 +10,8 @@ window.attnlabViews.timeline = function (root, d) {
 
   var bar = A.el("div", "attnlab-bar", root);
   A.layerSelect(bar, d.layers, state.layer, function (layer) { state.layer = layer; update(); });
-  var play = A.button(bar, "\u25b6 play", "play the steps from the first (again to pause)", function () {
+  var play = A.button(bar, "\u25b6 play", "play the steps from the first (again to pause)", start);
+  function start() {
     if (state.timer) { stop(); return; }
     if (state.step === last) state.step = 0;
     update();
@@ -21,7 +22,7 @@ window.attnlabViews.timeline = function (root, d) {
       state.step++;
       update();
     }, 500);
-  });
+  }
   function stop() {
     clearInterval(state.timer);
     state.timer = null;
@@ -35,23 +36,32 @@ window.attnlabViews.timeline = function (root, d) {
   slider.max = String(last);
   slider.value = String(last);
   var stepText = A.el("span", "attnlab-steptext", bar);
-  slider.addEventListener("input", function () { stop(); state.step = Number(slider.value); update(); });
+  slider.addEventListener("input", function () {
+    stop();
+    state.step = Number(slider.value);
+    update();
+  });
   A.scaleSelect(bar, state.scale, function (scale) { state.scale = scale; update(); });
   A.exportButtons(bar, root, "attnlab-timeline", scene);
   A.notes(root, [d.title, d.batchNote, d.pooledNote]);
   var readout = A.el("div", "attnlab-readout", root, "\u00a0");
 
   var rowLabels = A.cellLabels(d.tokens, d.rq), colLabels = A.cellLabels(d.keyTokens, d.rk);
-  var w = d.rk >= d.rq ? size : Math.round((size * d.rk) / d.rq), h = d.rq >= d.rk ? size : Math.round((size * d.rq) / d.rk);
+  var w = d.rk >= d.rq ? size : Math.round((size * d.rk) / d.rq);
+  var h = d.rq >= d.rk ? size : Math.round((size * d.rq) / d.rk);
   var layouts = [];
   for (var head = 0; head < heads; head++) {
-    layouts.push(A.heatmapLayout({ w: w, h: h, rowLabels: head === 0 ? rowLabels : null, colLabels: colLabels, title: true, bar: head === heads - 1 }));
+    layouts.push(A.heatmapLayout({ w: w, h: h, rowLabels: head === 0 ? rowLabels : null,
+      colLabels: colLabels, title: true, bar: head === heads - 1 }));
   }
   var panels = A.el("div", "attnlab-panels", root);
   var canvases = layouts.map(function (L, head) {
     var canvas = A.canvas(panels, L.width, L.height, "attnlab-thumb attnlab-panel");
     canvas.addEventListener("mousemove", function (event) { hover(head, event); });
-    canvas.addEventListener("mouseleave", function () { readout.textContent = "\u00a0"; root.dataset.cell = ""; });
+    canvas.addEventListener("mouseleave", function () {
+      readout.textContent = "\u00a0";
+      root.dataset.cell = "";
+    });
     return canvas;
   });
 
@@ -60,9 +70,11 @@ window.attnlabViews.timeline = function (root, d) {
   function paintPanel(p, head, x, y) {
     var L = layouts[head];
     A.paintHeatmap(p, { x: x + L.x, y: y + L.y, w: L.w, h: L.h }, {
-      tile: A.tile(A.strengths(levels, offset(state.step, head), d.rq, d.rk, state.scale), 0, d.rq, d.rk, A.ink),
+      tile: A.tile(A.strengths(levels, offset(state.step, head), d.rq, d.rk, state.scale), 0,
+        d.rq, d.rk, A.ink),
       rowLabels: head === 0 ? rowLabels : null, colLabels: colLabels, title: "head " + head,
-      bar: head === heads - 1 ? { top: state.scale === "absolute" ? d.top : 1, label: A.SCALES[state.scale] } : null
+      bar: head !== heads - 1 ? null
+        : { top: state.scale === "absolute" ? d.top : 1, label: A.SCALES[state.scale] }
     });
   }
 
@@ -70,14 +82,16 @@ window.attnlabViews.timeline = function (root, d) {
     var cell = A.cellAt(canvases[head], layouts[head], d.rq, d.rk, event);
     if (!cell) { readout.textContent = "\u00a0"; root.dataset.cell = ""; return; }
     var weight = A.weight(levels[offset(state.step, head) + cell.row * d.rk + cell.col], d.top);
-    readout.textContent = "step " + d.steps[state.step] + ", " + d.layers[state.layer] + ", head " + head +
-      ": query " + A.cellTokens(d.tokens, cell.row, d.rq) + " \u2192 key " + A.cellTokens(d.keyTokens, cell.col, d.rk) +
-      ": " + (per < d.lq * d.lk ? "largest weight " : "weight ") + weight.toFixed(4);
+    readout.textContent = "step " + d.steps[state.step] + ", " + d.layers[state.layer] +
+      ", head " + head + ": query " + A.cellTokens(d.tokens, cell.row, d.rq) + " \u2192 key " +
+      A.cellTokens(d.keyTokens, cell.col, d.rk) + ": " +
+      (per < d.lq * d.lk ? "largest weight " : "weight ") + weight.toFixed(4);
     root.dataset.cell = head + "," + cell.row + "," + cell.col;
   }
 
   function caption() {
-    return d.layers[state.layer] + ", step " + d.steps[state.step] + " (" + (state.step + 1) + " of " + d.steps.length + ")";
+    return d.layers[state.layer] + ", step " + d.steps[state.step] + " (" + (state.step + 1) +
+      " of " + d.steps.length + ")";
   }
 
   function scene() {
@@ -86,7 +100,8 @@ window.attnlabViews.timeline = function (root, d) {
     return {
       width: width + 4, height: height + 40,
       paint: function (p) {
-        p.text(4, 9, [d.title, d.batchNote].filter(Boolean).join(" \u2014 "), { size: 11, bold: true, width: width });
+        p.text(4, 9, [d.title, d.batchNote].filter(Boolean).join(" \u2014 "),
+          { size: 11, bold: true, width: width });
         p.text(4, 25, caption(), { size: 11, width: width });
         var x = 0;
         layouts.forEach(function (L, head) { paintPanel(p, head, x, 36); x += L.width + 8; });
