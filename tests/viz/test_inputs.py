@@ -2,11 +2,28 @@
 gets an error naming the argument."""
 
 from collections import OrderedDict
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from attnlab.viz._inputs import attention, nonempty, nonnegative, query_key_labels
+
+
+class OnDevice:
+    """Stands for a torch tensor on a GPU (there is none here): what attention() calls of it,
+    detach() and cpu(), as torch's."""
+
+    __module__ = "torch"
+
+    def __init__(self, tensor):
+        self.tensor, self.device = tensor, SimpleNamespace(type="cuda")
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self.tensor.detach()
 
 
 class ArrayLike:
@@ -61,6 +78,7 @@ def test_torch_tensors_with_grad_and_half_precision(model_weights, dtype):
     assert att.weights.dtype == (np.float64 if dtype == "float64" else np.float32)
     np.testing.assert_array_equal(att.weights, expected)
     np.testing.assert_array_equal(attention(source).weights, expected)
+    np.testing.assert_array_equal(attention(OnDevice(source)).weights, expected)
 
 
 @pytest.fixture(scope="module")
