@@ -4,11 +4,13 @@ the fused kernel's weights output.
 An attention module takes part by inheriting :class:`RecordsAttention`: before its kernel call
 it asks ``self._recording()`` which recorders take this call (none when nothing records, so
 that the kernel is not asked for weights at all), and hands them the kernel's weights, its
-output Tensor and its values with ``self._record(takers, weights, out, value)``. A record
-made with ``keep_outputs=True`` (what :func:`attnlab.interpret.saliency` uses) keeps the
-output, marked to retain its gradient, and the values: the attention output is O = A V per
-head, so after ``backward`` the gradient of the loss with respect to the weights A, which
-the fused kernel never holds as a Tensor, is dL/dA = dL/dO V^T.
+output Tensor, its values, queries and keys with ``self._record(takers, weights, out, value,
+query, key)``. A record made with ``keep_outputs=True`` (what
+:func:`attnlab.interpret.saliency` uses) keeps the output, marked to retain its gradient,
+and the values: the attention output is O = A V per head, so after ``backward`` the gradient
+of the loss with respect to the weights A, which the fused kernel never holds as a Tensor,
+is dL/dA = dL/dO V^T. A record made with ``qk=True`` (what :func:`attnlab.viz.neuron_view`
+reads) copies the queries and keys.
 """
 
 from __future__ import annotations
