@@ -15,8 +15,8 @@ from attnlab._demo import run
 from attnlab.__main__ import main
 
 # What the README promises the reverse demo writes (a heads picture per layer).
-PROMISED = {"layers.png", "training.png", "model_view.html", "timeline.html",
-            "heads_blocks_0_attn.png", "heads_blocks_1_attn.png"}
+PROMISED = {"layers.png", "training.png", "head_view.html", "model_view.html", "timeline.html",
+            "neuron_view.html", "heads_blocks_0_attn.png", "heads_blocks_1_attn.png"}
 
 
 def test_demo_trains_reverse_and_writes_every_picture(tmp_path, capsys):
@@ -36,7 +36,8 @@ def test_demo_trains_reverse_and_writes_every_picture(tmp_path, capsys):
 def test_demo_runs_every_task_briefly(tmp_path, capsys, task):
     assert main(["demo", "--task", task, "--steps", "5", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "test token accuracy" in capsys.readouterr().out
-    assert (tmp_path / "model_view.html").exists()
+    assert {"head_view.html", "model_view.html", "timeline.html", "neuron_view.html"} <= {
+        p.name for p in tmp_path.iterdir()}
 
 
 @pytest.mark.parametrize("argv, message", [

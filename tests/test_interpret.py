@@ -137,7 +137,8 @@ def test_bad_input():
         I.rollout(good, head_fusion="sum")
     with pytest.raises(ValueError, match=r"weights: rollout needs self attention \(Lq == Lk\), got Lq = 2, Lk = 3"):
         I.rollout(np.full((2, 3), 1 / 3))
-    with pytest.raises(TypeError, match=r"weights: expected dtype float32 or float64, got int64"):
+    with pytest.raises(TypeError, match=r"weights: expected dtype float16, float32 or float64, "
+                                        r"got int64"):
         I.flow(np.eye(3, dtype=np.int64))
     with pytest.raises(TypeError, match=r"add_residual: expected a bool, got int"):
         I.rollout(good, add_residual=1)

@@ -1,6 +1,8 @@
 """fit() and History (train.py): the loop, its evaluation and snapshots, its errors, and real
 training runs of each model on the synthetic tasks (issue 11: each well under a minute)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -24,8 +26,12 @@ def test_fit_records_history_snapshots_and_restores_nothing_it_should_not(capsys
     assert seen == h.steps and h.eval_steps == [10, 20]
     assert [s for s, _ in h.snapshots] == [0, 10, 20]
     assert list(h.snapshots[0][1]) == ["blocks.0.attn"]
-    timeline = h.timeline()
-    assert timeline[0][1].shape == (1, 2, task.block_size, task.block_size)
+    timeline = h.timeline(example=1)
+    assert [step for step, _ in timeline] == [0, 10, 20]
+    assert list(timeline[0][1]) == ["blocks.0.attn"]
+    assert timeline[0][1]["blocks.0.attn"].shape == (2, task.block_size, task.block_size)
+    np.testing.assert_array_equal(timeline[2][1]["blocks.0.attn"],
+                                  h.snapshots[2][1]["blocks.0.attn"][1])
     assert h.lr[0] == 0.0 and max(h.lr) == pytest.approx(1e-3)  # warmup, then cosine down
     assert h.lr[-1] < h.lr[2]
     series = h.to_dict()
@@ -120,3 +126,31 @@ def test_encoder_classifier_learns_histogram_per_token():
                               n_layer=2, n_head=4, d_model=64, pooling="none")
     al.fit(model, task, steps=800, lr=3e-3, progress=False)
     assert al.evaluate(model, task)["accuracy"] >= 0.95
+
+
+def test_fit_in_a_notebook_leaves_a_summary_line(tmp_path, monkeypatch):
+    """In Jupyter the progress widget is replaced by a line of text when training ends, so a
+    saved notebook shows a summary, not "Error displaying widget" or a stale "0/20"."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    for needed in ("ipykernel", "ipywidgets", "tqdm"):
+        pytest.importorskip(needed)
+    from jupyter_kernel import KERNEL, kernel_environment
+
+    for name, value in kernel_environment(tmp_path / "jupyter").items():
+        monkeypatch.setenv(name, value)
+    code = ("import attnlab as al\n"
+            "task = al.data.tasks.reverse(4, 5, n_train=100, n_test=10)\n"
+            "model = al.models.GPT(len(task.vocab), task.block_size, n_layer=1, n_head=2,\n"
+            "                      d_model=16)\n"
+            "history = al.fit(model, task, steps=20, batch_size=8, eval_every=10)")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=300,
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = notebook.cells[0].outputs
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert not [o for o in outputs if widget in o.get("data", {})]
+    summaries = [o["data"]["text/plain"] for o in outputs if o.get("output_type") == "display_data"]
+    assert len(summaries) == 1, outputs
+    assert re.fullmatch(r"fit: 20/20 steps in \d+\.\d s, loss \d\.\d{4}, test_acc \d\.\d{3}",
+                        summaries[0])

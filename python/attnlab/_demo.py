@@ -86,7 +86,7 @@ def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path,
     row = task.test.take(np.arange(1))
     tokens = task.tokens(row.inputs[0])
     key_tokens = task.tokens(row.source[0]) if task.kind == "seq2seq" else None
-    with al.record_attention(model) as rec, al.no_grad():
+    with al.record_attention(model, qk=True) as rec, al.no_grad():
         model.eval()
         al.train.logits_of(model, task, row)
     written = []
@@ -106,9 +106,12 @@ def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path,
     written.append(out / "training.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
-    written.append(viz.model_view(self_attn, tokens).save_html(out / "model_view.html"))
+    written.append(viz.head_view(self_attn, tokens).save(out / "head_view.html"))
+    written.append(viz.model_view(self_attn, tokens).save(out / "model_view.html"))
     snapshot_tokens = task.tokens(history.snapshot_inputs[0])
-    written.append(viz.timeline(history.timeline(), snapshot_tokens).save_html(out / "timeline.html"))
+    written.append(viz.timeline(history, snapshot_tokens).save(out / "timeline.html"))
+    written.append(viz.neuron_view(rec, tokens, layer=list(self_attn)[0]).save(
+        out / "neuron_view.html"))
     return written
 
 

@@ -4,7 +4,8 @@ loss is sensitive to (saliency), and what the loss loses without a head (ablate_
 
 rollout, flow, entropy and mean_distance take the weights in any layout attnlab.viz accepts:
 one head (Lq, Lk), a layer (H, Lq, Lk), a model (layers, H, Lq, Lk), a list of per-layer
-arrays or a ``record_attention`` record (``batch_index`` picks the batch item). Rows must be
+arrays or a ``record_attention`` record (``batch_index`` picks the batch item, default the
+first, where the input has a batch axis; an error where it has none). Rows must be
 probabilities (sum to 1) or fully masked (all zeros). saliency, ablate_heads and
 ablate_each_head take a model and a Task. Results are float64.
 """
@@ -60,7 +61,7 @@ def _per_head(values: np.ndarray, probabilities: np.ndarray, leading: tuple[int,
     return float(mean.reshape(())) if leading == () else mean.reshape(leading)
 
 
-def entropy(weights, *, per_query: bool = False, batch_index: int = 0):
+def entropy(weights, *, per_query: bool = False, batch_index: int | None = None):
     """Entropy in nats of each head's attention rows, -sum_j w_ij log w_ij (0 log 0 = 0).
 
     0 for a head that looks at one key, log(Lk) for a uniform one. The mean over queries (the
@@ -72,7 +73,7 @@ def entropy(weights, *, per_query: bool = False, batch_index: int = 0):
     return _per_head(-(p * logs).sum(axis=-1), p, leading, per_query)
 
 
-def mean_distance(weights, *, per_query: bool = False, batch_index: int = 0):
+def mean_distance(weights, *, per_query: bool = False, batch_index: int | None = None):
     """Expected distance |i - j| from query i to the keys it attends to, sum_j w_ij |i - j|.
 
     Query and key indices are compared as they are (for cross attention, both count from 0).
@@ -105,7 +106,7 @@ def _fused_with_residual(weights: object, head_fusion: str, add_residual: object
 
 
 def rollout(weights, *, head_fusion: str = "mean", add_residual: bool = True,
-            batch_index: int = 0) -> np.ndarray:
+            batch_index: int | None = None) -> np.ndarray:
     """Attention rollout (Abnar and Zuidema 2020): the product over layers, last layer first,
     of each layer's fused attention plus the identity, rows renormalized.
 
@@ -189,7 +190,7 @@ def _dinic(graph: _Graph, residual: list[float], source: int, sink: int) -> floa
 
 
 def flow(weights, *, head_fusion: str = "mean", add_residual: bool = True,
-         batch_index: int = 0) -> np.ndarray:
+         batch_index: int | None = None) -> np.ndarray:
     """Attention flow (Abnar and Zuidema 2020): the layers as a graph whose nodes are (layer,
     token) and whose edge from (l - 1, j) to (l, i) has layer l's fused, residual-added,
     renormalized weight as capacity; entry (i, j) is the max flow from input token j to

@@ -47,24 +47,21 @@ class History:
         out.update({name: list(zip(self.eval_steps, values)) for name, values in per_eval.items()})
         return out
 
-    def timeline(self, name: str | None = None, example: int = 0) -> list[tuple[int, np.ndarray]]:
-        """Snapshots as the timeline view takes them: (step, weights) with weights (H, Lq, Lk)
-        of one attention module (``name``), or (modules, H, Lq, Lk) of all self-attention
-        modules of equal shape when name is None."""
+    def timeline(self, name: str | None = None,
+                 example: int = 0) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Snapshots as the timeline view takes them: (step, {module name: weights (H, Lq,
+        Lk)}) of snapshot row ``example``, for one attention module (``name``) or, when name
+        is None, every module of the first one's shape (a decoder's cross attention, of
+        another shape, needs its name). ``al.viz.timeline(history)`` reads them itself."""
         if not self.snapshots:
             raise ValueError("timeline: no snapshots (pass snapshot_every= to fit)")
         names = list(self.snapshots[0][1])
         if name is not None and name not in names:
             raise ValueError(f"name: {name!r} is not a recorded module; recorded: {names}")
-        out = []
-        for step, record in self.snapshots:
-            if name is not None:
-                out.append((step, record[name][example]))
-                continue
-            shape = record[names[0]].shape
-            same = [record[n][example] for n in names if record[n].shape == shape]
-            out.append((step, np.stack(same)))
-        return out
+        shape = self.snapshots[0][1][names[0] if name is None else name].shape
+        chosen = [name] if name is not None else [
+            n for n in names if self.snapshots[0][1][n].shape == shape]
+        return [(step, {n: record[n][example] for n in chosen}) for step, record in self.snapshots]
 
     def plot(self, **kwargs: Any):
         """The training curves (attnlab.viz.curves; needs matplotlib: ``pip install attnlab[viz]``)."""
@@ -138,17 +135,28 @@ def _param_groups(model: Module, weight_decay: float) -> list[dict]:
 
 class _Progress:
     """A tqdm.auto bar when tqdm is installed (Jupyter widget or terminal), else a line of
-    text at each evaluation; nothing with progress=False."""
+    text at each evaluation; nothing with progress=False.
+
+    In Jupyter the widget is shown through a display handle, and replaced by a line of text
+    when training ends: a saved notebook keeps that summary instead of a widget that no
+    longer exists ("Error displaying widget") or its first frame ("0/200")."""
 
     def __init__(self, total: int, enabled: bool) -> None:
         self.bar = None
+        self.handle = None
         self.enabled = enabled
         if enabled:
             try:
                 from tqdm.auto import tqdm
             except ImportError:
                 return
-            self.bar = tqdm(total=total, unit="step", dynamic_ncols=True)
+            if any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__):
+                from IPython.display import display
+
+                self.bar = tqdm(total=total, unit="step", display=False)
+                self.handle = display(self.bar.container, display_id=True)
+            else:
+                self.bar = tqdm(total=total, unit="step", dynamic_ncols=True)
 
     def update(self, postfix: dict[str, str]) -> None:
         if self.bar is not None:
@@ -159,9 +167,11 @@ class _Progress:
         if self.enabled and self.bar is None:
             print(f"step {step}: " + ", ".join(f"{k} {v}" for k, v in postfix.items()), flush=True)
 
-    def close(self) -> None:
+    def close(self, summary: str) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.handle is not None:
+            self.handle.update({"text/plain": summary}, raw=True)
 
 
 def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, lr: float = 1e-3,
@@ -258,7 +268,9 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
     except KeyboardInterrupt:
         history.interrupted = True
     finally:
-        bar.close()
         history.seconds = time.perf_counter() - start
+        bar.close(f"fit: {len(history.steps)}/{steps} steps in {history.seconds:.1f} s"
+                  + "".join(f", {k} {v}" for k, v in postfix.items())
+                  + (" (interrupted)" if history.interrupted else ""))
     return history
 

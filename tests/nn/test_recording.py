@@ -155,3 +155,46 @@ def test_keep_outputs_keeps_each_calls_output_a_v_and_its_gradient(rng):
         plain.outputs("")
     with pytest.raises(TypeError, match="keep_outputs: expected a bool, got int"):
         nn.AttentionRecord(attn, 1, keep_outputs=1)
+
+
+def _softmax_scores(q, k):
+    """softmax(q k^T / sqrt(D)) with each query head reading its key head (grouped heads)."""
+    k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
+    scores = q.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("options", [{}, {"positions": "rotary"}, {"num_kv_heads": 1},
+                                     {"positions": "rotary", "num_kv_heads": 2}])
+def test_qk_keeps_what_the_kernel_scored(options, rng, kernel_calls):
+    al.manual_seed(0)
+    attn = nn.MultiheadAttention(16, 4, **options)
+    x = rng.standard_normal((2, 6, 16)).astype(np.float32)
+    with al.record_attention(attn, qk=True) as rec:
+        attn(x)
+    assert kernel_calls == [True]  # the one fused call, asked for the weights
+    q, k = rec.qk("")
+    assert q.shape == (2, 4, 6, 4) and k.shape == (2, options.get("num_kv_heads", 4), 6, 4)
+    assert q.flags.c_contiguous and q.base is None  # copies, not views of the projection
+    np.testing.assert_allclose(rec[""], _softmax_scores(q, k), atol=2e-6)
+    with al.record_attention(attn) as plain:
+        attn(x)
+    with pytest.raises(RuntimeError, match=r"qk: this record was made without qk=True"):
+        plain.qk("")
+
+
+def test_qk_of_cross_attention_and_its_calls(model, inputs):
+    with al.record_attention(model, qk=True) as rec:
+        model(*inputs)
+    q, k = rec.qk("decoder.layers.0.multihead_attn")
+    assert q.shape == (2, 2, 3, 4) and k.shape == (2, 2, 5, 4)  # (B, H, Lt, D), (B, H, Ls, D)
+    np.testing.assert_allclose(rec["decoder.layers.0.multihead_attn"], _softmax_scores(q, k),
+                               atol=2e-6)
+    np.testing.assert_array_equal(rec.qk("decoder.layers.0.multihead_attn", call=0)[0], q)
+    with pytest.raises(IndexError, match=r"call: 1 is out of range for 1 recorded calls"):
+        rec.qk("decoder.layers.0.multihead_attn", call=1)
+    with pytest.raises(KeyError, match=r"'nope': no attention recorded"):
+        rec.qk("nope")
+    with pytest.raises(TypeError, match=r"qk: expected a bool"):
+        al.record_attention(model, qk=1)

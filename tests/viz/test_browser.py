@@ -1,16 +1,17 @@
-"""The HTML views in a real headless Chromium (Debian's, driven by playwright): they draw,
-respond to hover, clicks and the slider, log no console error and request nothing but their
-own file. Skips only where no Chromium executable exists."""
+"""The HTML views in a real headless Chromium (Debian's, driven by playwright): they draw what
+the weights are (pixels read back), answer the mouse and the keys, export PNG and SVG, log no
+console error and request nothing but their own file. Skips only where no Chromium executable
+exists."""
 
-import shutil
+import base64
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import attnlab as al
-from attnlab.viz import html
 from attention_samples import softmax_rows
 
 TOKENS = ["The", "<script>alert(1)</script>", "cat", "sat", "on", "the", "mat", "."]
@@ -26,23 +27,19 @@ SIGNATURE = """canvas => {
   return [inked, sum];
 }"""
 
-
-def _chromium() -> str:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.skip("no Chromium executable (/usr/bin/chromium, chromium or chromium-browser on PATH)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+# The darkest ink on a canvas (255 - the lowest channel of any pixel) and the total ink, right of
+# a fraction of its width (lines from one token converge at the left).
+INK = """(canvas, from) => {
+  const left = Math.floor(from * canvas.width);
+  const px = canvas.getContext("2d").getImageData(left, 0, canvas.width - left, canvas.height).data;
+  let darkest = 0, total = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const ink = 255 - Math.min(px[i], px[i + 1], px[i + 2]);
+    darkest = Math.max(darkest, ink);
+    total += ink;
+  }
+  return [darkest, total];
+}"""
 
 
 class Page:
@@ -50,19 +47,31 @@ class Page:
 
     def __init__(self, browser, path: Path):
         self.url = path.resolve().as_uri()
-        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
         self.errors, self.requests = [], []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.route("**/*", lambda route: route.continue_() if route.request.url == self.url else route.abort())
-        self.page.goto(self.url, timeout=20_000)
+        self.page.goto(self.url, timeout=30_000)
 
     def signature(self, selector: str):
         return self.page.locator(selector).evaluate(SIGNATURE)
 
-    def data(self, selector: str, name: str) -> str:
-        return self.page.locator(selector).get_attribute(f"data-{name}")
+    def ink(self, selector: str, right_of: float = 0.0):
+        return self.page.locator(selector).evaluate(INK, right_of)
+
+    def data(self, name: str, root: str = ".attnlab-view") -> str:
+        return self.page.locator(root).get_attribute(f"data-{name}")
+
+    def text(self, selector: str) -> str:
+        return self.page.locator(selector).text_content()
+
+    def download(self, button: str) -> tuple[str, bytes]:
+        with self.page.expect_download() as info:
+            self.page.locator(".attnlab-export button", has_text=button).click()
+        download = info.value
+        return download.suggested_filename, Path(download.path()).read_bytes()
 
     def close(self):
         self.page.close()
@@ -88,82 +97,229 @@ def model_weights(rng):
     return softmax_rows(3 * rng.standard_normal((2, 3, len(TOKENS), len(TOKENS)))).astype(np.float32)
 
 
+# ---- head_view ---------------------------------------------------------------------------
+
 def test_head_view_draws_and_focuses_hovered_tokens(open_page, model_weights, tmp_path):
-    page = open_page(al.viz.head_view(model_weights, TOKENS).save_html(tmp_path / "head.html"))
-    lines = ".attnlab-view canvas"
+    page = open_page(al.viz.head_view(model_weights, TOKENS).save(tmp_path / "head.html"))
+    lines = ".attnlab-lines"
     inked, everything = page.signature(lines)
     assert inked > 100
-    labels = page.page.locator(".attnlab-queries .attnlab-token")
+    labels = page.page.locator(".attnlab-queries .attnlab-token:not(.attnlab-cursor)")
     assert labels.all_text_contents() == TOKENS  # the <script> token shows as text
+    assert [t.strip() for t in page.page.locator(".attnlab-column-title").all_text_contents()] == [
+        "query (8)", "key (8)"]
     labels.nth(3).hover()
-    assert page.data(".attnlab-view", "focus") == "q3"
-    assert "sat" in page.page.locator(".attnlab-readout").text_content()
+    assert page.data("focus") == "q3"
+    assert page.text(".attnlab-readout").startswith(
+        "query 3 \u201csat\u201d \u2014 strongest key \u2014 head 0: ")
     assert page.page.locator(".attnlab-focus").all_text_contents() == ["sat"]
     focused = page.signature(lines)
     assert focused[1] != everything and 0 < focused[0] < inked
     page.page.locator(".attnlab-keys .attnlab-token").nth(1).hover()
-    assert page.data(".attnlab-view", "focus") == "k1"
+    assert page.data("focus") == "k1"
     assert page.signature(lines)[1] not in (everything, focused[1])
     page.page.mouse.move(1300, 850)
-    assert page.data(".attnlab-view", "focus") == ""
+    assert page.data("focus") == ""
     assert page.signature(lines)[1] == everything
     page.page.locator(".attnlab-head").nth(1).click()
-    assert page.data(".attnlab-view", "heads") == "0,2"
+    assert page.data("heads") == "0,2"
     assert page.signature(lines)[1] != everything
     page.page.locator(".attnlab-layer").select_option("1")
-    assert page.data(".attnlab-view", "layer") == "1"
+    assert page.data("layer") == "1"
 
 
-def test_model_view_enlarges_the_clicked_head(open_page, model_weights, tmp_path):
-    page = open_page(al.viz.model_view(model_weights, TOKENS).save_html(tmp_path / "model.html"))
+def test_head_view_line_opacity_is_the_absolute_weight(open_page, tmp_path):
+    """A uniform row draws fainter than a one-hot row; row-normalised, both look the same."""
+    # rows: uniform, one-hot, uniform, ...
+    weights = np.array([np.full(8, 1 / 8), np.eye(8)[5]] * 4, dtype=np.float32)
+    page = open_page(al.viz.head_view(weights, TOKENS).save(tmp_path / "faint.html"))
+    labels = page.page.locator(".attnlab-queries .attnlab-token:not(.attnlab-cursor)")
+    darkness = {}
+    for scale in ("absolute", "row"):
+        page.page.locator(".attnlab-scale").select_option(scale)
+        assert page.data("scale") == scale
+        for row in (0, 1):
+            labels.nth(row).hover()
+            darkness[scale, row] = page.ink(".attnlab-lines", right_of=0.5)
+    uniform, one_hot = darkness["absolute", 0], darkness["absolute", 1]
+    assert uniform[0] < 0.25 * one_hot[0]  # each line of the uniform row is faint (weight 1/8)
+    assert one_hot[0] > 150 and 0.5 < uniform[1] / one_hot[1] < 2  # 8 lines of 1/8: as much ink
+    # the option: as strong as its row's strongest
+    assert darkness["row", 0][0] > 0.8 * darkness["row", 1][0]
+
+
+def test_head_view_overlapping_heads_stay_visible(open_page, tmp_path):
+    """Two heads that both attend 2 -> 5 with the same weight: both colours are drawn, and in
+    either order of heads the picture is the same (no head paints over another)."""
+    one = np.eye(8, dtype=np.float32)[[5] * 8]
+    page = open_page(al.viz.head_view(np.stack([one, one]), TOKENS).save(tmp_path / "overlap.html"))
+    page.page.locator(".attnlab-queries .attnlab-token").nth(2).click()  # pinned
+    colours = page.page.locator(".attnlab-lines").evaluate("""canvas => {
+      const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      let reddish = 0, cyanish = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i] > px[i + 2] + 60) reddish++;
+        if (px[i + 2] > px[i] + 60) cyanish++;
+      }
+      return [reddish, cyanish];
+    }""")
+    assert colours[0] > 20 and colours[1] > 20
+    both = page.signature(".attnlab-lines")
+    page.page.locator(".attnlab-head").nth(0).click()
+    page.page.locator(".attnlab-head").nth(0).click()  # head 0 now drawn after head 1
+    assert page.data("heads") == "0,1" and page.signature(".attnlab-lines") == both
+
+
+def test_head_view_hovering_a_line_reads_its_weight_and_positions(open_page, tmp_path):
+    weights = np.zeros((8, 8), np.float32)
+    weights[:, 6] = 0.75
+    weights[:, 1] = 0.25
+    view = al.viz.head_view(weights, [str(i % 3) for i in range(8)])
+    page = open_page(view.save(tmp_path / "line.html"))
+    canvas = page.page.locator(".attnlab-lines")
+    box = canvas.bounding_box()
+    page.page.locator(".attnlab-queries .attnlab-token").nth(4).click()  # pinned: only its lines
+    assert page.data("focus") == "q4" and "pinned" in page.text(".attnlab-readout")
+    # the line 4 -> 6 at the canvas's middle: rows are 20 px apart
+    page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (4.5 + 6.5) / 2 * 20)
+    assert page.data("line") == "0,4,6"
+    assert page.text(".attnlab-readout") == (
+        "head 0: query 4 \u201c1\u201d \u2192 key 6 \u201c0\u201d: weight 0.7500")
+
+
+def test_head_view_exports_png_and_svg(open_page, model_weights, tmp_path):
+    page = open_page(al.viz.head_view(model_weights, TOKENS).save(tmp_path / "export.html"))
+    name, png = page.download("PNG")
+    assert name == "attnlab-head-view.png" and png.startswith(b"\x89PNG\r\n\x1a\n")
+    name, svg = page.download("SVG")
+    text = svg.decode("utf-8")
+    assert name == "attnlab-head-view.svg" and text.startswith("<svg xmlns=")
+    assert text.count("<path ") >= 3 and "mix-blend-mode:multiply" in text
+    assert "&lt;script&gt;al" in text and "<script>" not in text  # escaped (and cut to fit)
+    assert "query (8)" in text and "line opacity = weight" in text
+    # the SVG renders in the browser as a picture with ink
+    data_url = page.page.locator(".attnlab-view").evaluate("root => root.attnlabPicture('svg')")
+    assert urllib.parse.unquote(data_url.split(",", 1)[1]) == text
+
+
+def test_long_head_view_says_what_it_shows_and_finds_tokens(open_page, rng, tmp_path):
+    length = 1024
+    weights = softmax_rows(4 * rng.standard_normal((2, length, length))).astype(np.float32)
+    tokens = [f"t{i}" for i in range(length)]
+    tokens[777] = "needle"
+    path = al.viz.head_view(weights, tokens).save(tmp_path / "long.html")
+    start = time.perf_counter()
+    page = open_page(path)
+    assert page.signature(".attnlab-lines")[0] > 1000
+    print(f"1024-token head_view, 2 heads: open and draw {time.perf_counter() - start:.2f} s")
+    notes = page.text(".attnlab-notes")
+    assert "each query keeps its 32 strongest keys of 1024 (top_k=32)" in notes
+    drawn = int(page.data("lines"))
+    assert 1000 < drawn <= 4096  # the strongest lines only, until a token is hovered
+    assert page.text(".attnlab-readout").startswith(f"the {drawn} strongest of ")
+    labels = page.page.locator(".attnlab-queries .attnlab-token:not(.attnlab-cursor)")
+    assert 50 < labels.count() < length  # thinned
+    labels.nth(10).hover()
+    assert 0 < int(page.data("lines")) <= 2 * 32
+    # a token between two labels is highlighted too
+    column = page.page.locator(".attnlab-queries")
+    column.hover(position={"x": 60, "y": (501 + 0.5) * column.bounding_box()["height"] / length})
+    assert page.data("focus") == "q501"
+    cursor = page.page.locator(".attnlab-queries .attnlab-cursor")
+    assert cursor.is_visible() and cursor.text_content() == "t501"
+    assert "attnlab-focus" in cursor.get_attribute("class")
+    find = page.page.locator(".attnlab-find")
+    find.fill("needle")
+    assert page.data("found") == "1" and page.text(".attnlab-found") == "1 found"
+    find.press("Enter")
+    assert page.data("focus") == "q777"
+    assert page.text(".attnlab-readout").startswith("query 777 \u201cneedle\u201d")
+
+
+# ---- model_view --------------------------------------------------------------------------
+
+def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(open_page, model_weights,
+                                                                       tmp_path):
+    page = open_page(al.viz.model_view(model_weights, TOKENS).save(tmp_path / "model.html"))
     thumbs = page.page.locator(".attnlab-thumb")
     assert thumbs.count() == 6
     for i in range(6):
         assert page.signature(f".attnlab-thumb >> nth={i}")[0] > 0
     assert not page.page.locator(".attnlab-big").is_visible()
     thumbs.nth(5).click()
-    assert page.data(".attnlab-view", "selected") == "1,2"
-    assert page.page.locator(".attnlab-big").is_visible()
+    assert page.data("selected") == "1,2"
+    big = page.page.locator(".attnlab-big")
+    assert big.is_visible()
     first = page.signature(".attnlab-big")
-    assert first[0] > 0
-    assert page.page.locator(".attnlab-title").text_content().startswith("layer 1, head 2")
-    page.page.locator(".attnlab-big").hover(position={"x": 5, "y": 5})
-    assert page.page.locator(".attnlab-enlarged .attnlab-readout").text_content().startswith("The \u2192 The: ")
+    # the heatmap leaves room for query labels (left), key labels (below) and a colour bar
+    size = big.bounding_box()
+    assert size["width"] > 360 + 40 and size["height"] > 360 + 20
+    colour_bar = big.evaluate("""canvas => {
+      const c = canvas.getContext("2d"), r = canvas.width / canvas.clientWidth;
+      const x = Math.round((canvas.clientWidth - 50 + 5) * r);
+      return Array.from(c.getImageData(x, 0, 1, canvas.height).data);
+    }""")
+    assert min(colour_bar[0::4]) < 40  # the bar reaches deep blue
+    page.page.locator(".attnlab-big").hover(position={"x": 130, "y": 30})
+    readout = page.text(".attnlab-enlarged .attnlab-readout")
+    assert readout.startswith("query 0 \u201cThe\u201d \u2192 key ") and ": weight 0." in readout
     thumbs.nth(0).click()
-    assert page.data(".attnlab-view", "selected") == "0,0"
+    assert page.data("selected") == "0,0"
     assert page.signature(".attnlab-big") != first
+    name, png = page.download("PNG")
+    assert name == "attnlab-model-view.png" and png.startswith(b"\x89PNG")
 
 
-def test_timeline_slider_moves_through_steps(open_page, rng, tmp_path):
+def test_model_view_absolute_scale_shows_diffuse_heads_pale(open_page, tmp_path):
+    diffuse = np.full((8, 8), 1 / 8, np.float32)
+    sharp = np.eye(8, dtype=np.float32)
+    view = al.viz.model_view(np.stack([diffuse, sharp])[None])
+    page = open_page(view.save(tmp_path / "pale.html"))
+    assert page.ink(".attnlab-thumb >> nth=0")[0] < 0.25 * page.ink(".attnlab-thumb >> nth=1")[0]
+    page.page.locator(".attnlab-scale").select_option("head")
+    assert page.ink(".attnlab-thumb >> nth=0")[0] > 0.8 * page.ink(".attnlab-thumb >> nth=1")[0]
+
+
+# ---- timeline ----------------------------------------------------------------------------
+
+def test_timeline_opens_at_the_last_step_and_plays(open_page, rng, tmp_path):
     shape = (2, 2, len(TOKENS), len(TOKENS))
     snapshots = [(step, softmax_rows(step / 50 * rng.standard_normal(shape))) for step in (0, 50, 100)]
-    page = open_page(al.viz.timeline(snapshots, TOKENS).save_html(tmp_path / "timeline.html"))
-    assert page.data(".attnlab-view", "step") == "0"
-    before = [page.signature(f".attnlab-thumb >> nth={h}") for h in range(2)]
-    assert all(inked > 0 for inked, _ in before)
+    page = open_page(al.viz.timeline(snapshots, TOKENS).save(tmp_path / "timeline.html"))
+    assert page.data("step") == "100"
+    assert "layer 0, step 100 (3 of 3)" in page.text(".attnlab-steptext")
+    last = [page.signature(f".attnlab-thumb >> nth={h}") for h in range(2)]
+    assert all(inked > 0 for inked, _ in last)
     slider = page.page.locator(".attnlab-slider")
     slider.focus()
-    page.page.keyboard.press("ArrowRight")
-    assert page.data(".attnlab-view", "step") == "50"
-    after = [page.signature(f".attnlab-thumb >> nth={h}") for h in range(2)]
-    assert after != before
+    page.page.keyboard.press("ArrowLeft")
+    assert page.data("step") == "50"
+    assert [page.signature(f".attnlab-thumb >> nth={h}") for h in range(2)] != last
+    page.page.keyboard.press("Home")
+    assert page.data("step") == "0"
     page.page.keyboard.press("End")
-    assert page.data(".attnlab-view", "step") == "100"
-    assert "3 of 3" in page.page.locator(".attnlab-readout").text_content()
+    assert page.data("step") == "100"
+    page.page.locator(".attnlab-view button", has_text="play").click()
+    assert page.data("step") == "0" and page.data("playing") == "true"
+    page.page.wait_for_function(
+        "() => document.querySelector('.attnlab-view').dataset.playing === 'false'", timeout=10_000)
+    assert page.data("step") == "100"
+    page.page.locator(".attnlab-panel >> nth=1").hover(position={"x": 40, "y": 40})
+    readout = page.text(".attnlab-readout")
+    assert readout.startswith("step 100, layer 0, head 1: query ") and ": weight 0." in readout
+    assert "\u201c" in readout  # the tokens, with their positions
 
 
 def test_several_views_in_one_page_work_independently(open_page, model_weights, tmp_path):
     views = [al.viz.head_view(model_weights, TOKENS), al.viz.model_view(model_weights),
              al.viz.head_view(model_weights[1], TOKENS)]
-    path = tmp_path / "page.html"
-    html.save_document(html.document(views), path)
-    page = open_page(path)
+    page = open_page(al.viz.save_document(views, tmp_path / "page.html"))
     roots = page.page.locator(".attnlab-view")
     assert roots.count() == 3
     assert [roots.nth(i).get_attribute("data-kind") for i in range(3)] == ["head_view", "model_view", "head_view"]
-    second_lines = ".attnlab-view >> nth=2 >> canvas"
+    second_lines = ".attnlab-view >> nth=2 >> .attnlab-lines"
     before = page.signature(second_lines)
-    assert page.signature(".attnlab-view >> nth=0 >> canvas")[0] > 0 and before[0] > 0
+    assert page.signature(".attnlab-view >> nth=0 >> .attnlab-lines")[0] > 0 and before[0] > 0
     roots.nth(2).locator(".attnlab-queries .attnlab-token").nth(2).hover()
     assert roots.nth(2).get_attribute("data-focus") == "q2"
     assert roots.nth(0).get_attribute("data-focus") == ""
@@ -172,18 +328,49 @@ def test_several_views_in_one_page_work_independently(open_page, model_weights, 
     assert roots.nth(1).get_attribute("data-selected") == "1,1"
 
 
-def test_long_head_view_renders(open_page, rng, tmp_path):
-    length = 1024
-    weights = softmax_rows(4 * rng.standard_normal((2, length, length))).astype(np.float32)
-    path = al.viz.head_view(weights).save_html(tmp_path / "long.html")
-    start = time.perf_counter()
+def test_every_input_and_menu_keeps_its_keys_from_jupyter(open_page, model_weights, tmp_path):
+    views = [al.viz.head_view(model_weights, TOKENS), al.viz.model_view(model_weights),
+             al.viz.timeline([(0, model_weights), (1, model_weights)])]
+    page = open_page(al.viz.save_document(views, tmp_path / "keys.html"))
+    controls = page.page.locator(".attnlab-view input, .attnlab-view select")
+    assert controls.count() == 7  # layer, colour and find; colour; layer, step and colour
+    for i in range(controls.count()):
+        assert controls.nth(i).get_attribute("data-lm-suppress-shortcuts") == "true"
+
+
+def test_notebook_fragment_replaces_its_static_picture(open_page, plt, model_weights, tmp_path):
+    fragment = al.viz.model_view(model_weights)._repr_html_()
+    path = tmp_path / "fragment.html"
+    path.write_text("<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
+                    f"{fragment}</body></html>", encoding="utf-8")
     page = open_page(path)
-    assert page.signature(".attnlab-view canvas")[0] > 1000
-    print(f"1024-token head_view, 2 heads: open and draw {time.perf_counter() - start:.2f} s")
-    drawn = int(page.data(".attnlab-view", "lines"))
-    assert 1000 < drawn <= 4096  # the strongest lines only, until a token is hovered
-    assert page.page.locator(".attnlab-readout").text_content().startswith(f"the {drawn} strongest of ")
-    labels = page.page.locator(".attnlab-queries .attnlab-token")
-    assert 50 < labels.count() < length  # thinned
-    labels.nth(10).hover()
-    assert 0 < int(page.data(".attnlab-view", "lines")) <= html.LINES_PER_HEAD // length * 2
+    assert page.page.locator(".attnlab-fallback").count() == 0
+    assert page.page.locator(".attnlab-thumb").count() == 6
+    png = base64.b64decode(fragment.split('src="data:image/png;base64,')[1].split('"')[0])
+    assert png.startswith(b"\x89PNG")
+
+
+# ---- neuron_view -------------------------------------------------------------------------
+
+def test_neuron_view_steps_through_queries_and_reads_cells(open_page, rng, tmp_path):
+    attn = al.nn.MultiheadAttention(16, 2)
+    with al.record_attention(attn, qk=True) as rec:
+        attn(rng.standard_normal((1, len(TOKENS), 16)).astype(np.float32))
+    page = open_page(al.viz.neuron_view(rec, TOKENS, head=1).save(tmp_path / "neuron.html"))
+    assert page.data("query") == "7"
+    before = page.signature(".attnlab-neurons")
+    menu = page.page.locator(".attnlab-query")
+    menu.focus()
+    page.page.keyboard.press("ArrowUp")
+    assert page.data("query") == "6" and page.signature(".attnlab-neurons") != before
+    # the first key row's first dimension of k: rows start 52 px down, 15 px apart
+    page.page.locator(".attnlab-neurons").hover(position={"x": 112, "y": 52 + 7})
+    q, k = rec.qk("")
+    assert page.data("cell") == "0,0"
+    ke, qe = k[0, 1, 0, 0], q[0, 1, 6, 0]
+    expected = (f"key 0 \u201cThe\u201d, dimension 0: k = {ke:.4f}, q = {qe:.4f}, "
+                f"q * k = {qe * ke:.4f}")
+    assert page.text(".attnlab-readout") == expected
+    name, svg = page.download("SVG")
+    assert name == "attnlab-neuron-view.svg"
+    assert "query 6 \u201cmat\u201d \u2014 (root), head 1" in svg.decode()

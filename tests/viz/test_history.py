@@ -38,6 +38,15 @@ def test_curves_split_losses_from_other_metrics(plt, tmp_path):
     assert al.viz.curves({"loss": [(0, 1.0), (1, -0.5)]}).axes[0].get_yscale() == "linear"
 
 
+def test_learning_rate_gets_its_own_panel(plt):
+    figure = al.viz.curves({"loss": [(0, 2.0), (10, 1.0)], "test_accuracy": [(10, 0.5)],
+                            "lr": [(0, 0.003), (10, 0.001)]})
+    loss_ax, other_ax, rate_ax = figure.axes
+    assert [line.get_label() for line in other_ax.lines] == ["test_accuracy"]
+    assert [line.get_label() for line in rate_ax.lines] == ["lr"]
+    assert rate_ax.get_ylabel() == "learning rate" and rate_ax.get_ylim()[1] < 0.01
+
+
 def test_bad_history():
     with pytest.raises(TypeError, match=r"history: expected a mapping or an object with to_dict\(\), got list"):
         series([1, 2])

@@ -83,13 +83,51 @@ def test_heads_picks_a_layer_of_a_model(plt, model_weights):
     assert figure.get_suptitle() == "layer 1"
 
 
-def test_layers_grid_is_layers_by_heads(plt, model_weights):
+def test_layers_grid_is_layers_by_heads_with_a_colour_bar(plt, model_weights):
     record = {f"enc.{i}": w[None] for i, w in enumerate(model_weights)}
     figure = al.viz.layers(record)
     drawn = [ax for ax in figure.axes if ax.images]
     assert len(drawn) == 6
     np.testing.assert_array_equal(drawn[4].images[0].get_array(), model_weights[1, 1])
     assert [drawn[i].get_ylabel() for i in (0, 3)] == ["enc.0", "enc.1"]
+    assert {ax.images[0].get_clim() for ax in drawn} == {(0.0, 1.0)}  # absolute: one scale
+    bars = [ax for ax in figure.axes if ax.get_ylabel() == "attention weight"]
+    assert len(bars) == 1 and not bars[0].images
+
+
+def test_layers_scale_head_shows_each_heads_pattern(plt, model_weights):
+    figure = al.viz.layers(model_weights * 0.1, scale="head")
+    drawn = [ax for ax in figure.axes if ax.images]
+    np.testing.assert_allclose(drawn[2].images[0].get_array(),
+                               model_weights[0, 2] / model_weights[0, 2].max(), rtol=1e-6)
+    assert [ax for ax in figure.axes if ax.get_ylabel() == "weight / the head's strongest"]
+    with pytest.raises(ValueError, match=r"scale: expected one of \('absolute', 'row', 'head'\)"):
+        al.viz.layers(model_weights, scale="panel")
+
+
+def test_heads_labels_every_token_up_to_20(plt, rng):
+    for length in (16, 20):
+        weights = softmax_rows(rng.standard_normal((4, length, length)))
+        tokens = [f"w{i}" for i in range(length)]
+        figure = al.viz.heads(weights, tokens)
+        first = [ax for ax in figure.axes if ax.images][0]
+        assert _labels(first.get_yticklabels()) == tokens
+        _assert_no_overlap(figure, first.get_yticklabels())
+        bottom = [ax for ax in figure.axes if ax.images][-1]
+        assert _labels(bottom.get_xticklabels()) == tokens
+        _assert_no_overlap(figure, bottom.get_xticklabels())
+
+
+def test_dollar_signs_in_tokens_are_drawn_as_they_are(plt, tmp_path):
+    tokens = ["$x^2$", "$\\frac{$", "a$b", "\\alpha"]
+    weights = np.full((4, 4), 0.25)
+    ax = al.viz.heatmap(weights, tokens)
+    figure = al.viz.heads(weights[None], tokens)
+    for fmt in ("png", "svg", "pdf"):  # mathtext would fail on "$\\frac{$"
+        ax.figure.savefig(tmp_path / f"heatmap.{fmt}")
+        figure.savefig(tmp_path / f"heads.{fmt}")
+    assert _labels(ax.get_xticklabels()) == tokens
+    assert all(not t.get_parse_math() for t in ax.get_xticklabels() + ax.get_yticklabels())
 
 
 def test_bad_arguments(plt, model_weights):
@@ -99,7 +137,7 @@ def test_bad_arguments(plt, model_weights):
         al.viz.heatmap(model_weights, head=-4)
     with pytest.raises(ValueError, match=r"tokens: 4 tokens, but the weights have Lq"):
         al.viz.heatmap(model_weights, ["a"] * 4)
-    with pytest.raises(ValueError, match=r"layer_weights: expected 2 to 4 dimensions"):
+    with pytest.raises(ValueError, match=r"layer_weights: expected 2 to 5 dimensions"):
         al.viz.heads(np.zeros(3))
     with pytest.raises(ValueError, match=r"model_weights\[1\]: shape \(2, 5, 5\) does not match"):
         al.viz.layers([model_weights[0], model_weights[1, :2]])

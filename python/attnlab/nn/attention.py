@@ -9,7 +9,7 @@ import numpy as np
 
 from attnlab import functional as F
 from attnlab._validation import bool_array, flag, positive_int, real_number
-from attnlab.functional.attention import packed_self_attention
+from attnlab.functional.attention import packed_heads, packed_self_attention
 from attnlab.nn import init
 from attnlab.nn.feedforward import check_batch_first
 from attnlab.nn.linear import Linear, features
@@ -172,15 +172,18 @@ class MultiheadAttention(RecordsAttention, Module):
                 (self.positions is None or isinstance(self.positions, ScoreTerms)):
             # q, k and v stay column blocks of the packed projection, one node of the graph.
             extra = {} if self.positions is None else self.positions.score_terms(h, lq, lk)
+            qkv = self._packed_projection(query)
             out, weights, seen_v = packed_self_attention(
-                self._packed_projection(query), h, hkv, mask, extra.get("bias"),
+                qkv, h, hkv, mask, extra.get("bias"),
                 alibi_slopes=extra.get("alibi_slopes"), is_causal=is_causal,
                 dropout_p=dropout_p, return_weights=want_weights)
+            if takers:
+                seen_q, seen_k, _ = packed_heads(qkv.data, h, hkv)
         else:
-            out, weights, seen_v = self._attend(query, key, value, self_attention, mask,
-                                                is_causal, dropout_p, want_weights)
+            out, weights, seen_q, seen_k, seen_v = self._attend(
+                query, key, value, self_attention, mask, is_causal, dropout_p, want_weights)
         if takers:
-            self._record(takers, weights.data, out, seen_v)
+            self._record(takers, weights.data, out, seen_v, seen_q, seen_k)
         if self._head_mask is not None:
             out = out * self._head_mask.astype(out.dtype, copy=False)  # (1, H, 1, 1) per head
         out = self.out_proj(out.transpose(1, 2).reshape(b, lq, c))  # (B, Lq, C)
@@ -188,9 +191,11 @@ class MultiheadAttention(RecordsAttention, Module):
 
     def _attend(self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool,
                 mask: np.ndarray | None, is_causal: bool, dropout_p: float,
-                return_weights: bool) -> tuple[Tensor, Tensor | None, np.ndarray]:
+                return_weights: bool) -> tuple[Tensor, Tensor | None, np.ndarray, np.ndarray,
+                                               np.ndarray]:
         """Attention on q, k, v as Tensors of their own (cross attention, rotary positions,
-        extra keys): out (B, H, Lq, D), the weights or None, and v (B, Hkv, Lk, D) as read."""
+        extra keys): out (B, H, Lq, D), the weights or None, and q (B, H, Lq, D), k and v
+        (B, Hkv, Lk, D) as the kernel read them (after rotary positions)."""
         b, lq, lk = query.shape[0], query.shape[1], key.shape[1]
         q, k, v = self._project(query, key, value, self_attention)
         if is_causal and (self.bias_k is not None or self.add_zero_attn):
@@ -217,7 +222,7 @@ class MultiheadAttention(RecordsAttention, Module):
             q, k, v, mask, extra.get("bias"), alibi_slopes=extra.get("alibi_slopes"),
             is_causal=is_causal, dropout_p=dropout_p, return_weights=return_weights)
         out, weights = result if isinstance(result, tuple) else (result, None)
-        return out, weights, v.data
+        return out, weights, q.data, k.data, v.data
 
     def _packed_projection(self, query: Tensor) -> Tensor:
         """(B, L, C + 2 Hkv D): q, k and v of self-attention in one GEMM over the packed weights."""

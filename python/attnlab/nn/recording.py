@@ -4,11 +4,13 @@ the fused kernel's weights output.
 An attention module takes part by inheriting :class:`RecordsAttention`: before its kernel call
 it asks ``self._recording()`` which recorders take this call (none when nothing records, so
 that the kernel is not asked for weights at all), and hands them the kernel's weights, its
-output Tensor and its values with ``self._record(takers, weights, out, value)``. A record
-made with ``keep_outputs=True`` (what :func:`attnlab.interpret.saliency` uses) keeps the
-output, marked to retain its gradient, and the values: the attention output is O = A V per
-head, so after ``backward`` the gradient of the loss with respect to the weights A, which
-the fused kernel never holds as a Tensor, is dL/dA = dL/dO V^T.
+output Tensor, its values, queries and keys with ``self._record(takers, weights, out, value,
+query, key)``. A record made with ``keep_outputs=True`` (what
+:func:`attnlab.interpret.saliency` uses) keeps the output, marked to retain its gradient,
+and the values: the attention output is O = A V per head, so after ``backward`` the gradient
+of the loss with respect to the weights A, which the fused kernel never holds as a Tensor,
+is dL/dA = dL/dO V^T. A record made with ``qk=True`` (what :func:`attnlab.viz.neuron_view`
+reads) copies the queries and keys.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ class RecordsAttention:
         return tuple(r for r in self._attention_recorders if r._takes(self))
 
     def _record(self, takers: tuple[AttentionRecord, ...], weights: np.ndarray, out: Tensor,
-                value: np.ndarray) -> None:
+                value: np.ndarray, query: np.ndarray, key: np.ndarray) -> None:
         """weights (B, H, Lq, Lk); out (B, H, Lq, Dv), the kernel's output A V before any
-        dropout; value (B, Hkv, Lk, Dv), the values it weighed (extra keys included)."""
+        dropout; value (B, Hkv, Lk, Dv), the values it weighed (extra keys included); query
+        (B, H, Lq, D) and key (B, Hkv, Lk, D), what the kernel scored (after rotary
+        positions), which a record made with ``qk=True`` copies."""
         for r in takers:
-            r._put(self, weights, out, value)
+            r._put(self, weights, out, value, query, key)
 
 
 class AttentionRecord(Mapping):
@@ -52,9 +56,11 @@ class AttentionRecord(Mapping):
 
     With ``keep_outputs=True``, ``outputs(name)`` also lists each recorded call's attention
     output Tensor (B, H, Lq, Dv), which retains its gradient, and values (B, Hkv, Lk, Dv).
+    With ``qk=True``, ``qk(name)`` gives the queries and keys the kernel scored.
     """
 
-    def __init__(self, model: Module, every: int, *, keep_outputs: bool = False) -> None:
+    def __init__(self, model: Module, every: int, *, keep_outputs: bool = False,
+                 qk: bool = False) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"model: expected an attnlab.nn.Module, got {type(model).__name__}")
         every = index(every, "every")
@@ -62,6 +68,7 @@ class AttentionRecord(Mapping):
             raise ValueError(f"every: expected an int >= 1, got {every}")
         self.every = every
         self.keep_outputs = flag(keep_outputs, "keep_outputs")
+        self.keeps_qk = flag(qk, "qk")
         self._names = {id(m): name for name, m in model.named_modules()
                        if isinstance(m, RecordsAttention)}
         if not self._names:
@@ -70,6 +77,7 @@ class AttentionRecord(Mapping):
         self._calls = dict.fromkeys(self._names, 0)
         self._history: dict[str, list[np.ndarray]] = {}
         self._outputs: dict[str, list[tuple[Tensor, np.ndarray]]] = {}
+        self._qk: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._saved: list[tuple[RecordsAttention, tuple]] | None = None
 
     # ---- the modules' side ----------------------------------------------------------------
@@ -81,9 +89,11 @@ class AttentionRecord(Mapping):
         return calls % self.every == 0
 
     def _put(self, module: RecordsAttention, weights: np.ndarray, out: Tensor,
-             value: np.ndarray) -> None:
+             value: np.ndarray, query: np.ndarray, key: np.ndarray) -> None:
         name = self._names[id(module)]
         self._history.setdefault(name, []).append(weights)
+        if self.keeps_qk:  # copies: the kernel's inputs may be views of a packed projection
+            self._qk.setdefault(name, []).append((query.copy(), key.copy()))
         if self.keep_outputs:
             if out.requires_grad:
                 out.retain_grad()
@@ -128,6 +138,19 @@ class AttentionRecord(Mapping):
         self._calls_of(name)
         return list(self._outputs[name])
 
+    def qk(self, name: str, call: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """(queries (B, H, Lq, D), keys (B, Hkv, Lk, D)) that module ``name`` scored in its
+        recorded call ``call`` (default the last): after rotary positions, before the
+        1/sqrt(D) scale; only for a record made with qk=True. A query head h reads key head
+        h // (H / Hkv) (grouped-query attention)."""
+        if not self.keeps_qk:
+            raise RuntimeError("qk: this record was made without qk=True")
+        calls = self._calls_of(name)
+        call = index(call, "call")
+        if not -len(calls) <= call < len(calls):
+            raise IndexError(f"call: {call} is out of range for {len(calls)} recorded calls")
+        return self._qk[name][call]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._ordered())
 
@@ -139,7 +162,7 @@ class AttentionRecord(Mapping):
         return f"AttentionRecord(every={self.every}, {{{shapes}}})"
 
 
-def record_attention(model: Module, every: int = 1) -> AttentionRecord:
+def record_attention(model: Module, every: int = 1, *, qk: bool = False) -> AttentionRecord:
     """A context manager that records the per-head attention weights of every attention module
     of ``model`` (self and cross) while it is active::
 
@@ -153,5 +176,9 @@ def record_attention(model: Module, every: int = 1) -> AttentionRecord:
     The weights come from the fused kernel (no slower path); with nothing recording, they are
     not computed at all. Records nest: every active record of a module gets its weights, and
     leaving one (also by an exception) restores the previous state.
+
+    With ``qk=True`` the record also keeps the queries and keys each recorded call scored
+    (``rec.qk(name)``, after rotary positions), still from the fused path, for
+    :func:`attnlab.viz.neuron_view`.
     """
-    return AttentionRecord(model, every)
+    return AttentionRecord(model, every, qk=qk)

@@ -41,7 +41,8 @@ def series(history: object) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                         f"{type(history).__name__}")
     result = {}
     if "step" in history:
-        steps = np.array([_number(s, f"history['step'][{i}]") for i, s in enumerate(history["step"])])
+        steps = np.array([_number(s, f"history['step'][{i}]")
+                          for i, s in enumerate(history["step"])])
         for name, values in history.items():
             if name == "step":
                 continue
@@ -58,18 +59,25 @@ def series(history: object) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return result
 
 
+def _is_rate(name: str) -> bool:
+    return name == "lr" or name.endswith("_lr") or "learning_rate" in name
+
+
 def curves(history, *, log_loss: bool | None = None):
     """Training curves; returns the Figure.
 
     Series whose name contains "loss" share the left panel (log scale when every value is > 0,
-    unless ``log_loss`` says otherwise); the others (accuracy, learning rate, ...) the right.
+    unless ``log_loss`` says otherwise); the learning rate ("lr", "..._lr", "learning_rate")
+    gets a panel of its own, so that its small values do not flatten against the others
+    (accuracy, ...), which share the middle panel.
     """
-    data = series(history)
-    losses = {n: d for n, d in data.items() if "loss" in n and len(d[1])}
-    others = {n: d for n, d in data.items() if "loss" not in n and len(d[1])}
-    panels = [p for p in ((losses, "loss"), (others, "value")) if p[0]]
+    data = {n: d for n, d in series(history).items() if len(d[1])}
+    losses = {n: d for n, d in data.items() if "loss" in n}
+    rates = {n: d for n, d in data.items() if "loss" not in n and _is_rate(n)}
+    others = {n: d for n, d in data.items() if n not in losses and n not in rates}
+    panels = [p for p in ((losses, "loss"), (others, "value"), (rates, "learning rate")) if p[0]]
     plt = pyplot("curves")
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2),
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2),
                                 squeeze=False, layout="constrained")
     for ax, (group, ylabel) in zip(axes[0], panels):
         for name, (steps, values) in group.items():

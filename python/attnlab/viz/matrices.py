@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from attnlab.viz._figure import FONT_SIZE, pyplot, set_token_ticks, side_inches
+from attnlab.viz._figure import (AXES_FRACTION, FONT_SIZE, checked_scale, draw_grid, pyplot,
+                                 set_token_ticks, side_inches)
 from attnlab.viz._inputs import attention, checked_index, nonempty, query_key_labels
 
 
@@ -17,7 +18,7 @@ def _pick(att, layer: object, head: object):
 
 def heatmap(weights, tokens=None, key_tokens=None, *, ax=None, layer: int = 0, head: int = 0,
             cmap: str = "viridis", title: str | None = None, colorbar: bool = True,
-            batch_index: int = 0):
+            batch_index: int | None = None):
     """One head's weights as a heatmap: queries down the rows, keys along the columns.
 
     ``weights``: any accepted layout ((Lq, Lk), (H, Lq, Lk), (layers, H, Lq, Lk), a list of
@@ -42,7 +43,7 @@ def heatmap(weights, tokens=None, key_tokens=None, *, ax=None, layer: int = 0, h
     ax.set_xlabel("key", fontsize=FONT_SIZE)
     ax.set_ylabel("query", fontsize=FONT_SIZE)
     ax.set_title(f"{layer_name}, head {head}" if title is None else title,
-                 fontsize=FONT_SIZE + 1)
+                 fontsize=FONT_SIZE + 1, parse_math=False)
     if colorbar:
         ax.figure.colorbar(image, ax=ax).ax.tick_params(labelsize=FONT_SIZE)
     return ax
@@ -51,12 +52,12 @@ def heatmap(weights, tokens=None, key_tokens=None, *, ax=None, layer: int = 0, h
 def _grid(plt, rows: int, cols: int, panel: float, title: str):
     figure, axes = plt.subplots(rows, cols, figsize=(cols * panel + 1.2, rows * panel + 0.8),
                                 squeeze=False, layout="constrained")
-    figure.suptitle(title, fontsize=FONT_SIZE + 2)
+    figure.suptitle(title, fontsize=FONT_SIZE + 2, parse_math=False)
     return figure, axes
 
 
 def heads(layer_weights, tokens=None, key_tokens=None, *, layer: int = 0, cols: int | None = None,
-          cmap: str = "viridis", batch_index: int = 0):
+          cmap: str = "viridis", batch_index: int | None = None):
     """A grid of one layer's heads on a shared colour scale; returns the Figure.
 
     ``layer_weights``: (H, Lq, Lk) or any accepted layout (``layer`` picks the layer). Token
@@ -71,7 +72,8 @@ def heads(layer_weights, tokens=None, key_tokens=None, *, layer: int = 0, cols: 
     if cols < 1:
         raise ValueError(f"cols: expected an int >= 1, got {cols}")
     rows = math.ceil(count / cols)
-    panel = side_inches(max(lq, lk), per_item=0.12, lowest=2.2, highest=5.0)
+    # Up to 20 tokens every one gets its label; beyond, labels are thinned to fit.
+    panel = side_inches(max(lq, lk), per_item=0.19, lowest=2.2, highest=5.0)
     plt = pyplot("heads")
     figure, axes = _grid(plt, rows, cols, panel, att.layer_names[layer])
     top = float(matrices.max())
@@ -81,27 +83,30 @@ def heads(layer_weights, tokens=None, key_tokens=None, *, layer: int = 0, cols: 
             continue
         image = ax.imshow(matrices[i], cmap=cmap, vmin=0.0, vmax=top, aspect="auto",
                           interpolation="nearest")
-        set_token_ticks(ax, queries, keys, panel, panel, show_x=i >= count - cols,
+        inches = panel * AXES_FRACTION
+        set_token_ticks(ax, queries, keys, inches, inches, show_x=i >= count - cols,
                         show_y=i % cols == 0)
         ax.set_title(f"head {i}", fontsize=FONT_SIZE + 1)
     figure.colorbar(image, ax=axes, shrink=0.6).ax.tick_params(labelsize=FONT_SIZE)
     return figure
 
 
-def layers(model_weights, *, cmap: str = "viridis", batch_index: int = 0):
-    """An overview of every head: layers down the rows, heads along the columns, each panel on
-    its own colour scale (a head's pattern, not its magnitude); returns the Figure."""
+def layers(model_weights, *, cmap: str = "viridis", scale: str = "absolute",
+           batch_index: int | None = None):
+    """An overview of every head: layers down the rows, heads along the columns, with a
+    colour bar; returns the Figure.
+
+    ``scale``: "absolute" (the default) colours every panel by the weight itself, so that a
+    diffuse head looks pale; "head" by the weight over the panel's strongest (each head's
+    pattern, whatever its magnitude); "row" over each query's strongest.
+    """
     att = nonempty(attention(model_weights, "model_weights", batch_index=batch_index))
+    scale = checked_scale(scale)
     count, per_layer = att.shape[:2]
     panel = min(2.0, max(0.8, 14.0 / max(count, per_layer)))
     plt = pyplot("layers")
-    figure, axes = _grid(plt, count, per_layer, panel, "attention: layers x heads")
-    for (layer, head), ax in zip(((l, h) for l in range(count) for h in range(per_layer)), axes.flat):
-        ax.imshow(att.weights[layer, head], cmap=cmap, aspect="auto", interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if layer == 0:
-            ax.set_title(f"head {head}", fontsize=FONT_SIZE)
-        if head == 0:
-            ax.set_ylabel(att.layer_names[layer], fontsize=FONT_SIZE)
+    figure = plt.figure(figsize=(per_layer * panel + 1.8, count * panel + 0.8),
+                        layout="constrained")
+    title = "attention: layers x heads" + (f" ({att.batch_note})" if att.batch_note else "")
+    draw_grid(figure, att.weights, att.layer_names, cmap=cmap, scale=scale, title=title)
     return figure
