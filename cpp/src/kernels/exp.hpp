@@ -100,8 +100,8 @@ struct Exp {
     // its low mantissa bits; shifting them into the exponent field drops the shifter's own
     // exponent.
     static B pow2_shifted(const B& shifted) {
-        I bits = xsimd::bitwise_cast<I>(shifted);
-        return xsimd::bitwise_cast<B>((bits + I(C::kBias)) << C::kMantissa);
+        I bits = simd::bitcast<I>(shifted);
+        return simd::bitcast<B>((bits + I(C::kBias)) << C::kMantissa);
     }
     static B pow2(const B& n) { return pow2_shifted(n + B(C::kShifter)); }
 
@@ -179,7 +179,7 @@ struct Exp {
         const B k = u - B(kShifter16);
         const B r = tc - k;                      // exact
         using I32 = xsimd::batch<std::int32_t, A>;
-        const B table = _mm512_permutexvar_ps(xsimd::bitwise_cast<I32>(u), powers);
+        const B table = _mm512_permutexvar_ps(simd::bitcast<I32>(u), powers);
         const B q = xsimd::fma(xsimd::fma(B(0.0555041086648215800f), r, B(0.240226506959100712f)),
                                r, B(0.693147180559945309f));
         return scalef(xsimd::fma(q * r, table, table), k);  // scalef takes floor(k) = n

@@ -1,6 +1,6 @@
 // The one place that knows which xsimd version we build against: Debian 12 ships 8.1
-// (no reduce_add; its hadd on avx512f needs AVX512DQ), conda-forge and Homebrew ship 13+
-// (reduce_add, no hadd). Reductions run once per row of a tile: for 8.1 they pair lanes up in
+// (no reduce_add; its hadd on avx512f needs AVX512DQ; bitwise_cast names the batch type),
+// conda-forge and Homebrew ship 13+ (reduce_add, no hadd; bitwise_cast names the element type). Reductions run once per row of a tile: for 8.1 they pair lanes up in
 // log2(W) steps (AVX-512F's reduce intrinsics, else a tree over the stored lanes), since a
 // chain of W - 1 dependent steps was a tenth of a short row's softmax.
 #pragma once
@@ -52,6 +52,16 @@ inline T reduce_max(const xsimd::batch<T, A>& x) {
     }
 #endif
     return reduce_tree(x, [](T a, T b) { return b > a ? b : a; });
+#endif
+}
+
+// The bits of x read as the batch type To (of the same width).
+template <class To, class T, class A>
+inline To bitcast(const xsimd::batch<T, A>& x) {
+#if XSIMD_VERSION_MAJOR >= 9
+    return xsimd::bitwise_cast<typename To::value_type>(x);
+#else
+    return xsimd::bitwise_cast<To>(x);
 #endif
 }
 
