@@ -12,12 +12,13 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 
 # tensor first: functional's ops and autograd's Functions are built on the Tensor class.
 from attnlab.tensor import Tensor, cat, from_numpy, stack, tensor, where  # isort: skip
-from attnlab import arch, autograd, data, functional, interpret, nn, optim, viz
+from attnlab import arch, autograd, data, functional, interpret, nn, optim, teaching, viz
 from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
 from attnlab.nn.recording import record_attention
+from attnlab.teaching import check
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
 from attnlab.train import History, evaluate, fit
 from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
@@ -33,6 +34,7 @@ __all__ = [
     "arch",
     "autograd",
     "cat",
+    "check",
     "data",
     "empty_cache",
     "enable_grad",
@@ -56,6 +58,7 @@ __all__ = [
     "set_grad_enabled",
     "set_num_threads",
     "stack",
+    "teaching",
     "tensor",
     "viz",
     "where",
