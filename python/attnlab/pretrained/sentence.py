@@ -105,10 +105,19 @@ class SentenceEncoder:
         return out[0] if single else out
 
     @no_grad()
+    def hidden_states(self, batch: Encoding) -> np.ndarray:
+        """The model's last hidden state (B, T, C) of a tokenized batch, in eval mode (no
+        dropout, as sentence-transformers encodes) with no graph; the mode is restored."""
+        training = self.model.training
+        self.model.eval()
+        try:
+            return self.model(batch.input_ids, key_mask=batch.key_mask,
+                              token_type_ids=batch.token_type_ids).data
+        finally:
+            self.model.train(training)
+
     def _embed(self, batch: Encoding) -> np.ndarray:
-        hidden = self.model(batch.input_ids, key_mask=batch.key_mask,
-                            token_type_ids=batch.token_type_ids).data  # (B, T, C)
-        pooled = self.pooling(hidden, batch.key_mask)  # (B, dim)
+        pooled = self.pooling(self.hidden_states(batch), batch.key_mask)  # (B, dim)
         if self.normalize:  # torch.nn.functional.normalize: x / max(||x||, 1e-12)
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled
