@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 
 WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "run", "##s", "##ing", "big", "red",
-         "def", "return", "x", "(", ")", ":", "=", "+", "1", "2", ".", ",", "!", "?"]
+         "def", "return", "x", "(", ")", ":", "=", "+", "1", "2", ".", ",", "!", "?",
+         # enough of colorsys.py's words for subword pieces (maxc = max ##c)
+         "if", "else", "in", "of", "max", "min", "range", "sum", "##c", "color", "hue", "r", "g",
+         "b", "h", "v", "y", "i", "s", "l", "q", "p", "t", "*", "-", "/", "#"]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB = SPECIALS + WORDS
 

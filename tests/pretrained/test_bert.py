@@ -5,7 +5,7 @@ batch, the pooler, and the gradients of every parameter."""
 
 import numpy as np
 import pytest
-from hf_folders import tiny_config, write_bert
+from hf_folders import VOCAB, tiny_config, write_bert
 
 import attnlab as al
 from attnlab.pretrained import BertConfig, BertModel, load_bert
@@ -74,8 +74,9 @@ def test_input_errors(tiny):
         tiny(ids.astype(float))
     with pytest.raises(ValueError, match=r"input_ids: expected 2 dimensions \(B, T\), got shape \(4,\)"):
         tiny(ids[0])
-    with pytest.raises(ValueError, match=r"input_ids: 31 is out of range \[0, vocab_size=31\)"):
-        tiny(np.array([[2, 31]]))
+    n = len(VOCAB)
+    with pytest.raises(ValueError, match=rf"input_ids: {n} is out of range \[0, vocab_size={n}\)"):
+        tiny(np.array([[2, n]]))
     with pytest.raises(ValueError, match="input_ids: 17 tokens exceed max_position_embeddings=16"):
         tiny(np.ones((1, 17), dtype=np.int64))
     with pytest.raises(ValueError, match=r"token_type_ids: 2 is out of range \[0, type_vocab_size=2\)"):

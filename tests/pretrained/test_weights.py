@@ -136,8 +136,8 @@ def test_a_pickle_is_never_read(tmp_path):
      "missing key 'encoder.layer.1.attention.self.value.bias'"),
     (lambda w: w.pop("embeddings.LayerNorm.weight"), "missing key 'embeddings.LayerNorm.weight'"),
     (lambda w: w.update({"encoder.layer.0.intermediate.dense.weight": np.zeros((8, 16), np.float32)}),
-     r"'encoder.layer.0.intermediate.dense.weight': shape \(8, 16\) does not match the config's "
-     r"\(16, 8\)"),
+     (r"'encoder.layer.0.intermediate.dense.weight': shape \(8, 16\) does not match the "
+      r"config's \(16, 8\)")),
     (lambda w: w.update({"encoder.layer.0.attention.self.key.weight": np.zeros((8, 8), np.int32)}),
      "'encoder.layer.0.attention.self.key.weight': dtype I32 is not supported"),
     (lambda w: w.update({"encoder.layer.2.output.dense.bias": np.zeros(8, np.float32)}),

@@ -13,9 +13,11 @@ records each layer's heads); weights come through ``safetensors``, text through 
 from attnlab.pretrained.bert import BertConfig, BertModel
 from attnlab.pretrained.minilm import minilm, minilm_path
 from attnlab.pretrained.pooling import Pooling
+from attnlab.pretrained.report import TagReport, tag_report
 from attnlab.pretrained.sentence import SentenceEncoder
+from attnlab.pretrained.tagger import TokenTagger
 from attnlab.pretrained.tokenizer import Encoding, Tokenizer
 from attnlab.pretrained.weights import load_bert
 
-__all__ = ["BertConfig", "BertModel", "Encoding", "Pooling", "SentenceEncoder", "Tokenizer",
-           "load_bert", "minilm", "minilm_path"]
+__all__ = ["BertConfig", "BertModel", "Encoding", "Pooling", "SentenceEncoder", "TagReport",
+           "TokenTagger", "Tokenizer", "load_bert", "minilm", "minilm_path", "tag_report"]
