@@ -226,3 +226,33 @@ def test_gradients_match_torch(minilm_path, hf_bert):
         checked += 1
     assert checked == 6 * 16 + 5  # 16 per layer; word, position, type, LayerNorm w and b
     hf_bert.zero_grad(set_to_none=True)
+
+
+def test_float64_equals_transformers_to_rounding(minilm_path, hf_bert):
+    """In float64 both compute the same function: every head's weights and the last hidden
+    state of texts cut at 256 tokens and short ones padded to them agree to 1e-12, so the
+    float32 differences above are rounding, not a different model."""
+    import copy
+
+    import torch
+    from pretrained_texts import VARIED
+
+    from attnlab.pretrained import Tokenizer
+
+    texts = VARIED[:2] + VARIED[5:7] + VARIED[-2:]
+    batch = Tokenizer(minilm_path, max_length=256)(texts)
+    assert batch.lengths.max() == 256 and batch.lengths.min() == 2
+    reference = copy.deepcopy(hf_bert).double()
+    with torch.no_grad():
+        ref = reference(input_ids=torch.from_numpy(batch.input_ids),
+                        attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)),
+                        output_attentions=True)
+    model = load_bert(minilm_path, dtype=np.float64)
+    with al.record_attention(model) as rec, al.no_grad():
+        hidden = model(batch.input_ids, key_mask=batch.key_mask).data
+    for i, name in enumerate(rec):
+        for row, n in enumerate(batch.lengths):
+            np.testing.assert_allclose(rec[name][row, :, :n], ref.attentions[i][row, :, :n].numpy(),
+                                       rtol=0, atol=1e-12, err_msg=f"{name}, text {row}")
+    error = np.abs(hidden - ref.last_hidden_state.numpy())[batch.key_mask].max()
+    assert error < 1e-10, error
