@@ -1,6 +1,8 @@
 """python_tags: words of real standard-library source tagged by their tokenize category,
 aligned with subword tokens as NER recipes align them (the tag on the first subword)."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hf_folders import VOCAB, write_tokenizer
@@ -33,6 +35,11 @@ def test_tagged_lines():
 def test_multiline_strings_keep_their_lines():
     lines = tagged_lines('x = """one two\n\nthree"""\n')
     assert [words for words, _ in lines] == [["x", "=", '"""one', "two"], ['three"""']]
+
+
+def _source(module):
+    with open(importlib.util.find_spec(module).origin, encoding="utf-8") as f:
+        return f.read()
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +84,7 @@ def test_every_word_is_counted_once(tokenizer):
     """Without truncation, the counted targets are the words of the source, in order."""
     task = python_tags(tokenizer, block_size=64, train_modules=("colorsys",),
                        test_modules=("bisect",))
-    import importlib.util
-
-    with open(importlib.util.find_spec("colorsys").origin, encoding="utf-8") as f:
-        source = f.read()
-    tags = [t for _, line_tags in tagged_lines(source) for t in line_tags]
+    tags = [t for _, line_tags in tagged_lines(_source("colorsys")) for t in line_tags]
     counted = task.train.targets[task.train.targets != IGNORE]
     np.testing.assert_array_equal(counted, tags)
 
@@ -108,3 +111,15 @@ def test_errors(tokenizer):
         python_tags(tokenizer, train_modules=(3,))
     with pytest.raises(ValueError, match="n_test: 100000 exceeds the"):
         python_tags(tokenizer, train_modules=("colorsys",), test_modules=("bisect",), n_test=100000)
+
+
+def test_lines_end_with_a_separator(tokenizer):
+    """[CLS] line [SEP] line [SEP] ...: a comment's end is visible, as the line break is."""
+    task = python_tags(tokenizer, block_size=64, train_modules=("colorsys",),
+                       test_modules=("bisect",))
+    sep = VOCAB.index("[SEP]")
+    ids, targets = task.train.inputs, task.train.targets
+    assert ((ids == sep).sum(axis=1) >= 2).any()
+    assert (targets[ids == sep] == IGNORE).all()
+    lines = len(tagged_lines(_source("colorsys")))
+    assert (ids == sep).sum() == lines

@@ -74,20 +74,23 @@ def _module_source(name: str, argument: str) -> str:
 
 
 def _rows(tokenizer: Any, lines: list[tuple[list[str], list[int]]], block_size: int) -> Split:
-    """Consecutive lines packed into rows of at most ``block_size`` tokens, [CLS] and [SEP]
-    included; the tag of each word on its first subword, IGNORE on the others (the NER
-    recipe), on the specials and on the padding."""
+    """Consecutive lines packed into rows of at most ``block_size`` tokens: [CLS], then each
+    line's subwords followed by [SEP] (the line break, which the tokenizer drops: where a
+    comment ends); the tag of each word on its first subword, IGNORE on the others (the NER
+    recipe), on the specials and on the padding. A line longer than a row is cut."""
     encoding = tokenizer.encode_words([words for words, _ in lines])
-    width = block_size - 2
+    n = len(encoding.tokens[0])
+    cls, sep = int(encoding.input_ids[0, 0]), int(encoding.input_ids[0, n - 1])
+    width = block_size - 1  # after [CLS]
     rows: list[tuple[list[int], list[int]]] = []
     ids: list[int] = []
     targets: list[int] = []
     for i, (_, tags) in enumerate(lines):
         n = len(encoding.tokens[i])
-        line_ids = encoding.input_ids[i, 1:n - 1].tolist()[:width]
-        word_ids = encoding.word_ids[i][1:n - 1][:width]
+        line_ids = encoding.input_ids[i, 1:n - 1].tolist()[:width - 1] + [sep]
+        word_ids = encoding.word_ids[i][1:n - 1][:width - 1]
         line_targets = [tags[w] if j == 0 or w != word_ids[j - 1] else IGNORE
-                        for j, w in enumerate(word_ids)]
+                        for j, w in enumerate(word_ids)] + [IGNORE]
         if len(ids) + len(line_ids) > width:
             rows.append((ids, targets))
             ids, targets = [], []
@@ -95,14 +98,13 @@ def _rows(tokenizer: Any, lines: list[tuple[list[str], list[int]]], block_size: 
         targets += line_targets
     if ids:
         rows.append((ids, targets))
-    cls, sep = int(encoding.input_ids[0, 0]), int(encoding.input_ids[0, len(encoding.tokens[0]) - 1])
     inputs = np.full((len(rows), block_size), tokenizer.pad_id, dtype=np.int64)
     labels = np.full((len(rows), block_size), IGNORE, dtype=np.int64)
     key_mask = np.zeros((len(rows), block_size), dtype=bool)
     for r, (row_ids, row_targets) in enumerate(rows):
-        n = len(row_ids) + 2
-        inputs[r, :n] = [cls] + row_ids + [sep]
-        labels[r, 1:n - 1] = row_targets
+        n = len(row_ids) + 1
+        inputs[r, :n] = [cls] + row_ids
+        labels[r, 1:n] = row_targets
         key_mask[r, :n] = True
     return Split(inputs=inputs, targets=labels, key_mask=key_mask)
 
@@ -118,7 +120,8 @@ def python_tags(tokenizer: Any, *, block_size: int = 64, n_train: int | None = N
     name, builtin (a name in ``builtins``), number, string, operator or comment (TAGS).
     The words go through ``tokenizer`` (an :class:`attnlab.pretrained.Tokenizer`), as NER
     recipes do: a word's tag on its first subword token, ``IGNORE`` (-100) on the others;
-    consecutive lines are packed into rows of ``block_size`` tokens. The text varies between
+    consecutive lines are packed into rows of ``block_size`` tokens, [CLS] first and [SEP]
+    after each line (the line break, which the tokenizer drops). The text varies between
     Python versions and is fixed within one.
 
     kind "tagging": ``vocab`` is the tokenizer's, ``labels`` are TAGS, ``key_mask`` marks the
