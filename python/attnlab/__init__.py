@@ -20,6 +20,7 @@ from attnlab._threads import get_num_threads, set_num_threads
 from attnlab.nn.recording import record_attention
 from attnlab.teaching import check
 from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
+from attnlab import pretrained  # noqa: E402  (BERT from nn's layers; safetensors, tokenizers lazily)
 from attnlab.train import History, evaluate, fit
 from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
 from attnlab import interop  # noqa: E402  (imports torch only when used)
@@ -53,6 +54,7 @@ __all__ = [
     "models",
     "no_grad",
     "optim",
+    "pretrained",
     "record_attention",
     "save",
     "set_grad_enabled",
