@@ -174,7 +174,7 @@ class BertModel(nn.Module):
                 raise ValueError(f"token_type_ids: expected input_ids' shape {(b, t)}, got "
                                  f"{types.shape}")
             _check_range(types, "token_type_ids", cfg.type_vocab_size, "type_vocab_size")
-        key_mask = None if key_mask is None else _key_mask(key_mask, b, t)
+        key_mask = None if key_mask is None else _key_mask(key_mask, "key_mask", b, t)
         x = self.embeddings(ids, types)  # (B, T, C)
         return self.encoder(x, key_mask=key_mask)
 
