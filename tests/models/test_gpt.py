@@ -1,5 +1,6 @@
 """GPT (models/gpt.py): shapes, positions, tied weights, gradients in float64, a config that
-rebuilds it, reproducible generation, attention recorded by module name."""
+rebuilds it, reproducible generation, a key/value cache equal to the whole context, inference
+blocks fused into one core call each, attention recorded by module name."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import pytest
 import attnlab as al
 from attnlab.autograd import gradcheck
 from attnlab.models import GPT, GPTConfig
+from kernel_calls import counting_core_calls
 
 
 def small(positions="learned", **kw):
@@ -60,9 +62,9 @@ def test_generate_is_reproducible_and_greedy_at_temperature_zero(rng):
     assert model.training  # the mode is restored
 
 
-def randomized(positions, dtype=np.float32):
+def randomized(positions, dtype=np.float32, **kw):
     """A small GPT whose weights are far from the init's (whose logits nearly tie)."""
-    model = small(positions)
+    model = small(positions, **kw)
     model = model.double() if dtype == np.float64 else model
     rng = np.random.default_rng(1)
     for p in model.parameters():
@@ -82,6 +84,23 @@ def test_cached_logits_equal_the_whole_context(rng, positions, dtype):
         steps += [model(idx[:, t:t + 1], cache=cache).data for t in range(4, 9)]
     # Bitwise: every kernel sums in an order that does not depend on how many rows it gets.
     np.testing.assert_array_equal(np.concatenate(steps, axis=1), full)
+
+
+@pytest.mark.parametrize("positions", ["learned", "rotary", "alibi"])
+@pytest.mark.parametrize("mlp", [True, False])
+def test_inference_blocks_are_one_core_call_each_and_equal_the_composition(rng, positions, mlp):
+    model = randomized(positions, mlp=mlp).eval()
+    idx = rng.integers(0, 11, (2, 9))
+    cache, composed_cache = model.new_cache(), model.new_cache()
+    composed = [model(idx).data, model(idx[:, :6], cache=composed_cache).data,
+                model(idx[:, 6:], cache=composed_cache).data]  # the graph is recorded
+    with al.no_grad(), counting_core_calls() as calls:
+        fused = [model(idx).data, model(idx[:, :6], cache=cache).data,
+                 model(idx[:, 6:], cache=cache).data]
+    assert calls["encoder_layer_forward"] == 3 * 2 and "attention_forward" not in calls
+    for a, b in zip(fused, composed):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(cache[1].keys, composed_cache[1].keys)
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary", "alibi"])

@@ -17,6 +17,7 @@ from attnlab._validation import flag, index
 from attnlab.autograd import no_grad
 from attnlab.functional import softmax
 from attnlab.models._embed import check_sizes
+from attnlab.nn.fused_layer import fused_forward
 from attnlab.tensor import Tensor
 
 _POSITIONS = ("learned", "rotary", "alibi")
@@ -73,6 +74,14 @@ class Block(nn.Module):
             self.ln_2 = self.mlp = None
 
     def forward(self, x: Tensor, cache: nn.KVCache | None = None) -> Tensor:  # (B, T, C)
+        # Inference (no graph, no dropout): the block as one call into the core.
+        mlp = self.mlp
+        fused = fused_forward(
+            x, self.attn, self.ln_1, None if mlp is None else (mlp.c_fc, mlp.gelu, mlp.c_proj),
+            self.ln_2, (self.dropout,) if mlp is None else (self.dropout, mlp.dropout),
+            norm_first=True, is_causal=True, cache=cache)
+        if fused is not None:
+            return fused
         x = x + self.dropout(self.attn(self.ln_1(x), is_causal=True, cache=cache))
         if self.mlp is not None:
             x = x + self.mlp(self.ln_2(x))

@@ -9,6 +9,7 @@ import numpy as np
 
 from attnlab.nn.attention import MultiheadAttention
 from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
+from attnlab.nn.fused_layer import fused_forward
 from attnlab.nn.module import Module
 from attnlab.tensor import Tensor
 
@@ -39,7 +40,20 @@ class TransformerEncoderLayer(Module):
 
     def forward(self, src: Tensor, *, mask: np.ndarray | None = None,
                 key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
-        """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's."""
+        """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's.
+
+        Without a graph to record (no_grad, or nothing requiring grad) and without dropout
+        (eval mode), the layer runs as one call into the core (:mod:`attnlab.nn.fused_layer`)
+        when its parts are the core's; the result is the same.
+        """
+        cls = TransformerEncoderLayer  # a subclass's own blocks are its to run
+        if type(self)._sa_block is cls._sa_block and type(self)._ff_block is cls._ff_block:
+            fused = fused_forward(
+                src, self.self_attn, self.norm1, (self.linear1, self.activation, self.linear2),
+                self.norm2, (self.dropout, self.dropout1, self.dropout2),
+                norm_first=self.norm_first, mask=mask, key_mask=key_mask, is_causal=is_causal)
+            if fused is not None:
+                return fused
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), mask, key_mask, is_causal)
