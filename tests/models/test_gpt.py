@@ -9,6 +9,7 @@ import attnlab as al
 from attnlab.autograd import gradcheck
 from attnlab.models import GPT, GPTConfig
 from kernel_calls import counting_core_calls
+from layer_paths import composition_only
 
 
 def small(positions="learned", **kw):
@@ -88,19 +89,33 @@ def test_cached_logits_equal_the_whole_context(rng, positions, dtype):
 
 @pytest.mark.parametrize("positions", ["learned", "rotary", "alibi"])
 @pytest.mark.parametrize("mlp", [True, False])
-def test_inference_blocks_are_one_core_call_each_and_equal_the_composition(rng, positions, mlp):
-    model = randomized(positions, mlp=mlp).eval()
+def test_fused_blocks_equal_the_composition(rng, positions, mlp):
+    """A block is one core call each way (no dropout), inference (with and without a cache)
+    and training alike, bitwise the Python composition."""
+    model = randomized(positions, mlp=mlp)
     idx = rng.integers(0, 11, (2, 9))
-    cache, composed_cache = model.new_cache(), model.new_cache()
-    composed = [model(idx).data, model(idx[:, :6], cache=composed_cache).data,
-                model(idx[:, 6:], cache=composed_cache).data]  # the graph is recorded
-    with al.no_grad(), counting_core_calls() as calls:
-        fused = [model(idx).data, model(idx[:, :6], cache=cache).data,
-                 model(idx[:, 6:], cache=cache).data]
-    assert calls["encoder_layer_forward"] == 3 * 2 and "attention_forward" not in calls
+    targets = rng.integers(0, 11, 18)
+
+    def run():
+        model.eval()
+        cache = model.new_cache()
+        with al.no_grad():
+            out = [model(idx).data, model(idx[:, :6], cache=cache).data,
+                   model(idx[:, 6:], cache=cache).data, cache[1].keys]
+        model.train()
+        model.zero_grad()
+        loss = al.functional.cross_entropy(model(idx).reshape(-1, 11), targets)
+        loss.backward()
+        return out + [loss.data] + [p.grad for p in model.parameters()]
+
+    with composition_only():
+        composed = run()
+    with counting_core_calls() as calls:
+        fused = run()
+    assert calls["encoder_layer_forward"] == 4 * 2 and calls["encoder_layer_backward"] == 2
+    assert "attention_forward" not in calls
     for a, b in zip(fused, composed):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(cache[1].keys, composed_cache[1].keys)
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary", "alibi"])

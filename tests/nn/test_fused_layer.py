@@ -1,16 +1,19 @@
-"""nn/fused_layer.py (cpp/src/layers/encoder_layer.cpp): an encoder layer's inference forward
-as one call into the core equals the Python composition, its oracle, bitwise (the same kernels
-in the same order) for every option on every arch, float32 and float64; torch's layer in eval
-mode; takes over only where nothing needs the graph or dropout; records the same weights;
-counts one core call per layer where the composition makes eight; and its binding checks
-every shape."""
+"""nn/fused_layer.py (cpp/src/layers/encoder_layer.cpp): an encoder layer as one call into the
+core each way equals the Python composition, its oracle, bitwise (the same kernels in the same
+order), forward and backward, for every option on every arch, float32 and float64; torch's
+layer in eval mode; gradcheck; takes over only where no dropout applies and every part is the
+core's; records the same weights; counts one core call per layer each way where the
+composition makes eight kernel calls forward and eight backward; and its binding checks every
+shape."""
 
 import numpy as np
 import pytest
 
 import attnlab as al
 from attnlab import _core
+from attnlab.autograd import gradcheck
 from kernel_calls import counting_core_calls
+from layer_paths import composition_only
 from torch_compare import randomize, to_numpy
 
 nn = al.nn
@@ -38,12 +41,27 @@ def masks(kind, b, length, rng):
             "all": {"mask": mask, "key_mask": key_mask, "is_causal": True}}[kind]
 
 
+def kernels(calls):
+    return {k: n for k, n in calls.items() if k not in ALLOCATIONS}
+
+
 def both(m, x, **kw):
-    """(the composition's output, the fused output, the fused call's kernel calls)."""
-    composed = m(x, **kw).data  # the parameters require grad: the graph is recorded
-    with al.no_grad(), counting_core_calls() as calls:
-        fused = m(x, **kw).data
-    return composed, fused, {k: n for k, n in calls.items() if k not in ALLOCATIONS}
+    """(the composition's output, the fused output, the fused call's kernel calls), inference."""
+    with al.no_grad():
+        with composition_only():
+            composed = m(x, **kw).data
+        with counting_core_calls() as calls:
+            fused = m(x, **kw).data
+    return composed, fused, kernels(calls)
+
+
+def trained(m, x, g, **kw):
+    """Output, then the gradients of x and of every parameter, of out.backward(g)."""
+    m.zero_grad()
+    xt = al.tensor(x, requires_grad=True)
+    out = m(xt, **kw)
+    out.backward(g)
+    return [out.data, xt.grad] + [p.grad for p in m.parameters()]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -104,25 +122,93 @@ def test_matches_torch_in_eval_mode(torch, rng, norm_first):
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
-def kernel_calls(m, x, **kw):
-    with counting_core_calls() as calls:
-        m(x, **kw)
-    return sum(n for name, n in calls.items() if name not in ALLOCATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("positions", [None, "alibi", "rotary"])
+@pytest.mark.parametrize("kind", ["none", "all"])
+def test_gradients_equal_the_compositions(rng, dtype, norm_first, positions, kind):
+    m = layer(dtype, norm_first=norm_first, activation="gelu", positions=positions)
+    x = rng.standard_normal((3, 7, 16)).astype(dtype)
+    g = rng.standard_normal((3, 7, 16)).astype(dtype)
+    kw = masks(kind, 3, 7, rng)
+    with composition_only():
+        composed = trained(m, x, g, **kw)
+    for got, want in zip(trained(m, x, g, **kw), composed):
+        np.testing.assert_array_equal(got, want)
 
 
-def test_the_composition_runs_where_the_graph_or_dropout_is_needed(rng):
+@pytest.mark.parametrize("options", [{"bias": False}, {"num_kv_heads": 2},
+                                     {"activation": "relu", "dim_feedforward": 1}])
+def test_gradients_of_other_layers_and_every_arch(arch, rng, options):
+    m = layer(**options)
+    x, g = rng.standard_normal((2, 5, 16)), rng.standard_normal((2, 5, 16))
+    with composition_only():
+        composed = trained(m, x, g, is_causal=True)
+    for got, want in zip(trained(m, x, g, is_causal=True), composed):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_frozen_parameters_and_inputs_get_no_gradient(rng):
+    m = layer(norm_first=True)
+    m.norm1.requires_grad_(False)
+    m.linear2.weight.requires_grad_(False)
+    x, g = rng.standard_normal((2, 5, 16)), rng.standard_normal((2, 5, 16))
+    with composition_only():
+        composed = trained(m, x, g)
+    m.zero_grad()
+    out = m(al.tensor(x))  # x needs no gradient
+    out.backward(g)
+    assert m.norm1.weight.grad is None and m.linear2.weight.grad is None
+    for p, want in zip(m.parameters(), composed[2:]):
+        if p.requires_grad:
+            np.testing.assert_array_equal(p.grad, want)
+
+
+def test_a_retained_graph_runs_backward_again(rng):
+    m = layer(norm_first=True)
+    x = al.tensor(rng.standard_normal((2, 5, 16)), requires_grad=True)
+    g = rng.standard_normal((2, 5, 16))
+    out = m(x)
+    out.backward(g, retain_graph=True)
+    first = x.grad.copy()
+    out.backward(g)  # the saved activations are read, never written
+    np.testing.assert_array_equal(x.grad, 2 * first)
+
+
+def test_gradcheck(rng):
+    m = layer(dim_feedforward=6, norm_first=True, positions="rotary")
+    m.train()
+    m.dropout.p = m.dropout1.p = m.dropout2.p = m.self_attn.dropout = 0.0
+    x = al.tensor(rng.standard_normal((2, 4, 16)), requires_grad=True)
+    chosen = [x, m.self_attn.in_proj_weight, m.norm1.weight, m.linear1.bias, m.norm2.bias]
+    assert gradcheck(lambda *_: m(x, is_causal=True), chosen)
+
+
+def calls_each_way(m, x):
+    with counting_core_calls() as forward:
+        out = m(x)
+    with counting_core_calls() as backward:
+        if out.requires_grad:
+            out.backward(np.ones_like(out.data))
+    return kernels(forward), kernels(backward)
+
+
+def test_one_core_call_each_way_unless_dropout_applies(rng):
     x = rng.standard_normal((2, 5, 16))
     m = layer()
-    assert kernel_calls(m, x) == 8  # gradients recorded: linear x 4, attention, norm x 2, gelu
+    assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
+        {"encoder_layer_forward": 1}, {"encoder_layer_backward": 1})
+    with composition_only():
+        forward, backward = calls_each_way(m, al.tensor(x, requires_grad=True))
+    assert forward == {"linear_forward": 4, "attention_forward": 1, "layer_norm_forward": 2,
+                       "activation_forward": 1}
+    assert backward == {"linear_backward": 4, "attention_backward": 1,
+                        "layer_norm_backward": 2, "activation_backward": 1}
     with al.no_grad():
-        assert kernel_calls(m, x) == 1
-    m.requires_grad_(False)
-    assert kernel_calls(m, x) == 1  # nothing requires grad
-    assert kernel_calls(m, al.tensor(x, requires_grad=True)) == 8
-    m.train()
-    with al.no_grad():
-        assert kernel_calls(m, x) > 1  # dropout
-        assert kernel_calls(layer(dropout=0.0).train(), x) == 1
+        assert calls_each_way(m, x) == ({"encoder_layer_forward": 1}, {})
+    m.train()  # dropout 0.1 applies
+    assert "encoder_layer_forward" not in calls_each_way(m, x)[0]
+    assert calls_each_way(layer(dropout=0.0).train(), x)[0] == {"encoder_layer_forward": 1}
 
 
 class GatedLayer(nn.TransformerEncoderLayer):
@@ -159,7 +245,7 @@ def _calls(m, x):
 def test_recorded_weights_and_their_count(rng):
     m = layer()
     x = rng.standard_normal((2, 5, 16))
-    with al.record_attention(m) as composed:
+    with composition_only(), al.record_attention(m) as composed:
         m(x)
     with al.no_grad(), al.record_attention(m, every=2) as fused:
         for _ in range(3):
@@ -202,6 +288,21 @@ def test_binding_checks_every_shape():
     for change, message in bad:
         with pytest.raises(ValueError, match=message):
             _core.encoder_layer_forward(x, **{**good, **change})
+    with pytest.raises(ValueError, match="training: a training forward takes no cache"):
+        _core.encoder_layer_forward(x, **{**good, "keys": np.zeros((2, 2, 3, 4)),
+                                          "values": np.zeros((2, 2, 3, 4))}, training=True)
+    with pytest.raises(TypeError, match="in_proj_weight, out_proj_weight: required"):
+        _core.encoder_layer_forward(x, **{**good, "in_proj_weight": None})
+    saved = _core.encoder_layer_forward(x, **good, training=True)
+    backward = {k: good[k] for k in ("in_proj_weight", "out_proj_weight", "options", "heads",
+                                     "kv_heads")}
+    dx = np.zeros_like(x)
+    _core.encoder_layer_backward(saved, x, np.ones_like(x), **backward, dx=dx)
+    with pytest.raises(ValueError, match="saved: the activations of another layer's forward"):
+        _core.encoder_layer_backward(saved, x[:1], np.ones_like(x[:1]), **backward)
+    with pytest.raises(ValueError, match=r"d_out_proj_weight: expected shape \(8, 8\)"):
+        _core.encoder_layer_backward(saved, x, np.ones_like(x), **backward,
+                                     d_out_proj_weight=np.zeros((8, 4)))
     with pytest.raises(ValueError, match="activation: expected one of 'relu', 'gelu'"):
         good["options"].activation = "silu"
     with pytest.raises(TypeError):  # float32 weights with a float64 input: no overload

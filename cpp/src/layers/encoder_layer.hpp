@@ -16,22 +16,26 @@ struct EncoderLayerShape {
     index_t past = 0;
 };
 
-// torch's parameters, C-contiguous; every bias, and a norm's weight and bias, may be null.
-template <class T>
-struct EncoderLayerWeights {
-    const T* in_proj_weight = nullptr;  // (d_model + 2 kv_heads dim, d_model): q, k, v rows
-    const T* in_proj_bias = nullptr;
-    const T* out_proj_weight = nullptr;  // (d_model, d_model)
-    const T* out_proj_bias = nullptr;
-    const T* linear1_weight = nullptr;  // (dim_feedforward, d_model)
-    const T* linear1_bias = nullptr;
-    const T* linear2_weight = nullptr;  // (d_model, dim_feedforward)
-    const T* linear2_bias = nullptr;
-    const T* norm1_weight = nullptr;  // (d_model)
-    const T* norm1_bias = nullptr;
-    const T* norm2_weight = nullptr;
-    const T* norm2_bias = nullptr;
+// torch's parameters (P = const T*), or their gradients (P = T*), C-contiguous; every bias,
+// and a norm's weight and bias, may be null.
+template <class P>
+struct EncoderLayerParameters {
+    P in_proj_weight = nullptr;  // (d_model + 2 kv_heads dim, d_model): q, k, v rows
+    P in_proj_bias = nullptr;
+    P out_proj_weight = nullptr;  // (d_model, d_model)
+    P out_proj_bias = nullptr;
+    P linear1_weight = nullptr;  // (dim_feedforward, d_model)
+    P linear1_bias = nullptr;
+    P linear2_weight = nullptr;  // (d_model, dim_feedforward)
+    P linear2_bias = nullptr;
+    P norm1_weight = nullptr;  // (d_model)
+    P norm1_bias = nullptr;
+    P norm2_weight = nullptr;
+    P norm2_bias = nullptr;
 };
+
+template <class T>
+using EncoderLayerWeights = EncoderLayerParameters<const T*>;
 
 struct EncoderLayerOptions {
     bool norm_first = false;  // pre-norm: x + attn(norm1(x)); post-norm: norm1(x + attn(x))
@@ -56,10 +60,44 @@ struct EncoderLayerAttention {
     T* weights = nullptr;  // (batch, heads, length, past + length), or null
 };
 
-// out (batch, length, d_model) = the layer of x (out must not overlap x).
+// What a training forward keeps for its backward (no past then): the attention's operands
+// and results, and the activations that cost a product, a reduction or a transcendental to
+// recompute. The backward recomputes the cheap rest (norm1(x) and norm2(x1) of pre-norm, the
+// merged heads).
+template <class T>
+struct EncoderLayerSaved {
+    T* q = nullptr;          // (batch, heads, length, dim), rotated
+    T* k = nullptr;          // (batch, kv_heads, length, dim), rotated
+    T* v = nullptr;          // (batch, kv_heads, length, dim)
+    T* attention = nullptr;  // (batch, heads, length, dim): the attention's output
+    SoftmaxStats<T> stats;   // (batch, heads, length) each
+    T* x1 = nullptr;         // (batch, length, d_model): the attention block's output
+    T* sum1 = nullptr;       // post-norm: norm1's input x + a (batch, length, d_model)
+    T* sum2 = nullptr;       // post-norm: norm2's input x1 + ff(x1)
+    T* hidden = nullptr;     // (batch, length, dim_feedforward): linear1's, before activation
+    T* activated = nullptr;  // the activation's output, linear2's input
+};
+
+// Where the gradients of the layer's input and parameters go (each null when not wanted).
+template <class T>
+struct EncoderLayerGrads {
+    T* x = nullptr;
+    EncoderLayerParameters<T*> w;
+};
+
+// out (batch, length, d_model) = the layer of x (out must not overlap x); with saved (past 0),
+// what the backward needs too.
 template <class T>
 void encoder_layer_forward(const EncoderLayerShape& shape, const EncoderLayerWeights<T>& w,
                            const EncoderLayerOptions& opt, const EncoderLayerAttention<T>& attn,
-                           const T* x, T* out);
+                           const T* x, T* out, const EncoderLayerSaved<T>* saved = nullptr);
+
+// The gradients of encoder_layer_forward's output (past 0) from grad_out, given the saved
+// activations of its forward on x.
+template <class T>
+void encoder_layer_backward(const EncoderLayerShape& shape, const EncoderLayerWeights<T>& w,
+                            const EncoderLayerOptions& opt, const EncoderLayerAttention<T>& attn,
+                            const T* x, const EncoderLayerSaved<T>& saved, const T* grad_out,
+                            const EncoderLayerGrads<T>& grads);
 
 }  // namespace attnlab::layers

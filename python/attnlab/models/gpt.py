@@ -74,7 +74,7 @@ class Block(nn.Module):
             self.ln_2 = self.mlp = None
 
     def forward(self, x: Tensor, cache: nn.KVCache | None = None) -> Tensor:  # (B, T, C)
-        # Inference (no graph, no dropout): the block as one call into the core.
+        # Without dropout: the block as one call into the core (one node of the graph).
         mlp = self.mlp
         fused = fused_forward(
             x, self.attn, self.ln_1, None if mlp is None else (mlp.c_fc, mlp.gelu, mlp.c_proj),

@@ -1,14 +1,16 @@
-"""The inference forward of a transformer layer as one call into the core
-(cpp/bindings/encoder_layer.cpp -> cpp/src/layers/encoder_layer.cpp): self-attention and a
-feed-forward block with their residual connections and LayerNorms, post-norm or pre-norm, over
-one workspace, instead of nine kernel calls and the graph between them.
+"""A transformer layer as one call into the core each way (cpp/bindings/encoder_layer.cpp ->
+cpp/src/layers/encoder_layer.cpp): self-attention and a feed-forward block with their
+residual connections and LayerNorms, post-norm or pre-norm, over one workspace, instead of
+eight kernel calls forward and eight backward and the graph nodes between them.
 
-:func:`fused_forward` runs it for a layer's parts when nothing needs the graph (no gradient is
-recorded, no dropout applies) and every part is one the core computes (ReLU or GELU, LayerNorms
-over the features, a MultiheadAttention without extra keys, a head mask, or T5 positions, and a
-record that keeps no outputs; each part of its own class exactly, its forward not replaced);
-else it returns None and the layer runs its Python composition, which stays the reference:
-the fused forward calls the same kernels in the same order, so the two agree bitwise.
+:func:`fused_forward` runs it for a layer's parts when no dropout applies and every part is
+one the core computes (ReLU or GELU, LayerNorms over the features, a MultiheadAttention
+without extra keys, a head mask, or T5 positions, and a record that keeps no outputs; each
+part of its own class exactly, its forward not replaced): without a graph to record (or with
+a key/value cache) as a plain call, else as one node of the graph whose backward is one call
+too; otherwise it returns None and the layer runs its Python composition, which stays the
+reference: the fused layer calls the same kernels in the same order, so the two agree bitwise,
+forward and backward.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from attnlab import _core
 from attnlab._memory import contiguous, empty
 from attnlab._validation import broadcast
+from attnlab.autograd.function import Function
 from attnlab.autograd.grad_mode import is_grad_enabled
 from attnlab.functional.attention import _kernel_operand
 from attnlab.nn.activation import GELU, ReLU
@@ -30,7 +33,7 @@ from attnlab.nn.linear import Linear
 from attnlab.nn.module import Module
 from attnlab.nn.normalization import LayerNorm
 from attnlab.nn.positional import ALiBi, RotaryEmbedding
-from attnlab.tensor import Tensor
+from attnlab.tensor import Tensor, cat
 
 
 def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
@@ -38,13 +41,14 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
                   dropouts: tuple[Dropout, ...], *, norm_first: bool, mask: Any = None,
                   key_mask: Any = None, is_causal: bool = False,
                   cache: KVCache | None = None) -> Tensor | None:
-    """The layer's output Tensor (B, L, C) of x, or None when this layer or call needs the
-    Python composition.
+    """The layer's output Tensor (B, L, C) of x (a node of the graph when x or a parameter
+    requires grad and grad is enabled), or None when this layer or call needs the Python
+    composition.
 
     ``feed_forward``: (linear1, activation, linear2), or None for an attention-only layer.
     ``dropouts``: the layer's Dropout modules (attention's own dropout is attn's).
     ``cache``: a KVCache of earlier tokens' keys and values (then causal aligns bottom-right),
-    to which this call's are added.
+    to which this call's are added; inference only (with a graph to record, the composition).
     """
     data = x.data if isinstance(x, Tensor) else x
     dtype = attn.out_proj.weight.dtype
@@ -52,8 +56,9 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
             or data.shape[2] != attn.embed_dim:
         return None  # the composition raises the error
     modules = [attn, norm1, norm2] + (list(feed_forward) if feed_forward else [])
-    if is_grad_enabled() and (getattr(x, "requires_grad", False) or any(
-            p.requires_grad for m in modules if m is not None for p in m.parameters())):
+    graph = is_grad_enabled() and (getattr(x, "requires_grad", False) or any(
+        p.requires_grad for m in modules if m is not None for p in m.parameters()))
+    if graph and cache is not None:
         return None
     if attn.training and attn.dropout > 0 or any(m.training and m.p > 0 for m in dropouts):
         return None
@@ -81,17 +86,50 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
     takers = attn._recording()  # counts this call
     weights = _core.cached_empty((b, h, length, lk), dtype) if takers else None
     params = _parameters(attn, norm1, feed_forward, norm2)
-    out = empty(data.shape, dtype)
     alibi = attn.positions.slopes if isinstance(attn.positions, ALiBi) else None
-    _core.encoder_layer_forward(
-        contiguous(data), **params, options=options, heads=h, kv_heads=hkv,
-        mask=mask, alibi_slopes=alibi, past_keys=past_keys, past_values=past_values,
-        keys=keys, values=values, weights=weights, out=out)
+    attention = dict(options=options, heads=h, kv_heads=hkv, mask=mask, alibi_slopes=alibi)
+    if graph:
+        out = _EncoderLayer.apply(x, *params.values(), names=tuple(params), attention=attention,
+                                  weights=weights)
+    else:
+        out = Tensor(empty(data.shape, dtype))
+        _core.encoder_layer_forward(
+            contiguous(data), **{k: _array(p) for k, p in params.items()}, **attention,
+            past_keys=past_keys, past_values=past_values, keys=keys, values=values,
+            weights=weights, out=out.data)
     if cache is not None:
         cache.keys, cache.values = keys, values
     if takers:
         attn._record(takers, weights, None, None)
-    return Tensor(out)
+    return out
+
+
+class _EncoderLayer(Function):
+    """The layer as one node of the graph: the training forward keeps its activations in the
+    core (what encoder_layer_forward returns), and the backward is one call too."""
+
+    fresh_gradients = True
+
+    def forward(ctx, x, *params, names, attention, weights):
+        ctx.x, ctx.attention = contiguous(x), attention
+        ctx.params = {name: None if p is None else contiguous(p) for name, p in zip(names, params)}
+        out = empty(x.shape, x.dtype)
+        ctx.saved = _core.encoder_layer_forward(ctx.x, **ctx.params, **attention, weights=weights,
+                                                out=out, training=True)
+        return out
+
+    def backward(ctx, g):
+        need_x, *need = ctx.needs_input_grad
+        dx = empty(ctx.x.shape, ctx.x.dtype) if need_x else None
+        grads = {f"d_{name}": empty(p.shape, p.dtype) if wanted else None
+                 for (name, p), wanted in zip(ctx.params.items(), need)}
+        _core.encoder_layer_backward(ctx.saved, ctx.x, contiguous(g), **ctx.params,
+                                     **ctx.attention, dx=dx, **grads)
+        return (dx, *grads.values())
+
+
+def _array(p: Tensor | None) -> np.ndarray | None:
+    return None if p is None else contiguous(p.data)
 
 
 def _plain(module: Any, *classes: type) -> bool:
@@ -140,20 +178,16 @@ def _options(attn: MultiheadAttention, norm1: LayerNorm, feed_forward, norm2,
 
 
 def _parameters(attn: MultiheadAttention, norm1: LayerNorm, feed_forward, norm2) -> dict:
-    """The core's keyword arguments of the layer's parameters (arrays, or None)."""
-    def data(p):
-        return None if p is None else contiguous(p.data)
-
+    """The layer's parameters (Tensors, or None) by the core's keyword names."""
     in_proj = attn.in_proj_weight
-    in_proj = data(in_proj) if in_proj is not None else np.concatenate(  # grouped-query
-        [attn.q_proj_weight.data, attn.k_proj_weight.data, attn.v_proj_weight.data])
-    params = dict(in_proj_weight=in_proj, in_proj_bias=data(attn.in_proj_bias),
-                  out_proj_weight=data(attn.out_proj.weight),
-                  out_proj_bias=data(attn.out_proj.bias),
-                  norm1_weight=data(norm1.weight), norm1_bias=data(norm1.bias))
+    if in_proj is None:  # grouped-query heads: the three weights packed for one product
+        in_proj = cat([attn.q_proj_weight, attn.k_proj_weight, attn.v_proj_weight])
+    params = dict(in_proj_weight=in_proj, in_proj_bias=attn.in_proj_bias,
+                  out_proj_weight=attn.out_proj.weight, out_proj_bias=attn.out_proj.bias,
+                  norm1_weight=norm1.weight, norm1_bias=norm1.bias)
     if feed_forward:
         linear1, _, linear2 = feed_forward
-        params.update(linear1_weight=data(linear1.weight), linear1_bias=data(linear1.bias),
-                      linear2_weight=data(linear2.weight), linear2_bias=data(linear2.bias),
-                      norm2_weight=data(norm2.weight), norm2_bias=data(norm2.bias))
+        params.update(linear1_weight=linear1.weight, linear1_bias=linear1.bias,
+                      linear2_weight=linear2.weight, linear2_bias=linear2.bias,
+                      norm2_weight=norm2.weight, norm2_bias=norm2.bias)
     return params

@@ -42,9 +42,9 @@ class TransformerEncoderLayer(Module):
                 key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
         """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's.
 
-        Without a graph to record (no_grad, or nothing requiring grad) and without dropout
-        (eval mode), the layer runs as one call into the core (:mod:`attnlab.nn.fused_layer`)
-        when its parts are the core's; the result is the same.
+        Without dropout (eval mode, or p = 0) the layer runs as one call into the core, and
+        its backward as another (:mod:`attnlab.nn.fused_layer`), when its parts are the
+        core's; the results are the same.
         """
         cls = TransformerEncoderLayer  # a subclass's own blocks are its to run
         if type(self)._sa_block is cls._sa_block and type(self)._ff_block is cls._ff_block:
