@@ -100,6 +100,10 @@ std::pair<layers::EncoderLayerShape, layers::EncoderLayerWeights<T>> check_layer
                               std::to_string(d) + ", base > 0");
     for (double eps : {options.norm1_eps, options.norm2_eps})
         if (!std::isfinite(eps)) throw py::value_error("options: norm eps must be finite");
+    for (const layers::DropoutOption& o : {options.attention_dropout, options.dropout1,
+                                           options.dropout, options.dropout2})
+        if (!(o.p >= 0.0 && o.p < 1.0))
+            throw py::value_error("options: dropout p must be in [0, 1)");
 
     if (!p.in_proj_weight || !p.out_proj_weight)
         throw py::type_error("in_proj_weight, out_proj_weight: required");
@@ -287,6 +291,10 @@ void register_encoder_layer(py::module_& m) {
         .def_readwrite("rotary_dim", &RopeOptions::rotary_dim)
         .def_readwrite("interleaved", &RopeOptions::interleaved)
         .def_readwrite("base", &RopeOptions::base);
+    py::class_<layers::DropoutOption>(m, "DropoutOption", "A dropout: p (0: none) and seed.")
+        .def(py::init<>())
+        .def_readwrite("p", &layers::DropoutOption::p)
+        .def_readwrite("seed", &layers::DropoutOption::seed);
     py::class_<EncoderLayerOptions>(m, "EncoderLayerOptions",
                                     "The options of one encoder layer's fused forward.")
         .def(py::init<>())
@@ -308,7 +316,11 @@ void register_encoder_layer(py::module_& m) {
         .def_readwrite("norm2_eps", &EncoderLayerOptions::norm2_eps)
         .def_readwrite("causal", &EncoderLayerOptions::causal)
         .def_readwrite("rotary", &EncoderLayerOptions::rotary)
-        .def_readwrite("rope", &EncoderLayerOptions::rope);
+        .def_readwrite("rope", &EncoderLayerOptions::rope)
+        .def_readwrite("attention_dropout", &EncoderLayerOptions::attention_dropout)
+        .def_readwrite("dropout1", &EncoderLayerOptions::dropout1)
+        .def_readwrite("dropout", &EncoderLayerOptions::dropout)
+        .def_readwrite("dropout2", &EncoderLayerOptions::dropout2);
     define<float>(m, "EncoderLayerSaved32");
     define<double>(m, "EncoderLayerSaved64");
 }

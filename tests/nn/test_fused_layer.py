@@ -1,7 +1,7 @@
 """nn/fused_layer.py (cpp/src/layers/encoder_layer.cpp): an encoder layer as one call into the
 core each way equals the Python composition, its oracle, bitwise (the same kernels in the same
-order), forward and backward, for every option on every arch, float32 and float64; torch's
-layer in eval mode; gradcheck; takes over only where no dropout applies and every part is the
+order, the same dropout seeds), forward and backward, for every option on every arch, float32
+and float64; torch's layer in eval mode; gradcheck; takes over only where every part is the
 core's; records the same weights; counts one core call per layer each way where the
 composition makes eight kernel calls forward and eight backward; and its binding checks every
 shape."""
@@ -176,9 +176,7 @@ def test_a_retained_graph_runs_backward_again(rng):
 
 
 def test_gradcheck(rng):
-    m = layer(dim_feedforward=6, norm_first=True, positions="rotary")
-    m.train()
-    m.dropout.p = m.dropout1.p = m.dropout2.p = m.self_attn.dropout = 0.0
+    m = layer(dim_feedforward=6, norm_first=True, positions="rotary", dropout=0.0).train()
     x = al.tensor(rng.standard_normal((2, 4, 16)), requires_grad=True)
     chosen = [x, m.self_attn.in_proj_weight, m.norm1.weight, m.linear1.bias, m.norm2.bias]
     assert gradcheck(lambda *_: m(x, is_causal=True), chosen)
@@ -193,7 +191,23 @@ def calls_each_way(m, x):
     return kernels(forward), kernels(backward)
 
 
-def test_one_core_call_each_way_unless_dropout_applies(rng):
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_dropout_masks_and_gradients_equal_the_compositions(rng, norm_first):
+    """The same seeds, drawn in the same order (attention, dropout1, dropout, dropout2), give
+    the same masks."""
+    m = layer(norm_first=norm_first, dropout=0.3).train()
+    x, g = rng.standard_normal((3, 7, 16)), rng.standard_normal((3, 7, 16))
+    al.manual_seed(5)
+    with composition_only():
+        composed = trained(m, x, g, is_causal=True)
+    al.manual_seed(5)
+    fused = trained(m, x, g, is_causal=True)
+    for got, want in zip(fused, composed):
+        np.testing.assert_array_equal(got, want)
+    assert (composed[0] != trained(m, x, g, is_causal=True)[0]).any()  # fresh seeds a call
+
+
+def test_one_core_call_each_way(rng):
     x = rng.standard_normal((2, 5, 16))
     m = layer()
     assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
@@ -207,8 +221,8 @@ def test_one_core_call_each_way_unless_dropout_applies(rng):
     with al.no_grad():
         assert calls_each_way(m, x) == ({"encoder_layer_forward": 1}, {})
     m.train()  # dropout 0.1 applies
-    assert "encoder_layer_forward" not in calls_each_way(m, x)[0]
-    assert calls_each_way(layer(dropout=0.0).train(), x)[0] == {"encoder_layer_forward": 1}
+    assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
+        {"encoder_layer_forward": 1}, {"encoder_layer_backward": 1})
 
 
 class GatedLayer(nn.TransformerEncoderLayer):
@@ -303,6 +317,11 @@ def test_binding_checks_every_shape():
     with pytest.raises(ValueError, match=r"d_out_proj_weight: expected shape \(8, 8\)"):
         _core.encoder_layer_backward(saved, x, np.ones_like(x), **backward,
                                      d_out_proj_weight=np.zeros((8, 4)))
+    bad_dropout = _core.EncoderLayerOptions()
+    bad_dropout.dropout2 = _core.DropoutOption()
+    bad_dropout.dropout2.p = 1.0
+    with pytest.raises(ValueError, match=r"options: dropout p must be in \[0, 1\)"):
+        _core.encoder_layer_forward(x, **{**good, "options": bad_dropout})
     with pytest.raises(ValueError, match="activation: expected one of 'relu', 'gelu'"):
         good["options"].activation = "silu"
     with pytest.raises(TypeError):  # float32 weights with a float64 input: no overload

@@ -78,7 +78,16 @@ AttentionOptions attention_options(const Sizes& z, const EncoderLayerOptions& op
     ao.scale = z.d > 0 ? 1.0 / std::sqrt(static_cast<double>(z.d)) : 1.0;
     ao.causal = opt.causal;
     ao.bottom_right = z.past > 0;
+    ao.dropout_p = opt.attention_dropout.p;
+    ao.seed = opt.attention_dropout.seed;
     return ao;
+}
+
+// y = dropout(x) over n elements (y may be x); the backward is the same call on the gradient.
+template <class T>
+void drop(const DropoutOption& dropout, const T* x, index_t n, T* y) {
+    if (dropout.p > 0) dropout_forward(x, n, dropout.p, dropout.seed, y);
+    else if (y != x) std::copy(x, x + n, y);
 }
 
 }  // namespace
@@ -160,6 +169,7 @@ void encoder_layer_forward(const EncoderLayerShape& s, const EncoderLayerWeights
                       saved ? saved->stats : SoftmaxStats<T>{});  // (B, H, L, D)
     merge_heads(z, attention, r2);
     linear_forward(r2, n, c, w.out_proj_weight, c, w.out_proj_bias, r6);
+    drop(opt.dropout1, r6, n * c, r6);
 
     // x1 = x + attn(norm1(x)) (pre-norm) or norm1(x + attn(x)) (post-norm); the output is x1
     // alone in a layer without a feed-forward block.
@@ -180,7 +190,9 @@ void encoder_layer_forward(const EncoderLayerShape& s, const EncoderLayerWeights
     T* activated = saved ? saved->activated : r1;
     linear_forward(h2, n, c, w.linear1_weight, f, w.linear1_bias, hidden);  // (B, L, F)
     activation_forward(opt.activation, hidden, n * f, activated);
+    drop(opt.dropout, activated, n * f, activated);
     linear_forward(activated, n, f, w.linear2_weight, c, w.linear2_bias, r6);
+    drop(opt.dropout2, r6, n * c, r6);
     if (opt.norm_first) {
         add(x1, r6, n * c, out);
     } else {
@@ -209,18 +221,19 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
         return;
     }
     // The workspace: r (n, e) the gradient of qkv; dh1 (n, f) the gradient of linear1's
-    // output; b2..b5 (n, c) gradients and recomputed
-    // inputs as noted (a product's gradient never goes where its input is: linear_backward
-    // reads the input after writing dx); dq, dk, dv.
+    // output; b2..b6 (n, c) gradients and recomputed inputs as noted (a product's gradient
+    // never goes where its input is: linear_backward reads the input after writing dx); dq,
+    // dk, dv.
     const index_t kv_grads = z.b * kv * l;
-    workspace::Buffer<T> ws(n * e + n * f + 5 * n * c + 2 * kv_grads, false);
+    workspace::Buffer<T> ws(n * e + n * f + 6 * n * c + 2 * kv_grads, false);
     T* r = ws.get();
     T* dh1 = r + n * e;
     T* b2 = dh1 + n * f;
     T* b3 = b2 + n * c;
     T* b4 = b3 + n * c;
     T* b5 = b4 + n * c;
-    T* dq = b5 + n * c;
+    T* b6 = b5 + n * c;
+    T* dq = b6 + n * c;
     T* dk = dq + n * c;
     T* dv = dk + kv_grads;
 
@@ -231,14 +244,19 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
         dx1 = grad_out;
     } else {
         // Post-norm: out = norm2(sum2), sum2 = x1 + ff(x1); pre-norm: out = x1 + ff(norm2(x1)).
-        const T* dff = grad_out;
+        const T* dff = grad_out;  // the feed-forward block's output's, then its product's
         if (!opt.norm_first) {
             layer_norm_backward(grad_out, sv.sum2, n, c, w.norm2_weight, opt.norm2_eps, b3,
                                 g.w.norm2_weight, g.w.norm2_bias);
             dff = b3;
         }
+        if (opt.dropout2.p > 0) {
+            drop(opt.dropout2, dff, n * c, b6);
+            dff = b6;
+        }
         linear_backward(dff, sv.activated, w.linear2_weight, n, f, c, dh1, g.w.linear2_weight,
                         g.w.linear2_bias);
+        drop(opt.dropout, dh1, n * f, dh1);
         activation_backward(opt.activation, dh1, sv.hidden, n * f, dh1);
         const T* h2 = sv.x1;
         if (opt.norm_first) {
@@ -257,15 +275,20 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
         }
     }
     // The attention block: post-norm x1 = norm1(sum1), sum1 = x + a; pre-norm x1 = x + a.
-    // da: the gradient of a, and of x through the residual.
+    // da: the gradient of a, and of x through the residual; then of out_proj's output.
     const T* da = dx1;
     if (!opt.norm_first) {
         layer_norm_backward(dx1, sv.sum1, n, c, w.norm1_weight, opt.norm1_eps, b3,
                             g.w.norm1_weight, g.w.norm1_bias);
         da = b3;
     }
+    const T* dprojected = da;
+    if (opt.dropout1.p > 0) {
+        drop(opt.dropout1, da, n * c, b6);
+        dprojected = b6;
+    }
     merge_heads(z, sv.attention, b4);  // the out projection's input, again
-    linear_backward(da, b4, w.out_proj_weight, n, c, c, b5, g.w.out_proj_weight,
+    linear_backward(dprojected, b4, w.out_proj_weight, n, c, c, b5, g.w.out_proj_weight,
                     g.w.out_proj_bias);  // b5: d merged
     T* dattention = b4;  // (B, H, L, D)
     const auto gather = active_kernels().plumbing<T>().gather;

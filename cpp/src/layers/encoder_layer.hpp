@@ -37,6 +37,13 @@ struct EncoderLayerParameters {
 template <class T>
 using EncoderLayerWeights = EncoderLayerParameters<const T*>;
 
+// A dropout of the layer: p = 0 for none; the mask is a function of (seed, flat index), so
+// the backward regenerates it.
+struct DropoutOption {
+    double p = 0.0;
+    std::uint64_t seed = 0;
+};
+
 struct EncoderLayerOptions {
     bool norm_first = false;  // pre-norm: x + attn(norm1(x)); post-norm: norm1(x + attn(x))
     Activation activation = Activation::relu;
@@ -44,6 +51,10 @@ struct EncoderLayerOptions {
     bool causal = false;  // aligned bottom-right: query i is token past + i
     bool rotary = false;  // rotary positions of q and k (past + i), with `rope`'s options
     RopeOptions rope;
+    // torch's: of the attention weights, of the attention block's output before its residual
+    // sum (dropout1), of the activation's output (dropout), of the feed-forward block's output
+    // (dropout2).
+    DropoutOption attention_dropout, dropout1, dropout, dropout2;
 };
 
 // What the attention reads besides q, k and v, and where the keys and values go.
@@ -75,7 +86,7 @@ struct EncoderLayerSaved {
     T* sum1 = nullptr;       // post-norm: norm1's input x + a (batch, length, d_model)
     T* sum2 = nullptr;       // post-norm: norm2's input x1 + ff(x1)
     T* hidden = nullptr;     // (batch, length, dim_feedforward): linear1's, before activation
-    T* activated = nullptr;  // the activation's output, linear2's input
+    T* activated = nullptr;  // the activation's output after dropout: linear2's input
 };
 
 // Where the gradients of the layer's input and parameters go (each null when not wanted).

@@ -74,11 +74,11 @@ class Block(nn.Module):
             self.ln_2 = self.mlp = None
 
     def forward(self, x: Tensor, cache: nn.KVCache | None = None) -> Tensor:  # (B, T, C)
-        # Without dropout: the block as one call into the core (one node of the graph).
+        # The block as one call into the core (one node of the graph), when its parts are.
         mlp = self.mlp
         fused = fused_forward(
             x, self.attn, self.ln_1, None if mlp is None else (mlp.c_fc, mlp.gelu, mlp.c_proj),
-            self.ln_2, (self.dropout,) if mlp is None else (self.dropout, mlp.dropout),
+            self.ln_2, (self.dropout, None, None if mlp is None else mlp.dropout),
             norm_first=True, is_causal=True, cache=cache)
         if fused is not None:
             return fused

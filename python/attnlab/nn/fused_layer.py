@@ -3,8 +3,8 @@ cpp/src/layers/encoder_layer.cpp): self-attention and a feed-forward block with 
 residual connections and LayerNorms, post-norm or pre-norm, over one workspace, instead of
 eight kernel calls forward and eight backward and the graph nodes between them.
 
-:func:`fused_forward` runs it for a layer's parts when no dropout applies and every part is
-one the core computes (ReLU or GELU, LayerNorms over the features, a MultiheadAttention
+:func:`fused_forward` runs it for a layer's parts (dropout included) when every part is one
+the core computes (ReLU or GELU, LayerNorms over the features, a MultiheadAttention
 without extra keys, a head mask, or T5 positions, and a record that keeps no outputs; each
 part of its own class exactly, its forward not replaced): without a graph to record (or with
 a key/value cache) as a plain call, else as one node of the graph whose backward is one call
@@ -21,6 +21,7 @@ import numpy as np
 
 from attnlab import _core
 from attnlab._memory import contiguous, empty
+from attnlab._random import next_seed
 from attnlab._validation import broadcast
 from attnlab.autograd.function import Function
 from attnlab.autograd.grad_mode import is_grad_enabled
@@ -38,7 +39,8 @@ from attnlab.tensor import Tensor, cat
 
 def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
                   feed_forward: tuple[Linear, Module, Linear] | None, norm2: LayerNorm | None,
-                  dropouts: tuple[Dropout, ...], *, norm_first: bool, mask: Any = None,
+                  dropouts: tuple[Dropout | None, Dropout | None, Dropout | None], *,
+                  norm_first: bool, mask: Any = None,
                   key_mask: Any = None, is_causal: bool = False,
                   cache: KVCache | None = None) -> Tensor | None:
     """The layer's output Tensor (B, L, C) of x (a node of the graph when x or a parameter
@@ -46,7 +48,9 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
     composition.
 
     ``feed_forward``: (linear1, activation, linear2), or None for an attention-only layer.
-    ``dropouts``: the layer's Dropout modules (attention's own dropout is attn's).
+    ``dropouts``: the layer's Dropout modules, torch's dropout1 (the attention block's output),
+    dropout (the activation's) and dropout2 (the feed-forward block's), each or None; the
+    attention's own dropout is attn's. Their seeds are drawn in the composition's order.
     ``cache``: a KVCache of earlier tokens' keys and values (then causal aligns bottom-right),
     to which this call's are added; inference only (with a graph to record, the composition).
     """
@@ -59,8 +63,6 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
     graph = is_grad_enabled() and (getattr(x, "requires_grad", False) or any(
         p.requires_grad for m in modules if m is not None for p in m.parameters()))
     if graph and cache is not None:
-        return None
-    if attn.training and attn.dropout > 0 or any(m.training and m.p > 0 for m in dropouts):
         return None
     options = _options(attn, norm1, feed_forward, norm2, norm_first, is_causal)
     # A record keeping outputs keeps the attention's output Tensor, which the composition makes.
@@ -83,6 +85,7 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
                     or past_keys.dtype != dtype:
                 return None  # KVCache.extend raises the error
         keys, values = (empty((b, hkv, lk, d), dtype) for _ in range(2))
+    _draw_dropout_seeds(options, attn, dropouts)
     takers = attn._recording()  # counts this call
     weights = _core.cached_empty((b, h, length, lk), dtype) if takers else None
     params = _parameters(attn, norm1, feed_forward, norm2)
@@ -130,6 +133,20 @@ class _EncoderLayer(Function):
 
 def _array(p: Tensor | None) -> np.ndarray | None:
     return None if p is None else contiguous(p.data)
+
+
+def _draw_dropout_seeds(options: _core.EncoderLayerOptions, attn: MultiheadAttention,
+                        dropouts: tuple[Dropout | None, ...]) -> None:
+    """Each dropout that applies (a module in training mode with p > 0) and its seed, drawn
+    from al.manual_seed's generator in the order the composition draws them."""
+    sites = [("attention_dropout", attn.training, attn.dropout)]
+    sites += [(name, m is not None and m.training, 0.0 if m is None else m.p)
+              for name, m in zip(("dropout1", "dropout", "dropout2"), dropouts)]
+    for name, training, p in sites:
+        if training and p > 0:
+            option = _core.DropoutOption()
+            option.p, option.seed = p, next_seed()
+            setattr(options, name, option)
 
 
 def _plain(module: Any, *classes: type) -> bool:

@@ -42,15 +42,15 @@ class TransformerEncoderLayer(Module):
                 key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
         """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's.
 
-        Without dropout (eval mode, or p = 0) the layer runs as one call into the core, and
-        its backward as another (:mod:`attnlab.nn.fused_layer`), when its parts are the
-        core's; the results are the same.
+        The layer runs as one call into the core, and its backward as another
+        (:mod:`attnlab.nn.fused_layer`), when its parts are the core's; the results are the
+        composition's, dropout masks included.
         """
         cls = TransformerEncoderLayer  # a subclass's own blocks are its to run
         if type(self)._sa_block is cls._sa_block and type(self)._ff_block is cls._ff_block:
             fused = fused_forward(
                 src, self.self_attn, self.norm1, (self.linear1, self.activation, self.linear2),
-                self.norm2, (self.dropout, self.dropout1, self.dropout2),
+                self.norm2, (self.dropout1, self.dropout, self.dropout2),
                 norm_first=self.norm_first, mask=mask, key_mask=key_mask, is_causal=is_causal)
             if fused is not None:
                 return fused
