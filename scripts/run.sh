@@ -248,7 +248,8 @@ print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
         ;;
     arm64)
         # The neon64 kernels cross-compiled with the whole core into cpp/tests/neon_check.cpp,
-        # run under qemu-user; the optimizer updates with their own flags, as in CMake.
+        # run under qemu-user; the optimizer updates and the layers' plumbing with their own
+        # flags, as in CMake.
         need_debs g++-aarch64-linux-gnu qemu-user
         out=build/arm64
         rm -rf "$out"
@@ -258,13 +259,16 @@ print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
         flags=(-std=c++17 -O3 -fno-math-errno -Wall -Wextra -pthread -DATTNLAB_HAVE_NEON64=1
                -Icpp/include -Icpp/src -idirafter /usr/include)
         pids=()
-        for src in cpp/src/*.cpp cpp/src/layers/optimizer.cpp cpp/src/arch/neon64.cpp \
-                   cpp/tests/neon_check.cpp; do
+        for src in cpp/src/*.cpp cpp/src/layers/optimizer.cpp cpp/src/layers/encoder_layer.cpp \
+                   cpp/src/arch/neon64.cpp cpp/tests/neon_check.cpp; do
             aarch64-linux-gnu-g++ "${flags[@]}" -c "$src" -o "$out/$(basename "$src" .cpp).o" &
             pids+=($!)
         done
         aarch64-linux-gnu-g++ "${flags[@]}" -DATTNLAB_ARCH_NS=neon64 -DXTENSOR_USE_XSIMD \
             -ffp-contract=off -c cpp/src/layers/optimizer_update.cpp -o "$out/optimizer_update.o" &
+        pids+=($!)
+        aarch64-linux-gnu-g++ "${flags[@]}" -DATTNLAB_ARCH_NS=neon64 -DXTENSOR_USE_XSIMD \
+            -c cpp/src/layers/plumbing.cpp -o "$out/plumbing.o" &
         pids+=($!)
         for pid in "${pids[@]}"; do wait "$pid"; done
         aarch64-linux-gnu-g++ -pthread "$out"/*.o -o "$out/neon_check"

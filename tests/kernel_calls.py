@@ -1,9 +1,12 @@
 """One call of every functional op, forward and backward, on fixed random inputs: for the
-tests that run all of them (concurrency in test_threads.py, memory in test_leaks.py)."""
+tests that run all of them (concurrency in test_threads.py, memory in test_leaks.py); and a
+counter of the calls into the core (how many a layer makes)."""
 
 from __future__ import annotations
 
-from typing import Callable
+import collections
+import contextlib
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -75,3 +78,29 @@ def assert_bitwise_equal(got: tuple, want: tuple, name: str) -> None:
         if a.tobytes() != b.tobytes():
             np.testing.assert_array_equal(a, b, err_msg=f"{name}[{i}]")
             raise AssertionError(f"{name}[{i}]: equal values with different bits")
+
+
+@contextlib.contextmanager
+def counting_core_calls() -> Iterator[collections.Counter]:
+    """Counts the calls into the core by function name while active (the Counter it yields):
+    every callable of ``attnlab._core`` is wrapped, and the wrappers removed on exit."""
+    from attnlab import _core
+
+    counts: collections.Counter = collections.Counter()
+    originals = {name: getattr(_core, name) for name in dir(_core)
+                 if not name.startswith("_") and callable(getattr(_core, name))
+                 and not isinstance(getattr(_core, name), type)}
+
+    def counted(name, fn):
+        def call(*args, **kwargs):
+            counts[name] += 1
+            return fn(*args, **kwargs)
+        return call
+
+    for name, fn in originals.items():
+        setattr(_core, name, counted(name, fn))
+    try:
+        yield counts
+    finally:
+        for name, fn in originals.items():
+            setattr(_core, name, fn)

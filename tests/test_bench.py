@@ -31,13 +31,15 @@ def test_quick_json(capsys):
     for r in report["results"]:
         assert r["median_ms"] > 0 and len(r["samples_ms"]) == 1
         assert r["gflops"] > 0 or r["row"].split()[0] in ("layer_norm", "gelu", "cross_entropy",
-                                                          "AdamW", "autograd", "small", "medium")
+                                                          "AdamW", "autograd", "small", "medium",
+                                                          "GPT")
         # One round: the ratio is that round's time over attnlab's.
         base = attnlab[r["row"]]["samples_ms"][0]
         assert r["ratio"] == pytest.approx(r["samples_ms"][0] / base)
     impls = {(r["row"].split(" (")[0], r["impl"]) for r in report["results"]}
     assert ("forward causal", "attnlab, not causal") in impls
     assert ("forward + weights", "attnlab, no weights") in impls
+    assert ("GPT generate 8 tokens L4 C32 H2 B2 prompt 8", "attnlab, no cache") in impls
     # The small forward right after another library's call, beside its steady state.
     after = {(r["row"], r["impl"]) for r in report["results"] if "right after" in r["row"]}
     libraries = ["numpy matmul"] + (["torch sdpa"] if report["info"]["torch"] else [])

@@ -25,6 +25,7 @@ void register_matmul(py::module_& m);
 void register_workspace(py::module_& m);
 void register_copy(py::module_& m);
 void register_optim(py::module_& m);
+void register_encoder_layer(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -86,4 +87,5 @@ PYBIND11_MODULE(_core, m) {
     attnlab::bindings::register_workspace(m);
     attnlab::bindings::register_copy(m);
     attnlab::bindings::register_optim(m);
+    attnlab::bindings::register_encoder_layer(m);
 }

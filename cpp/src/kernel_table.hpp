@@ -69,6 +69,14 @@ struct OptimizerKernels {
                  const layers::AdamOptions&);
 };
 
+// The data movement and sums between the kernels of a fused layer (layers/plumbing.hpp).
+template <class T>
+struct PlumbingKernels {
+    void (*gather)(const T* src, index_t n0, index_t n1, index_t n2, index_t stride0,
+                   index_t stride1, T* dst);
+    void (*add)(const T* a, const T* b, index_t n, T* out);
+};
+
 template <class T>
 using ExpKernel = void (*)(const T* x, index_t n, ExpVariant variant, T* out);
 
@@ -84,6 +92,8 @@ struct KernelTable {
     ExpKernel<double> exp_f64;
     OptimizerKernels<float> optimizers_f32;
     OptimizerKernels<double> optimizers_f64;
+    PlumbingKernels<float> plumbing_f32;
+    PlumbingKernels<double> plumbing_f64;
     index_t (*fma_loop)(index_t iters, float* sink);  // float FMAs; returns the flops done
 
     template <class T>
@@ -114,6 +124,12 @@ struct KernelTable {
     const OptimizerKernels<T>& optimizers() const {
         if constexpr (sizeof(T) == sizeof(float)) return optimizers_f32;
         else return optimizers_f64;
+    }
+
+    template <class T>
+    const PlumbingKernels<T>& plumbing() const {
+        if constexpr (sizeof(T) == sizeof(float)) return plumbing_f32;
+        else return plumbing_f64;
     }
 };
 

@@ -13,11 +13,49 @@ using gemm::row_panels;
 using gemm::tiled_product;
 using workspace::Buffer;
 
+namespace {
+
+// At most this many rows go through few_rows: up to one panel of the kernel's columns.
+constexpr index_t kFewRows = gemm::kPanel;
+// Multiply-adds of w per few_rows task: a task then outlasts its dispatch.
+constexpr index_t kFewRowsWork = index_t(1) << 16;
+
+// y (n, out) = x w^T + bias for n <= kFewRows rows (decoding: a token a step), as y^T = w x^T:
+// the kernel broadcasts w's elements where the packed path broadcasts x's, so w is read in
+// place, and only x^T (in, n rounded up to kPad) is packed, where packing w^T cost up to ten
+// times the product.
+// Each y element starts from the same bias and sums the same products over k in the same
+// order (products commute), so y is bitwise the packed path's.
+template <class T>
+void few_rows(GemmKernel<T> gemm, const T* x, index_t n, index_t in, const T* w, index_t out,
+              const T* bias, T* y) {
+    const index_t cols = round_up(n, kPad);
+    Buffer<T> xt(in * cols);  // columns past n stay zero
+    for (index_t i = 0; i < n; ++i)
+        for (index_t p = 0; p < in; ++p) xt.get()[p * cols + i] = x[i * in + p];
+    Buffer<T> yt(out * cols, false);  // y^T, written in full
+    const index_t rows = std::max(gemm::kRowStep,
+                                  round_up(blocks(kFewRowsWork, std::max<index_t>(in, 1)),
+                                           gemm::kRowStep));
+    threads::parallel_for(blocks(out, rows), [&](index_t task, int) {
+        const index_t o0 = task * rows, m = std::min(rows, out - o0);
+        T* c = yt.get() + o0 * cols;
+        for (index_t o = 0; o < m; ++o)
+            std::fill(c + o * cols, c + (o + 1) * cols, bias ? bias[o0 + o] : T(0));
+        gemm.run(m, cols, in, w + o0 * in, in, 1, xt.get(), cols, 0, c, cols, true, nullptr);
+    });
+    for (index_t i = 0; i < n; ++i)
+        for (index_t o = 0; o < out; ++o) y[i * out + o] = yt.get()[o * cols + i];
+}
+
+}  // namespace
+
 template <class T>
 void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, const T* bias,
                     T* y) {
     if (n == 0 || out == 0) return;
     const auto gemm = active_kernels().gemm<T>();
+    if (n <= kFewRows) return few_rows(gemm, x, n, in, w, out, bias, y);
     Buffer<T> wt = pack_panels(w, in, out, 1, in, gemm.strip);  // w^T (in, out)
     tiled_product<T>(gemm, n, out, in, x, in, 1, packed_panels(wt.get(), in, gemm.strip), bias, y);
 }

@@ -63,6 +63,18 @@ def test_weight_gradient_of_many_rows(arch, dtype, features):
     check(*data(np.random.default_rng(features[0]), dtype, 1500, *features))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2, 15, 16, 17, 63, 64])
+def test_few_rows_equal_the_same_rows_of_a_tall_product(arch, dtype, rows):
+    """Up to 64 rows go as y^T = w x^T (w read in place, not packed): bitwise the rows of a
+    taller product, whose packed path starts from the same bias and sums in the same order.
+    300 inputs: two k slices; 290 outputs: several tasks and a padded column tail."""
+    x, w, b = data(np.random.default_rng(rows), dtype, 65, 300, 290)
+    for bias in (b, None):
+        np.testing.assert_array_equal(F.linear(x[:rows], w, bias), F.linear(x, w, bias)[:rows])
+    check(x[:rows], w, b)
+
+
 def test_leading_dims_and_layouts(arch, rng):
     x, w, b = data(rng, np.float32, 5, 12, 10, lead=(2, 3))
     check(x, w, b)

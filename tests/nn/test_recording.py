@@ -26,17 +26,23 @@ def inputs(rng):
 
 @pytest.fixture
 def kernel_calls(monkeypatch):
-    """The return_weights flag of every attention kernel call."""
+    """Whether each attention kernel call, alone or in a fused layer, was asked for weights."""
     import attnlab.functional.attention as attention_module
+    from attnlab import _core
 
     calls = []
-    run_kernel = attention_module._forward
+    run_kernel, run_layer = attention_module._forward, _core.encoder_layer_forward
 
     def spy(call, return_weights, return_stats):
         calls.append(return_weights)
         return run_kernel(call, return_weights, return_stats)
 
+    def layer_spy(*args, **kwargs):
+        calls.append(kwargs.get("weights") is not None)
+        return run_layer(*args, **kwargs)
+
     monkeypatch.setattr(attention_module, "_forward", spy)
+    monkeypatch.setattr(_core, "encoder_layer_forward", layer_spy)
     return calls
 
 

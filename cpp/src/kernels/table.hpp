@@ -14,6 +14,7 @@
 #include "kernels/exp.hpp"
 #include "kernels/peak.hpp"
 #include "layers/optimizer_update.hpp"
+#include "layers/plumbing.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -38,6 +39,11 @@ constexpr OptimizerKernels<T> optimizer_kernels() {
     return {&layers::ATTNLAB_ARCH_NS::sgd_chunk<T>, &layers::ATTNLAB_ARCH_NS::adam_chunk<T>};
 }
 
+template <class T>
+constexpr PlumbingKernels<T> plumbing_kernels() {
+    return {&layers::ATTNLAB_ARCH_NS::gather<T>, &layers::ATTNLAB_ARCH_NS::add<T>};
+}
+
 template <class A>
 constexpr KernelTable make_table(const char* name) {
     return {name,
@@ -51,6 +57,8 @@ constexpr KernelTable make_table(const char* name) {
             &Exp<A, double>::array,
             optimizer_kernels<float>(),
             optimizer_kernels<double>(),
+            plumbing_kernels<float>(),
+            plumbing_kernels<double>(),
             &Peak<A>::fma_loop};
 }
 

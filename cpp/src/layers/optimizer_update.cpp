@@ -7,41 +7,16 @@
 #include "arch/gcc_avx512_warnings.hpp"
 #include "layers/optimizer_update.hpp"
 
-#include <array>
 #include <cmath>
-#include <cstddef>
-#include <memory>
-#include <type_traits>
 
-#include <xtensor/xadapt.hpp>
 #include <xtensor/xassign.hpp>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
+#include "layers/local_views.hpp"
+
 namespace attnlab::layers::ATTNLAB_ARCH_NS {
 namespace {
-
-// xtensor's templates do not name the instruction set, so each arch's copy of this file would
-// emit functions of one name, each compiled for its own arch, and the linker would keep one of
-// them for every arch. Views over an allocator type local to this file keep every
-// instantiation in it.
-template <class T>
-struct LocalAllocator : std::allocator<T> {
-    template <class U>
-    struct rebind {
-        using other = LocalAllocator<U>;
-    };
-};
-
-// A 1-D view of n elements at data. The pointer goes in as a prvalue: given an lvalue, adapt
-// would keep a reference to this function's parameter.
-template <class T>
-auto view(T* data, index_t n) {
-    const auto size = static_cast<std::size_t>(n);
-    return xt::adapt(static_cast<T*>(data), size, xt::no_ownership(),
-                     std::array<std::size_t, 1>{size}, xt::layout_type::row_major,
-                     LocalAllocator<std::remove_const_t<T>>());
-}
 
 // dest = expr, elementwise; the static_assert keeps every update on xtensor's SIMD path.
 template <class D, class E>
@@ -55,13 +30,13 @@ void assign(D& dest, const E& expr) {
 
 template <class T>
 void sgd_chunk(const SgdBuffers<T>& b, index_t begin, index_t n, const SgdOptions& o) {
-    auto p = view(b.param + begin, n);
-    const auto g = view(b.grad + begin, n);
+    auto p = flat_view(b.param + begin, n);
+    const auto g = flat_view(b.grad + begin, n);
     const T sign = o.maximize ? T(-1) : T(1), neg_lr = T(-o.lr), momentum = T(o.momentum);
     auto apply = [&](auto&& d) { assign(p, p + neg_lr * d); };
     auto with_grad = [&](auto&& grad) {
         if (!b.momentum_buffer) return apply(grad);
-        auto buf = view(b.momentum_buffer + begin, n);
+        auto buf = flat_view(b.momentum_buffer + begin, n);
         if (b.fresh_buffer)
             assign(buf, grad);
         else
@@ -80,10 +55,10 @@ void sgd_chunk(const SgdBuffers<T>& b, index_t begin, index_t n, const SgdOption
 
 template <class T>
 void adam_chunk(const AdamBuffers<T>& b, index_t begin, index_t n, const AdamOptions& o) {
-    auto p = view(b.param + begin, n);
-    const auto g = view(b.grad + begin, n);
-    auto m = view(b.exp_avg + begin, n);
-    auto v = view(b.exp_avg_sq + begin, n);
+    auto p = flat_view(b.param + begin, n);
+    const auto g = flat_view(b.grad + begin, n);
+    auto m = flat_view(b.exp_avg + begin, n);
+    auto v = flat_view(b.exp_avg_sq + begin, n);
     const double step = static_cast<double>(b.step);
     const T sign = o.maximize ? T(-1) : T(1);
     const T weight = T(1 - o.beta1), beta2 = T(o.beta2), one_minus_beta2 = T(1 - o.beta2);
@@ -107,7 +82,7 @@ void adam_chunk(const AdamBuffers<T>& b, index_t begin, index_t n, const AdamOpt
             assign(m, grad - (grad - m) * (T(1) - weight));
         assign(v, v * beta2 + (one_minus_beta2 * grad) * grad);
         if (!b.max_exp_avg_sq) return update_param(v);
-        auto v_max = view(b.max_exp_avg_sq + begin, n);
+        auto v_max = flat_view(b.max_exp_avg_sq + begin, n);
         // xt::maximum has no SIMD path in xtensor 0.24 (its simd_apply takes two template
         // parameters, which has_simd_apply cannot see); where() has one. NaN in v propagates.
         assign(v_max, xt::where(v_max >= v, v_max, v));

@@ -8,15 +8,16 @@ embedding.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from attnlab import nn
-from attnlab._validation import index
+from attnlab._validation import flag, index
 from attnlab.autograd import no_grad
 from attnlab.functional import softmax
 from attnlab.models._embed import check_sizes
+from attnlab.nn.fused_layer import fused_forward
 from attnlab.tensor import Tensor
 
 _POSITIONS = ("learned", "rotary", "alibi")
@@ -72,8 +73,16 @@ class Block(nn.Module):
         else:
             self.ln_2 = self.mlp = None
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, T, C)
-        x = x + self.dropout(self.attn(self.ln_1(x), is_causal=True))
+    def forward(self, x: Tensor, cache: nn.KVCache | None = None) -> Tensor:  # (B, T, C)
+        # The block as one call into the core (one node of the graph), when its parts are.
+        mlp = self.mlp
+        fused = fused_forward(
+            x, self.attn, self.ln_1, None if mlp is None else (mlp.c_fc, mlp.gelu, mlp.c_proj),
+            self.ln_2, (self.dropout, None, None if mlp is None else mlp.dropout),
+            norm_first=True, is_causal=True, cache=cache)
+        if fused is not None:
+            return fused
+        x = x + self.dropout(self.attn(self.ln_1(x), is_causal=True, cache=cache))
         if self.mlp is not None:
             x = x + self.mlp(self.ln_2(x))
         return x
@@ -121,28 +130,59 @@ class GPT(nn.Module):
     def from_config(cls, config: GPTConfig, *, dtype: Any = np.float32) -> GPT:
         return cls(**asdict(config), dtype=dtype)
 
-    def forward(self, idx: np.ndarray | Tensor) -> Tensor:
+    def forward(self, idx: np.ndarray | Tensor, *,
+                cache: Sequence[nn.KVCache] | None = None) -> Tensor:
+        """Logits (B, T, V) of idx (B, T).
+
+        ``cache``: one :class:`~attnlab.nn.KVCache` per block (``model.new_cache()``) holding
+        the keys and values of the tokens before idx, which idx continues: its positions start
+        at the cache's length (at most block_size in all), and its keys and values are added
+        to the cache.
+        """
         idx = idx.data if isinstance(idx, Tensor) else idx
         if not isinstance(idx, np.ndarray) or idx.ndim != 2:
             raise ValueError(f"idx: expected token ids of shape (B, T), got "
                              f"{getattr(idx, 'shape', type(idx).__name__)}")
+        past = 0 if cache is None else self._cached_length(cache)
         t = idx.shape[1]
-        if t > self.config.block_size:
-            raise ValueError(f"idx: sequence length {t} exceeds block_size {self.config.block_size}")
+        if past + t > self.config.block_size:
+            what = f"sequence length {t}" + (f" after {past} cached tokens" if past else "")
+            raise ValueError(f"idx: {what} exceeds block_size {self.config.block_size}")
         x = self.wte(idx)  # (B, T, C)
         if self.wpe is not None:
-            x = x + self.wpe(np.arange(t))  # (T, C) broadcast over B
+            x = x + self.wpe(np.arange(past, past + t))  # (T, C) broadcast over B
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache[i])
         return self.lm_head(self.ln_f(x))  # (B, T, V)
 
+    def new_cache(self) -> list[nn.KVCache]:
+        """An empty key/value cache for :meth:`forward`: one KVCache per block."""
+        return [nn.KVCache() for _ in self.blocks]
+
+    def _cached_length(self, cache: Sequence[nn.KVCache]) -> int:
+        if not isinstance(cache, Sequence) or len(cache) != len(self.blocks) or \
+                not all(isinstance(c, nn.KVCache) for c in cache):
+            raise TypeError(f"cache: expected a sequence of {len(self.blocks)} KVCaches, one per "
+                            f"block (model.new_cache()), got {type(cache).__name__}")
+        lengths = {len(c) for c in cache}
+        if len(lengths) != 1:
+            raise ValueError(f"cache: its blocks hold different lengths {sorted(lengths)}")
+        return lengths.pop()
+
     def generate(self, idx: np.ndarray, max_new_tokens: int, *, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int | None = None) -> np.ndarray:
+                 top_k: int | None = None, seed: int | None = None,
+                 use_cache: bool = True) -> np.ndarray:
         """Continues each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens.
 
         temperature 0 is greedy (argmax); ``top_k`` keeps the k likeliest tokens; the same seed
         gives the same continuation. Runs in eval mode under no_grad, then restores the mode.
+
+        With ``use_cache`` (the default), each block keeps its keys and values
+        (:class:`~attnlab.nn.KVCache`), so that a step runs only the newest token; the
+        tokens are those of ``use_cache=False``, which runs the whole context at every
+        step. Once the context outgrows block_size, both run its last block_size tokens at
+        every step: their positions have all moved, so nothing cached still holds.
         """
         idx = np.asarray(idx)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
@@ -156,15 +196,23 @@ class GPT(nn.Module):
             top_k = index(top_k, "top_k")
             if top_k < 1:
                 raise ValueError(f"top_k: expected an int >= 1, got {top_k}")
+        use_cache = flag(use_cache, "use_cache")
         rng = np.random.default_rng(seed)
         was_training = self.training
         self.eval()
         out = idx.astype(np.int64)
+        block_size = self.config.block_size
+        cache = self.new_cache() if use_cache else None
         try:
             with no_grad():
                 for _ in range(max_new_tokens):
-                    logits = self(out[:, -self.config.block_size:]).data[:, -1, :]  # (B, V)
-                    out = np.concatenate([out, _sample(logits, temperature, top_k, rng)[:, None]], axis=1)
+                    if cache is not None and out.shape[1] <= block_size:
+                        # The tokens the cache has not seen yet: the prompt, then one a step.
+                        logits = self(out[:, len(cache[0]):], cache=cache).data[:, -1, :]  # (B, V)
+                    else:
+                        logits = self(out[:, -block_size:]).data[:, -1, :]
+                    token = _sample(logits, temperature, top_k, rng)[:, None]  # (B, 1)
+                    out = np.concatenate([out, token], axis=1)
         finally:
             self.train(was_training)
         return out

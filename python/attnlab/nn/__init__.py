@@ -11,6 +11,7 @@ from attnlab.nn.container import ModuleDict, ModuleList, Sequential
 from attnlab.nn.dropout import Dropout
 from attnlab.nn.embedding import Embedding
 from attnlab.nn.feedforward import SwiGLU
+from attnlab.nn.kv_cache import KVCache
 from attnlab.nn.linear import Identity, Linear
 from attnlab.nn.module import Module, ModuleSpec
 from attnlab.nn.normalization import LayerNorm, RMSNorm
@@ -28,7 +29,7 @@ from attnlab.nn.transformer_decoder import TransformerDecoder, TransformerDecode
 from attnlab.nn.transformer_encoder import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
-    "ALiBi", "AttentionRecord", "Dropout", "Embedding", "GELU", "Identity", "LayerNorm",
+    "ALiBi", "AttentionRecord", "Dropout", "Embedding", "GELU", "Identity", "KVCache", "LayerNorm",
     "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList", "ModuleSpec",
     "MultiheadAttention", "Parameter", "RMSNorm", "ReLU", "RecordsAttention",
     "RelativePositionBias", "RotaryEmbedding", "Sequential", "SiLU",

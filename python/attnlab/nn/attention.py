@@ -12,6 +12,7 @@ from attnlab._validation import bool_array, flag, positive_int, real_number
 from attnlab.functional.attention import packed_heads, packed_self_attention
 from attnlab.nn import init
 from attnlab.nn.feedforward import check_batch_first
+from attnlab.nn.kv_cache import KVCache
 from attnlab.nn.linear import Linear, features
 from attnlab.nn.module import Module
 from attnlab.nn.parameter import Parameter
@@ -129,7 +130,8 @@ class MultiheadAttention(RecordsAttention, Module):
     # ---- forward ----------------------------------------------------------------------------
     def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
                 mask: np.ndarray | None = None, key_mask: np.ndarray | None = None,
-                is_causal: bool = False, return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                is_causal: bool = False, return_weights: bool = False,
+                cache: KVCache | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Attention of query over key/value (self-attention when key and value are None or
         query itself).
 
@@ -142,6 +144,10 @@ class MultiheadAttention(RecordsAttention, Module):
             is_causal: query i sees keys j <= i (top-left aligned); combines with the masks.
             return_weights: also return the per-head weights (B, H, Lq, Lk) from the kernel
                 (before dropout; not head-averaged: torch's average_attn_weights=False).
+            cache: a :class:`KVCache` of self-attention's earlier keys and values (incremental
+                decoding): the queries come after its tokens, which they also attend (Lk is
+                the cache's length plus Lq: masks and key masks cover every key), causal
+                aligned bottom-right; this call's keys and values are appended to it.
 
         Attention dropout (``dropout``) applies in training mode only, a fresh seed per call.
         """
@@ -154,13 +160,15 @@ class MultiheadAttention(RecordsAttention, Module):
         key = attention_input(key, "key", self.kdim, "kdim", dtype, seen)
         value = attention_input(value, "value", self.vdim, "vdim", dtype, seen)
         self_attention = key is query and value is query
+        if cache is not None:
+            self._check_cache(cache, self_attention)
         b, lq = query.shape[:2]
         for name, x in (("key", key), ("value", value)):
             same_batch(x, name, query, "query")
         if value.shape[1] != key.shape[1]:
             raise ValueError(f"value: axis 1 (Lk) has size {value.shape[1]}, expected key's "
                              f"{key.shape[1]}")
-        lk = key.shape[1]
+        lk = key.shape[1] + (0 if cache is None else len(cache))
         mask = attention_mask(mask, key_mask, (b, self.num_heads, lq, lk))
         return_weights = flag(return_weights, "return_weights")
 
@@ -168,8 +176,8 @@ class MultiheadAttention(RecordsAttention, Module):
         dropout_p = self.dropout if self.training else 0.0
         want_weights = return_weights or bool(takers)
         h, hkv = self.num_heads, self.num_kv_heads
-        if self_attention and self.bias_k is None and not self.add_zero_attn and \
-                (self.positions is None or isinstance(self.positions, ScoreTerms)):
+        if cache is None and self_attention and self.bias_k is None and not self.add_zero_attn \
+                and (self.positions is None or isinstance(self.positions, ScoreTerms)):
             # q, k and v stay column blocks of the packed projection, one node of the graph.
             extra = {} if self.positions is None else self.positions.score_terms(h, lq, lk)
             qkv = self._packed_projection(query)
@@ -181,7 +189,7 @@ class MultiheadAttention(RecordsAttention, Module):
                 seen_q, seen_k, _ = packed_heads(qkv.data, h, hkv)
         else:
             out, weights, seen_q, seen_k, seen_v = self._attend(
-                query, key, value, self_attention, mask, is_causal, dropout_p, want_weights)
+                query, key, value, self_attention, mask, is_causal, dropout_p, want_weights, cache)
         if takers:
             self._record(takers, weights.data, out, seen_v, seen_q, seen_k)
         if self._head_mask is not None:
@@ -189,13 +197,24 @@ class MultiheadAttention(RecordsAttention, Module):
         out = self.out_proj(out.transpose(1, 2).reshape(b, lq, c))  # (B, Lq, C)
         return (out, weights) if return_weights else out
 
+    def _check_cache(self, cache: object, self_attention: bool) -> None:
+        if not isinstance(cache, KVCache):
+            raise TypeError(f"cache: expected a KVCache, got {type(cache).__name__}")
+        if not self_attention:
+            raise ValueError("cache: only self-attention caches its keys and values (pass "
+                             "key and value as None)")
+        if self.bias_k is not None or self.add_zero_attn:
+            raise ValueError("cache: cannot be combined with add_bias_kv or add_zero_attn "
+                             "(their extra key would be cached at every call)")
+
     def _attend(self, query: Tensor, key: Tensor, value: Tensor, self_attention: bool,
                 mask: np.ndarray | None, is_causal: bool, dropout_p: float,
-                return_weights: bool) -> tuple[Tensor, Tensor | None, np.ndarray, np.ndarray,
-                                               np.ndarray]:
+                return_weights: bool, cache: KVCache | None = None
+                ) -> tuple[Tensor, Tensor | None, np.ndarray, np.ndarray, np.ndarray]:
         """Attention on q, k, v as Tensors of their own (cross attention, rotary positions,
-        extra keys): out (B, H, Lq, D), the weights or None, and q (B, H, Lq, D), k and v
-        (B, Hkv, Lk, D) as the kernel read them (after rotary positions)."""
+        extra keys, a cache): out (B, H, Lq, D), the weights or None, and q (B, H, Lq, D), k and
+        v (B, Hkv, Lk, D) as the kernel read them (after rotary positions; a cache's keys
+        included)."""
         b, lq, lk = query.shape[0], query.shape[1], key.shape[1]
         q, k, v = self._project(query, key, value, self_attention)
         if is_causal and (self.bias_k is not None or self.add_zero_attn):
@@ -216,11 +235,15 @@ class MultiheadAttention(RecordsAttention, Module):
             k, v = cat([k, zeros], axis=2), cat([v, zeros], axis=2)  # (B, Hkv, Lk + 1, D)
             mask = _pad_keys(mask, b, lq, lk)
         extra: dict = {}
+        past = 0 if cache is None else len(cache)
         if self.positions is not None:
-            q, k, extra = self.positions.attention_inputs(q, k)
+            q, k, extra = self.positions.attention_inputs(q, k, past=past)
+        if cache is not None:
+            k, v = cache.extend(k, v)  # (B, Hkv, past + Lq, D)
         result = F.scaled_dot_product_attention(
             q, k, v, mask, extra.get("bias"), alibi_slopes=extra.get("alibi_slopes"),
-            is_causal=is_causal, dropout_p=dropout_p, return_weights=return_weights)
+            is_causal=is_causal, causal_alignment="top_left" if cache is None else "bottom_right",
+            dropout_p=dropout_p, return_weights=return_weights)
         out, weights = result if isinstance(result, tuple) else (result, None)
         return out, weights, q.data, k.data, v.data
 

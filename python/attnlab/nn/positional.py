@@ -3,7 +3,8 @@
 MultiheadAttention applies inside attention (RotaryEmbedding, ALiBi, RelativePositionBias).
 
 A relative encoding gives MultiheadAttention what the fused kernel needs through one method,
-``attention_inputs(q, k) -> (q, k, kernel_arguments)``: rotary turns q and k, ALiBi passes its
+``attention_inputs(q, k, *, past=0) -> (q, k, kernel_arguments)`` (``past``: the tokens before
+q and k, held in a KVCache): rotary turns q and k, ALiBi passes its
 slopes (the kernel adds the bias in its tile loop, no Lq x Lk array), T5 passes its learned
 (H, Lq, Lk) bias Tensor (its table gets gradients). The two that leave q and k alone are
 ScoreTerms: ``score_terms(heads, lq, lk)`` gives their kernel arguments from the sizes alone,
@@ -129,8 +130,9 @@ class RotaryEmbedding(Module):
         """q and k, both starting at position ``offset``."""
         return self.rotate(q, offset=offset), self.rotate(k, offset=offset)
 
-    def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
-        q, k = self(q, k)
+    def attention_inputs(self, q: Tensor, k: Tensor, *,
+                         past: int = 0) -> tuple[Tensor, Tensor, dict]:
+        q, k = self(q, k, offset=past)
         return q, k, {}
 
     def extra_repr(self) -> str:
@@ -142,10 +144,14 @@ class ScoreTerms(Module):
     """A relative encoding that only adds to the scores (ALiBi, T5): its kernel arguments
     depend on the sizes, never on q or k."""
 
-    def attention_inputs(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor, dict]:
-        return q, k, self.score_terms(q.shape[1], q.shape[2], k.shape[2])
+    def attention_inputs(self, q: Tensor, k: Tensor, *,
+                         past: int = 0) -> tuple[Tensor, Tensor, dict]:
+        return q, k, self.score_terms(q.shape[1], q.shape[2], past + k.shape[2], past=past)
 
-    def score_terms(self, heads: int, lq: int, lk: int) -> dict:
+    def score_terms(self, heads: int, lq: int, lk: int, *, past: int = 0) -> dict:
+        """The kernel arguments for ``heads`` heads of queries at positions past, ..., past +
+        lq - 1 over keys 0, ..., lk - 1 (past > 0: a cache, which the kernel aligns
+        bottom-right)."""
         raise NotImplementedError
 
 
@@ -167,8 +173,9 @@ class ALiBi(ScoreTerms):
         builds it)."""
         return F.alibi_bias(self.num_heads, lq, lk, dtype=self.slopes.dtype)
 
-    def score_terms(self, heads: int, lq: int, lk: int) -> dict:
-        """What the kernel adds to the scores of ``heads`` heads: ``alibi_slopes``."""
+    def score_terms(self, heads: int, lq: int, lk: int, *, past: int = 0) -> dict:
+        """What the kernel adds to the scores of ``heads`` heads: ``alibi_slopes`` (the
+        kernel's alignment of the queries places them, whatever ``past``)."""
         if heads != self.num_heads:
             raise ValueError(f"q: axis 1 (H) has size {heads}, expected ALiBi's "
                              f"num_heads={self.num_heads}")
@@ -210,12 +217,13 @@ class RelativePositionBias(ScoreTerms):
     def forward(self, lq: int, lk: int) -> Tensor:
         return F.relative_position_bias(self.relative_attention_bias.weight, self.buckets(lq, lk))
 
-    def score_terms(self, heads: int, lq: int, lk: int) -> dict:
-        """What the kernel adds to the scores of ``heads`` heads: the (H, Lq, Lk) ``bias``."""
+    def score_terms(self, heads: int, lq: int, lk: int, *, past: int = 0) -> dict:
+        """What the kernel adds to the scores of ``heads`` heads: the (H, Lq, Lk) ``bias``,
+        the rows of queries past, ..., past + lq - 1."""
         if heads != self.num_heads:
             raise ValueError(f"q: axis 1 (H) has size {heads}, expected "
                              f"RelativePositionBias's num_heads={self.num_heads}")
-        return {"bias": self(lq, lk)}
+        return {"bias": self(past + lq, lk)[:, past:] if past else self(lq, lk)}
 
     def extra_repr(self) -> str:
         return (f"{self.num_heads}, num_buckets={self.num_buckets}, max_distance="

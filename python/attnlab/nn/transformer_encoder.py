@@ -9,6 +9,7 @@ import numpy as np
 
 from attnlab.nn.attention import MultiheadAttention, attention_input, head_counts
 from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
+from attnlab.nn.fused_layer import fused_forward
 from attnlab.nn.module import Module
 from attnlab.tensor import Tensor
 
@@ -40,9 +41,22 @@ class TransformerEncoderLayer(Module):
 
     def forward(self, src: Tensor, *, mask: np.ndarray | None = None,
                 key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
-        """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's."""
+        """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's.
+
+        The layer runs as one call into the core, and its backward as another
+        (:mod:`attnlab.nn.fused_layer`), when its parts are the core's; the results are the
+        composition's, dropout masks included.
+        """
         attn = self.self_attn
         x = attention_input(src, "src", attn.embed_dim, "d_model", attn.out_proj.weight.dtype)
+        cls = TransformerEncoderLayer  # a subclass's own blocks are its to run
+        if type(self)._sa_block is cls._sa_block and type(self)._ff_block is cls._ff_block:
+            fused = fused_forward(
+                x, self.self_attn, self.norm1, (self.linear1, self.activation, self.linear2),
+                self.norm2, (self.dropout1, self.dropout, self.dropout2),
+                norm_first=self.norm_first, mask=mask, key_mask=key_mask, is_causal=is_causal)
+            if fused is not None:
+                return fused
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), mask, key_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
