@@ -116,9 +116,9 @@ def test_giant_linear_output_raises_memory_error():
 
 def _kernel_forward(q, k, v, left, right, bottom_right):
     out = np.empty(q.shape[:3] + v.shape[3:], q.dtype)
-    _core.attention_forward(q, k, v, None, None, None, scale=0.5, causal=False,
-                            bottom_right=bottom_right, window_left=left, window_right=right,
-                            dropout_p=0.0, seed=0, out=out, weights=None)
+    options = _core.AttentionOptions(scale=0.5, bottom_right=bottom_right, window_left=left,
+                                     window_right=right)
+    _core.attention_forward(q, k, v, None, None, None, options, out=out, weights=None)
     return out
 
 

@@ -19,9 +19,7 @@ struct Call {
 template <class T>
 Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
                 const std::optional<py::array>& mask, const std::optional<py::array>& bias,
-                const std::optional<py::array>& alibi_slopes,
-                double scale, bool causal, bool bottom_right, index_t window_left,
-                index_t window_right, double dropout_p, std::uint64_t seed) {
+                const std::optional<py::array>& alibi_slopes, const AttentionOptions& options) {
     if (q.ndim() != 4) throw py::value_error("q: expected 4 dimensions (B, H, Lq, D)");
     AttentionShape s;
     s.batch = q.shape(0);
@@ -38,9 +36,10 @@ Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
     if (s.kv_heads == 0 ? s.heads != 0 : s.heads % s.kv_heads != 0)
         throw py::value_error("k: kv heads (" + std::to_string(s.kv_heads) +
                               ") must divide q heads (" + std::to_string(s.heads) + ")");
-    if (!(dropout_p >= 0.0 && dropout_p < 1.0))
+    if (!(options.dropout_p >= 0.0 && options.dropout_p < 1.0))
         throw py::value_error("dropout_p: must be in [0, 1)");
-    if (window_left < 0 || window_right < 0) throw py::value_error("window: must be >= 0");
+    if (options.window_left < 0 || options.window_right < 0)
+        throw py::value_error("window: must be >= 0");
 
     Call<T> c;
     c.shape = s;
@@ -63,26 +62,17 @@ Call<T> prepare(const Array<T>& q, const Array<T>& k, const Array<T>& v,
         expect_shape(*alibi_slopes, "alibi_slopes", {s.heads});
         c.in.alibi_slopes = static_cast<const T*>(alibi_slopes->data());
     }
-    c.opt.scale = scale;
-    c.opt.causal = causal;
-    c.opt.bottom_right = bottom_right;
-    c.opt.window_left = window_left;
-    c.opt.window_right = window_right;
-    c.opt.dropout_p = dropout_p;
-    c.opt.seed = seed;
+    c.opt = options;
     return c;
 }
 
 template <class T>
 void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
              const std::optional<py::array>& mask, const std::optional<py::array>& bias,
-             const std::optional<py::array>& alibi_slopes, double scale, bool causal,
-             bool bottom_right, index_t window_left,
-             index_t window_right, double dropout_p, std::uint64_t seed, Array<T> out,
-             std::optional<Array<T>> weights, std::optional<Array<T>> row_max_base2,
-             std::optional<Array<T>> row_inv) {
-    Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, scale, causal, bottom_right, window_left,
-                        window_right, dropout_p, seed);
+             const std::optional<py::array>& alibi_slopes, const AttentionOptions& options,
+             Array<T> out, std::optional<Array<T>> weights,
+             std::optional<Array<T>> row_max_base2, std::optional<Array<T>> row_inv) {
+    Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, options);
     const AttentionShape& s = c.shape;
     T* o = output(out, "out", {s.batch, s.heads, s.lq, s.dim_v});
     T* w = weights ? output(*weights, "weights", {s.batch, s.heads, s.lq, s.lk}) : nullptr;
@@ -100,14 +90,11 @@ void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
 template <class T>
 void backward(const Array<T>& grad_out, const Array<T>& q, const Array<T>& k, const Array<T>& v,
               const std::optional<py::array>& mask, const std::optional<py::array>& bias,
-              const std::optional<py::array>& alibi_slopes, double scale, bool causal,
-             bool bottom_right, index_t window_left,
-              index_t window_right, double dropout_p, std::uint64_t seed, Array<T> dq,
-              Array<T> dk, Array<T> dv, std::optional<Array<T>> dscores,
+              const std::optional<py::array>& alibi_slopes, const AttentionOptions& options,
+              Array<T> dq, Array<T> dk, Array<T> dv, std::optional<Array<T>> dscores,
               const std::optional<Array<T>>& out, const std::optional<Array<T>>& row_max_base2,
               const std::optional<Array<T>>& row_inv) {
-    Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, scale, causal, bottom_right, window_left,
-                        window_right, dropout_p, seed);
+    Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, options);
     const AttentionShape& s = c.shape;
     expect_shape(grad_out, "grad_out", {s.batch, s.heads, s.lq, s.dim_v});
     T* gq = output(dq, "dq", {s.batch, s.heads, s.lq, s.dim});
@@ -134,19 +121,14 @@ template <class T>
 void define(py::module_& m) {
     m.def("attention_forward", &forward<T>, py::arg("q").noconvert(), py::arg("k").noconvert(),
           py::arg("v").noconvert(), py::arg("mask").none(true), py::arg("bias").none(true),
-          py::arg("alibi_slopes").none(true),
-          py::arg("scale"), py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
-          py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
+          py::arg("alibi_slopes").none(true), py::arg("options"),
           py::arg("out").noconvert(), py::arg("weights").noconvert().none(true),
           py::arg("row_max_base2").noconvert().none(true) = py::none(),
           py::arg("row_inv").noconvert().none(true) = py::none());
     m.def("attention_backward", &backward<T>, py::arg("grad_out").noconvert(),
           py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
           py::arg("mask").none(true), py::arg("bias").none(true),
-          py::arg("alibi_slopes").none(true), py::arg("scale"),
-          py::arg("causal"), py::arg("bottom_right"), py::arg("window_left"),
-          py::arg("window_right"), py::arg("dropout_p"), py::arg("seed"),
-          py::arg("dq").noconvert(), py::arg("dk").noconvert(), py::arg("dv").noconvert(),
+          py::arg("alibi_slopes").none(true), py::arg("options"), py::arg("dq").noconvert(), py::arg("dk").noconvert(), py::arg("dv").noconvert(),
           py::arg("dscores").noconvert().none(true),
           py::arg("out").noconvert().none(true) = py::none(),
           py::arg("row_max_base2").noconvert().none(true) = py::none(),
@@ -156,6 +138,26 @@ void define(py::module_& m) {
 }  // namespace
 
 void register_attention(py::module_& m) {
+    // The options of one attention call, bound once and shared by forward and backward.
+    py::class_<AttentionOptions>(m, "AttentionOptions",
+                                 "scale, causal, bottom_right, window_left, window_right, "
+                                 "dropout_p, seed")
+        .def(py::init([](double scale, bool causal, bool bottom_right, index_t window_left,
+                         index_t window_right, double dropout_p, std::uint64_t seed) {
+                 return AttentionOptions{scale,     causal,       bottom_right, window_left,
+                                         window_right, dropout_p, seed};
+             }),
+             py::kw_only(), py::arg("scale") = 1.0, py::arg("causal") = false,
+             py::arg("bottom_right") = false, py::arg("window_left") = kUnbounded,
+             py::arg("window_right") = kUnbounded, py::arg("dropout_p") = 0.0,
+             py::arg("seed") = 0)
+        .def_readwrite("scale", &AttentionOptions::scale)
+        .def_readwrite("causal", &AttentionOptions::causal)
+        .def_readwrite("bottom_right", &AttentionOptions::bottom_right)
+        .def_readwrite("window_left", &AttentionOptions::window_left)
+        .def_readwrite("window_right", &AttentionOptions::window_right)
+        .def_readwrite("dropout_p", &AttentionOptions::dropout_p)
+        .def_readwrite("seed", &AttentionOptions::seed);
     define<float>(m);
     define<double>(m);
     // The tile sizes, so that tests can aim at their boundaries.

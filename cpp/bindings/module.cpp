@@ -10,22 +10,15 @@
 
 namespace py = pybind11;
 
+// Every bindings/<op>.cpp, by the name of its register_<op>: one list declares and calls them.
+#define ATTNLAB_BINDINGS(X)                                                                    \
+    X(attention) X(activation) X(dropout) X(embedding) X(loss) X(norm) X(positional)          \
+    X(softmax) X(exp) X(linear) X(matmul) X(workspace) X(copy) X(optim) X(encoder_layer)
+
 namespace attnlab::bindings {
-void register_attention(py::module_& m);
-void register_activation(py::module_& m);
-void register_dropout(py::module_& m);
-void register_embedding(py::module_& m);
-void register_loss(py::module_& m);
-void register_norm(py::module_& m);
-void register_positional(py::module_& m);
-void register_softmax(py::module_& m);
-void register_exp(py::module_& m);
-void register_linear(py::module_& m);
-void register_matmul(py::module_& m);
-void register_workspace(py::module_& m);
-void register_copy(py::module_& m);
-void register_optim(py::module_& m);
-void register_encoder_layer(py::module_& m);
+#define ATTNLAB_DECLARE(op) void register_##op(py::module_& m);
+ATTNLAB_BINDINGS(ATTNLAB_DECLARE)
+#undef ATTNLAB_DECLARE
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -73,19 +66,7 @@ PYBIND11_MODULE(_core, m) {
             return highest.load();
         },
         py::arg("n"), py::arg("inner"), py::arg("calls"));
-    attnlab::bindings::register_attention(m);
-    attnlab::bindings::register_activation(m);
-    attnlab::bindings::register_dropout(m);
-    attnlab::bindings::register_embedding(m);
-    attnlab::bindings::register_loss(m);
-    attnlab::bindings::register_norm(m);
-    attnlab::bindings::register_positional(m);
-    attnlab::bindings::register_softmax(m);
-    attnlab::bindings::register_exp(m);
-    attnlab::bindings::register_linear(m);
-    attnlab::bindings::register_matmul(m);
-    attnlab::bindings::register_workspace(m);
-    attnlab::bindings::register_copy(m);
-    attnlab::bindings::register_optim(m);
-    attnlab::bindings::register_encoder_layer(m);
+#define ATTNLAB_REGISTER(op) attnlab::bindings::register_##op(m);
+    ATTNLAB_BINDINGS(ATTNLAB_REGISTER)
+#undef ATTNLAB_REGISTER
 }

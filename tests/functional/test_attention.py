@@ -89,7 +89,7 @@ def test_packed_self_attention_equals_the_raw_kernels_on_its_slices_bitwise(rng,
     tb = al.tensor(bias, requires_grad=True)
     out, weights, seen_v = packed_self_attention(qkv, heads, kv_heads, None, tb,
                                                  return_weights=True, **opts)
-    seed = out._ctx.call.options["seed"]  # the one it drew
+    seed = out._ctx.call.options.seed  # the one it drew
     want_out, want_weights = F.scaled_dot_product_attention(q, k, v, bias=bias, seed=seed,
                                                             return_weights=True, **opts)
     np.testing.assert_array_equal(out.data, want_out)

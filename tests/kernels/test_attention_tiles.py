@@ -208,8 +208,8 @@ def test_weights_fill_an_uninitialized_array(arch, dtype, lk):
                      opts.get("causal_alignment", "top_left"), opts.get("window"), None, 0.0,
                      None, need_seed="")
         w = np.full(want.size + 1, np.nan, dtype)[1:].reshape(want.shape)  # one element off
-        _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes,
-                                out=np.empty(q.shape, dtype), weights=w, **c.options)
+        _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, c.options,
+                                out=np.empty(q.shape, dtype), weights=w)
         np.testing.assert_array_equal(w, want, err_msg=str(opts))
         seen = mask & ref.allowed_keys(lq, lk, **opts)
         assert np.all(w[..., ~seen] == 0), opts

@@ -63,7 +63,7 @@ class _Call:
     alibi_slopes: np.ndarray | None
     lead: tuple[int, ...]  # the caller's leading dims of q
     score_shape: tuple[int, ...]  # the caller's (..., Lq, Lk)
-    options: dict
+    options: _core.AttentionOptions
 
 
 def _as_4d(x: np.ndarray) -> np.ndarray:
@@ -158,8 +158,10 @@ def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, win
             raise ValueError(f"seed: {need_seed}")
         seed = next_seed() if dropout_p > 0 else 0
     seed = check_seed(seed)
-    options = dict(scale=scale, causal=is_causal, bottom_right=causal_alignment == "bottom_right",
-                   window_left=left, window_right=right, dropout_p=dropout_p, seed=seed)
+    options = _core.AttentionOptions(scale=scale, causal=is_causal,
+                                     bottom_right=causal_alignment == "bottom_right",
+                                     window_left=left, window_right=right, dropout_p=dropout_p,
+                                     seed=seed)
     return _Call(q4, k4, v4, mask, bias, alibi_slopes, lead, score_shape, options)
 
 
@@ -252,8 +254,8 @@ def _forward(c: _Call, return_weights: bool, return_stats: bool):
     stats = None
     if return_stats:
         stats = AttentionStats(empty((b, h, lq), c.q.dtype), empty((b, h, lq), c.q.dtype))
-    _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, out=out,
-                            weights=weights, **(stats._asdict() if stats else {}), **c.options)
+    _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, c.options, out=out,
+                            weights=weights, **(stats._asdict() if stats else {}))
     return out, weights, stats
 
 
@@ -264,8 +266,8 @@ def _backward(c: _Call, g4: np.ndarray, saved: dict, want_dscores: bool):
     # every gradient.
     dq, dk, dv = (_core.cached_empty(x.shape, x.dtype) for x in (c.q, c.k, c.v))
     dscores = zeros(c.q.shape[:3] + (c.k.shape[2],), c.q.dtype) if want_dscores else None
-    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, dq=dq, dk=dk,
-                             dv=dv, dscores=dscores, **saved, **c.options)
+    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, c.options,
+                             dq=dq, dk=dk, dv=dv, dscores=dscores, **saved)
     return dq, dk, dv, dscores
 
 
