@@ -274,9 +274,9 @@ def test_recorded_weights_and_their_count(rng):
 def test_errors_are_the_compositions(rng):
     m = layer()
     with al.no_grad():
-        with pytest.raises(TypeError, match="query: dtype float32 does not match"):
+        with pytest.raises(TypeError, match="src: dtype float32 does not match"):
             m(np.zeros((2, 5, 16), np.float32))
-        with pytest.raises(ValueError, match=r"query: axis 2 \(C\) has size 8"):
+        with pytest.raises(ValueError, match=r"src: axis 2 \(C\) has size 8"):
             m(np.zeros((2, 5, 8)))
         with pytest.raises(ValueError, match=r"key_mask: expected shape \(B, Lk\) = \(2, 5\)"):
             m(np.zeros((2, 5, 16)), key_mask=np.ones((2, 4), dtype=bool))

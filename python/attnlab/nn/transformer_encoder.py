@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from attnlab._validation import flag
 from attnlab.nn.attention import MultiheadAttention, attention_input, head_counts
 from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
 from attnlab.nn.fused_layer import fused_forward
@@ -49,6 +50,7 @@ class TransformerEncoderLayer(Module):
         """
         attn = self.self_attn
         x = attention_input(src, "src", attn.embed_dim, "d_model", attn.out_proj.weight.dtype)
+        is_causal = flag(is_causal, "is_causal")
         cls = TransformerEncoderLayer  # a subclass's own blocks are its to run
         if type(self)._sa_block is cls._sa_block and type(self)._ff_block is cls._ff_block:
             fused = fused_forward(
