@@ -65,13 +65,23 @@ def _binary_overloads(name: str, doc: str) -> list[tuple[Param, ...]]:
     return [_params(first.group(1))]
 
 
+def _binary_constructors(cls: type) -> list[tuple[Param, ...]]:
+    """Each overload of a bound class's constructor (none for a class Python cannot build,
+    whose __init__ is object's)."""
+    doc = cls.__init__.__doc__ or ""
+    return _binary_overloads("__init__", doc) if doc.startswith(("__init__(", "1.")) else []
+
+
 def _binary() -> tuple[dict[str, list[tuple[Param, ...]]], set[str]]:
+    """Functions by name (a class as its constructor, under its own name) and attributes."""
     functions, attributes = {}, set()
     for name in dir(_core):
         if name.startswith("__"):
             continue
         value = getattr(_core, name)
-        if callable(value):
+        if isinstance(value, type):
+            functions[name] = _binary_constructors(value)
+        elif callable(value):
             functions[name] = _binary_overloads(name, value.__doc__ or "")
         else:
             attributes.add(name)
@@ -97,6 +107,10 @@ def _stub() -> tuple[dict[str, list[tuple[Param, ...]]], set[str]]:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             functions.setdefault(node.name, []).append(_stub_params(node))
+        elif isinstance(node, ast.ClassDef):
+            functions[node.name] = [_stub_params(item) for item in node.body
+                                    if isinstance(item, ast.FunctionDef)
+                                    and item.name == "__init__"]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             attributes.add(node.target.id)
         elif isinstance(node, ast.Assign):

@@ -6,7 +6,117 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['activation_backward', 'activation_forward', 'adam_step', 'attention_backward', 'attention_blocks', 'attention_forward', 'available_archs', 'cached_empty', 'copy_into', 'cross_entropy_backward', 'cross_entropy_forward', 'current_arch', 'dropout_forward', 'embedding_backward', 'embedding_forward', 'force_arch', 'get_num_threads', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'matmul', 'peak_gflops', 'rms_norm_backward', 'rms_norm_forward', 'rope_forward', 'set_num_threads', 'sgd_step', 'softmax_backward', 'softmax_forward', 'workspace_cached_bytes', 'workspace_trim']
+__all__: list[str] = ['AttentionOptions', 'DropoutOption', 'EncoderLayerOptions', 'EncoderLayerSaved32', 'EncoderLayerSaved64', 'RopeOptions', 'activation_backward', 'activation_forward', 'adam_step', 'attention_backward', 'attention_blocks', 'attention_forward', 'available_archs', 'cached_empty', 'copy_into', 'cross_entropy_backward', 'cross_entropy_forward', 'current_arch', 'dropout_forward', 'embedding_backward', 'embedding_forward', 'encoder_layer_backward', 'encoder_layer_forward', 'force_arch', 'get_num_threads', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'matmul', 'peak_gflops', 'rms_norm_backward', 'rms_norm_forward', 'rope_forward', 'set_num_threads', 'sgd_step', 'softmax_backward', 'softmax_forward', 'workspace_cached_bytes', 'workspace_trim']
+class AttentionOptions:
+    """
+    scale, causal, bottom_right, window_left, window_right, dropout_p, seed
+    """
+    bottom_right: bool
+    causal: bool
+    def __init__(self, *, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, causal: bool = False, bottom_right: bool = False, window_left: typing.SupportsInt | typing.SupportsIndex = 9223372036854775807, window_right: typing.SupportsInt | typing.SupportsIndex = 9223372036854775807, dropout_p: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+    @property
+    def dropout_p(self) -> float:
+        ...
+    @dropout_p.setter
+    def dropout_p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def scale(self) -> float:
+        ...
+    @scale.setter
+    def scale(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def seed(self) -> int:
+        ...
+    @seed.setter
+    def seed(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def window_left(self) -> int:
+        ...
+    @window_left.setter
+    def window_left(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def window_right(self) -> int:
+        ...
+    @window_right.setter
+    def window_right(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class RopeOptions:
+    """
+    Rotary positions: rotary_dim, interleaved, base.
+    """
+    interleaved: bool
+    def __init__(self) -> None:
+        ...
+    @property
+    def base(self) -> float:
+        ...
+    @base.setter
+    def base(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def rotary_dim(self) -> int:
+        ...
+    @rotary_dim.setter
+    def rotary_dim(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class DropoutOption:
+    """
+    A dropout: p (0: none) and seed.
+    """
+    def __init__(self) -> None:
+        ...
+    @property
+    def p(self) -> float:
+        ...
+    @p.setter
+    def p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def seed(self) -> int:
+        ...
+    @seed.setter
+    def seed(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class EncoderLayerOptions:
+    """
+    The options of one encoder layer's fused forward.
+    """
+    activation: str
+    attention_dropout: DropoutOption
+    causal: bool
+    dropout: DropoutOption
+    dropout1: DropoutOption
+    dropout2: DropoutOption
+    norm_first: bool
+    rope: RopeOptions
+    rotary: bool
+    def __init__(self) -> None:
+        ...
+    @property
+    def norm1_eps(self) -> float:
+        ...
+    @norm1_eps.setter
+    def norm1_eps(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def norm2_eps(self) -> float:
+        ...
+    @norm2_eps.setter
+    def norm2_eps(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class EncoderLayerSaved32:
+    """
+    A training forward's activations, for its backward.
+    """
+class EncoderLayerSaved64:
+    """
+    A training forward's activations, for its backward.
+    """
 @typing.overload
 def _exp(x: numpy.typing.NDArray[numpy.float32], variant: str = 'general') -> numpy.typing.NDArray[numpy.float32]:
     """
@@ -36,16 +146,16 @@ def adam_step(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_
     One Adam/AdamW step of every parameter of a group, in place (torch.optim's update).
     """
 @typing.overload
-def attention_backward(grad_out: numpy.typing.NDArray[numpy.float32], q: numpy.typing.NDArray[numpy.float32], k: numpy.typing.NDArray[numpy.float32], v: numpy.typing.NDArray[numpy.float32], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, scale: typing.SupportsFloat | typing.SupportsIndex, causal: bool, bottom_right: bool, window_left: typing.SupportsInt | typing.SupportsIndex, window_right: typing.SupportsInt | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, dq: numpy.typing.NDArray[numpy.float32], dk: numpy.typing.NDArray[numpy.float32], dv: numpy.typing.NDArray[numpy.float32], dscores: numpy.typing.NDArray[numpy.float32] | None, out: numpy.typing.NDArray[numpy.float32] | None = None, row_max_base2: numpy.typing.NDArray[numpy.float32] | None = None, row_inv: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
+def attention_backward(grad_out: numpy.typing.NDArray[numpy.float32], q: numpy.typing.NDArray[numpy.float32], k: numpy.typing.NDArray[numpy.float32], v: numpy.typing.NDArray[numpy.float32], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, options: AttentionOptions, dq: numpy.typing.NDArray[numpy.float32], dk: numpy.typing.NDArray[numpy.float32], dv: numpy.typing.NDArray[numpy.float32], dscores: numpy.typing.NDArray[numpy.float32] | None, out: numpy.typing.NDArray[numpy.float32] | None = None, row_max_base2: numpy.typing.NDArray[numpy.float32] | None = None, row_inv: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
     ...
 @typing.overload
-def attention_backward(grad_out: numpy.typing.NDArray[numpy.float64], q: numpy.typing.NDArray[numpy.float64], k: numpy.typing.NDArray[numpy.float64], v: numpy.typing.NDArray[numpy.float64], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, scale: typing.SupportsFloat | typing.SupportsIndex, causal: bool, bottom_right: bool, window_left: typing.SupportsInt | typing.SupportsIndex, window_right: typing.SupportsInt | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, dq: numpy.typing.NDArray[numpy.float64], dk: numpy.typing.NDArray[numpy.float64], dv: numpy.typing.NDArray[numpy.float64], dscores: numpy.typing.NDArray[numpy.float64] | None, out: numpy.typing.NDArray[numpy.float64] | None = None, row_max_base2: numpy.typing.NDArray[numpy.float64] | None = None, row_inv: numpy.typing.NDArray[numpy.float64] | None = None) -> None:
+def attention_backward(grad_out: numpy.typing.NDArray[numpy.float64], q: numpy.typing.NDArray[numpy.float64], k: numpy.typing.NDArray[numpy.float64], v: numpy.typing.NDArray[numpy.float64], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, options: AttentionOptions, dq: numpy.typing.NDArray[numpy.float64], dk: numpy.typing.NDArray[numpy.float64], dv: numpy.typing.NDArray[numpy.float64], dscores: numpy.typing.NDArray[numpy.float64] | None, out: numpy.typing.NDArray[numpy.float64] | None = None, row_max_base2: numpy.typing.NDArray[numpy.float64] | None = None, row_inv: numpy.typing.NDArray[numpy.float64] | None = None) -> None:
     ...
 @typing.overload
-def attention_forward(q: numpy.typing.NDArray[numpy.float32], k: numpy.typing.NDArray[numpy.float32], v: numpy.typing.NDArray[numpy.float32], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, scale: typing.SupportsFloat | typing.SupportsIndex, causal: bool, bottom_right: bool, window_left: typing.SupportsInt | typing.SupportsIndex, window_right: typing.SupportsInt | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, out: numpy.typing.NDArray[numpy.float32], weights: numpy.typing.NDArray[numpy.float32] | None, row_max_base2: numpy.typing.NDArray[numpy.float32] | None = None, row_inv: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
+def attention_forward(q: numpy.typing.NDArray[numpy.float32], k: numpy.typing.NDArray[numpy.float32], v: numpy.typing.NDArray[numpy.float32], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, options: AttentionOptions, out: numpy.typing.NDArray[numpy.float32], weights: numpy.typing.NDArray[numpy.float32] | None, row_max_base2: numpy.typing.NDArray[numpy.float32] | None = None, row_inv: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
     ...
 @typing.overload
-def attention_forward(q: numpy.typing.NDArray[numpy.float64], k: numpy.typing.NDArray[numpy.float64], v: numpy.typing.NDArray[numpy.float64], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, scale: typing.SupportsFloat | typing.SupportsIndex, causal: bool, bottom_right: bool, window_left: typing.SupportsInt | typing.SupportsIndex, window_right: typing.SupportsInt | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, out: numpy.typing.NDArray[numpy.float64], weights: numpy.typing.NDArray[numpy.float64] | None, row_max_base2: numpy.typing.NDArray[numpy.float64] | None = None, row_inv: numpy.typing.NDArray[numpy.float64] | None = None) -> None:
+def attention_forward(q: numpy.typing.NDArray[numpy.float64], k: numpy.typing.NDArray[numpy.float64], v: numpy.typing.NDArray[numpy.float64], mask: numpy.ndarray | None, bias: numpy.ndarray | None, alibi_slopes: numpy.ndarray | None, options: AttentionOptions, out: numpy.typing.NDArray[numpy.float64], weights: numpy.typing.NDArray[numpy.float64] | None, row_max_base2: numpy.typing.NDArray[numpy.float64] | None = None, row_inv: numpy.typing.NDArray[numpy.float64] | None = None) -> None:
     ...
 def available_archs() -> list[str]:
     """
@@ -93,6 +203,26 @@ def embedding_forward(indices: numpy.typing.NDArray[numpy.int64], weight: numpy.
 @typing.overload
 def embedding_forward(indices: numpy.typing.NDArray[numpy.int64], weight: numpy.typing.NDArray[numpy.float64], out: numpy.typing.NDArray[numpy.float64]) -> None:
     ...
+@typing.overload
+def encoder_layer_backward(saved: EncoderLayerSaved32, x: numpy.typing.NDArray[numpy.float32], grad_out: numpy.typing.NDArray[numpy.float32], *, in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float32] | None = None, options: EncoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float32] | None = None, dx: numpy.typing.NDArray[numpy.float32] | None = None, d_in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_linear1_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_linear1_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_linear2_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_linear2_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_norm1_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_norm1_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_norm2_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_norm2_bias: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
+    """
+    The gradients that have a destination (dx, d_<parameter>) of the forward that returned saved.
+    """
+@typing.overload
+def encoder_layer_backward(saved: EncoderLayerSaved64, x: numpy.typing.NDArray[numpy.float64], grad_out: numpy.typing.NDArray[numpy.float64], *, in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float64] | None = None, options: EncoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float64] | None = None, dx: numpy.typing.NDArray[numpy.float64] | None = None, d_in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_linear1_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_linear1_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_linear2_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_linear2_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_norm1_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_norm1_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_norm2_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_norm2_bias: numpy.typing.NDArray[numpy.float64] | None = None) -> None:
+    """
+    The gradients that have a destination (dx, d_<parameter>) of the forward that returned saved.
+    """
+@typing.overload
+def encoder_layer_forward(x: numpy.typing.NDArray[numpy.float32], *, in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float32] | None = None, options: EncoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float32] | None = None, past_keys: numpy.typing.NDArray[numpy.float32] | None = None, past_values: numpy.typing.NDArray[numpy.float32] | None = None, keys: numpy.typing.NDArray[numpy.float32] | None = None, values: numpy.typing.NDArray[numpy.float32] | None = None, weights: numpy.typing.NDArray[numpy.float32] | None = None, out: numpy.typing.NDArray[numpy.float32], training: bool = False) -> typing.Any:
+    """
+    The layer's output into out; with training, returns what its backward needs.
+    """
+@typing.overload
+def encoder_layer_forward(x: numpy.typing.NDArray[numpy.float64], *, in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float64] | None = None, options: EncoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float64] | None = None, past_keys: numpy.typing.NDArray[numpy.float64] | None = None, past_values: numpy.typing.NDArray[numpy.float64] | None = None, keys: numpy.typing.NDArray[numpy.float64] | None = None, values: numpy.typing.NDArray[numpy.float64] | None = None, weights: numpy.typing.NDArray[numpy.float64] | None = None, out: numpy.typing.NDArray[numpy.float64], training: bool = False) -> typing.Any:
+    """
+    The layer's output into out; with training, returns what its backward needs.
+    """
 def force_arch(name: str) -> None:
     """
     Run kernels on `name` ('' = automatic choice).
