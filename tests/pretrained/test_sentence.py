@@ -190,3 +190,11 @@ def test_encode_runs_in_eval_mode_and_restores_the_mode(tiny):
         assert tiny.model.training
     finally:
         tiny.model.eval()
+
+
+def test_float64_encoder(tmp_path):
+    folder = write_sentence_model(tmp_path)
+    texts = ["the cat sat", "a big red dog"]
+    wide = SentenceEncoder(folder, dtype=np.float64).encode(texts)
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(wide, SentenceEncoder(folder).encode(texts), atol=1e-6)
