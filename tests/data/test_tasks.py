@@ -366,7 +366,8 @@ def test_too_small_a_space_for_distinct_rows_is_an_error_not_a_hang():
 
 def test_every_generator_is_exported_and_defaults_are_sized():
     assert sorted(tasks.__all__) == sorted(
-        ["add", "copy", "dyck", "histogram", "induction", "modular_add", "reverse", "sort", "text"]
+        ["add", "copy", "dyck", "histogram", "induction", "modular_add", "python_tags", "reverse",
+         "sort", "text"]
     )
     assert al.data.tasks is tasks
     task = tasks.reverse()
