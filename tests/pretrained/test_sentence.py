@@ -33,7 +33,7 @@ def test_long_texts_are_truncated_as_the_reference(minilm, st_model):
     """Texts of 400+ tokens are cut to max_seq_length = 256 tokens, [CLS] and [SEP] included:
     the same ids as sentence-transformers' tokenization, and the embedding of the text
     equals that of its first 254 word pieces."""
-    long = [t for t in VARIED if len(minilm.tokenizer._tokenizer.encode(t).ids) == 256]
+    long = [t for t in VARIED if minilm.tokenize(t).lengths[0] == 256]
     assert len(long) >= 3
     ours = minilm.tokenize(long)
     ref = st_model.tokenize(long)
@@ -190,3 +190,11 @@ def test_encode_runs_in_eval_mode_and_restores_the_mode(tiny):
         assert tiny.model.training
     finally:
         tiny.model.eval()
+
+
+def test_float64_encoder(tmp_path):
+    folder = write_sentence_model(tmp_path)
+    texts = ["the cat sat", "a big red dog"]
+    wide = SentenceEncoder(folder, dtype=np.float64).encode(texts)
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(wide, SentenceEncoder(folder).encode(texts), atol=1e-6)

@@ -75,8 +75,8 @@ class SentenceEncoder:
 
     def encode(self, texts: str | Sequence[str], batch_size: int = 32,
                progress: bool | None = None) -> np.ndarray:
-        """Sentence embeddings: (N, dim) float32 for a list of N texts, (dim,) for one str (as
-        sentence-transformers).
+        """Sentence embeddings: (N, dim) for a list of N texts, (dim,) for one str (as
+        sentence-transformers), in the model's dtype (float32 unless built with float64).
 
         Texts are tokenized first, then run longest first in batches of ``batch_size`` (so
         that each batch pads little), pooled, L2-normalised when the folder lists Normalize,
@@ -89,7 +89,7 @@ class SentenceEncoder:
         if progress is not None and not isinstance(progress, bool):
             raise TypeError(f"progress: expected a bool or None, got {type(progress).__name__}")
         n = len(encoding)
-        out = np.empty((n, self.dim), dtype=np.float32)
+        out = np.empty((n, self.dim), dtype=self.model.embeddings.word_embeddings.weight.dtype)
         order = np.argsort(-encoding.lengths, kind="stable")
         starts = range(0, n, batch_size)
         bar = _bar(len(starts), progress)

@@ -113,34 +113,7 @@ def load_bert(path: str | os.PathLike, *, dtype: Any = np.float32, strict: bool 
     model = BertModel(config, add_pooling_layer="pooler.dense.weight" in entries,
                       dtype=model_dtype)
     expected = {name: array.shape for name, array in model.state_dict().items()}
-    parts: dict[str, list] = {}
-    problems = []
-    taken = set()
-    for name, stored in entries.items():
-        target = attnlab_name(name)
-        if target is None or target[0] not in expected:
-            if name not in _BUFFERS and strict:
-                problems.append(f"unexpected key {stored!r} (not a BertModel weight; "
-                                "strict=False ignores it)")
-            continue
-        al_name, part = target
-        file, kind, shape = shapes[stored]
-        want = expected[al_name]
-        if part is not None:  # a third of in_proj's rows
-            want = (want[0] // 3,) + want[1:]
-        if kind not in _FLOATS:
-            problems.append(f"{stored!r}: dtype {kind} is not supported (expected F16, F32 or F64)")
-        elif tuple(shape) != want:
-            problems.append(f"{stored!r}: shape {tuple(shape)} does not match the config's {want}")
-        else:
-            parts.setdefault(al_name, [None, None, None] if part is not None else [None])
-            parts[al_name][part or 0] = stored
-        taken.add((al_name, part))
-    for al_name in expected:
-        thirds = (0, 1, 2) if al_name.endswith(("in_proj_weight", "in_proj_bias")) else (None,)
-        for part in thirds:
-            if (al_name, part) not in taken:
-                problems.append(f"missing key {_hf_name(al_name, part, prefixed)!r}")
+    parts, problems = _match(entries, shapes, expected, strict, prefixed)
     if problems:
         where = ", ".join(f.name for f in files)
         raise ValueError(f"{where}: " + "; ".join(problems))
@@ -151,6 +124,41 @@ def load_bert(path: str | os.PathLike, *, dtype: Any = np.float32, strict: bool 
         state[al_name] = values[0] if len(values) == 1 else np.concatenate(values)
     model.load_state_dict(state)
     return model.eval()
+
+
+def _match(entries: dict[str, str], shapes: dict[str, tuple], expected: dict[str, tuple],
+           strict: bool, prefixed: bool) -> tuple[dict[str, list[str]], list[str]]:
+    """For each attnlab parameter, the stored names that fill it (q, k, v in that order for
+    in_proj), and every problem: unexpected keys (with ``strict``), unsupported dtypes,
+    shapes that differ from the config's, missing keys."""
+    parts: dict[str, list] = {}
+    problems = []
+    seen = set()
+    for name, stored in entries.items():
+        target = attnlab_name(name)
+        if target is None or target[0] not in expected:
+            if name not in _BUFFERS and strict:
+                problems.append(f"unexpected key {stored!r} (not a BertModel weight; "
+                                "strict=False ignores it)")
+            continue
+        al_name, part = target
+        seen.add(target)
+        _, kind, shape = shapes[stored]
+        want = expected[al_name]
+        if part is not None:  # a third of in_proj's rows
+            want = (want[0] // 3,) + want[1:]
+        if kind not in _FLOATS:
+            problems.append(f"{stored!r}: dtype {kind} is not supported (expected F16, F32 or F64)")
+        elif tuple(shape) != want:
+            problems.append(f"{stored!r}: shape {tuple(shape)} does not match the config's {want}")
+        else:
+            parts.setdefault(al_name, [None, None, None] if part is not None else [None])
+            parts[al_name][part or 0] = stored
+    for al_name in expected:
+        thirds = (0, 1, 2) if al_name.endswith(("in_proj_weight", "in_proj_bias")) else (None,)
+        problems += [f"missing key {_hf_name(al_name, part, prefixed)!r}" for part in thirds
+                     if (al_name, part) not in seen]
+    return parts, problems
 
 
 def _hf_name(al_name: str, part: int | None, prefixed: bool) -> str:
