@@ -16,13 +16,14 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-import attnlab as al
 import numpy as np
 import torch
 import torch.distributed as dist
-from attnlab.data.task import IGNORE
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
+
+import attnlab as al
+from attnlab.data.task import IGNORE
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -34,8 +35,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32, help="per process")
     parser.add_argument("--save", type=Path, help="folder for each rank's final weights (.npz)")
-    parser.add_argument("--timeout", type=float, default=120.0,
-                        help="seconds a collective may wait for the other ranks")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds a collective may wait for the other ranks",
+    )
     args = parser.parse_args()
 
     cuda = torch.cuda.is_available()
@@ -71,8 +76,11 @@ def main() -> None:
         save_weights(torch_model, args.save / f"rank{rank}.npz")
     if rank == 0:
         back = al.interop.from_torch(torch_model)
-        print(f"{world} processes on {device.type}: test loss in attnlab "
-              f"{al.evaluate(back, task)['loss']:.3f}", flush=True)
+        print(
+            f"{world} processes on {device.type}: test loss in attnlab "
+            f"{al.evaluate(back, task)['loss']:.3f}",
+            flush=True,
+        )
     dist.destroy_process_group()
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-import attnlab as al
 import numpy as np
 import torch
-from attnlab.data.task import IGNORE
 from torch.nn import functional as F
+
+import attnlab as al
+from attnlab.data.task import IGNORE
 
 
 def train_in_torch(model: torch.nn.Module, task: al.data.Task, steps: int, device: str) -> None:
@@ -45,16 +46,20 @@ def main() -> None:
     task = al.data.tasks.reverse(length=6, vocab_size=8, seed=0)
     model = al.models.GPT(len(task.vocab), task.block_size, n_layer=2, n_head=2, d_model=64)
     al.fit(model, task, steps=args.attnlab_steps, lr=3e-3, progress=False)
-    print(f"attnlab, {args.attnlab_steps} steps on the CPU: test loss "
-          f"{al.evaluate(model, task)['loss']:.3f}")
+    print(
+        f"attnlab, {args.attnlab_steps} steps on the CPU: test loss "
+        f"{al.evaluate(model, task)['loss']:.3f}"
+    )
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch_model = al.interop.to_torch(model).to(device)
     train_in_torch(torch_model, task, args.torch_steps, device)
 
     model = al.interop.from_torch(torch_model)  # weights copied back to the host
-    print(f"torch, {args.torch_steps} more steps on {device}: test loss "
-          f"{al.evaluate(model, task)['loss']:.3f}")
+    print(
+        f"torch, {args.torch_steps} more steps on {device}: test loss "
+        f"{al.evaluate(model, task)['loss']:.3f}"
+    )
 
     sample = task.test.inputs[:8]
     with torch.no_grad():

@@ -28,9 +28,39 @@ with atheris.instrument_imports(include=["attnlab"]):
     import attnlab
 
 VALUES: tuple[Any, ...] = (
-    None, True, False, 0, 1, -1, 3, 2**31, 2**53 + 1, 2**63, 2**64, -(2**63), 0.5, -0.0, 1e308,
-    "", "F32", "F64", "I64", "BF16", "1", "2", "attnlab.nn.Linear", "attnlab.models.GPT",
-    "os.system", [], {}, [0], [0, 0], [1, 2, 3], [-1], [2**62, 2**62], [0, 2**64],
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    3,
+    2**31,
+    2**53 + 1,
+    2**63,
+    2**64,
+    -(2**63),
+    0.5,
+    -0.0,
+    1e308,
+    "",
+    "F32",
+    "F64",
+    "I64",
+    "BF16",
+    "1",
+    "2",
+    "attnlab.nn.Linear",
+    "attnlab.models.GPT",
+    "os.system",
+    [],
+    {},
+    [0],
+    [0, 0],
+    [1, 2, 3],
+    [-1],
+    [2**62, 2**62],
+    [0, 2**64],
     {"__module__": "attnlab.nn.ReLU", "config": {}},
     {"__module__": "attnlab.nn.Linear", "config": {"in_features": 4, "out_features": 2**40}},
     {"__module__": "builtins.eval", "config": {}},
@@ -55,8 +85,8 @@ def seed_checkpoint() -> bytes:
 
 SEED = seed_checkpoint()
 HEADER_LENGTH = int.from_bytes(SEED[:8], "little")
-HEADER = json.loads(SEED[8:8 + HEADER_LENGTH])
-DATA = SEED[8 + HEADER_LENGTH:]
+HEADER = json.loads(SEED[8 : 8 + HEADER_LENGTH])
+DATA = SEED[8 + HEADER_LENGTH :]
 
 
 def value(fdp: atheris.FuzzedDataProvider) -> Any:

@@ -113,7 +113,9 @@ class Input:
             base = tuple(1 if n in GIANTS or self.bool() else n for n in shape)
             return np.broadcast_to(self.values(base, dtype), shape)
         if layout == 3:  # a step-2 view of an array twice as long on each axis
-            return self.values(tuple(2 * n for n in shape), dtype)[(slice(None, None, 2),) * len(shape)]
+            return self.values(tuple(2 * n for n in shape), dtype)[
+                (slice(None, None, 2),) * len(shape)
+            ]
         x = self.values(shape, dtype)
         if layout == 1:
             return np.asfortranarray(x)
@@ -165,7 +167,7 @@ def softmaxes(d: Input) -> None:
 
 def norms(d: Input) -> None:
     x = d.array(d.shape(1, 4), d.dtype())
-    tail = x.shape[x.ndim - d.int(1, min(2, x.ndim)):]
+    tail = x.shape[x.ndim - d.int(1, min(2, x.ndim)) :]
     normalized = tail if d.int(0, 7) else d.pick((tail[-1], (), (3,), -1, "a", 2**62))
     weight = d.array(tail, d.dtype(like=x.dtype)) if d.bool() else None
     eps = d.option_float((1e-5, 1e-6))
@@ -183,7 +185,11 @@ def linears(d: Input) -> None:
     x = d.array(d.shape(1, 3), d.dtype())
     in_features = x.shape[-1] if x.ndim and d.int(0, 7) else d.size()
     weight = d.array((d.size(), in_features), d.dtype(like=x.dtype))
-    bias = d.array((weight.shape[0],) if d.int(0, 7) else d.shape(), d.dtype(like=x.dtype)) if d.bool() else None
+    bias = (
+        d.array((weight.shape[0],) if d.int(0, 7) else d.shape(), d.dtype(like=x.dtype))
+        if d.bool()
+        else None
+    )
     y = F.linear(x, weight, bias)
     F.linear_backward(d.like(y), x, weight, bias)
 
@@ -198,8 +204,11 @@ def cross_entropies(d: Input) -> None:
     target = d.array(target_shape, np.dtype(np.int64) if d.int(0, 7) else d.dtype())
     if target.dtype == np.int64 and target.size and d.int(0, 3):
         target = np.ascontiguousarray(np.abs(target) % max(classes, 1))
-    kwargs = dict(ignore_index=ignore_index, label_smoothing=d.option_float((0.0, 0.1)),
-                  reduction=d.pick(("mean", "sum", "none", "max")))
+    kwargs = dict(
+        ignore_index=ignore_index,
+        label_smoothing=d.option_float((0.0, 0.1)),
+        reduction=d.pick(("mean", "sum", "none", "max")),
+    )
     loss = F.cross_entropy(logits, target, **kwargs)
     grad = d.like(loss) if kwargs["reduction"] == "none" else d.option_float((1.0, 0.5))
     F.cross_entropy_backward(grad, logits, target, **kwargs)
@@ -236,8 +245,11 @@ def ropes(d: Input) -> None:
         shape = (x.shape[-2],) if d.bool() else d.shape(0, 3)
         positions = d.array(shape, d.pick((np.dtype(np.int64), np.dtype(np.float64), d.dtype())))
     dim = x.shape[-1] if x.ndim else 0
-    kwargs = dict(base=d.option_float((10000.0, 500.0)), interleaved=d.flag(),
-                  rotary_dim=d.option_int((None, dim, dim - dim % 2, 2, 0)))
+    kwargs = dict(
+        base=d.option_float((10000.0, 500.0)),
+        interleaved=d.flag(),
+        rotary_dim=d.option_int((None, dim, dim - dim % 2, 2, 0)),
+    )
     F.rope(x, positions, **kwargs)
     F.rope_backward(d.like(x), positions, **kwargs)
 
@@ -245,20 +257,30 @@ def ropes(d: Input) -> None:
 def positional_tables(d: Input) -> None:
     which = d.int(0, 4)
     if which == 0:
-        F.sinusoidal_positional_encoding(d.option_int(SIZES), d.option_int(SIZES),
-                                         base=d.option_float((10000.0, 2.0)),
-                                         offset=d.option_int((0, 5)),
-                                         dtype=d.pick((np.float32, np.float64, np.int32, "float32")))
+        F.sinusoidal_positional_encoding(
+            d.option_int(SIZES),
+            d.option_int(SIZES),
+            base=d.option_float((10000.0, 2.0)),
+            offset=d.option_int((0, 5)),
+            dtype=d.pick((np.float32, np.float64, np.int32, "float32")),
+        )
     elif which == 1:
         F.alibi_slopes(d.option_int((1, 3, 8, 12)), dtype=d.pick((np.float32, np.float64, None)))
     elif which == 2:
-        F.alibi_bias(d.option_int((1, 3, 8)), d.option_int(SIZES), d.option_int(SIZES),
-                     causal_alignment=d.pick(("top_left", "bottom_right", "left")))
+        F.alibi_bias(
+            d.option_int((1, 3, 8)),
+            d.option_int(SIZES),
+            d.option_int(SIZES),
+            causal_alignment=d.pick(("top_left", "bottom_right", "left")),
+        )
     elif which == 3:
-        F.relative_position_bucket(d.option_int(SIZES), d.option_int(SIZES),
-                                   num_buckets=d.option_int((32, 8, 1)),
-                                   max_distance=d.option_int((128, 4, 1)),
-                                   bidirectional=d.flag())
+        F.relative_position_bucket(
+            d.option_int(SIZES),
+            d.option_int(SIZES),
+            num_buckets=d.option_int((32, 8, 1)),
+            max_distance=d.option_int((128, 4, 1)),
+            bidirectional=d.flag(),
+        )
     else:
         F.sliding_window(d.option_int((1, 3, 4, 9)), causal=d.flag())
 
@@ -275,8 +297,10 @@ def attention(d: Input) -> None:
     v = d.array(k.shape[:-1] + (dim if dim_v is None else dim_v,), d.dtype(like=dtype))
     mask = bias = slopes = None
     if d.int(0, 3) == 0:
-        mask = d.array(d.pick(((lq, lk), (1, lk), (batch, 1, 1, lk), d.shape())),
-                       np.dtype(np.bool_) if d.int(0, 7) else d.dtype())
+        mask = d.array(
+            d.pick(((lq, lk), (1, lk), (batch, 1, 1, lk), d.shape())),
+            np.dtype(np.bool_) if d.int(0, 7) else d.dtype(),
+        )
     if d.int(0, 3) == 0:
         bias = d.array(d.pick(((lq, lk), (heads, lq, lk), d.shape())), d.dtype(like=dtype))
     if d.int(0, 5) == 0:
@@ -284,24 +308,41 @@ def attention(d: Input) -> None:
     window = None
     if d.int(0, 3) == 0:
         window = d.pick(((d.option_int((0, 1, 3)), d.option_int((0, 2, None))), 3, (None, None)))
-    kwargs = dict(mask=mask, bias=bias, alibi_slopes=slopes, is_causal=d.flag(),
-                  causal_alignment=d.pick(("top_left", "bottom_right", "centre")), window=window,
-                  scale=d.option_float((None, 0.125, 1.0)),
-                  dropout_p=d.option_float((0.0, 0.0, 0.2)), seed=d.option_int((None, 7)))
+    kwargs = dict(
+        mask=mask,
+        bias=bias,
+        alibi_slopes=slopes,
+        is_causal=d.flag(),
+        causal_alignment=d.pick(("top_left", "bottom_right", "centre")),
+        window=window,
+        scale=d.option_float((None, 0.125, 1.0)),
+        dropout_p=d.option_float((0.0, 0.0, 0.2)),
+        seed=d.option_int((None, 7)),
+    )
     if kwargs["dropout_p"] and kwargs["seed"] is None:
         kwargs["seed"] = 7
     saved = d.bool()
-    result = F.scaled_dot_product_attention(q, k, v, return_stats=saved,
-                                            return_weights=d.bool(), **kwargs)
+    result = F.scaled_dot_product_attention(
+        q, k, v, return_stats=saved, return_weights=d.bool(), **kwargs
+    )
     out = result[0] if isinstance(result, tuple) else result
     stats = next((r for r in result if isinstance(r, F.AttentionStats)), None) if saved else None
-    F.scaled_dot_product_attention_backward(d.like(out), q, k, v, out=out if saved else None,
-                                            stats=stats, **kwargs)
+    F.scaled_dot_product_attention_backward(
+        d.like(out), q, k, v, out=out if saved else None, stats=stats, **kwargs
+    )
 
 
 OPS: tuple[Callable[[Input], None], ...] = (
-    activations, softmaxes, norms, linears, cross_entropies, dropouts, embeddings, ropes,
-    positional_tables, attention,
+    activations,
+    softmaxes,
+    norms,
+    linears,
+    cross_entropies,
+    dropouts,
+    embeddings,
+    ropes,
+    positional_tables,
+    attention,
 )
 ARCHS = tuple(attnlab.arch.available())
 

@@ -33,8 +33,12 @@ def screenshots(folder: Path, chromium: str) -> list[Path]:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for name, act in ACTIONS.items():
             page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith("file:") else route.abort())
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_() if route.request.url.startswith("file:") else route.abort()
+                ),
+            )
             page.goto((folder / f"{name}.html").resolve().as_uri())
             act(page)
             written.append(folder / f"{name}.png")

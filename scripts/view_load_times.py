@@ -56,7 +56,8 @@ def page_times(browser, path: Path, repeat: int) -> tuple[float, float]:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(path.as_uri(), wait_until="load", timeout=120_000)
         page.wait_for_function(
-            "() => performance.getEntriesByName('first-contentful-paint').length", timeout=120_000)
+            "() => performance.getEntriesByName('first-contentful-paint').length", timeout=120_000
+        )
         times = page.evaluate("""() => [
           performance.getEntriesByName('first-contentful-paint')[0].startTime,
           Number(document.querySelector('.attnlab-view').dataset.drawnAt)]""")
@@ -84,8 +85,9 @@ def main() -> None:
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=args.chromium,
-                                                     args=["--no-sandbox"])
+                browser = playwright.chromium.launch(
+                    executable_path=args.chromium, args=["--no-sandbox"]
+                )
                 for row in rows:
                     row[3:] = page_times(browser, row[3], args.repeat)
                 browser.close()
@@ -93,8 +95,10 @@ def main() -> None:
             for row in rows:
                 row[3:] = [float("nan"), float("nan")]
     load = os.getloadavg()[0]
-    print(f"attnlab {al.__version__}, {args.heads} heads, best of {args.repeat}, "
-          f"{os.cpu_count()} CPUs, 1-minute load average {load:.1f}")
+    print(
+        f"attnlab {al.__version__}, {args.heads} heads, best of {args.repeat}, "
+        f"{os.cpu_count()} CPUs, 1-minute load average {load:.1f}"
+    )
     print("| view | tokens | Python build (s) | first paint (s) | drawn (s) |")
     print("|---|---:|---:|---:|---:|")
     for name, length, build, paint, drawn in rows:

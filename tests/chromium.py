@@ -8,8 +8,11 @@ import pytest
 
 
 def chromium_executable() -> str:
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
+    for candidate in (
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     pytest.skip("no Chromium executable (/usr/bin/chromium, chromium or chromium-browser on PATH)")

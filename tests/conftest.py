@@ -20,11 +20,13 @@ import pytest
 from hypothesis import settings
 
 # Both from Hypothesis' own defaults: it loads a built-in "ci" profile whenever CI is defined.
-settings.register_profile("ci", settings.get_profile("default"), derandomize=True, database=None,
-                          print_blob=True)
+settings.register_profile(
+    "ci", settings.get_profile("default"), derandomize=True, database=None, print_blob=True
+)
 settings.register_profile("dev", settings.get_profile("default"), print_blob=True)
 settings.load_profile(
-    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 def pytest_configure(config):

@@ -8,22 +8,84 @@ from pathlib import Path
 
 import numpy as np
 
-WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "run", "##s", "##ing", "big", "red",
-         "def", "return", "x", "(", ")", ":", "=", "+", "1", "2", ".", ",", "!", "?",
-         # enough of colorsys.py's words for subword pieces (maxc = max ##c)
-         "if", "else", "in", "of", "max", "min", "range", "sum", "##c", "color", "hue", "r", "g",
-         "b", "h", "v", "y", "i", "s", "l", "q", "p", "t", "*", "-", "/", "#"]
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "run",
+    "##s",
+    "##ing",
+    "big",
+    "red",
+    "def",
+    "return",
+    "x",
+    "(",
+    ")",
+    ":",
+    "=",
+    "+",
+    "1",
+    "2",
+    ".",
+    ",",
+    "!",
+    "?",
+    # enough of colorsys.py's words for subword pieces (maxc = max ##c)
+    "if",
+    "else",
+    "in",
+    "of",
+    "max",
+    "min",
+    "range",
+    "sum",
+    "##c",
+    "color",
+    "hue",
+    "r",
+    "g",
+    "b",
+    "h",
+    "v",
+    "y",
+    "i",
+    "s",
+    "l",
+    "q",
+    "p",
+    "t",
+    "*",
+    "-",
+    "/",
+    "#",
+]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB = SPECIALS + WORDS
 
 
 def tiny_config(**overrides) -> dict:
-    config = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": len(VOCAB),
-              "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
-              "intermediate_size": 16, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-              "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 16,
-              "type_vocab_size": 2, "layer_norm_eps": 1e-12, "pad_token_id": 0,
-              "position_embedding_type": "absolute"}
+    config = {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": len(VOCAB),
+        "hidden_size": 8,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 16,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 16,
+        "type_vocab_size": 2,
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+    }
     config.update(overrides)
     return config
 
@@ -36,20 +98,28 @@ def tiny_weights(config: dict, seed: int = 0, *, pooler: bool = True) -> dict:
         "embeddings.word_embeddings.weight": (config["vocab_size"], c),
         "embeddings.position_embeddings.weight": (config["max_position_embeddings"], c),
         "embeddings.token_type_embeddings.weight": (config["type_vocab_size"], c),
-        "embeddings.LayerNorm.weight": (c,), "embeddings.LayerNorm.bias": (c,),
+        "embeddings.LayerNorm.weight": (c,),
+        "embeddings.LayerNorm.bias": (c,),
     }
     for i in range(config["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
         for name in ("query", "key", "value"):
             shapes[f"{p}attention.self.{name}.weight"] = (c, c)
             shapes[f"{p}attention.self.{name}.bias"] = (c,)
-        shapes.update({
-            f"{p}attention.output.dense.weight": (c, c), f"{p}attention.output.dense.bias": (c,),
-            f"{p}attention.output.LayerNorm.weight": (c,), f"{p}attention.output.LayerNorm.bias": (c,),
-            f"{p}intermediate.dense.weight": (f, c), f"{p}intermediate.dense.bias": (f,),
-            f"{p}output.dense.weight": (c, f), f"{p}output.dense.bias": (c,),
-            f"{p}output.LayerNorm.weight": (c,), f"{p}output.LayerNorm.bias": (c,),
-        })
+        shapes.update(
+            {
+                f"{p}attention.output.dense.weight": (c, c),
+                f"{p}attention.output.dense.bias": (c,),
+                f"{p}attention.output.LayerNorm.weight": (c,),
+                f"{p}attention.output.LayerNorm.bias": (c,),
+                f"{p}intermediate.dense.weight": (f, c),
+                f"{p}intermediate.dense.bias": (f,),
+                f"{p}output.dense.weight": (c, f),
+                f"{p}output.dense.bias": (c,),
+                f"{p}output.LayerNorm.weight": (c,),
+                f"{p}output.LayerNorm.bias": (c,),
+            }
+        )
     if pooler:
         shapes.update({"pooler.dense.weight": (c, c), "pooler.dense.bias": (c,)})
     weights = {}
@@ -60,8 +130,9 @@ def tiny_weights(config: dict, seed: int = 0, *, pooler: bool = True) -> dict:
     return weights
 
 
-def write_bert(folder: Path, config: dict | None = None, weights: dict | None = None,
-               seed: int = 0) -> Path:
+def write_bert(
+    folder: Path, config: dict | None = None, weights: dict | None = None, seed: int = 0
+) -> Path:
     """config.json and model.safetensors of a tiny BERT in ``folder`` (created)."""
     from safetensors.numpy import save_file
 
@@ -83,8 +154,10 @@ def write_tokenizer(folder: Path, **config) -> Path:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", VOCAB.index("[CLS]")), ("[SEP]", VOCAB.index("[SEP]"))])
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", VOCAB.index("[CLS]")), ("[SEP]", VOCAB.index("[SEP]"))],
+    )
     folder.mkdir(parents=True, exist_ok=True)
     tok.save(str(folder / "tokenizer.json"))
     if config:
@@ -92,23 +165,45 @@ def write_tokenizer(folder: Path, **config) -> Path:
     return folder
 
 
-def write_sentence_model(folder: Path, *, pooling: dict | None = None, normalize: bool = True,
-                         max_seq_length: int = 12, seed: int = 0) -> Path:
+def write_sentence_model(
+    folder: Path,
+    *,
+    pooling: dict | None = None,
+    normalize: bool = True,
+    max_seq_length: int = 12,
+    seed: int = 0,
+) -> Path:
     """A sentence-transformers folder: the tiny BERT and tokenizer, mean pooling (or
     ``pooling``'s config), Normalize when ``normalize``."""
     write_bert(folder, seed=seed)
     write_tokenizer(folder)
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling",
-                "type": "sentence_transformers.models.Pooling"}]
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
     if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
-                        "type": "sentence_transformers.models.Normalize"})
+        modules.append(
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
     (folder / "modules.json").write_text(json.dumps(modules))
     (folder / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}))
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False})
+    )
     (folder / "1_Pooling").mkdir(exist_ok=True)
-    pooling = {"word_embedding_dimension": 8, "pooling_mode_mean_tokens": True} \
-        if pooling is None else pooling
+    pooling = (
+        {"word_embedding_dimension": 8, "pooling_mode_mean_tokens": True}
+        if pooling is None
+        else pooling
+    )
     (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     return folder

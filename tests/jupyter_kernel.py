@@ -17,9 +17,15 @@ def kernel_environment(root: Path) -> dict[str, str]:
     attnlab's own folder first on PYTHONPATH."""
     spec = root / "kernels" / KERNEL
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "attnlab tests", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "attnlab tests",
+                "language": "python",
+            }
+        )
+    )
     package = str(Path(attnlab.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (package, os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "JUPYTER_PATH": str(root), "PYTHONPATH": path}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -40,11 +40,16 @@ def every_op(length: int, dim: int, seed: int = 0) -> dict[str, Callable[[], tup
 
     return {
         "attention": lambda: F.scaled_dot_product_attention(
-            q, k, v, mask, bias, is_causal=True, dropout_p=0.2, seed=3, return_weights=True),
+            q, k, v, mask, bias, is_causal=True, dropout_p=0.2, seed=3, return_weights=True
+        ),
         "attention_backward": lambda: F.scaled_dot_product_attention_backward(
-            g_attn, q, k, v, mask, bias, is_causal=True, dropout_p=0.2, seed=3),
-        "attention_window_gqa": lambda: (F.scaled_dot_product_attention(
-            q, k[:, :1], v[:, :1], window=(5, 2), causal_alignment="bottom_right"),),
+            g_attn, q, k, v, mask, bias, is_causal=True, dropout_p=0.2, seed=3
+        ),
+        "attention_window_gqa": lambda: (
+            F.scaled_dot_product_attention(
+                q, k[:, :1], v[:, :1], window=(5, 2), causal_alignment="bottom_right"
+            ),
+        ),
         "linear": lambda: (F.linear(x, weight, lin_bias),),
         "linear_backward": lambda: F.linear_backward(g_lin, x, weight, lin_bias),
         "layer_norm": lambda: (F.layer_norm(x, dim, w, b),),
@@ -54,14 +59,21 @@ def every_op(length: int, dim: int, seed: int = 0) -> dict[str, Callable[[], tup
         "softmax": lambda: (F.softmax(x), F.log_softmax(x)),
         "softmax_backward": lambda: (F.softmax_backward(g, x), F.log_softmax_backward(g, x)),
         "activations": lambda: (F.relu(x), F.silu(x), F.gelu(x), F.gelu(x, approximate="tanh")),
-        "activations_backward": lambda: (F.relu_backward(g, x), F.silu_backward(g, x),
-                                         F.gelu_backward(g, x),
-                                         F.gelu_backward(g, x, approximate="tanh")),
+        "activations_backward": lambda: (
+            F.relu_backward(g, x),
+            F.silu_backward(g, x),
+            F.gelu_backward(g, x),
+            F.gelu_backward(g, x, approximate="tanh"),
+        ),
         "dropout": lambda: (F.dropout(x, 0.3, seed=5), F.dropout_backward(g, 0.3, seed=5)),
-        "embedding": lambda: (F.embedding(indices, table),
-                              F.embedding_backward(g, indices, table, padding_idx=0)),
-        "cross_entropy": lambda: (F.cross_entropy(x, target, label_smoothing=0.1),
-                                  F.cross_entropy_backward(1.0, x, target, label_smoothing=0.1)),
+        "embedding": lambda: (
+            F.embedding(indices, table),
+            F.embedding_backward(g, indices, table, padding_idx=0),
+        ),
+        "cross_entropy": lambda: (
+            F.cross_entropy(x, target, label_smoothing=0.1),
+            F.cross_entropy_backward(1.0, x, target, label_smoothing=0.1),
+        ),
         "rope": lambda: (F.rope(q, positions), F.rope_backward(q, positions)),
         "positional": lambda: (F.sinusoidal_positional_encoding(length, dim),),
     }
@@ -87,14 +99,19 @@ def counting_core_calls() -> Iterator[collections.Counter]:
     from attnlab import _core
 
     counts: collections.Counter = collections.Counter()
-    originals = {name: getattr(_core, name) for name in dir(_core)
-                 if not name.startswith("_") and callable(getattr(_core, name))
-                 and not isinstance(getattr(_core, name), type)}
+    originals = {
+        name: getattr(_core, name)
+        for name in dir(_core)
+        if not name.startswith("_")
+        and callable(getattr(_core, name))
+        and not isinstance(getattr(_core, name), type)
+    }
 
     def counted(name, fn):
         def call(*args, **kwargs):
             counts[name] += 1
             return fn(*args, **kwargs)
+
         return call
 
     for name, fn in originals.items():

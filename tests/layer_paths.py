@@ -4,7 +4,7 @@ its oracle, which composition_only() forces."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import attnlab.models.gpt
 import attnlab.nn.transformer_encoder

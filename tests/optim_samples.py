@@ -9,8 +9,6 @@ also steps real ``attnlab.nn.Parameter``s.
 
 import numpy as np
 
-import attnlab as al
-
 # Shapes that hit SIMD tails (1, 3, 7, 33 * 5) and, with 2 * 16384 + 3 elements, the optimizer's
 # chunk boundaries.
 SHAPES = [(7,), (33, 5), (1,), (3, 1), (2 * 16384 + 3,)]

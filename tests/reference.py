@@ -116,8 +116,9 @@ def _select_matmul(a, b, valid):
     return out + terms.sum(axis=-2)
 
 
-def _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, scale,
-                   dropout_keep, dropout_p, dtype):
+def _forward_parts(
+    q, k, v, mask, bias, is_causal, causal_alignment, window, scale, dropout_keep, dropout_p, dtype
+):
     q = np.asarray(q, dtype=dtype)
     k = np.asarray(k, dtype=dtype)
     v = np.asarray(v, dtype=dtype)
@@ -137,8 +138,9 @@ def _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, sca
     full = q.shape[:-2] + (lq, lk)
 
     allowed = np.broadcast_to(
-        allowed_keys(lq, lk, is_causal=is_causal, causal_alignment=causal_alignment,
-                     window=window), full)
+        allowed_keys(lq, lk, is_causal=is_causal, causal_alignment=causal_alignment, window=window),
+        full,
+    )
     if mask is not None:
         mask = np.asarray(mask)
         if mask.dtype != np.bool_:
@@ -167,32 +169,79 @@ def _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, sca
             keep = None
             pd = p
         out = _select_matmul(pd, ve, valid)
-    return dict(q=q, ke=ke, ve=ve, group=group, scale=scale, valid=valid, s=s, p=p, pd=pd,
-                keep=keep, out=out)
+    return dict(
+        q=q,
+        ke=ke,
+        ve=ve,
+        group=group,
+        scale=scale,
+        valid=valid,
+        s=s,
+        p=p,
+        pd=pd,
+        keep=keep,
+        out=out,
+    )
 
 
-def attention(q, k, v, mask=None, bias=None, *, is_causal=False, causal_alignment="top_left",
-              window=None, scale=None, dropout_keep=None, dropout_p=0.0, return_weights=False,
-              dtype=np.float64):
+def attention(
+    q,
+    k,
+    v,
+    mask=None,
+    bias=None,
+    *,
+    is_causal=False,
+    causal_alignment="top_left",
+    window=None,
+    scale=None,
+    dropout_keep=None,
+    dropout_p=0.0,
+    return_weights=False,
+    dtype=np.float64,
+):
     """Scaled dot-product attention, computed in `dtype` (float64 unless estimating fp32 error).
 
     dropout_keep: optional bool array broadcastable to (..., Lq, Lk), True = kept; then
     out = (P * keep / (1 - dropout_p)) @ V. Returned weights are the pre-dropout softmax P.
     Returns out, or (out, weights) when return_weights.
     """
-    r = _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, scale,
-                       dropout_keep, dropout_p, dtype)
+    r = _forward_parts(
+        q,
+        k,
+        v,
+        mask,
+        bias,
+        is_causal,
+        causal_alignment,
+        window,
+        scale,
+        dropout_keep,
+        dropout_p,
+        dtype,
+    )
     if return_weights:
         return r["out"], r["p"]
     return r["out"]
 
 
-def attention_logsumexp(q, k, v, mask=None, bias=None, *, is_causal=False,
-                        causal_alignment="top_left", window=None, scale=None):
+def attention_logsumexp(
+    q,
+    k,
+    v,
+    mask=None,
+    bias=None,
+    *,
+    is_causal=False,
+    causal_alignment="top_left",
+    window=None,
+    scale=None,
+):
     """log sum_j exp(s_ij) over the keys row i may see (..., Lq), in float64; -inf for a row
     that sees none."""
-    r = _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, scale,
-                       None, 0.0, np.float64)
+    r = _forward_parts(
+        q, k, v, mask, bias, is_causal, causal_alignment, window, scale, None, 0.0, np.float64
+    )
     with np.errstate(all="ignore"):
         m = np.max(r["s"], axis=-1, where=r["valid"], initial=-np.inf)
         shift = np.where(m == -np.inf, 0.0, m)
@@ -200,17 +249,42 @@ def attention_logsumexp(q, k, v, mask=None, bias=None, *, is_causal=False,
         return np.where(total > 0, shift + np.log(total), -np.inf)
 
 
-def attention_backward(grad_out, q, k, v, mask=None, bias=None, *, is_causal=False,
-                       causal_alignment="top_left", window=None, scale=None, dropout_keep=None,
-                       dropout_p=0.0, dtype=np.float64):
+def attention_backward(
+    grad_out,
+    q,
+    k,
+    v,
+    mask=None,
+    bias=None,
+    *,
+    is_causal=False,
+    causal_alignment="top_left",
+    window=None,
+    scale=None,
+    dropout_keep=None,
+    dropout_p=0.0,
+    dtype=np.float64,
+):
     """Gradients of sum(grad_out * attention(...)) w.r.t. q, k, v (and bias if given).
 
     Analytic: dV = Pd^T dO, dP = (dO V^T) * keep/(1-p), dS = P * (dP - rowsum(dO * O)),
     dQ = scale dS K, dK = scale dS^T Q, dbias = dS summed to bias's shape. With grouped-query
     heads dK/dV sum over the q heads of each group. Returns (dq, dk, dv) or (dq, dk, dv, dbias).
     """
-    r = _forward_parts(q, k, v, mask, bias, is_causal, causal_alignment, window, scale,
-                       dropout_keep, dropout_p, dtype)
+    r = _forward_parts(
+        q,
+        k,
+        v,
+        mask,
+        bias,
+        is_causal,
+        causal_alignment,
+        window,
+        scale,
+        dropout_keep,
+        dropout_p,
+        dtype,
+    )
     g = np.asarray(grad_out, dtype=dtype)
     if g.shape != r["out"].shape:
         raise ValueError(f"grad_out shape {g.shape} != output shape {r['out'].shape}")

@@ -32,7 +32,8 @@ def _row_mean(x, axes):
 
 
 def _lead_sum(x, k):
-    """Sum over all but the last k axes (the adjoint of broadcasting a weight of x's last k axes)."""
+    """Sum over all but the last k axes (the adjoint of broadcasting a weight of x's last k
+    axes)."""
     return x.sum(axis=tuple(range(x.ndim - k)))
 
 
@@ -172,8 +173,15 @@ def cross_entropy(logits, target, ignore_index=-100, label_smoothing=0.0, reduct
     return losses.sum() / count if count else np.nan
 
 
-def cross_entropy_backward(grad_out, logits, target, ignore_index=-100, label_smoothing=0.0,
-                           reduction="mean", dtype=np.float64):
+def cross_entropy_backward(
+    grad_out,
+    logits,
+    target,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    reduction="mean",
+    dtype=np.float64,
+):
     """d cross_entropy / d logits (logits' shape), computed in `dtype`.
 
     Per row with class c: softmax(row) - (1 - label_smoothing) onehot(c) - label_smoothing / C,
@@ -210,7 +218,9 @@ def rope(x, positions, base=10000.0, rotary_dim=None, interleaved=False):
     for idx in np.ndindex(x.shape[:-1]):
         for k in range(half):
             theta = pos[idx] * base ** (-2.0 * k / rotary_dim)
-            rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+            rot = np.array(
+                [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]]
+            )
             pair = [2 * k, 2 * k + 1] if interleaved else [k, k + half]
             out[idx + (pair,)] = rot @ x[idx + (pair,)]
     return out
@@ -302,13 +312,19 @@ def gradcheck(f, args, analytic, grad_out, which=None):
 
     which = range(len(analytic)) if which is None else which
     for i, expected in zip(which, analytic):
+
         def loss(value, i=i):
             a = list(args)
             a[i] = value
             return float(np.sum(grad_out * f(*a)))
 
-        np.testing.assert_allclose(expected, numeric_grad(loss, args[i]), atol=1e-5, rtol=1e-3,
-                                   err_msg=f"gradient of argument {i}")
+        np.testing.assert_allclose(
+            expected,
+            numeric_grad(loss, args[i]),
+            atol=1e-5,
+            rtol=1e-3,
+            err_msg=f"gradient of argument {i}",
+        )
 
 
 def read_only_strided(x):

@@ -13,8 +13,10 @@ def layer_matrices(weights, head_fusion="mean", add_residual=True):
     result = np.zeros((layers, length, length))
     for l in range(layers):
         for i in range(length):
-            row = [fuse([float(weights[l, h, i, j]) for h in range(heads)]) + (add_residual and i == j)
-                   for j in range(length)]
+            row = [
+                fuse([float(weights[l, h, i, j]) for h in range(heads)]) + (add_residual and i == j)
+                for j in range(length)
+            ]
             total = sum(row)
             result[l, i] = [x / total if total else 0.0 for x in row]
     return result
@@ -26,8 +28,12 @@ def rollout(weights, head_fusion="mean", add_residual=True):
     length = matrices.shape[-1]
     result = np.eye(length)
     for a in matrices:
-        result = np.array([[sum(a[i, m] * result[m, j] for m in range(length)) for j in range(length)]
-                           for i in range(length)])
+        result = np.array(
+            [
+                [sum(a[i, m] * result[m, j] for m in range(length)) for j in range(length)]
+                for i in range(length)
+            ]
+        )
     return result
 
 
@@ -37,7 +43,7 @@ def layered_capacity(matrices):
     layers, length, _ = matrices.shape
     capacity = np.zeros(((layers + 1) * length,) * 2)
     for l, a in enumerate(matrices):
-        capacity[l * length:(l + 1) * length, (l + 1) * length:(l + 2) * length] = a.T
+        capacity[l * length : (l + 1) * length, (l + 1) * length : (l + 2) * length] = a.T
     return capacity
 
 

@@ -7,8 +7,19 @@ from reference import attention
 from reference_blocks import rope
 
 
-def multihead_attention(sd, query, key, value, *, num_heads, num_kv_heads=None, mask=None,
-                        is_causal=False, bias=None, rotary=None):
+def multihead_attention(
+    sd,
+    query,
+    key,
+    value,
+    *,
+    num_heads,
+    num_kv_heads=None,
+    mask=None,
+    is_causal=False,
+    bias=None,
+    rotary=None,
+):
     """(out (B, Lq, C), weights (B, H, Lq, Lk)) of attnlab.nn.MultiheadAttention's math.
 
     sd: its state_dict; bias: (H, Lq, Lk) added to the scaled scores (ALiBi, T5); rotary: the

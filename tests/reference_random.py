@@ -54,8 +54,9 @@ def row_keep(key: int, p: float, columns: np.ndarray) -> np.ndarray:
 
 def functional_keep(seed: int, p: float, n: int, first: int = 0) -> np.ndarray:
     """The keep mask of elements [first, first + n) of functional dropout's flat index."""
-    return row_keep(row_key(seed, 0, FUNCTIONAL_STREAM, 0), p,
-                    np.arange(n, dtype=np.uint64) + np.uint64(first))
+    return row_keep(
+        row_key(seed, 0, FUNCTIONAL_STREAM, 0), p, np.arange(n, dtype=np.uint64) + np.uint64(first)
+    )
 
 
 def attention_keep(seed: int, p: float, batch: int, heads: int, lq: int, lk: int) -> np.ndarray:

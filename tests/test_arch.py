@@ -98,15 +98,29 @@ def test_avx_instructions_appear_only_in_their_arch_kernels():
     arch's file."""
     tools = {name: shutil.which(name) for name in ("objdump", "nm")}
     assert all(tools.values()), "objdump and nm (binutils) are needed for this check"
-    text = subprocess.run([tools["objdump"], "-d", "--no-show-raw-insn", "-C", _core.__file__],
-                          capture_output=True, text=True, check=True).stdout
-    local = _local_functions(subprocess.run([tools["nm"], "-C", "--defined-only", _core.__file__],
-                                            capture_output=True, text=True, check=True).stdout)
+    text = subprocess.run(
+        [tools["objdump"], "-d", "--no-show-raw-insn", "-C", _core.__file__],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    local = _local_functions(
+        subprocess.run(
+            [tools["nm"], "-C", "--defined-only", _core.__file__],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     used = _functions_using_wide_registers(text)
     assert any("avx512f" in f for f in used), "the avx512f kernels should use AVX-512"
     assert any("avx2" in f for f in used), "the avx2 kernels should use AVX"
-    assert any("avx512f::adam_chunk" in f for f, isa in used.items() if "avx512" in isa), \
+    assert any("avx512f::adam_chunk" in f for f, isa in used.items() if "avx512" in isa), (
         "the avx512f optimizer updates should use AVX-512"
-    leaks = {f: isa for f, isa in used.items()
-             if f not in local and not ("avx512" in f or ("avx2" in f and isa == {"avx"}))}
+    )
+    leaks = {
+        f: isa
+        for f, isa in used.items()
+        if f not in local and not ("avx512" in f or ("avx2" in f and isa == {"avx"}))
+    }
     assert not leaks, f"SIMD beyond the baseline outside its arch kernels: {sorted(leaks)[:5]}"

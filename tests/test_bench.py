@@ -12,8 +12,10 @@ from attnlab._bench import Row, _sample, add_arches, after_impl, arch_impl
 
 
 def test_quick_json(capsys):
-    assert main(["bench", "--quick", "--json", "--rounds", "1", "--threads", "1",
-                 "--arch", "all"]) == 0
+    assert (
+        main(["bench", "--quick", "--json", "--rounds", "1", "--threads", "1", "--arch", "all"])
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["info"]["threads"] == 1 and report["info"]["peak_gflops"] > 0
     assert report["info"]["arches"] == al.arch.available()
@@ -21,18 +23,33 @@ def test_quick_json(capsys):
     assert any(name.endswith("cold call") for name in rows)
     assert any(name.startswith("forward + backward") for name in rows)
     assert any(name.startswith("linear") for name in rows)
-    for block in ("layer_norm", "gelu", "cross_entropy", "nn.MultiheadAttention fwd+bwd",
-                  "autograd chain of 50 ops", "small GPT step", "medium GPT step"):
+    for block in (
+        "layer_norm",
+        "gelu",
+        "cross_entropy",
+        "nn.MultiheadAttention fwd+bwd",
+        "autograd chain of 50 ops",
+        "small GPT step",
+        "medium GPT step",
+    ):
         assert any(name.startswith(block) for name in rows)
     if report["info"]["torch"] is not None:  # the peer runs wherever torch is installed
         assert ("nn.MultiheadAttention fwd+bwd (4, 128, 128)", "torch") in {
-            (r["row"], r["impl"]) for r in report["results"]}
+            (r["row"], r["impl"]) for r in report["results"]
+        }
     attnlab = {r["row"]: r for r in report["results"] if r["impl"] == "attnlab"}
     for r in report["results"]:
         assert r["median_ms"] > 0 and len(r["samples_ms"]) == 1
-        assert r["gflops"] > 0 or r["row"].split()[0] in ("layer_norm", "gelu", "cross_entropy",
-                                                          "AdamW", "autograd", "small", "medium",
-                                                          "GPT")
+        assert r["gflops"] > 0 or r["row"].split()[0] in (
+            "layer_norm",
+            "gelu",
+            "cross_entropy",
+            "AdamW",
+            "autograd",
+            "small",
+            "medium",
+            "GPT",
+        )
         # One round: the ratio is that round's time over attnlab's.
         base = attnlab[r["row"]]["samples_ms"][0]
         assert r["ratio"] == pytest.approx(r["samples_ms"][0] / base)
@@ -43,14 +60,21 @@ def test_quick_json(capsys):
     # The small forward right after another library's call, beside its steady state.
     after = {(r["row"], r["impl"]) for r in report["results"] if "right after" in r["row"]}
     libraries = ["numpy matmul"] + (["torch sdpa"] if report["info"]["torch"] else [])
-    assert after == {(f"forward (8, 4, 128, 32) right after {lib}", impl)
-                     for lib in libraries for impl in ("attnlab", after_impl(lib))}
+    assert after == {
+        (f"forward (8, 4, 128, 32) right after {lib}", impl)
+        for lib in libraries
+        for impl in ("attnlab", after_impl(lib))
+    }
     adamw = {r["impl"] for r in report["results"] if r["row"].startswith("AdamW step")}
     assert adamw == ({"attnlab"} if report["info"]["torch"] is None else {"attnlab", "torch"})
     # --arch all: attnlab on every other arch in every kernel row, in the same rounds.
     others = [a for a in al.arch.available() if a != report["info"]["arch"]]
-    kernel_rows = [name for name in rows if name.startswith(
-        ("forward", "linear", "layer_norm", "gelu", "cross_entropy")) and "right after" not in name]
+    kernel_rows = [
+        name
+        for name in rows
+        if name.startswith(("forward", "linear", "layer_norm", "gelu", "cross_entropy"))
+        and "right after" not in name
+    ]
     assert len(kernel_rows) >= 10
     for name in kernel_rows:
         row_impls = {r["impl"] for r in report["results"] if r["row"] == name}
@@ -90,8 +114,12 @@ def test_encoder_parameter_shapes_are_torchs(torch):
 
 def test_add_arches_runs_each_variant_on_its_arch():
     seen = []
-    row = Row("op", 1e9, {"attnlab": lambda: seen.append(al.arch.current()),
-                          "numpy": lambda: None}, impl_flops={"attnlab": 2e9})
+    row = Row(
+        "op",
+        1e9,
+        {"attnlab": lambda: seen.append(al.arch.current()), "numpy": lambda: None},
+        impl_flops={"attnlab": 2e9},
+    )
     add_arches([row], al.arch.available())
     default = al.arch.current()
     others = [a for a in al.arch.available() if a != default]
@@ -131,8 +159,9 @@ def test_bench_arch_argument_is_checked(capsys):
 
 def test_sample_leaves_the_call_before_untimed():
     calls = []
-    seconds = _sample(lambda: calls.append("fn"), 3, before=lambda: (calls.append("before"),
-                                                                    time.sleep(0.05)))
+    seconds = _sample(
+        lambda: calls.append("fn"), 3, before=lambda: (calls.append("before"), time.sleep(0.05))
+    )
     assert seconds < 0.02
     # One warm-up call, then each timed call right after the other library's.
     assert calls == ["fn"] + ["before", "fn"] * 3
@@ -141,9 +170,14 @@ def test_sample_leaves_the_call_before_untimed():
 def test_quick_table_prints_every_row_and_summary(capsys):
     assert main(["bench", "--quick", "--rounds", "1", "--threads", "1"]) == 0
     table = capsys.readouterr().out
-    for line in ("(peers: numpy ", "small GPT step", "AdamW step", "right after numpy matmul: "
-                 "attnlab's call takes", "causal speed-up (1, 4, 512, 64)",
-                 "time to solve reverse (length 16, vocab 10): "):
+    for line in (
+        "(peers: numpy ",
+        "small GPT step",
+        "AdamW step",
+        "right after numpy matmul: attnlab's call takes",
+        "causal speed-up (1, 4, 512, 64)",
+        "time to solve reverse (length 16, vocab 10): ",
+    ):
         assert line in table, line
 
 

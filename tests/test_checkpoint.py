@@ -43,6 +43,7 @@ def randomized(module, seed=0):
 
 # ---- every exported layer ----------------------------------------------------------------
 
+
 def encoder_layer(**kw):
     return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, **kw)
 
@@ -63,12 +64,13 @@ LAYERS = {
     "Linear-no-bias": lambda: nn.Linear(4, 3, bias=False),
     "ModuleDict": lambda: nn.ModuleDict({"proj": nn.Linear(3, 2), "act": nn.ReLU()}),
     "ModuleList": lambda: nn.ModuleList([nn.Linear(3, 2), nn.LayerNorm(2)]),
-    "MultiheadAttention": lambda: nn.MultiheadAttention(8, 2, kdim=5, vdim=6,
-                                                        add_bias_kv=True),
+    "MultiheadAttention": lambda: nn.MultiheadAttention(8, 2, kdim=5, vdim=6, add_bias_kv=True),
     "MultiheadAttention-gqa-rotary": lambda: nn.MultiheadAttention(
-        8, 4, num_kv_heads=2, positions="rotary", bias=False),
+        8, 4, num_kv_heads=2, positions="rotary", bias=False
+    ),
     "MultiheadAttention-module-positions": lambda: nn.MultiheadAttention(
-        8, 2, positions=nn.RelativePositionBias(2, num_buckets=8, max_distance=16)),
+        8, 2, positions=nn.RelativePositionBias(2, num_buckets=8, max_distance=16)
+    ),
     "RMSNorm": lambda: nn.RMSNorm(4, eps=1e-6),
     "ReLU": lambda: nn.ReLU(),
     "RelativePositionBias": lambda: nn.RelativePositionBias(2, 8, 16, bidirectional=False),
@@ -78,12 +80,14 @@ LAYERS = {
     "SinusoidalPositionalEncoding": lambda: nn.SinusoidalPositionalEncoding(8, 16, base=100.0),
     "SwiGLU": lambda: nn.SwiGLU(),
     "Transformer": lambda: nn.Transformer(8, 2, 1, 2, 16, dropout=0.0, activation="gelu"),
-    "TransformerDecoder": lambda: nn.TransformerDecoder(decoder_layer(norm_first=True), 2,
-                                                        nn.LayerNorm(8)),
+    "TransformerDecoder": lambda: nn.TransformerDecoder(
+        decoder_layer(norm_first=True), 2, nn.LayerNorm(8)
+    ),
     "TransformerDecoderLayer": lambda: decoder_layer(activation="gelu"),
     "TransformerEncoder": lambda: nn.TransformerEncoder(encoder_layer(), 2),
-    "TransformerEncoderLayer": lambda: encoder_layer(activation="swiglu", norm_first=True,
-                                                     positions="alibi"),
+    "TransformerEncoderLayer": lambda: encoder_layer(
+        activation="swiglu", norm_first=True, positions="alibi"
+    ),
 }
 
 
@@ -110,8 +114,11 @@ def test_every_layer_round_trips_bitwise(tmp_path, name, dtype):
 
 
 def test_a_rebuilt_encoder_computes_what_the_saved_one_did(tmp_path, rng):
-    module = randomized(nn.TransformerEncoder(encoder_layer(norm_first=True), 2,
-                                              nn.LayerNorm(8))).double().eval()
+    module = (
+        randomized(nn.TransformerEncoder(encoder_layer(norm_first=True), 2, nn.LayerNorm(8)))
+        .double()
+        .eval()
+    )
     al.save(module, tmp_path / "enc.safetensors")
     rebuilt = al.load_model(tmp_path / "enc.safetensors").eval()
     x = rng.standard_normal((2, 5, 8))
@@ -124,24 +131,36 @@ def test_a_rebuilt_encoder_computes_what_the_saved_one_did(tmp_path, rng):
 
 MODELS = {
     "GPT-learned": lambda: al.models.GPT(11, 9, n_layer=2, n_head=2, d_model=8),
-    "GPT-rotary": lambda: al.models.GPT(11, 9, n_layer=1, n_head=2, d_model=8,
-                                        positions="rotary", tie_weights=False),
-    "GPT-alibi": lambda: al.models.GPT(11, 9, n_layer=1, n_head=2, d_model=8,
-                                       positions="alibi", mlp=False),
-    "GPT-d_ff": lambda: al.models.GPT(11, 9, n_layer=1, n_head=4, d_model=8, d_ff=12,
-                                      dropout=0.1),
-    "EncoderClassifier-cls": lambda: al.models.EncoderClassifier(11, 3, max_len=9, n_layer=1,
-                                                                 n_head=2, d_model=8),
+    "GPT-rotary": lambda: al.models.GPT(
+        11, 9, n_layer=1, n_head=2, d_model=8, positions="rotary", tie_weights=False
+    ),
+    "GPT-alibi": lambda: al.models.GPT(
+        11, 9, n_layer=1, n_head=2, d_model=8, positions="alibi", mlp=False
+    ),
+    "GPT-d_ff": lambda: al.models.GPT(11, 9, n_layer=1, n_head=4, d_model=8, d_ff=12, dropout=0.1),
+    "EncoderClassifier-cls": lambda: al.models.EncoderClassifier(
+        11, 3, max_len=9, n_layer=1, n_head=2, d_model=8
+    ),
     "EncoderClassifier-mean-sinusoidal": lambda: al.models.EncoderClassifier(
-        11, 3, max_len=9, n_layer=1, n_head=2, d_model=8, pooling="mean",
-        positions="sinusoidal", activation="relu"),
+        11,
+        3,
+        max_len=9,
+        n_layer=1,
+        n_head=2,
+        d_model=8,
+        pooling="mean",
+        positions="sinusoidal",
+        activation="relu",
+    ),
     "EncoderClassifier-per-token": lambda: al.models.EncoderClassifier(
-        11, 3, max_len=9, n_layer=2, n_head=2, d_model=8, pooling="none", d_ff=10),
-    "Seq2Seq-sinusoidal": lambda: al.models.Seq2Seq(11, 7, max_len=9, n_layer=1, n_head=2,
-                                                    d_model=8),
-    "Seq2Seq-learned": lambda: al.models.Seq2Seq(11, 7, max_len=9, n_layer=2, n_head=2,
-                                                 d_model=8, positions="learned",
-                                                 activation="relu"),
+        11, 3, max_len=9, n_layer=2, n_head=2, d_model=8, pooling="none", d_ff=10
+    ),
+    "Seq2Seq-sinusoidal": lambda: al.models.Seq2Seq(
+        11, 7, max_len=9, n_layer=1, n_head=2, d_model=8
+    ),
+    "Seq2Seq-learned": lambda: al.models.Seq2Seq(
+        11, 7, max_len=9, n_layer=2, n_head=2, d_model=8, positions="learned", activation="relu"
+    ),
 }
 
 
@@ -194,8 +213,9 @@ OPTIMIZERS = {
     "SGD-nesterov": lambda ps: al.optim.SGD(ps, lr=0.1, momentum=0.5, nesterov=True),
     "Adam": lambda ps: al.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), amsgrad=True),
     "AdamW": lambda ps: al.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-    "AdamW-groups": lambda ps: al.optim.AdamW([{"params": ps[:3], "lr": 1e-3},
-                                               {"params": ps[3:], "weight_decay": 0.0}]),
+    "AdamW-groups": lambda ps: al.optim.AdamW(
+        [{"params": ps[:3], "lr": 1e-3}, {"params": ps[3:], "weight_decay": 0.0}]
+    ),
 }
 
 
@@ -224,7 +244,8 @@ def test_optimizer_state_round_trips_bitwise(tmp_path, name, dtype):
     saved = optimizer.state_dict()
     assert checkpoint.optimizer_state["param_groups"] == [
         {k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
-        for g in saved["param_groups"]]
+        for g in saved["param_groups"]
+    ]
     assert sorted(checkpoint.optimizer_state["state"]) == sorted(saved["state"])
     for i, entry in saved["state"].items():
         loaded = checkpoint.optimizer_state["state"][i]
@@ -246,9 +267,11 @@ def test_optimizer_state_round_trips_bitwise(tmp_path, name, dtype):
 def test_resuming_from_a_checkpoint_continues_bitwise_as_if_never_stopped(tmp_path, dropout):
     """Model, optimizer and step from the file; the schedule resumes at the step (torch's
     ``last_epoch``); batches and dropout seeds follow the step number."""
+
     def schedule(optimizer, last_epoch=-1):
-        return al.optim.WarmupCosine(optimizer, warmup_steps=2, total_steps=6,
-                                     last_epoch=last_epoch)
+        return al.optim.WarmupCosine(
+            optimizer, warmup_steps=2, total_steps=6, last_epoch=last_epoch
+        )
 
     def fresh():
         al.manual_seed(0)
@@ -283,10 +306,15 @@ def test_resuming_from_a_checkpoint_continues_bitwise_as_if_never_stopped(tmp_pa
 
 # ---- what save accepts --------------------------------------------------------------------
 
+
 def test_a_state_dict_saves_and_loads_but_does_not_rebuild(tmp_path):
-    arrays = {"w": np.arange(6, dtype=np.float64).reshape(2, 3), "ids": np.arange(3),
-              "flags": np.array([True, False]), "half": np.ones(2, np.float16),
-              "t": al.tensor(np.ones(2, np.float32))}
+    arrays = {
+        "w": np.arange(6, dtype=np.float64).reshape(2, 3),
+        "ids": np.arange(3),
+        "flags": np.array([True, False]),
+        "half": np.ones(2, np.float16),
+        "t": al.tensor(np.ones(2, np.float32)),
+    }
     al.save(arrays, tmp_path / "sd.safetensors")
     checkpoint = al.load(tmp_path / "sd.safetensors")
     expected = {k: (v.data if isinstance(v, al.Tensor) else v) for k, v in arrays.items()}
@@ -339,13 +367,18 @@ def test_save_rejects_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="optimizer: expected an attnlab.optim.Optimizer"):
         al.save(model, path, optimizer={"lr": 1})
     other = al.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="optimizer: param group 0, position 0 holds a "
-                                         "parameter that is not the model's"):
+    with pytest.raises(
+        ValueError,
+        match="optimizer: param group 0, position 0 holds a parameter that is not the model's",
+    ):
         al.save(model, path, optimizer=other)
     odd = al.optim.SGD(model.parameters(), lr=0.1)
     odd.param_groups[0]["schedule"] = lambda step: 1.0
-    with pytest.raises(TypeError, match=r"param_groups\[0\]\['schedule'\] is a function, which "
-                                        "has no JSON form"):
+    with pytest.raises(
+        TypeError,
+        match=r"param_groups\[0\]\['schedule'\] is a function, which "
+        "has no JSON form",
+    ):
         al.save(model, path, optimizer=odd)
     with pytest.raises(TypeError, match=r"obj\['o'\]: dtype object cannot be stored"):
         al.save({"o": np.array([None])}, path)
@@ -362,11 +395,17 @@ def test_save_and_load_warn_about_nan_and_inf(tmp_path):
     model = nn.Linear(2, 2)
     model.weight.data[0, 0] = np.nan
     model.bias.data[1] = np.inf
-    with pytest.warns(RuntimeWarning, match=r"attnlab.save: NaN or Inf in 'weight', 'bias'; "
-                                            "the checkpoint is written"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"attnlab.save: NaN or Inf in 'weight', 'bias'; "
+        "the checkpoint is written",
+    ):
         al.save(model, tmp_path / "nan.safetensors")
-    with pytest.warns(RuntimeWarning, match=r"attnlab.load: .*nan.safetensors: NaN or Inf in "
-                                            "'bias', 'weight'"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"attnlab.load: .*nan.safetensors: NaN or Inf in "
+        "'bias', 'weight'",
+    ):
         checkpoint = al.load(tmp_path / "nan.safetensors")
     assert_bitwise(checkpoint.state_dict, sorted_dict(model.state_dict()))
 
@@ -383,14 +422,16 @@ def test_paths_and_files_that_cannot_be_read(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     errors = []
-    reader = threading.Thread(target=lambda: errors.append(pytest.raises(
-        al.CheckpointError, al.load, fifo)), daemon=True)
+    reader = threading.Thread(
+        target=lambda: errors.append(pytest.raises(al.CheckpointError, al.load, fifo)), daemon=True
+    )
     reader.start()
     reader.join(10)
     assert not reader.is_alive() and errors and errors[0].match("not a regular file")
 
 
 # ---- atomic writes -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("failure", ["write", "fsync", "replace"])
 def test_a_save_that_fails_midway_leaves_the_previous_file(tmp_path, monkeypatch, failure):
@@ -404,6 +445,7 @@ def test_a_save_that_fails_midway_leaves_the_previous_file(tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     from attnlab import _atomic
+
     if failure == "write":
         real_open = open
 
@@ -418,12 +460,13 @@ def test_a_save_that_fails_midway_leaves_the_previous_file(tmp_path, monkeypatch
                 self.f.close()
 
             def write(self, data):
-                self.f.write(data[:len(data) // 2])
+                self.f.write(data[: len(data) // 2])
                 self.f.flush()
                 fail()
 
-        monkeypatch.setattr(_atomic, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)),
-                            raising=False)
+        monkeypatch.setattr(
+            _atomic, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)), raising=False
+        )
     else:
         monkeypatch.setattr(os, failure, fail)
     with pytest.raises(OSError, match="No space left"):
@@ -452,6 +495,7 @@ def test_a_saved_file_has_the_usual_permissions(tmp_path):
 
 # ---- broken and hostile files ------------------------------------------------------------
 
+
 def raw_file(path, header, data=b"", length=None):
     """A safetensors-shaped file: header (an object to dump, or the text itself) and data."""
     text = header if isinstance(header, (str, bytes)) else json.dumps(header)
@@ -474,102 +518,252 @@ HEADERS = {  # name: (header, data, what the error says)
     "not JSON": ("{'w': 1}", b"", "the header is not valid JSON"),
     "NaN": ('{"__metadata__": {}, "w": NaN}', b"", "holds NaN, which is not JSON"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, b"", "nests too deeply"),
-    "duplicate tensor": ('{"__metadata__": %s, "w": %s, "w": %s}' % (
-        json.dumps(metadata(bytes(8))), json.dumps(tensor()), json.dumps(tensor())),
-        bytes(8), "holds the key 'w' twice"),
-    "duplicate metadata key": ('{"__metadata__": {"format_version": "1", "format_version": '
-                               '"1"}}', b"", "holds the key 'format_version' twice"),
+    "duplicate tensor": (
+        f'{{"__metadata__": {json.dumps(metadata(bytes(8)))}, '
+        f'"w": {json.dumps(tensor())}, "w": {json.dumps(tensor())}}}',
+        bytes(8),
+        "holds the key 'w' twice",
+    ),
+    "duplicate metadata key": (
+        '{"__metadata__": {"format_version": "1", "format_version": "1"}}',
+        b"",
+        "holds the key 'format_version' twice",
+    ),
     "metadata of numbers": ({"__metadata__": {"step": 3}}, b"", "not a map of strings"),
-    "missing field": ({"__metadata__": metadata(bytes(8)), "w": {"dtype": "F32", "shape": [2]}},
-                      bytes(8), "tensor 'w': expected exactly the fields"),
-    "extra field": ({"__metadata__": metadata(bytes(8)), "w": {**tensor(), "x": 1}}, bytes(8),
-                    "expected exactly the fields dtype, shape and data_offsets"),
-    "unknown dtype": ({"__metadata__": metadata(bytes(8)), "w": tensor(dtype="F31")}, bytes(8),
-                      "tensor 'w': unknown dtype 'F31'"),
-    "bfloat16": ({"__metadata__": metadata(bytes(4)), "w": tensor("BF16", (2,), (0, 4))},
-                 bytes(4), "unknown dtype 'BF16'"),
-    "float shape": ({"__metadata__": metadata(bytes(8)), "w": tensor(shape=[2.0])}, bytes(8),
-                    r"shape \[2.0\] is not a list of ints"),
-    "bool shape": ({"__metadata__": metadata(bytes(8)), "w": tensor(shape=[True, 2])},
-                   bytes(8), "is not a list of ints"),
-    "negative dim": ({"__metadata__": metadata(bytes(8)), "w": tensor(shape=[-2, -1])},
-                     bytes(8), r"shape \[-2, -1\] has a negative dimension"),
-    "too many dims": ({"__metadata__": metadata(bytes(4)), "w": tensor(shape=[1] * 40,
-                                                                      offsets=(0, 4))},
-                      bytes(4), "has 40 dimensions, more than 32"),
-    "offsets not a pair": ({"__metadata__": metadata(bytes(8)), "w": tensor(offsets=[0])},
-                           bytes(8), "data_offsets .0. is not a pair of ints"),
-    "offsets backwards": ({"__metadata__": metadata(bytes(8)), "w": tensor(offsets=(8, 0))},
-                          bytes(8), "is not an interval"),
-    "negative offset": ({"__metadata__": metadata(bytes(8)), "w": tensor(offsets=(-8, 0))},
-                        bytes(8), "is not an interval"),
-    "offsets past the end": ({"__metadata__": metadata(bytes(8)), "w": tensor(
-        offsets=(0, 2**62))}, bytes(8), r"run past the end of the data \(8 bytes\)"),
-    "giant shape": ({"__metadata__": metadata(bytes(8)), "w": tensor(shape=[2**40, 2**40])},
-                    bytes(8), "takes 4835703278458516698824704 bytes, but data_offsets "
-                              r"\[0, 8\] hold 8"),
-    "shape disagrees": ({"__metadata__": metadata(bytes(12)), "w": tensor(shape=(2, 2),
-                                                                          offsets=(0, 12))},
-                        bytes(12), r"shape \[2, 2\] of dtype F32 takes 16 bytes, but "
-                                   r"data_offsets \[0, 12\] hold 12"),
-    "overlap": ({"__metadata__": metadata(bytes(12)), "a": tensor(offsets=(0, 8)),
-                 "b": tensor(offsets=(4, 12))}, bytes(12), "overlap those of tensor 'a'"),
-    "gap": ({"__metadata__": metadata(bytes(16)), "a": tensor(offsets=(0, 8)),
-             "b": tensor(offsets=(12, 20))}, bytes(20), "leave bytes 8 to 12 of the data"),
-    "trailing bytes": ({"__metadata__": metadata(bytes(12)), "a": tensor()}, bytes(12),
-                       "holds 12 bytes, but the tensors cover 8"),
+    "missing field": (
+        {"__metadata__": metadata(bytes(8)), "w": {"dtype": "F32", "shape": [2]}},
+        bytes(8),
+        "tensor 'w': expected exactly the fields",
+    ),
+    "extra field": (
+        {"__metadata__": metadata(bytes(8)), "w": {**tensor(), "x": 1}},
+        bytes(8),
+        "expected exactly the fields dtype, shape and data_offsets",
+    ),
+    "unknown dtype": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(dtype="F31")},
+        bytes(8),
+        "tensor 'w': unknown dtype 'F31'",
+    ),
+    "bfloat16": (
+        {"__metadata__": metadata(bytes(4)), "w": tensor("BF16", (2,), (0, 4))},
+        bytes(4),
+        "unknown dtype 'BF16'",
+    ),
+    "float shape": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(shape=[2.0])},
+        bytes(8),
+        r"shape \[2.0\] is not a list of ints",
+    ),
+    "bool shape": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(shape=[True, 2])},
+        bytes(8),
+        "is not a list of ints",
+    ),
+    "negative dim": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(shape=[-2, -1])},
+        bytes(8),
+        r"shape \[-2, -1\] has a negative dimension",
+    ),
+    "too many dims": (
+        {"__metadata__": metadata(bytes(4)), "w": tensor(shape=[1] * 40, offsets=(0, 4))},
+        bytes(4),
+        "has 40 dimensions, more than 32",
+    ),
+    "offsets not a pair": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(offsets=[0])},
+        bytes(8),
+        "data_offsets .0. is not a pair of ints",
+    ),
+    "offsets backwards": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(offsets=(8, 0))},
+        bytes(8),
+        "is not an interval",
+    ),
+    "negative offset": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(offsets=(-8, 0))},
+        bytes(8),
+        "is not an interval",
+    ),
+    "offsets past the end": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(offsets=(0, 2**62))},
+        bytes(8),
+        r"run past the end of the data \(8 bytes\)",
+    ),
+    "giant shape": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor(shape=[2**40, 2**40])},
+        bytes(8),
+        "takes 4835703278458516698824704 bytes, but data_offsets "
+        r"\[0, 8\] hold 8",
+    ),
+    "shape disagrees": (
+        {"__metadata__": metadata(bytes(12)), "w": tensor(shape=(2, 2), offsets=(0, 12))},
+        bytes(12),
+        r"shape \[2, 2\] of dtype F32 takes 16 bytes, but "
+        r"data_offsets \[0, 12\] hold 12",
+    ),
+    "overlap": (
+        {
+            "__metadata__": metadata(bytes(12)),
+            "a": tensor(offsets=(0, 8)),
+            "b": tensor(offsets=(4, 12)),
+        },
+        bytes(12),
+        "overlap those of tensor 'a'",
+    ),
+    "gap": (
+        {
+            "__metadata__": metadata(bytes(16)),
+            "a": tensor(offsets=(0, 8)),
+            "b": tensor(offsets=(12, 20)),
+        },
+        bytes(20),
+        "leave bytes 8 to 12 of the data",
+    ),
+    "trailing bytes": (
+        {"__metadata__": metadata(bytes(12)), "a": tensor()},
+        bytes(12),
+        "holds 12 bytes, but the tensors cover 8",
+    ),
     "no metadata": ({"w": tensor()}, bytes(8), "no format_version: not an attnlab checkpoint"),
-    "newer version": ({"__metadata__": metadata(format_version="2")}, b"",
-                      "format version 2 is newer than this attnlab reads .1.: update attnlab"),
-    "version zero": ({"__metadata__": metadata(format_version="0")}, b"",
-                     "unknown format version 0"),
-    "version text": ({"__metadata__": metadata(format_version="1.0")}, b"",
-                     "format_version '1.0' is not a version number"),
-    "no checksum": ({"__metadata__": {"format_version": "1"}}, b"",
-                    "sha256 None is not a SHA-256 in hex"),
-    "checksum mismatch": ({"__metadata__": metadata(bytes(8)), "w": tensor()},
-                          np.ones(2, np.float32).tobytes(), "checksum mismatch"),
-    "class by import path": ({"__metadata__": metadata(**{"class": "os.system"})}, b"",
-                             "class: 'os.system' is not one of attnlab's models or layers"),
-    "the base class": ({"__metadata__": metadata(**{"class": "attnlab.nn.Module"})}, b"",
-                       "'attnlab.nn.Module' is not one of attnlab's"),
-    "nested class": ({"__metadata__": metadata(**{
-        "class": "attnlab.nn.TransformerEncoder", "config": json.dumps(
-            {"encoder_layer": {"__module__": "subprocess.Popen", "config": {}},
-             "num_layers": 1})})}, b"", "'subprocess.Popen' is not one of attnlab's"),
-    "nested without config": ({"__metadata__": metadata(**{
-        "class": "attnlab.nn.Sequential", "config": json.dumps(
-            {"modules": [{"__module__": "attnlab.nn.ReLU"}]})})}, b"",
-        r"config\['modules'\]\[0\]: a module is described by exactly"),
-    "config without class": ({"__metadata__": metadata(config="{}")}, b"",
-                             "config is not a JSON object with a class"),
-    "config not an object": ({"__metadata__": metadata(
-        config="[1]", **{"class": "attnlab.nn.ReLU"})}, b"", "config is not a JSON object"),
-    "config not JSON": ({"__metadata__": metadata(
-        config="{", **{"class": "attnlab.nn.ReLU"})}, b"", "config is not valid JSON"),
-    "dtype": ({"__metadata__": metadata(dtype="float16")}, b"",
-              "dtype 'float16' is not float32 or float64"),
+    "newer version": (
+        {"__metadata__": metadata(format_version="2")},
+        b"",
+        "format version 2 is newer than this attnlab reads .1.: update attnlab",
+    ),
+    "version zero": (
+        {"__metadata__": metadata(format_version="0")},
+        b"",
+        "unknown format version 0",
+    ),
+    "version text": (
+        {"__metadata__": metadata(format_version="1.0")},
+        b"",
+        "format_version '1.0' is not a version number",
+    ),
+    "no checksum": (
+        {"__metadata__": {"format_version": "1"}},
+        b"",
+        "sha256 None is not a SHA-256 in hex",
+    ),
+    "checksum mismatch": (
+        {"__metadata__": metadata(bytes(8)), "w": tensor()},
+        np.ones(2, np.float32).tobytes(),
+        "checksum mismatch",
+    ),
+    "class by import path": (
+        {"__metadata__": metadata(**{"class": "os.system"})},
+        b"",
+        "class: 'os.system' is not one of attnlab's models or layers",
+    ),
+    "the base class": (
+        {"__metadata__": metadata(**{"class": "attnlab.nn.Module"})},
+        b"",
+        "'attnlab.nn.Module' is not one of attnlab's",
+    ),
+    "nested class": (
+        {
+            "__metadata__": metadata(
+                **{
+                    "class": "attnlab.nn.TransformerEncoder",
+                    "config": json.dumps(
+                        {
+                            "encoder_layer": {"__module__": "subprocess.Popen", "config": {}},
+                            "num_layers": 1,
+                        }
+                    ),
+                }
+            )
+        },
+        b"",
+        "'subprocess.Popen' is not one of attnlab's",
+    ),
+    "nested without config": (
+        {
+            "__metadata__": metadata(
+                **{
+                    "class": "attnlab.nn.Sequential",
+                    "config": json.dumps({"modules": [{"__module__": "attnlab.nn.ReLU"}]}),
+                }
+            )
+        },
+        b"",
+        r"config\['modules'\]\[0\]: a module is described by exactly",
+    ),
+    "config without class": (
+        {"__metadata__": metadata(config="{}")},
+        b"",
+        "config is not a JSON object with a class",
+    ),
+    "config not an object": (
+        {"__metadata__": metadata(config="[1]", **{"class": "attnlab.nn.ReLU"})},
+        b"",
+        "config is not a JSON object",
+    ),
+    "config not JSON": (
+        {"__metadata__": metadata(config="{", **{"class": "attnlab.nn.ReLU"})},
+        b"",
+        "config is not valid JSON",
+    ),
+    "dtype": (
+        {"__metadata__": metadata(dtype="float16")},
+        b"",
+        "dtype 'float16' is not float32 or float64",
+    ),
     "negative step": ({"__metadata__": metadata(step="-1")}, b"", "step '-1' is not an int"),
-    "optimizer not JSON": ({"__metadata__": metadata(optimizer="{")}, b"",
-                           "optimizer is not valid JSON"),
-    "optimizer fields": ({"__metadata__": metadata(optimizer='{"state": {}}')}, b"",
-                         "optimizer is not a JSON object of class, param_groups and state"),
-    "optimizer groups": ({"__metadata__": metadata(
-        optimizer='{"class": "SGD", "param_groups": [{"params": [-1]}], "state": {}}')}, b"",
-        "param_groups is not a list of groups"),
-    "optimizer indices": ({"__metadata__": metadata(
-        optimizer='{"class": "SGD", "param_groups": [], "state": {"01": {}}}')}, b"",
-        "state is not a map of parameter indices"),
-    "optimizer tensor of nothing": ({"__metadata__": metadata(
-        bytes(8), optimizer='{"class": "SGD", "param_groups": [], "state": {"0": {}}}'),
-        "__optimizer__/state/1/momentum_buffer": tensor()}, bytes(8),
-        "tensor '__optimizer__/state/1/momentum_buffer' is not the state of one"),
-    "optimizer tensor twice": ({"__metadata__": metadata(
-        bytes(8), optimizer='{"class": "SGD", "param_groups": [], "state": {"0": {"m": 1}}}'),
-        "__optimizer__/state/0/m": tensor()}, bytes(8), "is not the state of one"),
-    "optimizer tensor alone": ({"__metadata__": metadata(bytes(8)),
-                                "__optimizer__/state/0/m": tensor()}, bytes(8),
-                               "is an optimizer's, but the metadata has no optimizer"),
+    "optimizer not JSON": (
+        {"__metadata__": metadata(optimizer="{")},
+        b"",
+        "optimizer is not valid JSON",
+    ),
+    "optimizer fields": (
+        {"__metadata__": metadata(optimizer='{"state": {}}')},
+        b"",
+        "optimizer is not a JSON object of class, param_groups and state",
+    ),
+    "optimizer groups": (
+        {
+            "__metadata__": metadata(
+                optimizer='{"class": "SGD", "param_groups": [{"params": [-1]}], "state": {}}'
+            )
+        },
+        b"",
+        "param_groups is not a list of groups",
+    ),
+    "optimizer indices": (
+        {
+            "__metadata__": metadata(
+                optimizer='{"class": "SGD", "param_groups": [], "state": {"01": {}}}'
+            )
+        },
+        b"",
+        "state is not a map of parameter indices",
+    ),
+    "optimizer tensor of nothing": (
+        {
+            "__metadata__": metadata(
+                bytes(8), optimizer='{"class": "SGD", "param_groups": [], "state": {"0": {}}}'
+            ),
+            "__optimizer__/state/1/momentum_buffer": tensor(),
+        },
+        bytes(8),
+        "tensor '__optimizer__/state/1/momentum_buffer' is not the state of one",
+    ),
+    "optimizer tensor twice": (
+        {
+            "__metadata__": metadata(
+                bytes(8), optimizer='{"class": "SGD", "param_groups": [], "state": {"0": {"m": 1}}}'
+            ),
+            "__optimizer__/state/0/m": tensor(),
+        },
+        bytes(8),
+        "is not the state of one",
+    ),
+    "optimizer tensor alone": (
+        {"__metadata__": metadata(bytes(8)), "__optimizer__/state/0/m": tensor()},
+        bytes(8),
+        "is an optimizer's, but the metadata has no optimizer",
+    ),
 }
 
 
@@ -584,21 +778,26 @@ def test_a_broken_header_is_refused_with_what_is_wrong(tmp_path, case):
 def test_a_well_formed_raw_file_loads(tmp_path):
     """The raw files above differ from this one in one field each."""
     data = np.arange(2, dtype=np.float32).tobytes()
-    path = raw_file(tmp_path / "ok.safetensors", {"__metadata__": metadata(data),
-                                                  "w": tensor()}, data)
+    path = raw_file(
+        tmp_path / "ok.safetensors", {"__metadata__": metadata(data), "w": tensor()}, data
+    )
     assert al.load(path).state_dict["w"].tolist() == [0.0, 1.0]
 
 
-@pytest.mark.parametrize("size, length, message", [
-    (0, None, "the file is truncated: 0 bytes"),
-    (5, None, "the file is truncated: 5 bytes"),
-    (8, 2**63, "the header length 9223372036854775808 exceeds the limit of 100000000"),
-    (8, 100, "the header length 100 runs past the end of the file .8 bytes."),
-])
+@pytest.mark.parametrize(
+    "size, length, message",
+    [
+        (0, None, "the file is truncated: 0 bytes"),
+        (5, None, "the file is truncated: 5 bytes"),
+        (8, 2**63, "the header length 9223372036854775808 exceeds the limit of 100000000"),
+        (8, 100, "the header length 100 runs past the end of the file .8 bytes."),
+    ],
+)
 def test_truncated_files_and_impossible_lengths(tmp_path, size, length, message):
     path = tmp_path / "short.safetensors"
-    path.write_bytes(((length or 0).to_bytes(8, "little") if length is not None
-                      else b"\x10" * 8)[:size])
+    path.write_bytes(
+        ((length or 0).to_bytes(8, "little") if length is not None else b"\x10" * 8)[:size]
+    )
     with pytest.raises(al.CheckpointError, match=message):
         al.load(path)
 
@@ -621,7 +820,7 @@ def rewrite_metadata(path, **changes):
     with open(path, "rb") as f:
         data = f.read()
     n = int.from_bytes(data[:8], "little")
-    meta = json.loads(data[8:8 + n])["__metadata__"]
+    meta = json.loads(data[8 : 8 + n])["__metadata__"]
     for key, value in changes.items():
         if value is None:
             meta.pop(key, None)
@@ -662,20 +861,28 @@ def test_a_file_truncated_anywhere_is_refused(tmp_path):
             al.load(cut)
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"vocab_size": 10**10}, "a parameter of 80000000000 numbers in 1 arrays exceeds what is "
-                             "left of the allocation limit"),
-    ({"n_layer": 10**7}, "exceeds what is left of the allocation limit"),
-    ({"d_model": 2**20, "n_head": 1}, "exceeds what is left of the allocation limit"),
-    ({"vocab_size": "11"}, "does not build attnlab.models.GPT: vocab_size: expected an int"),
-    ({"positions": "sideways"}, "positions: expected one of"),
-    ({"undo": True}, "unexpected keyword argument 'undo'"),
-    ({"d_model": 16}, r"the weights do not fit the attnlab.models.GPT its config builds: "
-                      r"load_state_dict for GPT: .*'wte.weight': shape \(11, 8\) does not "
-                      r"match the module's \(11, 16\)"),
-])
-def test_load_model_refuses_a_config_that_does_not_make_the_saved_model(tmp_path, config,
-                                                                        message):
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {"vocab_size": 10**10},
+            "a parameter of 80000000000 numbers in 1 arrays exceeds what is "
+            "left of the allocation limit",
+        ),
+        ({"n_layer": 10**7}, "exceeds what is left of the allocation limit"),
+        ({"d_model": 2**20, "n_head": 1}, "exceeds what is left of the allocation limit"),
+        ({"vocab_size": "11"}, "does not build attnlab.models.GPT: vocab_size: expected an int"),
+        ({"positions": "sideways"}, "positions: expected one of"),
+        ({"undo": True}, "unexpected keyword argument 'undo'"),
+        (
+            {"d_model": 16},
+            r"the weights do not fit the attnlab.models.GPT its config builds: "
+            r"load_state_dict for GPT: .*'wte.weight': shape \(11, 8\) does not "
+            r"match the module's \(11, 16\)",
+        ),
+    ],
+)
+def test_load_model_refuses_a_config_that_does_not_make_the_saved_model(tmp_path, config, message):
     path = saved_gpt(tmp_path / "gpt.safetensors")
     saved = al.load(path).config
     rewrite_metadata(path, config=json.dumps({**saved, **config}))
@@ -683,16 +890,27 @@ def test_load_model_refuses_a_config_that_does_not_make_the_saved_model(tmp_path
         al.load_model(path)
 
 
-@pytest.mark.parametrize("name, config", [
-    ("attnlab.models.Seq2Seq", {"src_vocab_size": 5, "tgt_vocab_size": 5, "max_len": 10**9,
-                                "d_model": 8, "n_head": 2}),
-    ("attnlab.nn.SinusoidalPositionalEncoding", {"d_model": 64, "max_len": 10**9}),
-    ("attnlab.nn.ALiBi", {"num_heads": 10**10}),
-    ("attnlab.nn.TransformerEncoder", {
-        "encoder_layer": {"__module__": "attnlab.nn.TransformerEncoderLayer",
-                          "config": {"d_model": 4, "nhead": 1, "dim_feedforward": 4}},
-        "num_layers": 10**7}),
-])
+@pytest.mark.parametrize(
+    "name, config",
+    [
+        (
+            "attnlab.models.Seq2Seq",
+            {"src_vocab_size": 5, "tgt_vocab_size": 5, "max_len": 10**9, "d_model": 8, "n_head": 2},
+        ),
+        ("attnlab.nn.SinusoidalPositionalEncoding", {"d_model": 64, "max_len": 10**9}),
+        ("attnlab.nn.ALiBi", {"num_heads": 10**10}),
+        (
+            "attnlab.nn.TransformerEncoder",
+            {
+                "encoder_layer": {
+                    "__module__": "attnlab.nn.TransformerEncoderLayer",
+                    "config": {"d_model": 4, "nhead": 1, "dim_feedforward": 4},
+                },
+                "num_layers": 10**7,
+            },
+        ),
+    ],
+)
 def test_a_config_cannot_allocate_more_than_its_file_holds(tmp_path, name, config):
     path = saved_gpt(tmp_path / "gpt.safetensors")
     rewrite_metadata(path, **{"class": name, "config": json.dumps(config)})
@@ -703,8 +921,9 @@ def test_a_config_cannot_allocate_more_than_its_file_holds(tmp_path, name, confi
 def test_a_plain_safetensors_file_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "plain.safetensors"
     safetensors.numpy.save_file({"w": np.ones(2, np.float32)}, path)
-    with pytest.raises(al.CheckpointError, match="not an attnlab checkpoint .a plain "
-                                                 "safetensors file reads with"):
+    with pytest.raises(
+        al.CheckpointError, match="not an attnlab checkpoint .a plain safetensors file reads with"
+    ):
         al.load(path)
 
 
@@ -715,6 +934,7 @@ def test_unknown_metadata_entries_are_kept(tmp_path):
 
 
 # ---- fuzzing: any bytes load or raise CheckpointError ------------------------------------
+
 
 def load_anything(path):
     """What the fuzz target does with a file: load it, and rebuild the model it names."""
@@ -748,12 +968,16 @@ def fuzz_path(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz") / "f.safetensors"
 
 
-edits = st.lists(st.one_of(
-    st.tuples(st.just("set"), st.integers(0, 2**16), st.integers(0, 255)),
-    st.tuples(st.just("cut"), st.integers(0, 2**16)),
-    st.tuples(st.just("insert"), st.integers(0, 2**16), st.binary(min_size=1, max_size=16)),
-    st.tuples(st.just("length"), st.integers(0, 2**64 - 1)),
-), min_size=1, max_size=4)
+edits = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.integers(0, 2**16), st.integers(0, 255)),
+        st.tuples(st.just("cut"), st.integers(0, 2**16)),
+        st.tuples(st.just("insert"), st.integers(0, 2**16), st.binary(min_size=1, max_size=16)),
+        st.tuples(st.just("length"), st.integers(0, 2**64 - 1)),
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 def edited(data, ops):
@@ -762,9 +986,9 @@ def edited(data, ops):
         if op[0] == "set" and data:
             data[op[1] % len(data)] = op[2]
         elif op[0] == "cut":
-            del data[op[1] % (len(data) + 1):]
+            del data[op[1] % (len(data) + 1) :]
         elif op[0] == "insert":
-            data[op[1] % (len(data) + 1):op[1] % (len(data) + 1)] = op[2]
+            data[op[1] % (len(data) + 1) : op[1] % (len(data) + 1)] = op[2]
         elif op[0] == "length":
             data[:8] = op[1].to_bytes(8, "little")
     return bytes(data)
@@ -778,11 +1002,16 @@ def test_fuzz_edited_checkpoints(fuzz_path, valid_file, ops):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
     | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -791,7 +1020,7 @@ def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
     """One field of the header (a tensor's entry, a metadata string, a config argument)
     replaced by arbitrary JSON."""
     n = int.from_bytes(valid_file[:8], "little")
-    header = json.loads(valid_file[8:8 + n])
+    header = json.loads(valid_file[8 : 8 + n])
     meta = header["__metadata__"]
     where = data.draw(st.sampled_from(["tensor", "field", "metadata", "config"]))
     value = data.draw(json_values)
@@ -807,7 +1036,7 @@ def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
         config[data.draw(st.sampled_from(sorted(config)))] = value
         meta["config"] = json.dumps(config)
     text = json.dumps(header).encode()
-    fuzz_path.write_bytes(len(text).to_bytes(8, "little") + text + valid_file[8 + n:])
+    fuzz_path.write_bytes(len(text).to_bytes(8, "little") + text + valid_file[8 + n :])
     load_anything(fuzz_path)
 
 
@@ -824,11 +1053,17 @@ def test_load_warns_about_nan_in_the_optimizers_state(tmp_path):
     model.weight.grad = np.full((2, 2), np.inf, np.float32)
     model.bias.grad = np.zeros(2, np.float32)
     optimizer.step()
-    with pytest.warns(RuntimeWarning, match=r"NaN or Inf in 'weight', "
-                                            r"'__optimizer__/state/0/momentum_buffer'"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"NaN or Inf in 'weight', "
+        r"'__optimizer__/state/0/momentum_buffer'",
+    ):
         al.save(model, tmp_path / "inf.safetensors", optimizer=optimizer)
-    with pytest.warns(RuntimeWarning, match=r"NaN or Inf in 'weight', "
-                                            r"'__optimizer__/state/0/momentum_buffer'"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"NaN or Inf in 'weight', "
+        r"'__optimizer__/state/0/momentum_buffer'",
+    ):
         al.load(tmp_path / "inf.safetensors")
 
 

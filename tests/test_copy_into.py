@@ -51,13 +51,31 @@ def test_empty_and_zero_dimensional():
     assert dst == 2.5
 
 
-@pytest.mark.parametrize("dst,src,error,message", [
-    (np.zeros((4, 3)), np.zeros((3, 4)), ValueError, r"src: expected shape \(4, 3\), got \(3, 4\)"),
-    (np.zeros((4, 3)), np.zeros((4, 3), np.float32), ValueError, "src: dtype float32 does not match dst's float64"),
-    (np.zeros((4, 3)), np.zeros((3, 4)).T, ValueError, "src: the last axis must be contiguous"),
-    (np.zeros((3, 4)).T, np.zeros((4, 3)), ValueError, "dst: the last axis must be contiguous"),
-    (np.zeros((4, 3), object), np.zeros((4, 3), object), TypeError, "dst: object arrays hold references"),
-])
+@pytest.mark.parametrize(
+    "dst,src,error,message",
+    [
+        (
+            np.zeros((4, 3)),
+            np.zeros((3, 4)),
+            ValueError,
+            r"src: expected shape \(4, 3\), got \(3, 4\)",
+        ),
+        (
+            np.zeros((4, 3)),
+            np.zeros((4, 3), np.float32),
+            ValueError,
+            "src: dtype float32 does not match dst's float64",
+        ),
+        (np.zeros((4, 3)), np.zeros((3, 4)).T, ValueError, "src: the last axis must be contiguous"),
+        (np.zeros((3, 4)).T, np.zeros((4, 3)), ValueError, "dst: the last axis must be contiguous"),
+        (
+            np.zeros((4, 3), object),
+            np.zeros((4, 3), object),
+            TypeError,
+            "dst: object arrays hold references",
+        ),
+    ],
+)
 def test_errors(dst, src, error, message):
     with pytest.raises(error, match=message):
         _core.copy_into(dst, src)

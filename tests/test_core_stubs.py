@@ -108,9 +108,11 @@ def _stub() -> tuple[dict[str, list[tuple[Param, ...]]], set[str]]:
         if isinstance(node, ast.FunctionDef):
             functions.setdefault(node.name, []).append(_stub_params(node))
         elif isinstance(node, ast.ClassDef):
-            functions[node.name] = [_stub_params(item) for item in node.body
-                                    if isinstance(item, ast.FunctionDef)
-                                    and item.name == "__init__"]
+            functions[node.name] = [
+                _stub_params(item)
+                for item in node.body
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__"
+            ]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             attributes.add(node.target.id)
         elif isinstance(node, ast.Assign):

@@ -11,12 +11,20 @@ from pathlib import Path
 import pytest
 
 import attnlab
-from attnlab._demo import run
 from attnlab.__main__ import main
+from attnlab._demo import run
 
 # What the README promises the reverse demo writes (a heads picture per layer).
-PROMISED = {"layers.png", "training.png", "head_view.html", "model_view.html", "timeline.html",
-            "neuron_view.html", "heads_blocks_0_attn.png", "heads_blocks_1_attn.png"}
+PROMISED = {
+    "layers.png",
+    "training.png",
+    "head_view.html",
+    "model_view.html",
+    "timeline.html",
+    "neuron_view.html",
+    "heads_blocks_0_attn.png",
+    "heads_blocks_1_attn.png",
+}
 
 
 def test_demo_trains_reverse_and_writes_every_picture(tmp_path, capsys):
@@ -34,18 +42,24 @@ def test_demo_trains_reverse_and_writes_every_picture(tmp_path, capsys):
 
 @pytest.mark.parametrize("task", ["copy", "induction", "sort"])
 def test_demo_runs_every_task_briefly(tmp_path, capsys, task):
-    assert main(["demo", "--task", task, "--steps", "5", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(["demo", "--task", task, "--steps", "5", "--out", str(tmp_path), "--no-progress"]) == 0
+    )
     assert "test token accuracy" in capsys.readouterr().out
     assert {"head_view.html", "model_view.html", "timeline.html", "neuron_view.html"} <= {
-        p.name for p in tmp_path.iterdir()}
+        p.name for p in tmp_path.iterdir()
+    }
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["demo", "--task", "nope"], "invalid choice: 'nope'"),
-    (["demo", "--steps", "0"], "--steps: expected at least 1"),
-    (["demo", "--steps", "x"], "invalid int value"),
-    (["demo", "--seed", "-1"], "--seed: expected a non-negative int"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--task", "nope"], "invalid choice: 'nope'"),
+        (["demo", "--steps", "0"], "--steps: expected at least 1"),
+        (["demo", "--steps", "x"], "invalid int value"),
+        (["demo", "--seed", "-1"], "--seed: expected a non-negative int"),
+    ],
+)
 def test_demo_rejects_bad_arguments(capsys, argv, message):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -56,9 +70,25 @@ def test_the_readme_command_writes_every_promised_file(tmp_path):
     """`python -m attnlab demo --steps N` in a fresh interpreter, as run.sh and CI run it."""
     package_root = Path(attnlab.__file__).resolve().parents[1]  # the tree under test
     env = {**os.environ, "PYTHONPATH": str(package_root)}
-    done = subprocess.run([sys.executable, "-m", "attnlab", "demo", "--steps", "5", "--out",
-                           "pictures", "--no-progress"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnlab",
+            "demo",
+            "--steps",
+            "5",
+            "--out",
+            "pictures",
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     listed = done.stdout.split(" files to ")[1].split("done in")[0].splitlines()[1:]
     assert {line.strip() for line in listed} == PROMISED
@@ -66,8 +96,7 @@ def test_the_readme_command_writes_every_promised_file(tmp_path):
         assert (tmp_path / "pictures" / name).stat().st_size > 0, name
 
 
-def test_without_matplotlib_the_demo_names_the_extra_before_training(tmp_path, capsys,
-                                                                     monkeypatch):
+def test_without_matplotlib_the_demo_names_the_extra_before_training(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` fails on
     with pytest.raises(SystemExit) as e:
         main(["demo", "--out", str(tmp_path / "pictures"), "--no-progress"])

@@ -20,8 +20,11 @@ def python_blocks(path: Path) -> list[tuple[int, str]]:
     return [(text.count("\n", 0, m.start(1)) + 1, m.group(1)) for m in FENCE.finditer(text)]
 
 
-DOCUMENTS = [path for path in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
-             if python_blocks(path)]
+DOCUMENTS = [
+    path
+    for path in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
+    if python_blocks(path)
+]
 
 
 def imported_modules(tree: ast.Module) -> set[str]:
@@ -48,7 +51,9 @@ def test_blocks_are_found_with_their_lines(tmp_path):
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: path.relative_to(ROOT).as_posix())
 def test_python_blocks_run_verbatim(path, tmp_path, monkeypatch):
     # Each block keeps its lines' numbers in the file, for tracebacks.
-    trees = [ast.parse("\n" * (line - 1) + source, str(path)) for line, source in python_blocks(path)]
+    trees = [
+        ast.parse("\n" * (line - 1) + source, str(path)) for line, source in python_blocks(path)
+    ]
     for module in sorted(set().union(*map(imported_modules, trees)) - {"attnlab"}):
         pytest.importorskip(module)  # torch and the like: installed by the test extras in CI
     matplotlib = pytest.importorskip("matplotlib")  # the blocks' plots, through attnlab.viz

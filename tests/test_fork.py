@@ -46,9 +46,13 @@ PRELUDE = textwrap.dedent("""
 
 def run_script(body: str) -> str:
     """Runs PRELUDE + body in a new interpreter (-W error) and returns its stdout."""
-    proc = subprocess.Popen([sys.executable, "-W", "error", "-c", PRELUDE + textwrap.dedent(body)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "error", "-c", PRELUDE + textwrap.dedent(body)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:

@@ -22,8 +22,12 @@ def _attention(rng, shape, dtype=np.float64):
 @pytest.mark.parametrize("add_residual", [True, False])
 def test_rollout_matches_explicit_loops(rng, head_fusion, add_residual):
     weights = _attention(rng, (3, 4, 6, 6))
-    np.testing.assert_allclose(I.rollout(weights, head_fusion=head_fusion, add_residual=add_residual),
-                               ref.rollout(weights, head_fusion, add_residual), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        I.rollout(weights, head_fusion=head_fusion, add_residual=add_residual),
+        ref.rollout(weights, head_fusion, add_residual),
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 def test_rollout_of_one_layer_is_half_attention_half_identity(rng):
@@ -36,7 +40,9 @@ def test_rollout_of_one_layer_is_half_attention_half_identity(rng):
 def test_rollout_takes_a_record_and_its_batch_index(rng):
     batched = _attention(rng, (2, 3, 2, 4, 4))  # (layers, B, H, L, L)
     record = {f"layers.{l}.attn": batched[l] for l in range(2)}
-    np.testing.assert_allclose(I.rollout(record, batch_index=1), ref.rollout(batched[:, 1]), rtol=1e-12)
+    np.testing.assert_allclose(
+        I.rollout(record, batch_index=1), ref.rollout(batched[:, 1]), rtol=1e-12
+    )
 
 
 def test_flow_of_two_layers_on_three_tokens_by_hand():
@@ -51,7 +57,9 @@ def test_flow_of_two_layers_on_three_tokens_by_hand():
     assert flow[2, 0] == pytest.approx(0.5, abs=1e-12)
     assert flow[1, 1] == pytest.approx(0.5, abs=1e-12)
     assert flow[0, 2] == pytest.approx(0.25, abs=1e-12)
-    expected = [[sum(min(a1[m, j], a2[i, m]) for m in range(3)) for j in range(3)] for i in range(3)]
+    expected = [
+        [sum(min(a1[m, j], a2[i, m]) for m in range(3)) for j in range(3)] for i in range(3)
+    ]
     np.testing.assert_allclose(flow, expected, atol=1e-12)
 
 
@@ -90,7 +98,9 @@ def test_max_flow_on_a_graph_that_needs_a_reverse_edge():
 
 def test_flow_refuses_long_sequences():
     length = I.FLOW_MAX_TOKENS + 1
-    with pytest.raises(ValueError, match=rf"flow handles at most FLOW_MAX_TOKENS = 64 tokens, got L = {length}"):
+    with pytest.raises(
+        ValueError, match=rf"flow handles at most FLOW_MAX_TOKENS = 64 tokens, got L = {length}"
+    ):
         I.flow(np.full((1, length, length), 1.0 / length))
 
 
@@ -100,7 +110,9 @@ def test_entropy_of_uniform_one_hot_and_masked_rows():
     head = np.concatenate([uniform[:2], one_hot[:1], np.zeros((1, 8))])  # the last row masked
     assert I.entropy(uniform) == pytest.approx(math.log(8), rel=1e-14)
     assert I.entropy(one_hot) == 0.0
-    np.testing.assert_allclose(I.entropy(head, per_query=True), [math.log(8), math.log(8), 0.0, 0.0])
+    np.testing.assert_allclose(
+        I.entropy(head, per_query=True), [math.log(8), math.log(8), 0.0, 0.0]
+    )
     assert I.entropy(head) == pytest.approx(2 * math.log(8) / 3, rel=1e-14)
 
 
@@ -110,7 +122,9 @@ def test_entropy_per_head_matches_oracle(rng):
     assert result.shape == (2, 3) and result.dtype == np.float64
     for l in range(2):
         for h in range(3):
-            assert result[l, h] == pytest.approx(ref.entropy_rows(weights[l, h].astype(np.float64)).mean(), rel=1e-12)
+            assert result[l, h] == pytest.approx(
+                ref.entropy_rows(weights[l, h].astype(np.float64)).mean(), rel=1e-12
+            )
     assert I.entropy(weights[0]).shape == (3,)
     assert I.entropy(weights, per_query=True).shape == (2, 3, 5)
 
@@ -119,7 +133,9 @@ def test_mean_distance():
     previous_token = np.eye(5, k=-1)
     previous_token[0, 0] = 1.0
     assert I.mean_distance(previous_token) == pytest.approx(4 / 5)
-    np.testing.assert_allclose(I.mean_distance(np.full((3, 3), 1 / 3), per_query=True), [1.0, 2 / 3, 1.0])
+    np.testing.assert_allclose(
+        I.mean_distance(np.full((3, 3), 1 / 3), per_query=True), [1.0, 2 / 3, 1.0]
+    )
     cross = np.array([[0.0, 0.0, 1.0], [0.5, 0.5, 0.0]])  # Lq=2, Lk=3
     np.testing.assert_allclose(I.mean_distance(cross, per_query=True), [2.0, 0.5])
     assert I.mean_distance(np.zeros((2, 0, 3))).shape == (2,)
@@ -127,18 +143,27 @@ def test_mean_distance():
 
 def test_bad_input():
     good = np.full((2, 3, 3), 1 / 3)
-    with pytest.raises(ValueError, match=r"weights: rows must sum to 1 .* layer 0, head 1, query 2 sums to 2"):
+    with pytest.raises(
+        ValueError, match=r"weights: rows must sum to 1 .* layer 0, head 1, query 2 sums to 2"
+    ):
         bad = good.copy()
         bad[1, 2] = 2 / 3
         I.entropy(bad)
     with pytest.raises(ValueError, match=r"weights: attention weights must be >= 0"):
         I.rollout(-good)
-    with pytest.raises(ValueError, match=r"head_fusion: expected one of \('mean', 'max', 'min'\), got 'sum'"):
+    with pytest.raises(
+        ValueError, match=r"head_fusion: expected one of \('mean', 'max', 'min'\), got 'sum'"
+    ):
         I.rollout(good, head_fusion="sum")
-    with pytest.raises(ValueError, match=r"weights: rollout needs self attention \(Lq == Lk\), got Lq = 2, Lk = 3"):
+    with pytest.raises(
+        ValueError, match=r"weights: rollout needs self attention \(Lq == Lk\), got Lq = 2, Lk = 3"
+    ):
         I.rollout(np.full((2, 3), 1 / 3))
-    with pytest.raises(TypeError, match=r"weights: expected dtype float16, float32 or float64, "
-                                        r"got int64"):
+    with pytest.raises(
+        TypeError,
+        match=r"weights: expected dtype float16, float32 or float64, "
+        r"got int64",
+    ):
         I.flow(np.eye(3, dtype=np.int64))
     with pytest.raises(TypeError, match=r"add_residual: expected a bool, got int"):
         I.rollout(good, add_residual=1)
@@ -156,6 +181,7 @@ def test_inputs_are_not_written(rng):
 
 
 # ---- saliency and head ablation -------------------------------------------------------------
+
 
 class OneAttention(nn.Module):
     """Embedding, one causal MultiheadAttention, a linear read-out; keeps the attention's input
@@ -182,8 +208,9 @@ def tiny_task():
 
 def _gpt(task, n_layer=2):
     al.manual_seed(0)
-    return al.models.GPT(len(task.vocab), task.block_size, n_layer=n_layer, n_head=2, d_model=16,
-                         dtype=np.float64)
+    return al.models.GPT(
+        len(task.vocab), task.block_size, n_layer=n_layer, n_head=2, d_model=16, dtype=np.float64
+    )
 
 
 @pytest.mark.parametrize("kv_heads", [None, 1])
@@ -198,10 +225,20 @@ def test_saliency_matches_an_explicit_softmax_attention(tiny_task, kv_heads):
         wq, wk, wv = attn.q_proj_weight.data, attn.k_proj_weight.data, attn.v_proj_weight.data
     bias = attn.in_proj_bias.data
     kv = wk.shape[0]
-    bq, bk, bv = bias[:c], bias[c:c + kv], bias[c + kv:]
-    a, grad_a, _ = ref.attention_saliency(model.x.data, wq, wk, wv, bq, bk, bv,
-                                          attn.out_proj.weight.data, attn.out_proj.bias.data, 4,
-                                          model.y.grad)
+    bq, bk, bv = bias[:c], bias[c : c + kv], bias[c + kv :]
+    a, grad_a, _ = ref.attention_saliency(
+        model.x.data,
+        wq,
+        wk,
+        wv,
+        bq,
+        bk,
+        bv,
+        attn.out_proj.weight.data,
+        attn.out_proj.bias.data,
+        4,
+        model.y.grad,
+    )
     assert list(result.scores) == ["attn"] and result.counted == 5
     np.testing.assert_allclose(result.weights["attn"], a, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(result.gradients["attn"], grad_a, rtol=1e-10, atol=1e-14)
@@ -224,8 +261,9 @@ def test_the_oracles_weight_gradient_is_the_finite_difference_of_its_output(rng)
         up, down = a.copy(), a.copy()
         up[i] += 1e-6
         down[i] -= 1e-6
-        fd[i] = ((ref.attention_output(up, v, wo, bo) - ref.attention_output(down, v, wo, bo))
-                 * grad_y).sum() / 2e-6
+        fd[i] = (
+            (ref.attention_output(up, v, wo, bo) - ref.attention_output(down, v, wo, bo)) * grad_y
+        ).sum() / 2e-6
     np.testing.assert_allclose(grad_a, fd, rtol=1e-3, atol=1e-5)
 
 
@@ -260,7 +298,12 @@ def test_saliency_restores_mode_and_gradients(tiny_task):
     assert model.training
     np.testing.assert_array_equal(params[0].grad, 7.0)
     assert all(p.grad is None for p in params[1:])
-    assert result.batch.inputs.shape == (3, 3) and result.weights["blocks.0.attn"].shape == (3, 2, 3, 3)
+    assert result.batch.inputs.shape == (3, 3) and result.weights["blocks.0.attn"].shape == (
+        3,
+        2,
+        3,
+        3,
+    )
 
 
 def test_saliency_bad_input(tiny_task):
@@ -269,7 +312,9 @@ def test_saliency_bad_input(tiny_task):
         I.saliency("gpt", tiny_task)
     with pytest.raises(TypeError, match="task: expected an attnlab.data.Task, got dict"):
         I.saliency(model, {})
-    with pytest.raises(TypeError, match="batch: expected an attnlab.data.Batch or None, got ndarray"):
+    with pytest.raises(
+        TypeError, match="batch: expected an attnlab.data.Batch or None, got ndarray"
+    ):
         I.saliency(model, tiny_task, tiny_task.test.inputs)
     with pytest.raises(ValueError, match="samples: expected an int >= 1, got 0"):
         I.saliency(model, tiny_task, samples=0)
@@ -277,7 +322,9 @@ def test_saliency_bad_input(tiny_task):
         I.saliency(nn.Linear(2, 2), tiny_task)
     for p in model.parameters():
         p.requires_grad_(False)
-    with pytest.raises(RuntimeError, match="model: no parameter or input of the loss requires grad"):
+    with pytest.raises(
+        RuntimeError, match="model: no parameter or input of the loss requires grad"
+    ):
         I.saliency(model, tiny_task)
 
 
@@ -311,9 +358,13 @@ def test_a_head_mask_of_ones_changes_nothing_bitwise(rng):
 
 def test_head_mask_bad_input():
     attn = nn.MultiheadAttention(4, 2)
-    with pytest.raises(ValueError, match=r"head_mask: expected shape \(num_heads,\) = \(2,\), got \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"head_mask: expected shape \(num_heads,\) = \(2,\), got \(3,\)"
+    ):
         attn.head_mask = [1, 1, 1]
-    with pytest.raises(TypeError, match="head_mask: expected bool, int or float multipliers, got dtype <U1"):
+    with pytest.raises(
+        TypeError, match="head_mask: expected bool, int or float multipliers, got dtype <U1"
+    ):
         attn.head_mask = ["a", "b"]
     with pytest.raises(ValueError, match="head_mask: expected finite multipliers"):
         attn.head_mask = [1.0, np.nan]
@@ -383,15 +434,27 @@ def test_ablation_keeps_and_restores_a_users_head_mask_even_on_error(tiny_task, 
 
 def test_ablate_heads_bad_input(tiny_task):
     model = _gpt(tiny_task, n_layer=1)
-    with pytest.raises(ValueError, match=r"heads: 'blocks.1.attn' is not an attention module of the model; they are 'blocks.0.attn'"):
+    with pytest.raises(
+        ValueError,
+        match=r"heads: 'blocks.1.attn' is not an attention module of the model; "
+        r"they are 'blocks.0.attn'",
+    ):
         I.ablate_heads(model, tiny_task, {"blocks.1.attn": [0]})
-    with pytest.raises(ValueError, match=r"heads: head 2 of 'blocks.0.attn' is out of range \[0, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"heads: head 2 of 'blocks.0.attn' is out of range \[0, 2\)"
+    ):
         I.ablate_heads(model, tiny_task, [("blocks.0.attn", 2)])
-    with pytest.raises(TypeError, match=r"heads: expected \(module name, head index\) pairs, got 'blocks.0.attn'"):
+    with pytest.raises(
+        TypeError, match=r"heads: expected \(module name, head index\) pairs, got 'blocks.0.attn'"
+    ):
         I.ablate_heads(model, tiny_task, ["blocks.0.attn"])
-    with pytest.raises(TypeError, match=r"heads: expected a list of head indices for 'blocks.0.attn', got int"):
+    with pytest.raises(
+        TypeError, match=r"heads: expected a list of head indices for 'blocks.0.attn', got int"
+    ):
         I.ablate_heads(model, tiny_task, {"blocks.0.attn": 0})
-    with pytest.raises(TypeError, match=r"heads: expected \{module name: \[head indices\]\} or a list"):
+    with pytest.raises(
+        TypeError, match=r"heads: expected \{module name: \[head indices\]\} or a list"
+    ):
         I.ablate_heads(model, tiny_task, 3)
     with pytest.raises(TypeError, match="heads: expected an int, got float"):
         I.ablate_heads(model, tiny_task, [("blocks.0.attn", 1.0)])

@@ -5,11 +5,14 @@ import pytest
 from attnlab.__main__ import main
 
 
-@pytest.mark.parametrize("argv, shows", [
-    (["--help"], ["usage: python -m attnlab", "demo", "bench", "% of FMA peak"]),
-    (["demo", "--help"], ["usage: python -m attnlab demo", "--task", "--steps", "--out"]),
-    (["bench", "--help"], ["usage: python -m attnlab bench", "--quick", "--json", "--arch"]),
-])
+@pytest.mark.parametrize(
+    "argv, shows",
+    [
+        (["--help"], ["usage: python -m attnlab", "demo", "bench", "% of FMA peak"]),
+        (["demo", "--help"], ["usage: python -m attnlab demo", "--task", "--steps", "--out"]),
+        (["bench", "--help"], ["usage: python -m attnlab bench", "--quick", "--json", "--arch"]),
+    ],
+)
 def test_help_prints_usage_and_exits_zero(capsys, argv, shows):
     with pytest.raises(SystemExit) as e:
         main(argv)

@@ -4,9 +4,9 @@ Each notebook is executed by nbclient in a fresh IPython kernel started from thi
 (a kernelspec written to a temporary JUPYTER_PATH, so a user's own "python3" kernelspec, which
 may point at another Python without attnlab, is never picked up). The kernel inherits this
 process's environment, with the directory of the attnlab these tests import put first on
-PYTHONPATH (the kernel runs in a temporary directory), plus ATTNLAB_NOTEBOOK_QUICK=1, which notebooks read
-in their first code cell to choose smaller step counts: in CI every cell runs, shortened, and
-nothing is skipped. The default for a user (the variable unset) is the full notebook.
+PYTHONPATH (the kernel runs in a temporary directory), plus ATTNLAB_NOTEBOOK_QUICK=1, which
+notebooks read in their first code cell to choose smaller step counts: in CI every cell runs,
+shortened, and nothing is skipped. The default for a user (the variable unset) is the full notebook.
 Matplotlib draws with the inline backend (non-interactive; figures become PNG outputs).
 """
 
@@ -38,11 +38,15 @@ def kernel_path(tmp_path_factory):
     root = tmp_path_factory.mktemp("jupyter")
     spec = root / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": f"attnlab tests ({sys.executable})",
-        "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": f"attnlab tests ({sys.executable})",
+                "language": "python",
+            }
+        )
+    )
     return root
 
 
@@ -69,14 +73,21 @@ def test_notebook_runs(path, kernel_path, tmp_path, monkeypatch):
     """Every cell runs without error (quick mode); outputs go nowhere near the repository."""
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
     package_root = str(Path(attnlab.__file__).resolve().parent.parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(
+            [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    )
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core's migration warning
     monkeypatch.setenv("ATTNLAB_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        nb, kernel_name=KERNEL, timeout=CELL_TIMEOUT_S, allow_errors=False,
+        nb,
+        kernel_name=KERNEL,
+        timeout=CELL_TIMEOUT_S,
+        allow_errors=False,
         resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working directory
     )
     client.execute()  # raises CellExecutionError, naming the cell, on any error

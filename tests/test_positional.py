@@ -23,21 +23,23 @@ def test_item_28_sinusoidal_matches_oracle(length, dim, offset):
 
 def test_sinusoidal_offset_and_base():
     full = F.sinusoidal_positional_encoding(20, 10, base=100.0)
-    np.testing.assert_array_equal(F.sinusoidal_positional_encoding(5, 10, base=100.0, offset=15), full[15:])
+    np.testing.assert_array_equal(
+        F.sinusoidal_positional_encoding(5, 10, base=100.0, offset=15), full[15:]
+    )
     np.testing.assert_allclose(full[3, 2], math.sin(3 / 100 ** (2 / 10)), rtol=1e-6)
     np.testing.assert_allclose(full[3, 3], math.cos(3 / 100 ** (2 / 10)), rtol=1e-6)
     assert F.sinusoidal_positional_encoding(0, 4).shape == (0, 4)
 
 
 def test_alibi_slopes_match_the_paper():
-    np.testing.assert_array_equal(F.alibi_slopes(8), [2.0 ** -i for i in range(1, 9)])
+    np.testing.assert_array_equal(F.alibi_slopes(8), [2.0**-i for i in range(1, 9)])
     np.testing.assert_array_equal(F.alibi_slopes(16), [2.0 ** (-i / 2) for i in range(1, 17)])
     # 12 heads: the 8-head slopes, then every other slope of 16 heads (2^-0.5, 2^-1.5, ...).
-    expected12 = [2.0 ** -i for i in range(1, 9)] + [2.0 ** -(i + 0.5) for i in range(0, 4)]
+    expected12 = [2.0**-i for i in range(1, 9)] + [2.0 ** -(i + 0.5) for i in range(0, 4)]
     np.testing.assert_allclose(F.alibi_slopes(12), expected12, rtol=1e-15)
-    expected6 = [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8, 2.0 ** -1, 2.0 ** -3]
+    expected6 = [2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8, 2.0**-1, 2.0**-3]
     np.testing.assert_allclose(F.alibi_slopes(6), expected6, rtol=1e-15)
-    assert F.alibi_slopes(1).tolist() == [2.0 ** -8]
+    assert F.alibi_slopes(1).tolist() == [2.0**-8]
     assert F.alibi_slopes(0).shape == (0,)
 
 
@@ -54,7 +56,9 @@ def test_alibi_bias():
 
 def test_alibi_slopes_of_a_huge_num_heads_fail_at_once():
     # Found by fuzz/fuzz_functional.py: the slopes were a Python list, built for hours.
-    with pytest.raises(ValueError, match="num_heads: 4611686018427387904 slopes do not fit in memory"):
+    with pytest.raises(
+        ValueError, match="num_heads: 4611686018427387904 slopes do not fit in memory"
+    ):
         F.alibi_slopes(2**62)
 
 
@@ -70,9 +74,31 @@ def test_alibi_bias_drives_attention(rng):
 def test_t5_buckets_hand_checked():
     # Bidirectional, 32 buckets, max_distance 128: 16 per direction, 8 exact; relative = j - i.
     row = F.relative_position_bucket(1, 200)[0]  # keys after the query: buckets 16..31
-    assert [row[d] for d in (0, 1, 7, 8, 12, 16, 20, 127, 128, 199)] == [0, 17, 23, 24, 25, 26, 26, 31, 31, 31]
+    assert [row[d] for d in (0, 1, 7, 8, 12, 16, 20, 127, 128, 199)] == [
+        0,
+        17,
+        23,
+        24,
+        25,
+        26,
+        26,
+        31,
+        31,
+        31,
+    ]
     col = F.relative_position_bucket(200, 1)[:, 0]  # keys before the query: buckets 0..15
-    assert [col[d] for d in (0, 1, 7, 8, 12, 16, 20, 127, 128, 199)] == [0, 1, 7, 8, 9, 10, 10, 15, 15, 15]
+    assert [col[d] for d in (0, 1, 7, 8, 12, 16, 20, 127, 128, 199)] == [
+        0,
+        1,
+        7,
+        8,
+        9,
+        10,
+        10,
+        15,
+        15,
+        15,
+    ]
     # Causal: 16 exact buckets, later keys all in bucket 0.
     causal = F.relative_position_bucket(200, 200, bidirectional=False)
     assert [causal[d, 0] for d in (0, 1, 15, 16, 32, 127, 128)] == [0, 1, 15, 16, 21, 31, 31]
@@ -90,10 +116,15 @@ def test_sliding_window_drives_attention(rng):
     assert F.sliding_window(5, causal=False) == (2, 2)
     q, k, v = (rng.standard_normal((1, 2, 9, 4)) for _ in range(3))
     i, j = np.arange(9)[:, None], np.arange(9)[None, :]
-    for window, band in [(F.sliding_window(3), (j <= i) & (j >= i - 2)),
-                         (F.sliding_window(3, causal=False), abs(i - j) <= 1)]:
-        np.testing.assert_allclose(F.scaled_dot_product_attention(q, k, v, window=window),
-                                   F.scaled_dot_product_attention(q, k, v, mask=band), atol=1e-12)
+    for window, band in [
+        (F.sliding_window(3), (j <= i) & (j >= i - 2)),
+        (F.sliding_window(3, causal=False), abs(i - j) <= 1),
+    ]:
+        np.testing.assert_allclose(
+            F.scaled_dot_product_attention(q, k, v, window=window),
+            F.scaled_dot_product_attention(q, k, v, mask=band),
+            atol=1e-12,
+        )
 
 
 def test_errors():

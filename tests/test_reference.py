@@ -57,8 +57,11 @@ def _make(rng, case):
 
 
 def _opts(case):
-    return {key: case[key] for key in ("is_causal", "causal_alignment", "window", "scale")
-            if key in case}
+    return {
+        key: case[key]
+        for key in ("is_causal", "causal_alignment", "window", "scale")
+        if key in case
+    }
 
 
 def _torch_attention(torch, q, k, v, mask, bias, opts, grad_out=None):
@@ -80,8 +83,9 @@ def _torch_attention(torch, q, k, v, mask, bias, opts, grad_out=None):
 
         attn_mask = causal_lower_right(lq, lk)
     else:
-        allowed = _tril_window(lq, lk, is_causal=is_causal, causal_alignment=alignment,
-                               window=window)
+        allowed = _tril_window(
+            lq, lk, is_causal=is_causal, causal_alignment=alignment, window=window
+        )
         if mask is not None:
             allowed = allowed & mask
         t_allowed = torch.tensor(np.ascontiguousarray(allowed))
@@ -89,8 +93,9 @@ def _torch_attention(torch, q, k, v, mask, bias, opts, grad_out=None):
             attn_mask = t_allowed
         else:
             attn_mask = torch.where(t_allowed, tb, torch.tensor(-torch.inf, dtype=torch.float64))
-    out = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=attn_mask,
-                                                           **kwargs)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        tq, tk, tv, attn_mask=attn_mask, **kwargs
+    )
     if grad_out is None:
         return out.detach().numpy()
     out.backward(torch.tensor(grad_out))
@@ -111,26 +116,49 @@ CASES = {
     "bias_full": dict(q=(2, 3, 5, 8), k=(2, 3, 6, 8), v=(2, 3, 6, 4), bias=(2, 3, 5, 6)),
     "bias_heads": dict(q=(2, 3, 5, 8), k=(2, 3, 6, 8), v=(2, 3, 6, 4), bias=(1, 3, 5, 6)),
     "bias_2d": dict(q=(2, 3, 5, 8), k=(2, 3, 6, 8), v=(2, 3, 6, 4), bias=(5, 6)),
-    "mask_bias": dict(q=(2, 3, 5, 8), k=(2, 3, 6, 8), v=(2, 3, 6, 4), mask=(2, 1, 5, 6),
-                      bias=(1, 3, 5, 6)),
+    "mask_bias": dict(
+        q=(2, 3, 5, 8), k=(2, 3, 6, 8), v=(2, 3, 6, 4), mask=(2, 1, 5, 6), bias=(1, 3, 5, 6)
+    ),
     "causal_square": dict(q=(2, 2, 6, 8), k=(2, 2, 6, 8), v=(2, 2, 6, 4), is_causal=True),
-    "causal_top_left_wide": dict(q=(2, 2, 4, 8), k=(2, 2, 7, 8), v=(2, 2, 7, 4),
-                                 is_causal=True),
-    "causal_bottom_right_wide": dict(q=(2, 2, 4, 8), k=(2, 2, 7, 8), v=(2, 2, 7, 4),
-                                     is_causal=True, causal_alignment="bottom_right"),
-    "causal_bottom_right_mask": dict(q=(2, 2, 4, 8), k=(2, 2, 7, 8), v=(2, 2, 7, 4),
-                                     is_causal=True, causal_alignment="bottom_right",
-                                     mask=(2, 1, 1, 7)),
+    "causal_top_left_wide": dict(q=(2, 2, 4, 8), k=(2, 2, 7, 8), v=(2, 2, 7, 4), is_causal=True),
+    "causal_bottom_right_wide": dict(
+        q=(2, 2, 4, 8),
+        k=(2, 2, 7, 8),
+        v=(2, 2, 7, 4),
+        is_causal=True,
+        causal_alignment="bottom_right",
+    ),
+    "causal_bottom_right_mask": dict(
+        q=(2, 2, 4, 8),
+        k=(2, 2, 7, 8),
+        v=(2, 2, 7, 4),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        mask=(2, 1, 1, 7),
+    ),
     "window": dict(q=(1, 2, 9, 8), k=(1, 2, 9, 8), v=(1, 2, 9, 4), window=(2, 1)),
     "window_left_open": dict(q=(1, 2, 9, 8), k=(1, 2, 9, 8), v=(1, 2, 9, 4), window=(None, 3)),
-    "window_bottom_right": dict(q=(1, 2, 4, 8), k=(1, 2, 9, 8), v=(1, 2, 9, 4), window=(2, None),
-                                causal_alignment="bottom_right"),
+    "window_bottom_right": dict(
+        q=(1, 2, 4, 8),
+        k=(1, 2, 9, 8),
+        v=(1, 2, 9, 4),
+        window=(2, None),
+        causal_alignment="bottom_right",
+    ),
     "scale": dict(q=(2, 3, 5, 8), k=(2, 3, 6, 8), v=(2, 3, 6, 4), scale=0.3),
     "gqa": dict(q=(2, 4, 5, 8), k=(2, 2, 6, 8), v=(2, 2, 6, 4)),
     "mqa_bias": dict(q=(2, 4, 5, 8), k=(2, 1, 6, 8), v=(2, 1, 6, 4), bias=(1, 4, 5, 6)),
-    "everything": dict(q=(2, 4, 5, 8), k=(2, 2, 8, 8), v=(2, 2, 8, 3), mask=(2, 1, 5, 8),
-                       bias=(4, 5, 8), is_causal=True, causal_alignment="bottom_right",
-                       window=(3, 0), scale=0.7),
+    "everything": dict(
+        q=(2, 4, 5, 8),
+        k=(2, 2, 8, 8),
+        v=(2, 2, 8, 3),
+        mask=(2, 1, 5, 8),
+        bias=(4, 5, 8),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        window=(3, 0),
+        scale=0.7,
+    ),
 }
 
 
@@ -231,8 +259,9 @@ def test_backward_matches_torch_autograd(torch, rng, name):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", ["4d", "mask_bias", "causal_bottom_right_wide", "gqa",
-                                  "everything"])
+@pytest.mark.parametrize(
+    "name", ["4d", "mask_bias", "causal_bottom_right_wide", "gqa", "everything"]
+)
 def test_weights_match_torch_softmax(torch, rng, name):
     """Returned weights equal softmax(scale*qk^T + bias) with masked entries at -inf (torch)."""
     case = CASES[name]
@@ -246,9 +275,13 @@ def test_weights_match_torch_softmax(torch, rng, name):
     scores = torch.tensor(q) @ kt.transpose(-1, -2) * scale
     if bias is not None:
         scores = scores + torch.tensor(bias)
-    allowed = _tril_window(lq, lk, is_causal=opts.get("is_causal", False),
-                           causal_alignment=opts.get("causal_alignment", "top_left"),
-                           window=opts.get("window"))
+    allowed = _tril_window(
+        lq,
+        lk,
+        is_causal=opts.get("is_causal", False),
+        causal_alignment=opts.get("causal_alignment", "top_left"),
+        window=opts.get("window"),
+    )
     if mask is not None:
         allowed = allowed & mask
     scores = scores.masked_fill(~torch.tensor(np.ascontiguousarray(allowed)), -torch.inf)
@@ -264,16 +297,29 @@ def test_weights_match_torch_softmax(torch, rng, name):
 
 FD_CASES = {
     "plain": dict(q=(2, 3, 4), k=(2, 5, 4), v=(2, 5, 3)),
-    "mask_bias_broadcast": dict(q=(1, 2, 3, 4), k=(1, 2, 5, 4), v=(1, 2, 5, 2),
-                                mask=(1, 1, 3, 5), bias=(1, 2, 1, 5)),
+    "mask_bias_broadcast": dict(
+        q=(1, 2, 3, 4), k=(1, 2, 5, 4), v=(1, 2, 5, 2), mask=(1, 1, 3, 5), bias=(1, 2, 1, 5)
+    ),
     "bias_2d": dict(q=(2, 2, 3, 4), k=(2, 2, 4, 4), v=(2, 2, 4, 2), bias=(3, 4)),
-    "causal_bottom_right_window": dict(q=(1, 2, 3, 4), k=(1, 2, 6, 4), v=(1, 2, 6, 3),
-                                       is_causal=True, causal_alignment="bottom_right",
-                                       window=(2, None), scale=0.9),
+    "causal_bottom_right_window": dict(
+        q=(1, 2, 3, 4),
+        k=(1, 2, 6, 4),
+        v=(1, 2, 6, 3),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        window=(2, None),
+        scale=0.9,
+    ),
     "gqa": dict(q=(1, 4, 3, 4), k=(1, 2, 4, 4), v=(1, 2, 4, 3), bias=(4, 3, 4)),
     # bottom_right with Lq > Lk: the first rows see no key at all
-    "fully_masked_rows": dict(q=(1, 1, 6, 3), k=(1, 1, 3, 3), v=(1, 1, 3, 2), is_causal=True,
-                              causal_alignment="bottom_right", bias=(6, 3)),
+    "fully_masked_rows": dict(
+        q=(1, 1, 6, 3),
+        k=(1, 1, 3, 3),
+        v=(1, 1, 3, 2),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        bias=(6, 3),
+    ),
 }
 
 
@@ -300,8 +346,9 @@ def test_backward_matches_finite_differences(rng, name, dropout):
     _fd_check(lambda x: np.sum(g * attention(q, k, x, mask, bias, **opts)), v, grads[2], "dv")
     if bias is not None:
         assert grads[3].shape == bias.shape
-        _fd_check(lambda x: np.sum(g * attention(q, k, v, mask, x, **opts)), bias, grads[3],
-                  "dbias")
+        _fd_check(
+            lambda x: np.sum(g * attention(q, k, v, mask, x, **opts)), bias, grads[3], "dbias"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,8 +459,9 @@ def test_shift_invariance_of_bias(rng):
     """Adding a constant to every score of a row does not change the output."""
     q, k, v = (rng.standard_normal(s) for s in [(3, 7, 4), (3, 9, 4), (3, 9, 2)])
     bias = rng.standard_normal((7, 9))
-    np.testing.assert_allclose(attention(q, k, v, bias=bias + 1e4), attention(q, k, v, bias=bias),
-                               rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(
+        attention(q, k, v, bias=bias + 1e4), attention(q, k, v, bias=bias), rtol=1e-9, atol=1e-10
+    )
 
 
 def test_float32_compute_dtype_is_close(rng):
@@ -424,7 +472,8 @@ def test_float32_compute_dtype_is_close(rng):
     out32 = attention(q, k, v, mask, is_causal=True, dtype=np.float32)
     assert out32.dtype == np.float32
     np.testing.assert_allclose(out32, attention(q, k, v, mask, is_causal=True), atol=1e-5)
-    for a, b in zip(attention_backward(g, q, k, v, mask, dtype=np.float32),
-                    attention_backward(g, q, k, v, mask)):
+    for a, b in zip(
+        attention_backward(g, q, k, v, mask, dtype=np.float32), attention_backward(g, q, k, v, mask)
+    ):
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, atol=1e-4)

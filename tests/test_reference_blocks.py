@@ -42,7 +42,11 @@ def test_layer_norm_backward(rng, n, with_weight):
 
 
 def test_layer_norm_backward_over_two_axes(rng):
-    x, g, w = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4))
+    x, g, w = (
+        rng.standard_normal((2, 3, 4)),
+        rng.standard_normal((2, 3, 4)),
+        rng.standard_normal((3, 4)),
+    )
     dx, dw, db = ref.layer_norm_backward(g, x, 2, w)
     assert_fd(dx, fd(lambda v: ref.layer_norm(v, 2, w), x, g), "dx")
     assert_fd(dw, fd(lambda v: ref.layer_norm(x, 2, v), w, g), "dweight")
@@ -97,7 +101,7 @@ def test_relu_backward_is_zero_at_the_kink_and_for_nan():
 def test_cross_entropy_backward(rng, reduction, smoothing, shape):
     logits = rng.standard_normal(shape) * 2
     axis = 0 if len(shape) == 1 else 1
-    tshape = shape[:axis] + shape[axis + 1:]
+    tshape = shape[:axis] + shape[axis + 1 :]
     target = rng.integers(0, shape[axis], size=tshape)
     if target.size > 1:
         target.reshape(-1)[::2] = 2  # ignore_index=2 is also a valid class
@@ -115,8 +119,11 @@ def test_cross_entropy_backward_all_ignored_is_zero(rng):
 
 def test_empty_rows_give_empty_gradients():
     x = np.zeros((3, 0))
-    for grads in (ref.layer_norm_backward(x, x, 1, np.zeros(0)), ref.rms_norm_backward(x, x, 1),
-                  (ref.softmax_backward(x, x), ref.log_softmax_backward(x, x))):
+    for grads in (
+        ref.layer_norm_backward(x, x, 1, np.zeros(0)),
+        ref.rms_norm_backward(x, x, 1),
+        (ref.softmax_backward(x, x), ref.log_softmax_backward(x, x)),
+    ):
         assert all(gr.shape in ((3, 0), (0,)) for gr in grads if gr is not None)
     _, _, db = ref.layer_norm_backward(np.zeros((0, 4)), np.zeros((0, 4)), 1)
     np.testing.assert_array_equal(db, np.zeros(4))

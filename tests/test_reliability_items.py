@@ -16,16 +16,28 @@ F = al.functional
 
 def make_inputs(rng, rows=4, n=9):
     """Every array an op below reads: float32 activations, weights, targets and indices."""
+
     def f32(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
     return dict(
-        x=f32(rows, n), g=f32(rows, n), w=f32(n), b=f32(n),
-        lin_w=f32(3, n), lin_b=f32(3), lin_g=f32(rows, 3),
-        target=rng.integers(0, n, size=rows), loss_g=f32(rows),
-        indices=rng.integers(0, 11, size=(rows, 2)), table=f32(11, n), emb_g=f32(rows, 2, n),
+        x=f32(rows, n),
+        g=f32(rows, n),
+        w=f32(n),
+        b=f32(n),
+        lin_w=f32(3, n),
+        lin_b=f32(3),
+        lin_g=f32(rows, 3),
+        target=rng.integers(0, n, size=rows),
+        loss_g=f32(rows),
+        indices=rng.integers(0, 11, size=(rows, 2)),
+        table=f32(11, n),
+        emb_g=f32(rows, 2, n),
         rope_x=f32(2, rows, n - n % 2),
-        q=f32(1, 2, 5, 8), k=f32(1, 2, 6, 8), v=f32(1, 2, 6, 3), attn_g=f32(1, 2, 5, 3),
+        q=f32(1, 2, 5, 8),
+        k=f32(1, 2, 6, 8),
+        v=f32(1, 2, 6, 3),
+        attn_g=f32(1, 2, 5, 3),
         mask=rng.random((5, 6)) < 0.8,
     )
 
@@ -51,16 +63,19 @@ OPS = {
     "linear": lambda a: F.linear(a["x"], a["lin_w"], a["lin_b"]),
     "linear_backward": lambda a: F.linear_backward(a["lin_g"], a["x"], a["lin_w"], a["lin_b"]),
     "cross_entropy": lambda a: F.cross_entropy(a["x"], a["target"], reduction="none"),
-    "cross_entropy_backward": lambda a: F.cross_entropy_backward(a["loss_g"], a["x"], a["target"],
-                                                                 reduction="none"),
+    "cross_entropy_backward": lambda a: F.cross_entropy_backward(
+        a["loss_g"], a["x"], a["target"], reduction="none"
+    ),
     "embedding": lambda a: F.embedding(a["indices"], a["table"]),
     "embedding_backward": lambda a: F.embedding_backward(a["emb_g"], a["indices"], a["table"]),
     "rope": lambda a: F.rope(a["rope_x"]),
     "rope_backward": lambda a: F.rope_backward(a["rope_x"]),
-    "attention": lambda a: F.scaled_dot_product_attention(a["q"], a["k"], a["v"], mask=a["mask"],
-                                                          return_weights=True),
+    "attention": lambda a: F.scaled_dot_product_attention(
+        a["q"], a["k"], a["v"], mask=a["mask"], return_weights=True
+    ),
     "attention_backward": lambda a: F.scaled_dot_product_attention_backward(
-        a["attn_g"], a["q"], a["k"], a["v"], mask=a["mask"]),
+        a["attn_g"], a["q"], a["k"], a["v"], mask=a["mask"]
+    ),
 }
 
 
@@ -134,9 +149,22 @@ def test_item_13_outputs_never_share_memory_with_inputs(rng, name):
         np.testing.assert_array_equal(a, saved[key], err_msg=f"{key} was written")
 
 
-ROW_OPS = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "relu",
-           "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward", "cross_entropy",
-           "cross_entropy_backward", "rope", "rope_backward"]
+ROW_OPS = [
+    "softmax",
+    "softmax_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "relu",
+    "relu_backward",
+    "silu",
+    "silu_backward",
+    "gelu",
+    "gelu_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "rope",
+    "rope_backward",
+]
 
 
 @pytest.mark.parametrize("name", ROW_OPS)

@@ -61,7 +61,9 @@ def test_positions_i_and_i_plus_2_to_the_32_draw_independently():
 
 @pytest.mark.parametrize("first", [-1, 2**63 - 4096])
 def test_flat_counter_offset_out_of_range(first):
-    with pytest.raises(ValueError, match=f"first: expected 0 <= first <= 2\\*\\*63 - 1 - x.size, got {first}"):
+    with pytest.raises(
+        ValueError, match=f"first: expected 0 <= first <= 2\\*\\*63 - 1 - x.size, got {first}"
+    ):
         _mask_at(first, 4096)
 
 
@@ -84,8 +86,7 @@ def test_broadcast_giant_q_raises_memory_error():
         F.scaled_dot_product_attention(q, q, q)
 
 
-@pytest.mark.parametrize("lq, lk, error", [(2**20, 2**20, MemoryError),
-                                            (2**40, 2**40, ValueError)])
+@pytest.mark.parametrize("lq, lk, error", [(2**20, 2**20, MemoryError), (2**40, 2**40, ValueError)])
 def test_weights_of_giant_lq_by_lk_fail_before_allocating(lq, lk, error):
     """Empty head dims make q, k and v free, so only the weights would be large."""
     q, k = np.zeros((1, 1, lq, 0), np.float32), np.zeros((1, 1, lk, 0), np.float32)
@@ -116,16 +117,19 @@ def test_giant_linear_output_raises_memory_error():
 
 def _kernel_forward(q, k, v, left, right, bottom_right):
     out = np.empty(q.shape[:3] + v.shape[3:], q.dtype)
-    options = _core.AttentionOptions(scale=0.5, bottom_right=bottom_right, window_left=left,
-                                     window_right=right)
+    options = _core.AttentionOptions(
+        scale=0.5, bottom_right=bottom_right, window_left=left, window_right=right
+    )
     _core.attention_forward(q, k, v, None, None, None, options, out=out, weights=None)
     return out
 
 
 @pytest.mark.parametrize("lq, lk", [(37, 20), (20, 37)])
 @pytest.mark.parametrize("bottom_right", [False, True])
-@pytest.mark.parametrize("left, right", [(2**62, 2**62), (UNBOUNDED - 1, UNBOUNDED - 1),
-                                         (UNBOUNDED - 1, 0), (3, UNBOUNDED - 1)])
+@pytest.mark.parametrize(
+    "left, right",
+    [(2**62, 2**62), (UNBOUNDED - 1, UNBOUNDED - 1), (UNBOUNDED - 1, 0), (3, UNBOUNDED - 1)],
+)
 def test_binding_window_bounds_past_every_key(rng, lq, lk, bottom_right, left, right):
     """Sides beyond every key mean unbounded; none overflows a - left or a + right + 1 (a row's
     aligned position a is negative for bottom-right rows above the diagonal when Lq > Lk)."""
@@ -140,8 +144,8 @@ def test_binding_window_bounds_past_every_key(rng, lq, lk, bottom_right, left, r
     window = tuple(None if side >= 2**62 else side for side in (left, right))
     alignment = "bottom_right" if bottom_right else "top_left"
     np.testing.assert_allclose(
-        want, attention(q, k, v, window=window, causal_alignment=alignment, scale=0.5),
-        atol=1e-12)
+        want, attention(q, k, v, window=window, causal_alignment=alignment, scale=0.5), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -154,8 +158,9 @@ def test_empty_head_dims(rng, dtype, d, dv):
     v = rng.standard_normal((2, 1, 11, dv)).astype(dtype)
     g = rng.standard_normal((2, 2, 9, dv)).astype(dtype)
     mask = rng.random((9, 11)) < 0.7
-    out, weights = F.scaled_dot_product_attention(q, k, v, mask, is_causal=True,
-                                                  return_weights=True)
+    out, weights = F.scaled_dot_product_attention(
+        q, k, v, mask, is_causal=True, return_weights=True
+    )
     want_out, want_weights = attention(q, k, v, mask, is_causal=True, return_weights=True)
     assert out.shape == (2, 2, 9, dv) and weights.shape == (2, 2, 9, 11)
     tol = dict(atol=1e-6, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12)

@@ -10,13 +10,22 @@ from attnlab.teaching import ClaimError, check
 def test_a_true_claim_prints_itself_and_its_numbers(capsys):
     loss = 0.0812345
     check("the loss fell", loss < 0.1, loss=loss, threshold=0.1, steps=200)
-    assert capsys.readouterr().out == "✓ the loss fell  (loss = 0.08123, threshold = 0.1, steps = 200)\n"
+    assert (
+        capsys.readouterr().out
+        == "✓ the loss fell  (loss = 0.08123, threshold = 0.1, steps = 200)\n"
+    )
 
 
 def test_numpy_bools_and_numbers_are_shown_plainly(capsys):
     scores = np.array([0.8912, 0.07, 0.5])
-    check("a head forms", scores.max() > 0.8, best=scores.max(), scores=scores,
-          head=np.int64(0), solved=np.bool_(True))
+    check(
+        "a head forms",
+        scores.max() > 0.8,
+        best=scores.max(),
+        scores=scores,
+        head=np.int64(0),
+        solved=np.bool_(True),
+    )
     out = capsys.readouterr().out
     assert out.startswith("✓ a head forms  (best = 0.8912, scores = [0.891, 0.07 , 0.5  ], ")
     assert out.endswith("head = 0, solved = True)\n")
@@ -36,7 +45,9 @@ def test_a_false_claim_raises_with_its_numbers_and_prints_no_tick(capsys):
 
 
 def test_an_array_condition_is_refused_rather_than_guessed():
-    with pytest.raises(TypeError, match=r"condition: .*ndarray of shape \(3,\).*\.all\(\) or \.any\(\)"):
+    with pytest.raises(
+        TypeError, match=r"condition: .*ndarray of shape \(3,\).*\.all\(\) or \.any\(\)"
+    ):
         check("every row sums to 1", np.array([True, True, False]))
     with pytest.raises(TypeError, match="condition: expected a bool"):
         check("the loss", 0.1)

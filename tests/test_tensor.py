@@ -36,13 +36,22 @@ def test_array_facts():
 
 
 def test_bad_data_and_flags_are_named():
-    with pytest.raises(TypeError, match="data: expected float32, float64, integer or bool data, got dtype float16"):
+    with pytest.raises(
+        TypeError, match="data: expected float32, float64, integer or bool data, got dtype float16"
+    ):
         al.tensor(np.zeros(2, np.float16))
-    with pytest.raises(TypeError, match="data: expected float32, float64, integer or bool data, got dtype complex128"):
+    with pytest.raises(
+        TypeError,
+        match="data: expected float32, float64, integer or bool data, got dtype complex128",
+    ):
         al.tensor(np.zeros(2, complex))
     with pytest.raises(TypeError, match="data: expected a NumPy array"):
         al.Tensor([1.0, 2.0])
-    with pytest.raises(TypeError, match="requires_grad: only float32 and float64 tensors can require gradients, got dtype int64"):
+    with pytest.raises(
+        TypeError,
+        match="requires_grad: only float32 and float64 tensors can require gradients, "
+        "got dtype int64",
+    ):
         al.tensor(np.arange(3), requires_grad=True)
     with pytest.raises(TypeError, match="requires_grad: expected a bool"):
         al.Tensor(np.zeros(2), requires_grad=1)

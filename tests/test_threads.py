@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from attnlab import _core
-
 import kernel_calls
+from attnlab import _core
 
 F = al.functional
 
@@ -24,8 +23,13 @@ def _threads_in_fresh_process(env_value):
     env.pop("ATTNLAB_NUM_THREADS", None)
     if env_value is not None:
         env["ATTNLAB_NUM_THREADS"] = env_value
-    out = subprocess.run([sys.executable, "-c", "import attnlab; print(attnlab.get_num_threads())"],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import attnlab; print(attnlab.get_num_threads())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout)
 
 
@@ -43,12 +47,15 @@ def test_set_and_get(restore_threads):
     assert al.get_num_threads() == 1
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (0, ValueError, r"n: expected 1 <= n <= 1024, got 0"),
-    (-2, ValueError, r"got -2"),
-    (2.0, TypeError, r"n: expected an int, got float"),
-    ("2", TypeError, r"n: expected an int, got str"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (0, ValueError, r"n: expected 1 <= n <= 1024, got 0"),
+        (-2, ValueError, r"got -2"),
+        (2.0, TypeError, r"n: expected an int, got float"),
+        ("2", TypeError, r"n: expected an int, got str"),
+    ],
+)
 def test_set_num_threads_rejects_bad_counts(restore_threads, bad, error, message):
     with pytest.raises(error, match=message):
         al.set_num_threads(bad)
@@ -64,8 +71,10 @@ def test_item_15_an_exception_in_a_worker_reaches_python(restore_threads, n_thre
 
 def test_concurrent_callers_match_serial_results(rng):
     """The GIL is released while kernels run; callers in several threads get serial results."""
-    inputs = [tuple(rng.standard_normal((2, 4, 150, 32), dtype=np.float32) for _ in range(3))
-              for _ in range(6)]
+    inputs = [
+        tuple(rng.standard_normal((2, 4, 150, 32), dtype=np.float32) for _ in range(3))
+        for _ in range(6)
+    ]
     serial = [F.scaled_dot_product_attention(*x, is_causal=True) for x in inputs]
     results = [None] * len(inputs)
 
@@ -120,8 +129,16 @@ def test_resizing_the_pool_while_kernels_run_keeps_serial_results(restore_thread
     # The whole test in 10 s: serial results, the loops, and the calls running at the deadline.
     deadline = time.monotonic() + 7.0
     calls = kernel_calls.every_op(length=200, dim=32)
-    chosen = ["attention", "attention_backward", "attention_window_gqa", "linear",
-              "linear_backward", "layer_norm", "layer_norm_backward", "rms_norm_backward"]
+    chosen = [
+        "attention",
+        "attention_backward",
+        "attention_window_gqa",
+        "linear",
+        "linear_backward",
+        "layer_norm",
+        "layer_norm_backward",
+        "rms_norm_backward",
+    ]
     calls = {name: calls[name] for name in chosen}
     serial = _serial_results(calls)
     resizes = [0]
@@ -186,13 +203,20 @@ for tid in sorted(map(int, set(os.listdir("/proc/self/task")) - before)):
 
 
 def _worker_affinities(n_threads):
-    out = subprocess.run([sys.executable, "-c", _WORKER_AFFINITY, str(n_threads)],
-                         capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER_AFFINITY, str(n_threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
-                    reason="binding needs Linux and two CPUs")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+    reason="binding needs Linux and two CPUs",
+)
 def test_workers_are_bound_to_the_cpus_after_the_first_when_there_are_enough():
     cpus = sorted(os.sched_getaffinity(0))
     # One worker per CPU but the first, which the caller keeps.

@@ -20,8 +20,16 @@ def test_fit_records_history_snapshots_and_restores_nothing_it_should_not(capsys
     task = tasks.reverse(4, 5, n_train=300, n_test=50)
     model = gpt_for(task, n_layer=1, n_head=2, d_model=16)
     seen = []
-    h = al.fit(model, task, steps=20, batch_size=16, eval_every=10, snapshot_every=10,
-               progress=False, callback=lambda step, hist: seen.append(step))
+    h = al.fit(
+        model,
+        task,
+        steps=20,
+        batch_size=16,
+        eval_every=10,
+        snapshot_every=10,
+        progress=False,
+        callback=lambda step, hist: seen.append(step),
+    )
     assert h.steps == list(range(1, 21)) and len(h.loss) == len(h.lr) == 20
     assert seen == h.steps and h.eval_steps == [10, 20]
     assert [s for s, _ in h.snapshots] == [0, 10, 20]
@@ -30,8 +38,9 @@ def test_fit_records_history_snapshots_and_restores_nothing_it_should_not(capsys
     assert [step for step, _ in timeline] == [0, 10, 20]
     assert list(timeline[0][1]) == ["blocks.0.attn"]
     assert timeline[0][1]["blocks.0.attn"].shape == (2, task.block_size, task.block_size)
-    np.testing.assert_array_equal(timeline[2][1]["blocks.0.attn"],
-                                  h.snapshots[2][1]["blocks.0.attn"][1])
+    np.testing.assert_array_equal(
+        timeline[2][1]["blocks.0.attn"], h.snapshots[2][1]["blocks.0.attn"][1]
+    )
     assert h.lr[0] == 0.0 and max(h.lr) == pytest.approx(1e-3)  # warmup, then cosine down
     assert h.lr[-1] < h.lr[2]
     series = h.to_dict()
@@ -100,8 +109,14 @@ def test_gpt_learns_sort():
 def test_seq2seq_learns_copy():
     task = tasks.copy(8, 10, format="seq2seq")
     al.manual_seed(0)
-    model = Seq2Seq(len(task.vocab), len(task.vocab), max_len=task.block_size + 1, n_layer=1,
-                    n_head=4, d_model=64)
+    model = Seq2Seq(
+        len(task.vocab),
+        len(task.vocab),
+        max_len=task.block_size + 1,
+        n_layer=1,
+        n_head=4,
+        d_model=64,
+    )
     al.fit(model, task, steps=300, lr=3e-3, progress=False)
     assert al.evaluate(model, task)["accuracy"] >= 0.99
     decoded = model.greedy_decode(task.test.source[:50], task.block_size, bos_id=task.bos_id)
@@ -122,8 +137,15 @@ def test_attention_only_gpt_learns_induction():
 def test_encoder_classifier_learns_histogram_per_token():
     task = tasks.histogram()
     al.manual_seed(0)
-    model = EncoderClassifier(len(task.vocab), task.num_classes, max_len=task.block_size,
-                              n_layer=2, n_head=4, d_model=64, pooling="none")
+    model = EncoderClassifier(
+        len(task.vocab),
+        task.num_classes,
+        max_len=task.block_size,
+        n_layer=2,
+        n_head=4,
+        d_model=64,
+        pooling="none",
+    )
     al.fit(model, task, steps=800, lr=3e-3, progress=False)
     assert al.evaluate(model, task)["accuracy"] >= 0.95
 
@@ -139,18 +161,22 @@ def test_fit_in_a_notebook_leaves_a_summary_line(tmp_path, monkeypatch):
 
     for name, value in kernel_environment(tmp_path / "jupyter").items():
         monkeypatch.setenv(name, value)
-    code = ("import attnlab as al\n"
-            "task = al.data.tasks.reverse(4, 5, n_train=100, n_test=10)\n"
-            "model = al.models.GPT(len(task.vocab), task.block_size, n_layer=1, n_head=2,\n"
-            "                      d_model=16)\n"
-            "history = al.fit(model, task, steps=20, batch_size=8, eval_every=10)")
+    code = (
+        "import attnlab as al\n"
+        "task = al.data.tasks.reverse(4, 5, n_train=100, n_test=10)\n"
+        "model = al.models.GPT(len(task.vocab), task.block_size, n_layer=1, n_head=2,\n"
+        "                      d_model=16)\n"
+        "history = al.fit(model, task, steps=20, batch_size=8, eval_every=10)"
+    )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=300,
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        notebook, kernel_name=KERNEL, timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = notebook.cells[0].outputs
     widget = "application/vnd.jupyter.widget-view+json"
     assert not [o for o in outputs if widget in o.get("data", {})]
     summaries = [o["data"]["text/plain"] for o in outputs if o.get("output_type") == "display_data"]
     assert len(summaries) == 1, outputs
-    assert re.fullmatch(r"fit: 20/20 steps in \d+\.\d s, loss \d\.\d{4}, test_acc \d\.\d{3}",
-                        summaries[0])
+    assert re.fullmatch(
+        r"fit: 20/20 steps in \d+\.\d s, loss \d\.\d{4}, test_acc \d\.\d{3}", summaries[0]
+    )

@@ -18,8 +18,9 @@ def run_all(rng_seed=0):
     rng = np.random.default_rng(rng_seed)
     q, k, v = (rng.standard_normal((2, 3, 131, 40)).astype(np.float32) for _ in range(3))
     mask = rng.random((131, 131)) < 0.8
-    out, w, stats = F.scaled_dot_product_attention(q, k, v, mask, is_causal=True,
-                                                   return_weights=True, return_stats=True)
+    out, w, stats = F.scaled_dot_product_attention(
+        q, k, v, mask, is_causal=True, return_weights=True, return_stats=True
+    )
     g = rng.standard_normal(out.shape).astype(np.float32)
     grads = F.scaled_dot_product_attention_backward(g, q, k, v, mask, is_causal=True)
     x = rng.standard_normal((37, 40)).astype(np.float32)
@@ -81,10 +82,13 @@ def test_weights_of_two_live_calls_never_share_memory(rng):
     assert np.all(np.triu(w2[0, 0], 1) == 0) and not np.all(np.triu(w1[0, 0], 1) == 0)
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((2, -1), r"shape: negative dimension -1"),
-    ((2**40, 2**40), r"shape: the array would exceed the address space"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((2, -1), r"shape: negative dimension -1"),
+        ((2**40, 2**40), r"shape: the array would exceed the address space"),
+    ],
+)
 def test_cached_empty_rejects_impossible_shapes(shape, message):
     with pytest.raises(ValueError, match=message):
         _core.cached_empty(shape, np.float32)

@@ -23,8 +23,9 @@ def assert_backward_matches(torch, rng, ours, theirs, out, ref, xs, ts):
     ref.backward(torch.tensor(g))
     grads = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
-        np.testing.assert_allclose(grads[name].grad, p.grad.numpy(), atol=1e-4, rtol=1e-4,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            grads[name].grad, p.grad.numpy(), atol=1e-4, rtol=1e-4, err_msg=name
+        )
     for x, t in zip(xs, ts):
         np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=1e-4, rtol=1e-4)
 

@@ -7,10 +7,11 @@ namespace attnlab::bindings {
 namespace {
 
 Activation activation_kind(const std::string& name) {
-    return named_choice<Activation>(name, "kind", {{"relu", Activation::relu},
-                                                   {"silu", Activation::silu},
-                                                   {"gelu", Activation::gelu},
-                                                   {"gelu_tanh", Activation::gelu_tanh}});
+    return named_choice<Activation>(name, "kind",
+                                    {{"relu", Activation::relu},
+                                     {"silu", Activation::silu},
+                                     {"gelu", Activation::gelu},
+                                     {"gelu_tanh", Activation::gelu_tanh}});
 }
 
 template <class T>

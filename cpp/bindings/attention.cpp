@@ -70,8 +70,8 @@ template <class T>
 void forward(const Array<T>& q, const Array<T>& k, const Array<T>& v,
              const std::optional<py::array>& mask, const std::optional<py::array>& bias,
              const std::optional<py::array>& alibi_slopes, const AttentionOptions& options,
-             Array<T> out, std::optional<Array<T>> weights,
-             std::optional<Array<T>> row_max_base2, std::optional<Array<T>> row_inv) {
+             Array<T> out, std::optional<Array<T>> weights, std::optional<Array<T>> row_max_base2,
+             std::optional<Array<T>> row_inv) {
     Call<T> c = prepare(q, k, v, mask, bias, alibi_slopes, options);
     const AttentionShape& s = c.shape;
     T* o = output(out, "out", {s.batch, s.heads, s.lq, s.dim_v});
@@ -121,14 +121,15 @@ template <class T>
 void define(py::module_& m) {
     m.def("attention_forward", &forward<T>, py::arg("q").noconvert(), py::arg("k").noconvert(),
           py::arg("v").noconvert(), py::arg("mask").none(true), py::arg("bias").none(true),
-          py::arg("alibi_slopes").none(true), py::arg("options"),
-          py::arg("out").noconvert(), py::arg("weights").noconvert().none(true),
+          py::arg("alibi_slopes").none(true), py::arg("options"), py::arg("out").noconvert(),
+          py::arg("weights").noconvert().none(true),
           py::arg("row_max_base2").noconvert().none(true) = py::none(),
           py::arg("row_inv").noconvert().none(true) = py::none());
     m.def("attention_backward", &backward<T>, py::arg("grad_out").noconvert(),
           py::arg("q").noconvert(), py::arg("k").noconvert(), py::arg("v").noconvert(),
           py::arg("mask").none(true), py::arg("bias").none(true),
-          py::arg("alibi_slopes").none(true), py::arg("options"), py::arg("dq").noconvert(), py::arg("dk").noconvert(), py::arg("dv").noconvert(),
+          py::arg("alibi_slopes").none(true), py::arg("options"), py::arg("dq").noconvert(),
+          py::arg("dk").noconvert(), py::arg("dv").noconvert(),
           py::arg("dscores").noconvert().none(true),
           py::arg("out").noconvert().none(true) = py::none(),
           py::arg("row_max_base2").noconvert().none(true) = py::none(),
@@ -144,13 +145,12 @@ void register_attention(py::module_& m) {
                                  "dropout_p, seed")
         .def(py::init([](double scale, bool causal, bool bottom_right, index_t window_left,
                          index_t window_right, double dropout_p, std::uint64_t seed) {
-                 return AttentionOptions{scale,     causal,       bottom_right, window_left,
+                 return AttentionOptions{scale,        causal,    bottom_right, window_left,
                                          window_right, dropout_p, seed};
              }),
              py::kw_only(), py::arg("scale") = 1.0, py::arg("causal") = false,
              py::arg("bottom_right") = false, py::arg("window_left") = kUnbounded,
-             py::arg("window_right") = kUnbounded, py::arg("dropout_p") = 0.0,
-             py::arg("seed") = 0)
+             py::arg("window_right") = kUnbounded, py::arg("dropout_p") = 0.0, py::arg("seed") = 0)
         .def_readwrite("scale", &AttentionOptions::scale)
         .def_readwrite("causal", &AttentionOptions::causal)
         .def_readwrite("bottom_right", &AttentionOptions::bottom_right)

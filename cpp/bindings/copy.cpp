@@ -73,13 +73,15 @@ void copy_into(py::array dst, const py::array& src) {
         return;
     }
     const index_t width = dst.shape(ndim - 1);
-    for (const auto& [a, name] : {std::pair<const py::array*, const char*>{&dst, "dst"}, {&src, "src"}})
+    for (const auto& [a, name] :
+         {std::pair<const py::array*, const char*>{&dst, "dst"}, {&src, "src"}})
         if (width > 1 && a->strides(ndim - 1) != item)
             throw py::value_error(std::string(name) + ": the last axis must be contiguous");
     const index_t rows = dst.size() / width, bytes = width * item;
     char* out = static_cast<char*>(dst.mutable_data());
     const char* in = static_cast<const char*>(src.data());
-    const py::ssize_t *shape = dst.shape(), *out_strides = dst.strides(), *in_strides = src.strides();
+    const py::ssize_t *shape = dst.shape(), *out_strides = dst.strides(),
+                      *in_strides = src.strides();
     py::gil_scoped_release release;
     threads::parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, [&](index_t task, int) {
         const index_t begin = task * kRowsPerTask, end = std::min(rows, begin + kRowsPerTask);

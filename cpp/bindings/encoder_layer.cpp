@@ -100,17 +100,17 @@ std::pair<layers::EncoderLayerShape, layers::EncoderLayerWeights<T>> check_layer
                               std::to_string(d) + ", base > 0");
     for (double eps : {options.norm1_eps, options.norm2_eps})
         if (!std::isfinite(eps)) throw py::value_error("options: norm eps must be finite");
-    for (const layers::DropoutOption& o : {options.attention_dropout, options.dropout1,
-                                           options.dropout, options.dropout2})
+    for (const layers::DropoutOption& o :
+         {options.attention_dropout, options.dropout1, options.dropout, options.dropout2})
         if (!(o.p >= 0.0 && o.p < 1.0))
             throw py::value_error("options: dropout p must be in [0, 1)");
 
     if (!p.in_proj_weight || !p.out_proj_weight)
         throw py::type_error("in_proj_weight, out_proj_weight: required");
-    auto w = each_parameter<const T*>(p, s, "", [](const Optional<T>& a, const char* name,
-                                                   const std::vector<index_t>& shape) {
-        return parameter(a, name, shape);
-    });
+    auto w = each_parameter<const T*>(
+        p, s, "", [](const Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
+            return parameter(a, name, shape);
+        });
     return {s, w};
 }
 
@@ -174,24 +174,24 @@ private:
 };
 
 // The twelve parameters' arguments of the bound functions, in EncoderLayerParameters' order.
-#define ATTNLAB_LAYER_PARAMETERS(T, p)                                                         \
-    Optional<T> p##in_proj_weight, Optional<T> p##in_proj_bias, Optional<T> p##out_proj_weight, \
-        Optional<T> p##out_proj_bias, Optional<T> p##linear1_weight,                           \
-        Optional<T> p##linear1_bias, Optional<T> p##linear2_weight,                            \
-        Optional<T> p##linear2_bias, Optional<T> p##norm1_weight, Optional<T> p##norm1_bias,   \
-        Optional<T> p##norm2_weight, Optional<T> p##norm2_bias
-#define ATTNLAB_LAYER_STRUCT(p)                                                                \
-    {p##in_proj_weight, p##in_proj_bias,  p##out_proj_weight, p##out_proj_bias,                \
-     p##linear1_weight, p##linear1_bias,  p##linear2_weight,  p##linear2_bias,                 \
-     p##norm1_weight,   p##norm1_bias,    p##norm2_weight,    p##norm2_bias}
+#define ATTNLAB_LAYER_PARAMETERS(T, p)                                                            \
+    Optional<T> p##in_proj_weight, Optional<T> p##in_proj_bias, Optional<T> p##out_proj_weight,   \
+        Optional<T> p##out_proj_bias, Optional<T> p##linear1_weight, Optional<T> p##linear1_bias, \
+        Optional<T> p##linear2_weight, Optional<T> p##linear2_bias, Optional<T> p##norm1_weight,  \
+        Optional<T> p##norm1_bias, Optional<T> p##norm2_weight, Optional<T> p##norm2_bias
+#define ATTNLAB_LAYER_STRUCT(p)                                                     \
+    {                                                                               \
+        p##in_proj_weight, p##in_proj_bias, p##out_proj_weight, p##out_proj_bias,   \
+            p##linear1_weight, p##linear1_bias, p##linear2_weight, p##linear2_bias, \
+            p##norm1_weight, p##norm1_bias, p##norm2_weight, p##norm2_bias          \
+    }
 
 template <class T>
 py::object forward(const Array<T>& x, ATTNLAB_LAYER_PARAMETERS(T, ),
                    const EncoderLayerOptions& options, index_t heads, index_t kv_heads,
                    const std::optional<py::array>& mask, const Optional<T>& alibi_slopes,
-                   const Optional<T>& past_keys, const Optional<T>& past_values,
-                   Optional<T> keys, Optional<T> values, Optional<T> weights, Array<T> out,
-                   bool training) {
+                   const Optional<T>& past_keys, const Optional<T>& past_values, Optional<T> keys,
+                   Optional<T> values, Optional<T> weights, Array<T> out, bool training) {
     const Parameters<T> p ATTNLAB_LAYER_STRUCT();
     if (past_keys.has_value() != past_values.has_value())
         throw py::value_error("past_keys, past_values: pass both or neither");
@@ -233,17 +233,17 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out
     auto [s, w] = check_layer(x, p, options, heads, kv_heads, 0);
     const layers::EncoderLayerShape& f = saved.shape;
     if (s.batch != f.batch || s.length != f.length || s.d_model != f.d_model ||
-        s.heads != f.heads || s.kv_heads != f.kv_heads ||
-        s.dim_feedforward != f.dim_feedforward || options.norm_first != saved.norm_first)
+        s.heads != f.heads || s.kv_heads != f.kv_heads || s.dim_feedforward != f.dim_feedforward ||
+        options.norm_first != saved.norm_first)
         throw py::value_error("saved: the activations of another layer's forward");
     expect_shape(grad_out, "grad_out", shape_of(x));
     layers::EncoderLayerAttention<T> at = check_attention(s, mask, alibi_slopes);
     layers::EncoderLayerGrads<T> g;
     g.x = gradient(dx, "dx", shape_of(x));
-    g.w = each_parameter<T*>(grads, s, "d_", [](Optional<T>& a, const char* name,
-                                                const std::vector<index_t>& shape) {
-        return gradient(a, name, shape);
-    });
+    g.w = each_parameter<T*>(
+        grads, s, "d_", [](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
+            return gradient(a, name, shape);
+        });
     py::gil_scoped_release release;
     layers::encoder_layer_backward<T>(s, w, options, at, x.data(), saved.at, grad_out.data(), g);
 }
@@ -255,12 +255,12 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out
 py::arg_v optional(const char* name) { return py::arg(name).noconvert().none(true) = py::none(); }
 
 // The twelve parameters' keyword arguments, named with a prefix ("" or "d_").
-#define ATTNLAB_LAYER_ARGS(prefix)                                                            \
-    optional(prefix "in_proj_weight"), optional(prefix "in_proj_bias"),                        \
-        optional(prefix "out_proj_weight"), optional(prefix "out_proj_bias"),                  \
-        optional(prefix "linear1_weight"), optional(prefix "linear1_bias"),                    \
-        optional(prefix "linear2_weight"), optional(prefix "linear2_bias"),                    \
-        optional(prefix "norm1_weight"), optional(prefix "norm1_bias"),                        \
+#define ATTNLAB_LAYER_ARGS(prefix)                                            \
+    optional(prefix "in_proj_weight"), optional(prefix "in_proj_bias"),       \
+        optional(prefix "out_proj_weight"), optional(prefix "out_proj_bias"), \
+        optional(prefix "linear1_weight"), optional(prefix "linear1_bias"),   \
+        optional(prefix "linear2_weight"), optional(prefix "linear2_bias"),   \
+        optional(prefix "norm1_weight"), optional(prefix "norm1_bias"),       \
         optional(prefix "norm2_weight"), optional(prefix "norm2_bias")
 
 template <class T>
@@ -268,9 +268,9 @@ void define(py::module_& m, const char* saved_name) {
     py::class_<Saved<T>>(m, saved_name, "A training forward's activations, for its backward.");
     m.def("encoder_layer_forward", &forward<T>, py::arg("x").noconvert(), py::kw_only(),
           ATTNLAB_LAYER_ARGS(""), py::arg("options"), py::arg("heads"), py::arg("kv_heads"),
-          py::arg("mask").none(true) = py::none(), optional("alibi_slopes"),
-          optional("past_keys"), optional("past_values"), optional("keys"), optional("values"),
-          optional("weights"), py::arg("out").noconvert(), py::arg("training") = false,
+          py::arg("mask").none(true) = py::none(), optional("alibi_slopes"), optional("past_keys"),
+          optional("past_values"), optional("keys"), optional("values"), optional("weights"),
+          py::arg("out").noconvert(), py::arg("training") = false,
           "The layer's output into out; with training, returns what its backward needs.");
     m.def("encoder_layer_backward", &backward<T>, py::arg("saved"), py::arg("x").noconvert(),
           py::arg("grad_out").noconvert(), py::kw_only(), ATTNLAB_LAYER_ARGS(""),

@@ -54,8 +54,10 @@ void run(const py::array& a, const py::array& b, py::array& c) {
     if (!py::isinstance<py::array_t<T>>(c))
         throw py::type_error("c: dtype " + std::string(py::str(c.dtype())) +
                              " does not match a's dtype " + std::string(py::str(a.dtype())));
-    if (a.ndim() < 2) throw py::value_error("a: expected at least 2 dimensions (..., m, k), got " + shape_str(a));
-    if (b.ndim() < 2) throw py::value_error("b: expected at least 2 dimensions (..., k, n), got " + shape_str(b));
+    if (a.ndim() < 2)
+        throw py::value_error("a: expected at least 2 dimensions (..., m, k), got " + shape_str(a));
+    if (b.ndim() < 2)
+        throw py::value_error("b: expected at least 2 dimensions (..., k, n), got " + shape_str(b));
     const py::ssize_t nd = std::max(a.ndim(), b.ndim());
     const index_t m = a.shape(a.ndim() - 2), k = a.shape(a.ndim() - 1), n = b.shape(b.ndim() - 1);
     if (b.shape(b.ndim() - 2) != k)
@@ -111,8 +113,10 @@ void run(const py::array& a, const py::array& b, py::array& c) {
     const T* a_data = static_cast<const T*>(a.data());
     const T* b_data = static_cast<const T*>(b.data());
     T* c_data = static_cast<T*>(c.mutable_data());
-    const index_t a_row = element_stride(a, a.ndim() - 2, "a"), a_col = element_stride(a, a.ndim() - 1, "a");
-    const index_t b_row = element_stride(b, b.ndim() - 2, "b"), b_col = element_stride(b, b.ndim() - 1, "b");
+    const index_t a_row = element_stride(a, a.ndim() - 2, "a"),
+                  a_col = element_stride(a, a.ndim() - 1, "a");
+    const index_t b_row = element_stride(b, b.ndim() - 2, "b"),
+                  b_col = element_stride(b, b.ndim() - 1, "b");
     py::gil_scoped_release release;
     std::vector<index_t> at(axes.size(), 0);
     for (;;) {

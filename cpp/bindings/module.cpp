@@ -11,15 +11,28 @@
 namespace py = pybind11;
 
 // Every bindings/<op>.cpp, by the name of its register_<op>: one list declares and calls them.
-#define ATTNLAB_BINDINGS(X)                                                                    \
-    X(attention) X(activation) X(dropout) X(embedding) X(loss) X(norm) X(positional)          \
-    X(softmax) X(exp) X(linear) X(matmul) X(workspace) X(copy) X(optim) X(encoder_layer)
+#define ATTNLAB_BINDINGS(X) \
+    X(attention)            \
+    X(activation)           \
+    X(dropout)              \
+    X(embedding)            \
+    X(loss)                 \
+    X(norm)                 \
+    X(positional)           \
+    X(softmax)              \
+    X(exp)                  \
+    X(linear)               \
+    X(matmul)               \
+    X(workspace)            \
+    X(copy)                 \
+    X(optim)                \
+    X(encoder_layer)
 
 namespace attnlab::bindings {
 #define ATTNLAB_DECLARE(op) void register_##op(py::module_& m);
 ATTNLAB_BINDINGS(ATTNLAB_DECLARE)
 #undef ATTNLAB_DECLARE
-}
+}  // namespace attnlab::bindings
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "attnlab's SIMD C++ core (private: use attnlab.functional)";
@@ -42,7 +55,8 @@ PYBIND11_MODULE(_core, m) {
             py::gil_scoped_release release;
             attnlab::threads::parallel_for(n, [&](std::int64_t task, int) {
                 ++ran;
-                if (task == fail_at) throw std::runtime_error("task " + std::to_string(task) + " failed");
+                if (task == fail_at)
+                    throw std::runtime_error("task " + std::to_string(task) + " failed");
             });
             return ran.load();
         },

@@ -24,8 +24,9 @@ py::array float_array_at(const py::list& list, const char* name, std::size_t i, 
     const std::string label = item(name, i);
     py::handle obj = list[i];
     if (!py::isinstance<py::array>(obj))
-        throw py::type_error(label + ": expected a NumPy array, got " +
-                             py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
+        throw py::type_error(
+            label + ": expected a NumPy array, got " +
+            py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
     auto a = py::reinterpret_borrow<py::array>(obj);
     if (!py::isinstance<py::array_t<float>>(a) && !py::isinstance<py::array_t<double>>(a))
         throw py::type_error(label + ": expected dtype float32 or float64, got " +
@@ -41,10 +42,9 @@ std::vector<std::vector<py::array>> checked_arrays(const py::list& params,
                                                    std::initializer_list<Companion> companions) {
     for (const Companion& c : companions)
         if (c.arrays.size() != params.size())
-            throw py::value_error(std::string(c.name) + ": expected " +
-                                  std::to_string(params.size()) +
-                                  " arrays (one per parameter), got " +
-                                  std::to_string(c.arrays.size()));
+            throw py::value_error(
+                std::string(c.name) + ": expected " + std::to_string(params.size()) +
+                " arrays (one per parameter), got " + std::to_string(c.arrays.size()));
     std::vector<std::vector<py::array>> rows;
     for (std::size_t i = 0; i < params.size(); ++i) {
         const py::array p = float_array_at(params, "params", i, true);
@@ -93,21 +93,21 @@ void sgd(const py::list& params, const py::list& grads, const py::list& momentum
          double weight_decay, bool nesterov, bool maximize) {
     const bool with_buffers = momentum != 0;
     auto rows = with_buffers
-        ? checked_arrays(params, {{"grads", grads, false},
-                                  {"momentum_buffers", momentum_buffers, true}})
-        : checked_arrays(params, {{"grads", grads, false}});
+                    ? checked_arrays(params, {{"grads", grads, false},
+                                              {"momentum_buffers", momentum_buffers, true}})
+                    : checked_arrays(params, {{"grads", grads, false}});
     if (!with_buffers && !momentum_buffers.empty())
         throw py::value_error("momentum_buffers: expected none when momentum is 0");
     if (fresh_buffers.size() != (with_buffers ? params.size() : 0))
-        throw py::value_error("fresh_buffers: expected one flag per parameter when momentum is "
-                              "not 0, none otherwise");
+        throw py::value_error(
+            "fresh_buffers: expected one flag per parameter when momentum is "
+            "not 0, none otherwise");
     const layers::SgdOptions options{lr, momentum, dampening, weight_decay, nesterov, maximize};
     auto make = [&](auto zero, std::vector<py::array>& r, std::size_t i) {
         using T = decltype(zero);
-        return layers::SgdBuffers<T>{written<T>(r[0]), read<T>(r[1]),
-                                     r.size() > 2 ? written<T>(r[2]) : nullptr,
-                                     static_cast<index_t>(r[0].size()),
-                                     with_buffers && fresh_buffers[i]};
+        return layers::SgdBuffers<T>{
+            written<T>(r[0]), read<T>(r[1]), r.size() > 2 ? written<T>(r[2]) : nullptr,
+            static_cast<index_t>(r[0].size()), with_buffers && fresh_buffers[i]};
     };
     auto f32 = buffers_of<float>(rows, make);
     auto f64 = buffers_of<double>(rows, make);
@@ -120,12 +120,13 @@ void adam(const py::list& params, const py::list& grads, const py::list& exp_avg
           const py::list& exp_avg_sqs, const py::list& max_exp_avg_sqs,
           const std::vector<index_t>& steps, double lr, double beta1, double beta2, double eps,
           double weight_decay, bool decoupled_weight_decay, bool amsgrad, bool maximize) {
-    auto rows = amsgrad
-        ? checked_arrays(params, {{"grads", grads, false}, {"exp_avgs", exp_avgs, true},
-                                  {"exp_avg_sqs", exp_avg_sqs, true},
-                                  {"max_exp_avg_sqs", max_exp_avg_sqs, true}})
-        : checked_arrays(params, {{"grads", grads, false}, {"exp_avgs", exp_avgs, true},
-                                  {"exp_avg_sqs", exp_avg_sqs, true}});
+    auto rows = amsgrad ? checked_arrays(params, {{"grads", grads, false},
+                                                  {"exp_avgs", exp_avgs, true},
+                                                  {"exp_avg_sqs", exp_avg_sqs, true},
+                                                  {"max_exp_avg_sqs", max_exp_avg_sqs, true}})
+                        : checked_arrays(params, {{"grads", grads, false},
+                                                  {"exp_avgs", exp_avgs, true},
+                                                  {"exp_avg_sqs", exp_avg_sqs, true}});
     if (!amsgrad && !max_exp_avg_sqs.empty())
         throw py::value_error("max_exp_avg_sqs: expected none without amsgrad");
     if (steps.size() != params.size())
@@ -136,13 +137,17 @@ void adam(const py::list& params, const py::list& grads, const py::list& exp_avg
         if (steps[i] < 1)
             throw py::value_error(item("steps", i) + ": expected a step count >= 1, got " +
                                   std::to_string(steps[i]));
-    const layers::AdamOptions options{lr, beta1, beta2, eps, weight_decay,
-                                      decoupled_weight_decay, amsgrad, maximize};
+    const layers::AdamOptions options{
+        lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize};
     auto make = [&](auto zero, std::vector<py::array>& r, std::size_t i) {
         using T = decltype(zero);
-        return layers::AdamBuffers<T>{written<T>(r[0]), read<T>(r[1]), written<T>(r[2]),
-                                      written<T>(r[3]), r.size() > 4 ? written<T>(r[4]) : nullptr,
-                                      static_cast<index_t>(r[0].size()), steps[i]};
+        return layers::AdamBuffers<T>{written<T>(r[0]),
+                                      read<T>(r[1]),
+                                      written<T>(r[2]),
+                                      written<T>(r[3]),
+                                      r.size() > 4 ? written<T>(r[4]) : nullptr,
+                                      static_cast<index_t>(r[0].size()),
+                                      steps[i]};
     };
     auto f32 = buffers_of<float>(rows, make);
     auto f64 = buffers_of<double>(rows, make);

@@ -1,8 +1,8 @@
 // Arrays backed by the core's workspace cache, for large results the caller may drop and ask
 // for again (attention weights): their memory goes back to the cache, not to the system, so
 // the next call writes into pages already mapped instead of page-faulting fresh ones.
-#include "checks.hpp"
 #include "workspace.hpp"
+#include "checks.hpp"
 
 namespace attnlab::bindings {
 namespace {

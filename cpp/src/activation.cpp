@@ -7,7 +7,8 @@ namespace attnlab {
 template <class T>
 void activation_forward(Activation f, const T* x, index_t n, T* y) {
     const auto& k = active_kernels().blocks<T>();
-    for_row_tiles(n, 1, [&](index_t, index_t i, index_t m) { k.activation(f, nullptr, x + i, m, y + i); });
+    for_row_tiles(
+        n, 1, [&](index_t, index_t i, index_t m) { k.activation(f, nullptr, x + i, m, y + i); });
 }
 
 template <class T>

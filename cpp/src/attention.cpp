@@ -41,7 +41,8 @@ AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>
 // Copies rows (n, dim) into rows of width dim_pad.
 template <class T>
 void pack_rows(const T* src, index_t n, index_t dim, index_t dim_pad, T* dst) {
-    for (index_t j = 0; j < n; ++j) std::copy(src + j * dim, src + (j + 1) * dim, dst + j * dim_pad);
+    for (index_t j = 0; j < n; ++j)
+        std::copy(src + j * dim, src + (j + 1) * dim, dst + j * dim_pad);
 }
 
 template <class T>
@@ -87,16 +88,16 @@ HeadKv<T> pack_head_kv(const AttentionPlan<T>& p, index_t bh, T* kt, T* vp,
 // into kp when the head dim needs padding (kp null: the caller's K rows serve), and which key
 // blocks of K hold only finite values. Returns the backward's view of them and kt.
 template <class T>
-HeadKvGrad<T> pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, const T* kt, T* vt,
-                                T* kp, std::uint8_t* k_finite) {
+HeadKvGrad<T> pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, const T* kt, T* vt, T* kp,
+                                std::uint8_t* k_finite) {
     const AttentionShape& s = p.shape;
     const T* k = p.in.k + bh * s.lk * s.dim;
     for (index_t blk = 0; blk < p.k_blocks; ++blk) {
         index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
         k_finite[blk] = all_finite(k + j0 * s.dim, n * s.dim);
     }
-    active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk, s.dim_v,
-                                                  T(1), vt);
+    active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk, s.dim_v, T(1),
+                                                  vt);
     if (kp) pack_rows(k, s.lk, s.dim, p.dim_pad, kp);
     return {kt, vt, kp ? kp : k, k_finite};
 }
@@ -188,11 +189,13 @@ void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights)
         std::optional<KvPack<T>> pack;
         if (!p.kt) pack.emplace(p, false);
         Scratch<T> scratch(p);
-        threads::parallel_for(s.batch * s.heads * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
-            index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
-            index_t b = bh / s.heads, h = bh % s.heads;
-            kernels.forward(p, p.head_kv(b, p.kv_head(h)), b, h, qb, scratch.for_worker(worker));
-        });
+        threads::parallel_for(s.batch * s.heads * p.q_blocks, scratch.reserver(),
+                              [&](index_t task, int worker) {
+                                  index_t qb = task % p.q_blocks, bh = task / p.q_blocks;
+                                  index_t b = bh / s.heads, h = bh % s.heads;
+                                  kernels.forward(p, p.head_kv(b, p.kv_head(h)), b, h, qb,
+                                                  scratch.for_worker(worker));
+                              });
         return;
     }
     // One task per (batch, kv head), which packs its K and V into the worker's scratch, where
@@ -269,8 +272,7 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     // Written in full by the forward and the delta reduction: no zero fill.
     Buffer<T> out_buffer(recomputed * s.dim_v, false), max_buffer(recomputed, false);
     Buffer<T> inv_buffer(recomputed, false), delta(rows, false);
-    if (!saved)
-        run_forward<T>(p, out_buffer.get(), {max_buffer.get(), inv_buffer.get()}, nullptr);
+    if (!saved) run_forward<T>(p, out_buffer.get(), {max_buffer.get(), inv_buffer.get()}, nullptr);
     const T* out = saved ? saved_out : out_buffer.get();
     const bool pad_q = p.dim_pad != s.dim, pad_g = p.dim_v_pad != s.dim_v;
     Buffer<T> qp(pad_q ? rows * p.dim_pad : 0), gp(pad_g ? rows * p.dim_v_pad : 0);
@@ -287,8 +289,8 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
             q_finite.get()[bh * p.q_blocks + qb] = all_finite(in.q + i0 * s.dim, n * s.dim);
             g_finite.get()[bh * p.q_blocks + qb] = all_finite(grad_out + i0 * s.dim_v, n * s.dim_v);
         }
-        active_kernels().attention<T>().row_dots(grad_out + r0 * s.dim_v, out + r0 * s.dim_v,
-                                                 s.lq, s.dim_v, delta.get() + r0);
+        active_kernels().attention<T>().row_dots(grad_out + r0 * s.dim_v, out + r0 * s.dim_v, s.lq,
+                                                 s.dim_v, delta.get() + r0);
     });
     p.qp = pad_q ? qp.get() : in.q;
     p.gp = pad_g ? gp.get() : grad_out;
@@ -310,8 +312,9 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     if (per_head) {
         p.ds_store = dscores;
         const bool pad_k = p.dim_pad != s.dim;
-        Scratch<T> scratch(p, p.dq_scratch() + p.kt_stride() + p.vt_stride() +
-                                  (pad_k ? p.kp_stride() : 0), p.k_blocks);
+        Scratch<T> scratch(
+            p, p.dq_scratch() + p.kt_stride() + p.vt_stride() + (pad_k ? p.kp_stride() : 0),
+            p.k_blocks);
         threads::parallel_for(kv_total, scratch.reserver(), [&](index_t bh, int worker) {
             T* tile = scratch.for_worker(worker);
             T* kt = tile + p.tile_scratch() + p.dq_scratch();
@@ -336,7 +339,8 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     if (dscores) {
         p.ds_store = dscores;
     } else if (ds_fits) {
-        kv_per_phase = std::min(kv_total, kDsBudget / (ds_per_kv * static_cast<index_t>(sizeof(T))));
+        kv_per_phase =
+            std::min(kv_total, kDsBudget / (ds_per_kv * static_cast<index_t>(sizeof(T))));
         ds_buffer = Buffer<T>(kv_per_phase * ds_per_kv, false);  // only read where written
         p.ds_store = ds_buffer.get();
     }
@@ -345,15 +349,18 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     for (index_t g0 = 0; g0 < kv_total; g0 += kv_per_phase) {
         const index_t g1 = std::min(kv_total, g0 + kv_per_phase);
         if (p.ds_store && !dscores) p.ds_head0 = g0 * p.group;
-        threads::parallel_for((g1 - g0) * p.k_blocks, scratch.reserver(), [&](index_t task, int worker) {
-            index_t kb = task % p.k_blocks, bh = g0 + task / p.k_blocks;
-            kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb, scratch.for_worker(worker));
-        });
+        threads::parallel_for((g1 - g0) * p.k_blocks, scratch.reserver(),
+                              [&](index_t task, int worker) {
+                                  index_t kb = task % p.k_blocks, bh = g0 + task / p.k_blocks;
+                                  kernels.backward_kv(p, bh / s.kv_heads, bh % s.kv_heads, kb,
+                                                      scratch.for_worker(worker));
+                              });
         const index_t h0 = g0 * p.group, h1 = g1 * p.group;
-        threads::parallel_for((h1 - h0) * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
-            index_t qb = task % p.q_blocks, bh = h0 + task / p.q_blocks;
-            kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
-        });
+        threads::parallel_for(
+            (h1 - h0) * p.q_blocks, scratch.reserver(), [&](index_t task, int worker) {
+                index_t qb = task % p.q_blocks, bh = h0 + task / p.q_blocks;
+                kernels.backward_q(p, bh / s.heads, bh % s.heads, qb, scratch.for_worker(worker));
+            });
     }
 }
 
@@ -367,8 +374,8 @@ template void attention_backward<float>(const AttentionShape&, const AttentionIn
                                         const AttentionOptions&, const float*, float*, float*,
                                         float*, float*, const float*, SoftmaxStats<const float>);
 template void attention_backward<double>(const AttentionShape&, const AttentionInputs<double>&,
-                                         const AttentionOptions&, const double*, double*,
-                                         double*, double*, double*, const double*,
+                                         const AttentionOptions&, const double*, double*, double*,
+                                         double*, double*, const double*,
                                          SoftmaxStats<const double>);
 
 }  // namespace attnlab

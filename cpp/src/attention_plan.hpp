@@ -45,7 +45,7 @@ struct AttentionPlan {
     AttentionShape shape;
     AttentionOptions opt;
     AttentionInputs<T> in;
-    index_t group = 1;             // q heads per kv head
+    index_t group = 1;  // q heads per kv head
     index_t q_blocks = 0, k_blocks = 0;
     index_t dim_pad = 0, dim_v_pad = 0;
 
@@ -79,7 +79,7 @@ struct AttentionPlan {
     // writes stats, the backward reads saved.
     SoftmaxStats<T> stats;
     SoftmaxStats<const T> saved;
-    T* delta = nullptr;    // (B, H, lq): rowsum(grad_out * out)
+    T* delta = nullptr;  // (B, H, lq): rowsum(grad_out * out)
     T* dq = nullptr;
     T* dk = nullptr;
     T* dv = nullptr;

@@ -13,8 +13,7 @@ void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y, 
     });
 }
 
-template void dropout_forward<float>(const float*, index_t, double, std::uint64_t, float*,
-                                     index_t);
+template void dropout_forward<float>(const float*, index_t, double, std::uint64_t, float*, index_t);
 template void dropout_forward<double>(const double*, index_t, double, std::uint64_t, double*,
                                       index_t);
 

@@ -65,11 +65,13 @@ Panels<T> in_place_panels(const T* data, index_t ld) {
 // multiple of kPad are zeroed (the kernel reads them; garbage there could be slow denormals);
 // the rest of a last, narrow panel is never read.
 template <class T>
-void pack_panel(const T* src, index_t k, index_t n, index_t stride_k, index_t stride_n,
-                index_t t, index_t strip, T* dst) {
+void pack_panel(const T* src, index_t k, index_t n, index_t stride_k, index_t stride_n, index_t t,
+                index_t strip, T* dst) {
     const index_t j0 = t * kPanel, width = std::min(kPanel, n - j0);
     const index_t padded = std::min(kPanel, round_up(width, kPad));
-    auto at = [&](index_t p, index_t j) { return dst + j / strip * k * strip + p * strip + j % strip; };
+    auto at = [&](index_t p, index_t j) {
+        return dst + j / strip * k * strip + p * strip + j % strip;
+    };
     for (index_t j = width; j < padded; ++j)
         for (index_t p = 0; p < k; ++p) *at(p, j) = T(0);
     if (stride_n == 1) {
@@ -120,8 +122,8 @@ Panels<T> row_panels(const T* src, index_t m, index_t k, index_t n, index_t ld, 
 // round_up(n, kPad))).
 template <class T>
 void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a, index_t lda,
-                  index_t ldp, Panels<T> b, const T* bias, T* c, index_t i0, index_t j0,
-                  T* scratch, index_t tile_rows = kRows) {
+                  index_t ldp, Panels<T> b, const T* bias, T* c, index_t i0, index_t j0, T* scratch,
+                  index_t tile_rows = kRows) {
     const index_t n_pad = round_up(n, kPad);
     const index_t rows = std::min(tile_rows, m - i0), cols = std::min(kCols, n_pad - j0);
     const bool direct = n == n_pad;
@@ -139,8 +141,8 @@ void product_tile(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* 
 
 // C (m, n) = A B (+ bias) with B in panels, every tile a pool task.
 template <class T>
-void tiled_product(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a,
-                   index_t lda, index_t ldp, Panels<T> b, const T* bias, T* c) {
+void tiled_product(GemmKernel<T> gemm, index_t m, index_t n, index_t k, const T* a, index_t lda,
+                   index_t ldp, Panels<T> b, const T* bias, T* c) {
     const index_t col_tiles = blocks(round_up(n, kPad), kCols);
     const index_t tile_rows = task_rows(m, col_tiles), row_tiles = blocks(m, tile_rows);
     const bool direct = n % kPad == 0;

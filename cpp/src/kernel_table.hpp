@@ -31,8 +31,8 @@ struct BlockKernels {
     void (*norm)(const T* x, index_t rows, index_t n, const T* w, const T* b, bool centred, T eps,
                  T* y);
     // dw, db accumulate this tile's sums.
-    void (*norm_backward)(const T* g, const T* x, index_t rows, index_t n, const T* w,
-                          bool centred, T eps, T* dx, T* dw, T* db);
+    void (*norm_backward)(const T* g, const T* x, index_t rows, index_t n, const T* w, bool centred,
+                          T eps, T* dx, T* dw, T* db);
     // forward when g is null, else dx = g * f'(x).
     void (*activation)(Activation f, const T* g, const T* x, index_t n, T* y);
     void (*softmax)(const T* x, index_t rows, index_t n, bool log, T* y);
@@ -55,9 +55,9 @@ struct BlockKernels {
 // over k in order.
 template <class T>
 struct GemmKernel {
-    void (*run)(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
-                const T* b, index_t ldb, index_t strip_stride, T* c, index_t ldc,
-                bool accumulate, const T* bias);
+    void (*run)(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
+                index_t ldb, index_t strip_stride, T* c, index_t ldc, bool accumulate,
+                const T* bias);
     index_t strip;
 };
 

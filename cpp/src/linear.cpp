@@ -34,9 +34,8 @@ void few_rows(GemmKernel<T> gemm, const T* x, index_t n, index_t in, const T* w,
     for (index_t i = 0; i < n; ++i)
         for (index_t p = 0; p < in; ++p) xt.get()[p * cols + i] = x[i * in + p];
     Buffer<T> yt(out * cols, false);  // y^T, written in full
-    const index_t rows = std::max(gemm::kRowStep,
-                                  round_up(blocks(kFewRowsWork, std::max<index_t>(in, 1)),
-                                           gemm::kRowStep));
+    const index_t rows = std::max(
+        gemm::kRowStep, round_up(blocks(kFewRowsWork, std::max<index_t>(in, 1)), gemm::kRowStep));
     threads::parallel_for(blocks(out, rows), [&](index_t task, int) {
         const index_t o0 = task * rows, m = std::min(rows, out - o0);
         T* c = yt.get() + o0 * cols;
@@ -61,8 +60,8 @@ void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, 
 }
 
 template <class T>
-void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
-                     index_t out, T* dx, T* dw, T* dbias) {
+void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in, index_t out,
+                     T* dx, T* dw, T* dbias) {
     const auto gemm = active_kernels().gemm<T>();
     if (dx && n > 0 && in > 0) {  // dx (n, in) = grad_out (n, out) w (out, in)
         std::optional<Buffer<T>> packed;
@@ -87,7 +86,7 @@ template void linear_forward<double>(const double*, index_t, index_t, const doub
                                      const double*, double*);
 template void linear_backward<float>(const float*, const float*, const float*, index_t, index_t,
                                      index_t, float*, float*, float*);
-template void linear_backward<double>(const double*, const double*, const double*, index_t,
-                                      index_t, index_t, double*, double*, double*);
+template void linear_backward<double>(const double*, const double*, const double*, index_t, index_t,
+                                      index_t, double*, double*, double*);
 
 }  // namespace attnlab

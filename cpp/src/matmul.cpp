@@ -25,8 +25,7 @@ constexpr index_t kStackElements = 4096;
 }  // namespace
 
 template <class T>
-void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strided3<T> b,
-            T* c) {
+void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strided3<T> b, T* c) {
     if (batch == 0 || m == 0 || n == 0) return;
     if (k == 0) {
         std::fill(c, c + batch * m * n, T(0));
@@ -104,9 +103,9 @@ void matmul(index_t batch, index_t m, index_t n, index_t k, Strided3<T> a, Strid
     }
 }
 
-template void matmul<float>(index_t, index_t, index_t, index_t, Strided3<float>,
-                            Strided3<float>, float*);
-template void matmul<double>(index_t, index_t, index_t, index_t, Strided3<double>,
-                             Strided3<double>, double*);
+template void matmul<float>(index_t, index_t, index_t, index_t, Strided3<float>, Strided3<float>,
+                            float*);
+template void matmul<double>(index_t, index_t, index_t, index_t, Strided3<double>, Strided3<double>,
+                             double*);
 
 }  // namespace attnlab

@@ -69,14 +69,14 @@ void rms_norm_backward(const T* grad_out, const T* x, index_t rows, index_t n, c
     backward<T>(false, grad_out, x, rows, n, weight, eps, dx, dweight, nullptr);
 }
 
-#define ATTNLAB_INSTANTIATE(T)                                                                  \
-    template void layer_norm_forward<T>(const T*, index_t, index_t, const T*, const T*, double, \
-                                        T*);                                                    \
-    template void rms_norm_forward<T>(const T*, index_t, index_t, const T*, double, T*);        \
-    template void layer_norm_backward<T>(const T*, const T*, index_t, index_t, const T*, double, \
-                                         T*, T*, T*);                                           \
-    template void rms_norm_backward<T>(const T*, const T*, index_t, index_t, const T*, double,  \
-                                       T*, T*);
+#define ATTNLAB_INSTANTIATE(T)                                                                     \
+    template void layer_norm_forward<T>(const T*, index_t, index_t, const T*, const T*, double,    \
+                                        T*);                                                       \
+    template void rms_norm_forward<T>(const T*, index_t, index_t, const T*, double, T*);           \
+    template void layer_norm_backward<T>(const T*, const T*, index_t, index_t, const T*, double,   \
+                                         T*, T*, T*);                                              \
+    template void rms_norm_backward<T>(const T*, const T*, index_t, index_t, const T*, double, T*, \
+                                       T*);
 ATTNLAB_INSTANTIATE(float)
 ATTNLAB_INSTANTIATE(double)
 #undef ATTNLAB_INSTANTIATE

@@ -15,7 +15,8 @@ void rope_forward(const T* x, index_t rows, index_t dim, const double* positions
     const index_t half = opt.rotary_dim / 2;
     std::vector<double> inv_freq(half);
     for (index_t k = 0; k < half; ++k)
-        inv_freq[k] = std::pow(opt.base, -2.0 * static_cast<double>(k) / static_cast<double>(opt.rotary_dim));
+        inv_freq[k] =
+            std::pow(opt.base, -2.0 * static_cast<double>(k) / static_cast<double>(opt.rotary_dim));
     std::vector<T> cos(num_positions * half), sin(num_positions * half);
     for_row_tiles(num_positions, half, [&](index_t, index_t p0, index_t m) {
         for (index_t p = p0; p < p0 + m; ++p)

@@ -242,8 +242,8 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_, done_;
     std::vector<std::thread> workers_;
-    std::atomic<int> size_{1};  // workers_.size() + 1
-    Job* job_ = nullptr;  // the open job, taken by workers under mutex_
+    std::atomic<int> size_{1};    // workers_.size() + 1
+    Job* job_ = nullptr;          // the open job, taken by workers under mutex_
     std::atomic<int> joined_{0};  // workers inside the open job's tasks
     // Written under mutex_; atomic so that spinning threads may poll them without it.
     std::atomic<std::uint64_t> generation_{0};

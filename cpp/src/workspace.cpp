@@ -42,7 +42,8 @@ std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m;
 // child: the forking thread takes it first, and both sides release it.
 void lock_for_fork() { mutex.lock(); }
 void unlock_after_fork() { mutex.unlock(); }
-[[maybe_unused]] const bool fork_handlers = pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0;
+[[maybe_unused]] const bool fork_handlers =
+    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork) == 0;
 
 // Removes slot i from the cache (mutex held) and returns its block.
 Block take(std::size_t i) {

@@ -3,17 +3,18 @@
 // attention call, so the blocks one call frees serve the next.
 #pragma once
 
-#include <utility>
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "attnlab/api.hpp"
 
 namespace attnlab::workspace {
 
 // At least `bytes` of 64-byte aligned memory (2 MiB aligned and huge-page advised when large),
-// a real block even for 0; throws std::bad_alloc, at once for more than physical_memory(). `capacity` receives the block's true size, to hand back to release.
+// a real block even for 0; throws std::bad_alloc, at once for more than physical_memory().
+// `capacity` receives the block's true size, to hand back to release.
 void* acquire(std::size_t bytes, std::size_t& capacity);
 // Returns a block to the cache, or to the system when the cache is full.
 void release(void* block, std::size_t capacity) noexcept;

@@ -107,30 +107,36 @@ void check_gemm(const attnlab::KernelTable& table) {
     std::vector<T> strips(k * n);  // (n / strip, k, strip)
     for (index_t p = 0; p < k; ++p)
         for (index_t j = 0; j < n; ++j)
-            strips[j / gemm.strip * k * gemm.strip + p * gemm.strip + j % gemm.strip] = b[p * n + j];
+            strips[j / gemm.strip * k * gemm.strip + p * gemm.strip + j % gemm.strip] =
+                b[p * n + j];
     for (bool packed : {false, true})
-    for (bool transposed : {false, true}) {
-        // A's element (r, p) at a[r * lda + p * ldp]: row-major (m, k), or read as (k, m).
-        const index_t lda = transposed ? 1 : k, ldp = transposed ? m : 1;
-        for (int mode = 0; mode < 3; ++mode) {  // =, +=, = + bias
-            const bool accumulate = mode == 1, with_bias = mode == 2;
-            std::vector<T> c = c0;
-            gemm.run(m, n, k, a.data(), lda, ldp, packed ? strips.data() : b.data(),
-                     packed ? gemm.strip : n, packed ? k * gemm.strip : 0, c.data(), n,
-                     accumulate, with_bias ? bias.data() : nullptr);
-            Ref want(m * n);
-            for (index_t r = 0; r < m; ++r)
-                for (index_t j = 0; j < n; ++j) {
-                    double s = accumulate ? double(c0[r * n + j]) : with_bias ? double(bias[j]) : 0.0;
-                    for (index_t p = 0; p < k; ++p)
-                        s += double(a[r * lda + p * ldp]) * double(b[p * n + j]);
-                    want[r * n + j] = s;
-                }
-            check(std::string("gemm") + (packed ? " strips" : "") + (transposed ? " A^T" : " A") +
-                      (accumulate ? " +=" : with_bias ? " = + bias" : " ="),
-                  c, want, tolerance<T>());
+        for (bool transposed : {false, true}) {
+            // A's element (r, p) at a[r * lda + p * ldp]: row-major (m, k), or read as (k, m).
+            const index_t lda = transposed ? 1 : k, ldp = transposed ? m : 1;
+            for (int mode = 0; mode < 3; ++mode) {  // =, +=, = + bias
+                const bool accumulate = mode == 1, with_bias = mode == 2;
+                std::vector<T> c = c0;
+                gemm.run(m, n, k, a.data(), lda, ldp, packed ? strips.data() : b.data(),
+                         packed ? gemm.strip : n, packed ? k * gemm.strip : 0, c.data(), n,
+                         accumulate, with_bias ? bias.data() : nullptr);
+                Ref want(m * n);
+                for (index_t r = 0; r < m; ++r)
+                    for (index_t j = 0; j < n; ++j) {
+                        double s = accumulate  ? double(c0[r * n + j])
+                                   : with_bias ? double(bias[j])
+                                               : 0.0;
+                        for (index_t p = 0; p < k; ++p)
+                            s += double(a[r * lda + p * ldp]) * double(b[p * n + j]);
+                        want[r * n + j] = s;
+                    }
+                check(std::string("gemm") + (packed ? " strips" : "") +
+                          (transposed ? " A^T" : " A") +
+                          (accumulate  ? " +="
+                           : with_bias ? " = + bias"
+                                       : " ="),
+                      c, want, tolerance<T>());
+            }
         }
-    }
 }
 
 template <class T>
@@ -144,10 +150,10 @@ void check_exp(const attnlab::KernelTable& table) {
         bool base2;
     };
     const double top = sizeof(T) == 4 ? 88.0 : 709.0;
-    for (const Case& c : {Case{"exp general", ExpVariant::general, -top, top, false},
-                          Case{"exp nonpositive", ExpVariant::nonpositive, -top, 0.0, false},
-                          Case{"exp2 nonpositive", ExpVariant::base2_nonpositive, -1.4 * top, 0.0,
-                               true}}) {
+    for (const Case& c :
+         {Case{"exp general", ExpVariant::general, -top, top, false},
+          Case{"exp nonpositive", ExpVariant::nonpositive, -top, 0.0, false},
+          Case{"exp2 nonpositive", ExpVariant::base2_nonpositive, -1.4 * top, 0.0, true}}) {
         auto x = uniform<T>(n, c.lo, c.hi, 4);
         // Ends and specials: 0, the underflow range, -inf and NaN.
         x[0] = T(0);
@@ -160,7 +166,8 @@ void check_exp(const attnlab::KernelTable& table) {
         for (index_t i = 0; i < n; ++i)
             want[i] = static_cast<T>(c.base2 ? std::exp2(double(x[i])) : std::exp(double(x[i])));
         // Results below the smallest normal are compared absolutely.
-        check(c.name, got, want, {double(std::numeric_limits<T>::min()), sizeof(T) == 4 ? 4e-7 : 4e-15});
+        check(c.name, got, want,
+              {double(std::numeric_limits<T>::min()), sizeof(T) == 4 ? 4e-7 : 4e-15});
     }
 }
 
@@ -198,14 +205,15 @@ void check_norms() {
         std::vector<T> got_y(rows * n), got_dx(rows * n), got_dw(n), got_db(n);
         const std::string name = centred ? "layer_norm" : "rms_norm";
         if (centred) {
-            attnlab::layer_norm_forward<T>(x.data(), rows, n, w.data(), b.data(), eps, got_y.data());
+            attnlab::layer_norm_forward<T>(x.data(), rows, n, w.data(), b.data(), eps,
+                                           got_y.data());
             attnlab::layer_norm_backward<T>(g.data(), x.data(), rows, n, w.data(), eps,
                                             got_dx.data(), got_dw.data(), got_db.data());
             check(name + " backward dbias", got_db, db, tolerance<T>());
         } else {
             attnlab::rms_norm_forward<T>(x.data(), rows, n, w.data(), eps, got_y.data());
-            attnlab::rms_norm_backward<T>(g.data(), x.data(), rows, n, w.data(), eps,
-                                          got_dx.data(), got_dw.data());
+            attnlab::rms_norm_backward<T>(g.data(), x.data(), rows, n, w.data(), eps, got_dx.data(),
+                                          got_dw.data());
         }
         check(name + " forward", got_y, y, tolerance<T>());
         check(name + " backward dx", got_dx, dx, tolerance<T>(1e-4));
@@ -223,8 +231,9 @@ void check_activations() {
         const char* name;
         Activation f;
     };
-    for (const Case& a : {Case{"relu", Activation::relu}, Case{"silu", Activation::silu},
-                          Case{"gelu", Activation::gelu}, Case{"gelu_tanh", Activation::gelu_tanh}}) {
+    for (const Case& a :
+         {Case{"relu", Activation::relu}, Case{"silu", Activation::silu},
+          Case{"gelu", Activation::gelu}, Case{"gelu_tanh", Activation::gelu_tanh}}) {
         Ref y(n), dx(n);
         for (index_t i = 0; i < n; ++i) {
             const double v = x[i];
@@ -338,9 +347,8 @@ void check_dropout() {
     }
     expect(wrong == 0, std::string("dropout keeps x / (1 - p) exactly, ") + dtype_name<T>());
     const double rate = double(dropped) / double(n);
-    expect(std::abs(rate - p) < 0.01,
-           std::string("dropout drops p = 0.3 of 100003 (") + std::to_string(rate) + "), " +
-               dtype_name<T>());
+    expect(std::abs(rate - p) < 0.01, std::string("dropout drops p = 0.3 of 100003 (") +
+                                          std::to_string(rate) + "), " + dtype_name<T>());
 }
 
 template <class T>
@@ -358,7 +366,8 @@ void check_rope() {
             const double pos = positions[r % positions.size()];
             for (index_t i = 0; i < dim; ++i) y[r * dim + i] = x[r * dim + i];
             for (index_t k = 0; k < half; ++k) {
-                const double angle = pos * std::pow(opt.base, -2.0 * double(k) / double(opt.rotary_dim));
+                const double angle =
+                    pos * std::pow(opt.base, -2.0 * double(k) / double(opt.rotary_dim));
                 const index_t i0 = interleaved ? 2 * k : k, i1 = interleaved ? 2 * k + 1 : k + half;
                 const double a = x[r * dim + i0], b = x[r * dim + i1];
                 y[r * dim + i0] = a * std::cos(angle) - b * std::sin(angle);
@@ -505,7 +514,8 @@ void check_attention(bool causal) {
                 double m = -INFINITY, z = 0.0;
                 for (index_t j = 0; j < s.lk; ++j) {
                     double dot = 0.0;
-                    for (index_t d = 0; d < s.dim; ++d) dot += double(qh[i * s.dim + d]) * kh[j * s.dim + d];
+                    for (index_t d = 0; d < s.dim; ++d)
+                        dot += double(qh[i * s.dim + d]) * kh[j * s.dim + d];
                     p[j] = j <= last ? dot * opt.scale : -INFINITY;
                     m = std::max(m, p[j]);
                 }

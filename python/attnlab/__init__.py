@@ -12,20 +12,29 @@ forward and backward, computed by a runtime-dispatched SIMD C++ core.
 
 # tensor first: functional's ops and autograd's Functions are built on the Tensor class.
 from attnlab.tensor import Tensor, cat, from_numpy, stack, tensor, where  # isort: skip
-from attnlab import arch, autograd, data, functional, interpret, nn, optim, teaching, viz
-from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from attnlab import (
+    arch,
+    autograd,
+    data,
+    functional,
+    interop,
+    interpret,
+    models,
+    nn,
+    optim,
+    pretrained,
+    teaching,
+    viz,
+)
 from attnlab._memory import empty_cache
 from attnlab._random import manual_seed
 from attnlab._threads import get_num_threads, set_num_threads
+from attnlab._version import __version__
+from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
 from attnlab.nn.recording import record_attention
 from attnlab.teaching import check
-from attnlab import models  # noqa: E402  (after nn: the models are built of its layers)
-from attnlab import pretrained  # noqa: E402  (BERT from nn's layers; safetensors, tokenizers lazily)
 from attnlab.train import History, evaluate, fit
-from attnlab.checkpoint import Checkpoint, CheckpointError, load, load_model, save
-from attnlab import interop  # noqa: E402  (imports torch only when used)
-
-from attnlab._version import __version__
 
 __all__ = [
     "Checkpoint",

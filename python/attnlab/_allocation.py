@@ -37,8 +37,10 @@ def reserve(*shapes: Iterable[int], what: str = "an array") -> None:
         return
     elements = sum(math.prod(shape) for shape in shapes)
     if elements > left[0] or len(shapes) > left[1]:
-        raise ValueError(f"{what} of {elements} numbers in {len(shapes)} arrays exceeds what "
-                         f"is left of the allocation limit ({left[0]} numbers in {left[1]} "
-                         "arrays)")
+        raise ValueError(
+            f"{what} of {elements} numbers in {len(shapes)} arrays exceeds what "
+            f"is left of the allocation limit ({left[0]} numbers in {left[1]} "
+            "arrays)"
+        )
     left[0] -= elements
     left[1] -= len(shapes)

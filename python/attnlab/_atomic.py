@@ -22,8 +22,9 @@ def write_atomically(path: str | os.PathLike, data: bytes | bytearray) -> None:
     temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
     # 0o666 and O_EXCL: the process's umask applies as for any new file, and no other file of
     # that name is ever overwritten.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
+    fd = os.open(
+        temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+    )
     try:
         with open(fd, "wb", closefd=True) as f:
             f.write(data)

@@ -14,8 +14,8 @@ attnlab on every other arch, as "attnlab [name]", in the same rounds.
 
 from __future__ import annotations
 
-import json
 import contextlib
+import json
 import math
 import os
 import platform
@@ -162,7 +162,8 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
             tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
             extra = {"enable_gqa": True} if kv_heads else {}
             impls["torch sdpa"] = lambda: torch.nn.functional.scaled_dot_product_attention(
-                tq, tk, tv, is_causal=causal, **extra)
+                tq, tk, tv, is_causal=causal, **extra
+            )
         flops = 4 * b * h * l * l * d
         impl_flops = {}
         if causal:  # the causal speed-up, timed side by side
@@ -175,16 +176,22 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
     fwd_row(f"forward {small} cold call", small, target=">= 2x torch")
     rows[-1].cold = True
     rows[-1].impls.pop("numpy")
-    fwd_row(f"forward causal {causal_shape}", causal_shape, causal=True,
-            target=f">= 1.8x faster than {NON_CAUSAL}")
+    fwd_row(
+        f"forward causal {causal_shape}",
+        causal_shape,
+        causal=True,
+        target=f">= 1.8x faster than {NON_CAUSAL}",
+    )
     fwd_row(f"forward GQA {big} kv=2", big, kv_heads=2, target=">= 1.3x torch, >= 70% peak")
 
     # with weights
     q, k, v = _inputs(big)
     b, h, l, d = big
-    impls = {"attnlab": lambda: F.scaled_dot_product_attention(q, k, v, return_weights=True),
-             NO_WEIGHTS: lambda: F.scaled_dot_product_attention(q, k, v),
-             "numpy": lambda: numpy_attention(q, k, v, weights=True)}
+    impls = {
+        "attnlab": lambda: F.scaled_dot_product_attention(q, k, v, return_weights=True),
+        NO_WEIGHTS: lambda: F.scaled_dot_product_attention(q, k, v),
+        "numpy": lambda: numpy_attention(q, k, v, weights=True),
+    }
     if torch is not None:
         tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
 
@@ -193,8 +200,14 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
             return w @ tv, w
 
         impls["torch math"] = torch_math
-    rows.append(Row(f"forward + weights {big}", 4 * b * h * l * l * d, impls,
-                    f">= 2x torch math, <= 1.3x {NO_WEIGHTS}"))
+    rows.append(
+        Row(
+            f"forward + weights {big}",
+            4 * b * h * l * l * d,
+            impls,
+            f">= 2x torch math, <= 1.3x {NO_WEIGHTS}",
+        )
+    )
 
     # forward + backward
     g = np.random.default_rng(1).standard_normal(big, dtype=np.float32)
@@ -214,8 +227,9 @@ def _attention_rows(quick: bool, torch) -> list[Row]:
             return xq.grad, xk.grad, xv.grad
 
         impls["torch sdpa"] = torch_fwd_bwd
-    rows.append(Row(f"forward + backward {big}", 3.5 * 4 * b * h * l * l * d, impls,
-                    ">= 1.4x torch"))
+    rows.append(
+        Row(f"forward + backward {big}", 3.5 * 4 * b * h * l * l * d, impls, ">= 1.4x torch")
+    )
     return rows
 
 
@@ -238,7 +252,8 @@ def _after_rows(quick: bool, torch) -> list[Row]:
     if torch is not None:
         tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
         spinners["torch sdpa"] = lambda: torch.nn.functional.scaled_dot_product_attention(
-            tq, tk, tv)
+            tq, tk, tv
+        )
     b, h, l, d = shape
 
     def call():
@@ -246,10 +261,15 @@ def _after_rows(quick: bool, torch) -> list[Row]:
 
     rows = []
     for library, spin in spinners.items():
-        rows.append(Row(f"forward {shape} right after {library}", 4 * b * h * l * l * d,
-                        {"attnlab": call, after_impl(library): call},
-                        f"{after_impl(library)} <= 1.3x attnlab (steady state)",
-                        before={after_impl(library): spin}))
+        rows.append(
+            Row(
+                f"forward {shape} right after {library}",
+                4 * b * h * l * l * d,
+                {"attnlab": call, after_impl(library): call},
+                f"{after_impl(library)} <= 1.3x attnlab (steady state)",
+                before={after_impl(library): spin},
+            )
+        )
     return rows
 
 
@@ -265,8 +285,14 @@ def _linear_rows(quick: bool, torch) -> list[Row]:
     if torch is not None:
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         impls["torch"] = lambda: torch.nn.functional.linear(tx, tw)
-    return [Row(f"linear ({n}x{i}) @ ({i}x{o})", 2 * n * i * o, impls,
-                ">= 1.1x numpy, >= 1x torch, >= 80% peak")]
+    return [
+        Row(
+            f"linear ({n}x{i}) @ ({i}x{o})",
+            2 * n * i * o,
+            impls,
+            ">= 1.1x numpy, >= 1x torch, >= 80% peak",
+        )
+    ]
 
 
 def _module_rows(quick: bool, torch) -> list[Row]:
@@ -295,8 +321,14 @@ def _module_rows(quick: bool, torch) -> list[Row]:
         impls["torch"] = torch_mha
     # Four C x C projections (backward 2x the forward) and attention (backward 2.5x).
     flops = 3 * 4 * 2 * b * l * c * c + 3.5 * 4 * b * l * l * c
-    return [Row(f"nn.MultiheadAttention fwd+bwd ({b}, {l}, {c})", flops, impls,
-                f">= 1.3x torch ({h} heads, parameter and input gradients)")]
+    return [
+        Row(
+            f"nn.MultiheadAttention fwd+bwd ({b}, {l}, {c})",
+            flops,
+            impls,
+            f">= 1.3x torch ({h} heads, parameter and input gradients)",
+        )
+    ]
 
 
 def _block_rows(quick: bool, torch) -> list[Row]:
@@ -320,14 +352,26 @@ def _block_rows(quick: bool, torch) -> list[Row]:
     return [Row(f"{name} ({n}, {c})", 0.0, impls, ">= 1x torch") for name, impls in rows.items()]
 
 
-def encoder_parameter_shapes(layers: int, d_model: int = 256,
-                             dim_feedforward: int = 2048) -> list[tuple[int, ...]]:
+def encoder_parameter_shapes(
+    layers: int, d_model: int = 256, dim_feedforward: int = 2048
+) -> list[tuple[int, ...]]:
     """The parameter shapes of ``layers`` torch.nn.TransformerEncoderLayer(d_model, nhead,
     dim_feedforward) modules, in their named_parameters() order."""
     c, f = d_model, dim_feedforward
-    layer = [(3 * c, c), (3 * c,), (c, c), (c,),  # self_attn: in_proj, out_proj
-             (f, c), (f,), (c, f), (c,),          # linear1, linear2
-             (c,), (c,), (c,), (c,)]              # norm1, norm2
+    layer = [
+        (3 * c, c),
+        (3 * c,),
+        (c, c),
+        (c,),  # self_attn: in_proj, out_proj
+        (f, c),
+        (f,),
+        (c, f),
+        (c,),  # linear1, linear2
+        (c,),
+        (c,),
+        (c,),
+        (c,),
+    ]  # norm1, norm2
     return layer * layers
 
 
@@ -357,7 +401,7 @@ def _autograd_rows(quick: bool, torch) -> list[Row]:
     w0 = rng.standard_normal((8, 8), dtype=np.float32) * 0.3
 
     def chain(x, w):
-        for i in range(length // 4):  # four ops a link: matmul, mul, add, tanh
+        for _ in range(length // 4):  # four ops a link: matmul, mul, add, tanh
             x = ((x @ w) * 0.5 + x).tanh()
         return x.sum()
 
@@ -366,11 +410,18 @@ def _autograd_rows(quick: bool, torch) -> list[Row]:
 
     impls = {"attnlab": al_chain}
     if torch is not None:
+
         def torch_chain():
-            chain(torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)).backward()
+            chain(
+                torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+            ).backward()
 
         impls["torch"] = torch_chain
-    return [Row(f"autograd chain of {length} ops on (8, 8), fwd+bwd", 0.0, impls, "<= 1.0x torch's time")]
+    return [
+        Row(
+            f"autograd chain of {length} ops on (8, 8), fwd+bwd", 0.0, impls, "<= 1.0x torch's time"
+        )
+    ]
 
 
 def _torch_gpt(torch, vocab: int, block: int, layers: int, heads: int, c: int):
@@ -382,8 +433,9 @@ def _torch_gpt(torch, vocab: int, block: int, layers: int, heads: int, c: int):
         def __init__(self):
             super().__init__()
             self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(block, c)
-            layer = nn.TransformerEncoderLayer(c, heads, 4 * c, 0.0, activation="gelu",
-                                               batch_first=True, norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                c, heads, 4 * c, 0.0, activation="gelu", batch_first=True, norm_first=True
+            )
             self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
             self.ln_f = nn.LayerNorm(c)
             self.mask = nn.Transformer.generate_square_subsequent_mask(block)
@@ -400,7 +452,10 @@ def _torch_gpt(torch, vocab: int, block: int, layers: int, heads: int, c: int):
 def _training_rows(quick: bool, torch) -> list[Row]:
     """One training step of a small and a medium GPT (forward, backward, AdamW), the same
     architecture in attnlab and in torch."""
-    sizes = [("small", 2, 4, 64, 32, 64, ">= 1.5x torch"), ("medium", 4, 8, 256, 256, 16, ">= 1.1x torch")]
+    sizes = [
+        ("small", 2, 4, 64, 32, 64, ">= 1.5x torch"),
+        ("medium", 4, 8, 256, 256, 16, ">= 1.1x torch"),
+    ]
     if quick:
         sizes = [("small", 1, 2, 32, 16, 8, ""), ("medium", 1, 4, 64, 64, 4, "")]
     vocab = 64
@@ -432,8 +487,9 @@ def _training_rows(quick: bool, torch) -> list[Row]:
                 topt.step()
 
             impls["torch"] = torch_step
-        rows.append(Row(f"{name} GPT step L{layers} C{c} H{heads} T{block} B{batch}", 0.0, impls,
-                        target))
+        rows.append(
+            Row(f"{name} GPT step L{layers} C{c} H{heads} T{block} B{batch}", 0.0, impls, target)
+        )
     return rows
 
 
@@ -446,7 +502,6 @@ def real_sentences(n: int) -> list[str]:
     (``pydoc_data.topics``, in sorted key order): real English prose and code, on every
     machine with Python."""
     import re
-
     from pydoc_data.topics import topics
 
     text = " ".join(" ".join(topics[key].split()) for key in sorted(topics))
@@ -502,8 +557,15 @@ def _onnx_encoder(torch, encoder, threads: int, folder: str):
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(Encoder().eval(), example, path, input_names=["ids", "mask", "types"],
-                              dynamic_shapes=(axes, axes, axes), dynamo=True, verbose=False)
+            torch.onnx.export(
+                Encoder().eval(),
+                example,
+                path,
+                input_names=["ids", "mask", "types"],
+                dynamic_shapes=(axes, axes, axes),
+                dynamo=True,
+                verbose=False,
+            )
     except Exception:  # an exporter that cannot trace this model: the row goes without it
         return None
     finally:
@@ -514,8 +576,11 @@ def _onnx_encoder(torch, encoder, threads: int, folder: str):
     onnx = copy.copy(encoder)
 
     def hidden_states(batch):
-        feed = {"ids": batch.input_ids, "mask": batch.key_mask.astype(np.int64),
-                "types": batch.token_type_ids}
+        feed = {
+            "ids": batch.input_ids,
+            "mask": batch.key_mask.astype(np.int64),
+            "types": batch.token_type_ids,
+        }
         return session.run(None, feed)[0]
 
     onnx.hidden_states = hidden_states
@@ -541,8 +606,9 @@ def _pretrained_rows(quick: bool, torch, threads: int, folder: str) -> list[Row]
         if SentenceTransformer is not None:
             with _quiet_loading():
                 st = SentenceTransformer(str(al.pretrained.minilm_path()), device="cpu")
-            impls[SENTENCE_TRANSFORMERS] = lambda: st.encode(texts, batch_size=32,
-                                                             show_progress_bar=False)
+            impls[SENTENCE_TRANSFORMERS] = lambda: st.encode(
+                texts, batch_size=32, show_progress_bar=False
+            )
         # The export takes tens of seconds: the full benchmark only.
         onnx = None if quick else _onnx_encoder(torch, encoder, threads, folder)
         if onnx is not None:
@@ -552,9 +618,16 @@ def _pretrained_rows(quick: bool, torch, threads: int, folder: str) -> list[Row]
     c, f = encoder.model.config.hidden_size, encoder.model.config.intermediate_size
     n = encoder.tokenize(texts).lengths.astype(np.float64)
     flops = encoder.model.config.num_hidden_layers * (
-        2 * n.sum() * (4 * c * c + 2 * c * f) + 4 * (n ** 2).sum() * c)
-    return [Row(f"MiniLM encode ({len(texts)} sentences, batch 32)", flops, impls,
-                f">= 1x {SENTENCE_TRANSFORMERS} (sentence-transformers)")]
+        2 * n.sum() * (4 * c * c + 2 * c * f) + 4 * (n**2).sum() * c
+    )
+    return [
+        Row(
+            f"MiniLM encode ({len(texts)} sentences, batch 32)",
+            flops,
+            impls,
+            f">= 1x {SENTENCE_TRANSFORMERS} (sentence-transformers)",
+        )
+    ]
 
 
 NO_CACHE = "attnlab, no cache"
@@ -566,10 +639,18 @@ def _generation_rows(quick: bool, torch) -> list[Row]:
     layers, heads, c, batch, prompt, new = (4, 2, 32, 2, 8, 8) if quick else (4, 8, 256, 4, 64, 128)
     model = al.models.GPT(64, prompt + new, n_layer=layers, n_head=heads, d_model=c)
     idx = np.random.default_rng(7).integers(0, 64, (batch, prompt))
-    impls = {"attnlab": lambda: model.generate(idx, new, temperature=0),
-             NO_CACHE: lambda: model.generate(idx, new, temperature=0, use_cache=False)}
-    return [Row(f"GPT generate {new} tokens L{layers} C{c} H{heads} B{batch} prompt {prompt}",
-                0.0, impls, f">= 5x faster than {NO_CACHE}")]
+    impls = {
+        "attnlab": lambda: model.generate(idx, new, temperature=0),
+        NO_CACHE: lambda: model.generate(idx, new, temperature=0, use_cache=False),
+    }
+    return [
+        Row(
+            f"GPT generate {new} tokens L{layers} C{c} H{heads} B{batch} prompt {prompt}",
+            0.0,
+            impls,
+            f">= 5x faster than {NO_CACHE}",
+        )
+    ]
 
 
 # ------------------------------------------------------------------------------------------
@@ -629,8 +710,9 @@ def _cold_sample(fn, idle_s: float) -> float:
     return time.perf_counter() - t0
 
 
-def _time_row(row: Row, rounds: int, prepare=lambda name: None,
-              cold_idle_s: float = COLD_IDLE_S) -> dict:
+def _time_row(
+    row: Row, rounds: int, prepare=lambda name: None, cold_idle_s: float = COLD_IDLE_S
+) -> dict:
     """Per implementation, the time of one call in each round; ``prepare(name)`` runs before
     each of that implementation's samples, untimed."""
     repeats = {}
@@ -641,8 +723,11 @@ def _time_row(row: Row, rounds: int, prepare=lambda name: None,
     for _ in range(rounds):
         for name, fn in row.impls.items():
             prepare(name)
-            times[name].append(_cold_sample(fn, cold_idle_s) if row.cold
-                               else _sample(fn, repeats[name], row.before.get(name)))
+            times[name].append(
+                _cold_sample(fn, cold_idle_s)
+                if row.cold
+                else _sample(fn, repeats[name], row.before.get(name))
+            )
     return times
 
 
@@ -655,6 +740,7 @@ def _on_arch(fn, arch: str):
     def call():
         with al.arch.force(arch):
             return fn()
+
     return call
 
 
@@ -675,12 +761,29 @@ def _summarize(row: Row, times: dict, peak: float) -> None:
         med = statistics.median(ts)
         gf = row.impl_flops.get(name, row.flops) / med * 1e-9
         ratio = statistics.median(t / b for t, b in zip(ts, base))
-        row.results.append(Result(row.name, name, med * 1e3, gf, 100 * gf / peak, ratio,
-                                  peak_growth_mib(row.impls[name]), [t * 1e3 for t in ts]))
+        row.results.append(
+            Result(
+                row.name,
+                name,
+                med * 1e3,
+                gf,
+                100 * gf / peak,
+                ratio,
+                peak_growth_mib(row.impls[name]),
+                [t * 1e3 for t in ts],
+            )
+        )
 
 
-def run(*, quick: bool = False, as_json: bool = False, threads: int | None = None,
-        rounds: int | None = None, arch: str | None = None, out=None) -> list[Row]:
+def run(
+    *,
+    quick: bool = False,
+    as_json: bool = False,
+    threads: int | None = None,
+    rounds: int | None = None,
+    arch: str | None = None,
+    out=None,
+) -> list[Row]:
     """Runs every row and prints the table (or JSON). ``arch``: an arch name runs everything
     on it (``attnlab.arch.force``); "all" adds a row per other available arch to every kernel
     row (attention, linear, the building blocks)."""
@@ -690,8 +793,9 @@ def run(*, quick: bool = False, as_json: bool = False, threads: int | None = Non
         return _run(quick, as_json, threads, rounds, arch == "all", out)
 
 
-def _run(quick: bool, as_json: bool, threads: int | None, rounds: int | None,
-         all_arches: bool, out) -> list[Row]:
+def _run(
+    quick: bool, as_json: bool, threads: int | None, rounds: int | None, all_arches: bool, out
+) -> list[Row]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     torch = _torch()
     threads = threads or al.get_num_threads()
@@ -711,14 +815,20 @@ def _run(quick: bool, as_json: bool, threads: int | None, rounds: int | None,
         # The FMA peak cannot be exceeded, so a lower reading only means that something else
         # ran meanwhile: take the best of one before and one after the rows.
         peak = al.arch.peak_gflops(threads)
-        rows = (_attention_rows(quick, torch) + _linear_rows(quick, torch)
-                + _block_rows(quick, torch))
+        rows = (
+            _attention_rows(quick, torch) + _linear_rows(quick, torch) + _block_rows(quick, torch)
+        )
         arches = al.arch.available() if all_arches else [al.arch.current()]
         add_arches(rows, arches)  # the kernel rows; the model rows would take minutes per arch
-        rows += (_after_rows(quick, torch) + _module_rows(quick, torch) + _optimizer_rows(quick, torch)
-                 + _autograd_rows(quick, torch) + _training_rows(quick, torch)
-                 + _pretrained_rows(quick, torch, threads, scratch.name)
-                 + _generation_rows(quick, torch))
+        rows += (
+            _after_rows(quick, torch)
+            + _module_rows(quick, torch)
+            + _optimizer_rows(quick, torch)
+            + _autograd_rows(quick, torch)
+            + _training_rows(quick, torch)
+            + _pretrained_rows(quick, torch, threads, scratch.name)
+            + _generation_rows(quick, torch)
+        )
         cold_idle_s = COLD_IDLE_S / 4 if quick else COLD_IDLE_S
         times = [_time_row(row, rounds, cold_idle_s=cold_idle_s) for row in rows]
         peak = max(peak, al.arch.peak_gflops(threads))
@@ -738,10 +848,14 @@ def _run(quick: bool, as_json: bool, threads: int | None, rounds: int | None,
         load_average=None if load is None else round(load, 2),
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         machine=f"{platform.machine()} {_cpu_name()}",
-        arch=al.arch.current(), arches=arches, threads=threads, rounds=rounds,
+        arch=al.arch.current(),
+        arches=arches,
+        threads=threads,
+        rounds=rounds,
         cold_idle_s=cold_idle_s,
         peak_gflops=round(peak, 1),
-        numpy=np.__version__, torch=getattr(torch, "__version__", None),
+        numpy=np.__version__,
+        torch=getattr(torch, "__version__", None),
         # The instruction set torch's own kernels run (ATEN_CPU_CAPABILITY=avx2 lowers it, so
         # that a machine with AVX-512 stands in for an AVX2-only one beside --arch avx2).
         torch_cpu=torch.backends.cpu.get_cpu_capability() if torch is not None else None,
@@ -749,8 +863,17 @@ def _run(quick: bool, as_json: bool, threads: int | None, rounds: int | None,
         numpy_blas=_blas_arch(),
     )
     if as_json:
-        json.dump(dict(info=info, scaling=scaling, memory=memory, time_to_solve=solve,
-                       results=[asdict(r) for row in rows for r in row.results]), out, indent=1)
+        json.dump(
+            dict(
+                info=info,
+                scaling=scaling,
+                memory=memory,
+                time_to_solve=solve,
+                results=[asdict(r) for row in rows for r in row.results],
+            ),
+            out,
+            indent=1,
+        )
         out.write("\n")
     else:
         _print_table(info, rows, scaling, memory, solve, out)
@@ -783,10 +906,14 @@ def time_to_solve(quick: bool) -> dict:
     start = time.perf_counter()
     al.fit(model, task, steps=steps, batch_size=recipe.batch_size, lr=recipe.lr, progress=False)
     seconds = time.perf_counter() - start
-    return dict(task="reverse (length 16, vocab 10)", steps=steps, seconds=seconds,
-                accuracy=al.evaluate(model, task)["accuracy"],
-                recipe=f"al.fit defaults, the demo's reverse GPT, batch {recipe.batch_size}, "
-                       f"lr {recipe.lr:g}")
+    return dict(
+        task="reverse (length 16, vocab 10)",
+        steps=steps,
+        seconds=seconds,
+        accuracy=al.evaluate(model, task)["accuracy"],
+        recipe=f"al.fit defaults, the demo's reverse GPT, batch {recipe.batch_size}, "
+        f"lr {recipe.lr:g}",
+    )
 
 
 def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
@@ -796,14 +923,16 @@ def _scaling(quick: bool, threads: int, rounds: int) -> dict | None:
         return None
     shape = (1, 4, 256, 64) if quick else (4, 8, 1024, 64)
     q, k, v = _inputs(shape)
-    forward = lambda: F.scaled_dot_product_attention(q, k, v)
+
+    def forward():
+        return F.scaled_dot_product_attention(q, k, v)
+
     row = Row("scaling", 0.0, {1: forward, threads: forward})
     times = _time_row(row, rounds, prepare=al.set_num_threads)
     al.set_num_threads(threads)
     one, many = (statistics.median(times[n]) for n in (1, threads))
     speedup = statistics.median(a / b for a, b in zip(times[1], times[threads]))
-    return dict(shape=list(shape), one_thread_ms=one * 1e3, threads_ms=many * 1e3,
-                speedup=speedup)
+    return dict(shape=list(shape), one_thread_ms=one * 1e3, threads_ms=many * 1e3, speedup=speedup)
 
 
 _MEMORY_CHILD = """
@@ -830,8 +959,12 @@ def _memory(quick: bool, threads: int) -> dict:
 
     shape = (1, 1, 4096, 64) if quick else (1, 1, 32768, 64)
     try:
-        done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, json.dumps(shape),
-                               str(threads)], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, json.dumps(shape), str(threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peak = json.loads(done.stdout.strip().splitlines()[-1])
     except (subprocess.CalledProcessError, ValueError, IndexError):
         peak = None
@@ -849,21 +982,30 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict, solve: dict,
-                 out) -> None:
-    out.write(f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
-              f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
-              f"median of {info['rounds']} interleaved rounds (each: a warm-up call, then >= "
-              f"{MIN_SAMPLE_S * 1e3:.0f} ms of back-to-back calls)\n")
+def _print_table(
+    info: dict, rows: list[Row], scaling: dict | None, memory: dict, solve: dict, out
+) -> None:
+    out.write(
+        f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
+        f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
+        f"median of {info['rounds']} interleaved rounds (each: a warm-up call, then >= "
+        f"{MIN_SAMPLE_S * 1e3:.0f} ms of back-to-back calls)\n"
+    )
     if info["load_average"] is not None:
-        out.write(f"(1-minute load average before the run: {info['load_average']}; other "
-                  "processes on these cores make every time noisier)\n")
-    out.write(f"(peers: numpy {info['numpy']} with {info['numpy_blas']}, torch {info['torch']} "
-              f"with {info['torch_cpu']} kernels)\n")
+        out.write(
+            f"(1-minute load average before the run: {info['load_average']}; other "
+            "processes on these cores make every time noisier)\n"
+        )
+    out.write(
+        f"(peers: numpy {info['numpy']} with {info['numpy_blas']}, torch {info['torch']} "
+        f"with {info['torch_cpu']} kernels)\n"
+    )
     if not info["numpy_threads_limited"]:
         out.write("(threadpoolctl not installed: NumPy's BLAS threads are not limited)\n")
-    header = f"{'operation':44} {'impl':19} {'ms':>9} {'GFLOP/s':>8} {'% peak':>7} " \
-             f"{'vs attnlab':>10} {'peak MiB':>9}"
+    header = (
+        f"{'operation':44} {'impl':19} {'ms':>9} {'GFLOP/s':>8} {'% peak':>7} "
+        f"{'vs attnlab':>10} {'peak MiB':>9}"
+    )
     out.write(f"(a cold call row times single calls, each after {info['cold_idle_s']:g} s idle)\n")
     out.write(header + "\n" + "-" * len(header) + "\n")
     for row in rows:
@@ -871,35 +1013,53 @@ def _print_table(info: dict, rows: list[Row], scaling: dict | None, memory: dict
             mem = "-" if r.peak_mib is None else f"{r.peak_mib:.0f}"
             ratio = "" if r.impl == "attnlab" else f"{r.ratio:.2f}x"
             rate = f"{r.gflops:8.1f} {r.percent_peak:6.1f}%" if row.flops else f"{'-':>8} {'-':>7}"
-            out.write(f"{row.name if r.impl == 'attnlab' else '':44} {r.impl:19} "
-                      f"{r.median_ms:9.2f} {rate} {ratio:>10} {mem:>9}\n")
+            out.write(
+                f"{row.name if r.impl == 'attnlab' else '':44} {r.impl:19} "
+                f"{r.median_ms:9.2f} {rate} {ratio:>10} {mem:>9}\n"
+            )
         if row.target:
             out.write(f"{'':44} target: {row.target}\n")
     for row in rows:  # ratios of attnlab's variants, per round as in the table
         ratios = {r.impl: r.ratio for r in row.results}
-        shape = row.name[row.name.find("("):]
+        shape = row.name[row.name.find("(") :]
         if NON_CAUSAL in ratios:
-            out.write(f"causal speed-up {shape}: {ratios[NON_CAUSAL]:.2f}x faster than "
-                      "non-causal (target >= 1.8x)\n")
+            out.write(
+                f"causal speed-up {shape}: {ratios[NON_CAUSAL]:.2f}x faster than "
+                "non-causal (target >= 1.8x)\n"
+            )
         for impl in row.before:
-            out.write(f"{row.name}: attnlab's call takes {ratios[impl]:.2f}x its steady-state "
-                      "time (target <= 1.3x)\n")
+            out.write(
+                f"{row.name}: attnlab's call takes {ratios[impl]:.2f}x its steady-state "
+                "time (target <= 1.3x)\n"
+            )
         if NO_CACHE in ratios:
-            out.write(f"{row.name}: the key/value cache is {ratios[NO_CACHE]:.2f}x faster than "
-                      "the whole context a step (target >= 5x)\n")
+            out.write(
+                f"{row.name}: the key/value cache is {ratios[NO_CACHE]:.2f}x faster than "
+                "the whole context a step (target >= 5x)\n"
+            )
         if NO_WEIGHTS in ratios:
-            out.write(f"weights cost {shape}: the forward with weights takes "
-                      f"{1 / ratios[NO_WEIGHTS]:.2f}x the forward without (target <= 1.3x)\n")
+            out.write(
+                f"weights cost {shape}: the forward with weights takes "
+                f"{1 / ratios[NO_WEIGHTS]:.2f}x the forward without (target <= 1.3x)\n"
+            )
     if scaling:
-        out.write(f"scaling {tuple(scaling['shape'])}: 1 thread {scaling['one_thread_ms']:.1f} ms, "
-                  f"{info['threads']} threads {scaling['threads_ms']:.1f} ms, "
-                  f"speed-up {scaling['speedup']:.2f}x (target >= 1.8x)\n")
+        out.write(
+            f"scaling {tuple(scaling['shape'])}: 1 thread {scaling['one_thread_ms']:.1f} ms, "
+            f"{info['threads']} threads {scaling['threads_ms']:.1f} ms, "
+            f"speed-up {scaling['speedup']:.2f}x (target >= 1.8x)\n"
+        )
     if memory["peak_mib"] is not None:
-        out.write(f"memory: forward + backward {tuple(memory['shape'])} grows peak RSS by "
-                  f"{memory['peak_mib']:.1f} MiB (target < 128 MiB; scores alone would be "
-                  f"{memory['scores_mib']:.0f} MiB)\n")
-    out.write(f"time to solve {solve['task']}: {100 * solve['accuracy']:.1f}% test token accuracy "
-              f"after {solve['steps']} steps in {solve['seconds']:.1f} s ({solve['recipe']}; "
-              "target >= 99% in <= 30 s)\n")
-    out.write("vs attnlab = median over rounds of that implementation's time / attnlab's in the "
-              "same round: above 1, attnlab is faster.\n")
+        out.write(
+            f"memory: forward + backward {tuple(memory['shape'])} grows peak RSS by "
+            f"{memory['peak_mib']:.1f} MiB (target < 128 MiB; scores alone would be "
+            f"{memory['scores_mib']:.0f} MiB)\n"
+        )
+    out.write(
+        f"time to solve {solve['task']}: {100 * solve['accuracy']:.1f}% test token accuracy "
+        f"after {solve['steps']} steps in {solve['seconds']:.1f} s ({solve['recipe']}; "
+        "target >= 99% in <= 30 s)\n"
+    )
+    out.write(
+        "vs attnlab = median over rounds of that implementation's time / attnlab's in the "
+        "same round: above 1, attnlab is faster.\n"
+    )

@@ -4,10 +4,10 @@ draw every attention head it learned (PNG pictures and self-contained HTML views
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 
@@ -32,17 +32,32 @@ def _gpt(task: Task, **kw) -> al.nn.Module:
 
 
 RECIPES = {
-    "reverse": Recipe(lambda seed: al.data.tasks.reverse(8, 10, seed=seed),
-                      lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64), steps=300, lr=3e-3),
-    "sort": Recipe(lambda seed: al.data.tasks.sort(8, 10, seed=seed),
-                   lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64), steps=400, lr=3e-3),
-    "copy": Recipe(lambda seed: al.data.tasks.copy(8, 10, format="seq2seq", seed=seed),
-                   lambda t: al.models.Seq2Seq(len(t.vocab), len(t.vocab), max_len=t.block_size + 1,
-                                               n_layer=1, n_head=4, d_model=64),
-                   steps=300, lr=3e-3),
-    "induction": Recipe(lambda seed: al.data.tasks.induction(16, 16, seed=seed),
-                        lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64, mlp=False),
-                        steps=1500, lr=3e-3),
+    "reverse": Recipe(
+        lambda seed: al.data.tasks.reverse(8, 10, seed=seed),
+        lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64),
+        steps=300,
+        lr=3e-3,
+    ),
+    "sort": Recipe(
+        lambda seed: al.data.tasks.sort(8, 10, seed=seed),
+        lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64),
+        steps=400,
+        lr=3e-3,
+    ),
+    "copy": Recipe(
+        lambda seed: al.data.tasks.copy(8, 10, format="seq2seq", seed=seed),
+        lambda t: al.models.Seq2Seq(
+            len(t.vocab), len(t.vocab), max_len=t.block_size + 1, n_layer=1, n_head=4, d_model=64
+        ),
+        steps=300,
+        lr=3e-3,
+    ),
+    "induction": Recipe(
+        lambda seed: al.data.tasks.induction(16, 16, seed=seed),
+        lambda t: _gpt(t, n_layer=2, n_head=4, d_model=64, mlp=False),
+        steps=1500,
+        lr=3e-3,
+    ),
 }
 
 
@@ -54,14 +69,18 @@ def _examples(model: al.nn.Module, task: Task, count: int) -> list[tuple[str, st
     if task.kind == "seq2seq":
         answers = model.greedy_decode(rows.source, rows.targets.shape[1], bos_id=task.bos_id)
         for i in range(len(rows)):
-            out.append((task.decode(rows.source[i]), task.decode(answers[i]), task.decode(rows.targets[i])))
+            out.append(
+                (task.decode(rows.source[i]), task.decode(answers[i]), task.decode(rows.targets[i]))
+            )
         return out
     for i in range(len(rows)):
         first = int(np.argmax(counted[i]))  # the answer starts after input position `first`
         prompt = rows.inputs[i, : first + 1]
         n = int(counted[i].sum())
-        generated = model.generate(prompt[None], n, temperature=0)[0, first + 1:]
-        out.append((task.decode(prompt), task.decode(generated), task.decode(rows.targets[i][counted[i]])))
+        generated = model.generate(prompt[None], n, temperature=0)[0, first + 1 :]
+        out.append(
+            (task.decode(prompt), task.decode(generated), task.decode(rows.targets[i][counted[i]]))
+        )
     return out
 
 
@@ -71,16 +90,19 @@ def pyplot() -> ModuleType:
     try:
         import matplotlib
     except ImportError as error:
-        raise ImportError('the demo draws its pictures with matplotlib, which is not installed: '
-                          'pip install "attnlab[viz]"') from error
+        raise ImportError(
+            "the demo draws its pictures with matplotlib, which is not installed: "
+            'pip install "attnlab[viz]"'
+        ) from error
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path,
-              plt: ModuleType) -> list[Path]:
+def _pictures(
+    model: al.nn.Module, task: Task, history: al.History, out: Path, plt: ModuleType
+) -> list[Path]:
     from attnlab import viz
 
     row = task.test.take(np.arange(1))
@@ -110,32 +132,54 @@ def _pictures(model: al.nn.Module, task: Task, history: al.History, out: Path,
     written.append(viz.model_view(self_attn, tokens).save(out / "model_view.html"))
     snapshot_tokens = task.tokens(history.snapshot_inputs[0])
     written.append(viz.timeline(history, snapshot_tokens).save(out / "timeline.html"))
-    written.append(viz.neuron_view(rec, tokens, layer=list(self_attn)[0]).save(
-        out / "neuron_view.html"))
+    written.append(
+        viz.neuron_view(rec, tokens, layer=list(self_attn)[0]).save(out / "neuron_view.html")
+    )
     return written
 
 
-def run(task: str = "reverse", steps: int | None = None, out: str | Path = "attnlab-demo",
-        seed: int = 0, progress: bool = True) -> dict:
+def run(
+    task: str = "reverse",
+    steps: int | None = None,
+    out: str | Path = "attnlab-demo",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Trains the recipe for ``task``, prints accuracy and examples, writes the pictures to
     ``out``; returns the test metrics and the written paths."""
     recipe = RECIPES[task]
     plt = pyplot()
     start = time.perf_counter()
-    print(f"attnlab {al.__version__}: kernels on {al.arch.current()}, {al.get_num_threads()} threads")
+    print(
+        f"attnlab {al.__version__}: kernels on {al.arch.current()}, {al.get_num_threads()} threads"
+    )
     al.manual_seed(seed)
     data = recipe.task(seed)
     model = recipe.model(data)
     steps = recipe.steps if steps is None else steps
-    print(f"task {data.name} ({data.kind}): {len(data.train)} training rows, e.g. "
-          f"{data.decode(data.train.inputs[0])!r}")
-    print(f"model {type(model).__name__} with {model.num_parameters():,} parameters; "
-          f"training {steps} steps of {recipe.batch_size}")
-    history = al.fit(model, data, steps=steps, batch_size=recipe.batch_size, lr=recipe.lr,
-                     snapshot_every=max(steps // 20, 1), seed=seed, progress=progress)
+    print(
+        f"task {data.name} ({data.kind}): {len(data.train)} training rows, e.g. "
+        f"{data.decode(data.train.inputs[0])!r}"
+    )
+    print(
+        f"model {type(model).__name__} with {model.num_parameters():,} parameters; "
+        f"training {steps} steps of {recipe.batch_size}"
+    )
+    history = al.fit(
+        model,
+        data,
+        steps=steps,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        snapshot_every=max(steps // 20, 1),
+        seed=seed,
+        progress=progress,
+    )
     metrics = al.evaluate(model, data)
-    print(f"\ntest token accuracy {metrics['accuracy']:.2%}, whole answers right "
-          f"{metrics['sequence_accuracy']:.2%} ({history.seconds:.1f} s of training)")
+    print(
+        f"\ntest token accuracy {metrics['accuracy']:.2%}, whole answers right "
+        f"{metrics['sequence_accuracy']:.2%} ({history.seconds:.1f} s of training)"
+    )
     for prompt, answer, right in _examples(model, data, 3):
         print(f"  {prompt}  ->  {answer}   {'ok' if answer == right else 'expected ' + right}")
     out = Path(out)

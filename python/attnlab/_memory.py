@@ -26,8 +26,10 @@ def empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     if type(shape) is not tuple:
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     # A chain of small ops calls this for every result: the common case is checked first.
-    if math.prod(shape) * (dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)).itemsize \
-            < CACHED_BYTES:
+    if (
+        math.prod(shape) * (dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)).itemsize
+        < CACHED_BYTES
+    ):
         return np.empty(shape, dtype)
     return _core.cached_empty(shape, dtype)
 
@@ -46,8 +48,14 @@ def zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
 def elementwise(ufunc: np.ufunc, a, b) -> np.ndarray:
     """``ufunc(a, b)``; when a and b are float arrays of one shape and dtype (a residual sum),
     a large result comes from the cache. Other operands go to NumPy as they are."""
-    if type(a) is np.ndarray and a.nbytes >= CACHED_BYTES and type(b) is np.ndarray \
-            and a.shape == b.shape and a.dtype == b.dtype and a.dtype.kind == "f":
+    if (
+        type(a) is np.ndarray
+        and a.nbytes >= CACHED_BYTES
+        and type(b) is np.ndarray
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.dtype.kind == "f"
+    ):
         return ufunc(a, b, out=_core.cached_empty(a.shape, a.dtype))
     return ufunc(a, b)
 
@@ -66,8 +74,13 @@ def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
     """``dst[...] = src`` for two arrays of one shape and dtype that do not overlap: on the
     core's pool when large with contiguous rows (a head split or merge, whose short rows NumPy
     copies one at a time), else ``np.copyto``."""
-    if src.nbytes >= CACHED_BYTES and src.ndim >= 2 and not src.dtype.hasobject \
-            and src.strides[-1] == src.itemsize and dst.strides[-1] == dst.itemsize:
+    if (
+        src.nbytes >= CACHED_BYTES
+        and src.ndim >= 2
+        and not src.dtype.hasobject
+        and src.strides[-1] == src.itemsize
+        and dst.strides[-1] == dst.itemsize
+    ):
         _core.copy_into(dst, src)
     else:
         np.copyto(dst, src)

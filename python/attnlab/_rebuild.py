@@ -55,8 +55,9 @@ def _encode_args(spec: ModuleSpec) -> dict[str, Any]:
     if spec.cls not in _NAMES or spec.args is None:
         raise Unencodable(f"{spec.cls.__name__} is not one of attnlab's models or layers")
     name = spec.cls.__name__
-    return {k: to_json(v, f"the argument {name}({k}=...)") for k, v in spec.args.items()
-            if k != "dtype"}
+    return {
+        k: to_json(v, f"the argument {name}({k}=...)") for k, v in spec.args.items() if k != "dtype"
+    }
 
 
 def dumps(value: Any) -> str:
@@ -79,8 +80,11 @@ def to_json(value: Any, where: str) -> Any:
         return {MODULE_KEY: _NAMES.get(value.cls), "config": _encode_args(value)}
     if isinstance(value, (list, tuple)):
         return [to_json(v, where) for v in value]
-    if isinstance(value, dict) and MODULE_KEY not in value \
-            and all(isinstance(k, str) for k in value):
+    if (
+        isinstance(value, dict)
+        and MODULE_KEY not in value
+        and all(isinstance(k, str) for k in value)
+    ):
         return {k: to_json(v, where) for k, v in value.items()}
     raise Unencodable(f"{where} is a {type(value).__name__}, which has no JSON form")
 
@@ -95,8 +99,10 @@ def check_config(value: Any, where: str = "config") -> None:
         if MODULE_KEY in value:
             name = value[MODULE_KEY]
             if set(value) != {MODULE_KEY, "config"} or not isinstance(value["config"], dict):
-                raise ValueError(f"{where}: a module is described by exactly "
-                                 f"{{{MODULE_KEY!r}: name, 'config': {{...}}}}")
+                raise ValueError(
+                    f"{where}: a module is described by exactly "
+                    f"{{{MODULE_KEY!r}: name, 'config': {{...}}}}"
+                )
             check_class(name, f"{where}[{MODULE_KEY!r}]")
         for k, v in value.items():
             check_config(v, f"{where}[{k!r}]")
@@ -105,8 +111,10 @@ def check_config(value: Any, where: str = "config") -> None:
 def check_class(name: object, where: str) -> type:
     """The exported class called ``name``; ValueError for any other name."""
     if not isinstance(name, str) or name not in CLASSES:
-        raise ValueError(f"{where}: {name!r} is not one of attnlab's models or layers (attnlab "
-                         "rebuilds only those, and never imports a class a file names)")
+        raise ValueError(
+            f"{where}: {name!r} is not one of attnlab's models or layers (attnlab "
+            "rebuilds only those, and never imports a class a file names)"
+        )
     return CLASSES[name]
 
 

@@ -23,10 +23,21 @@ MAX_HEADER_BYTES = 100_000_000
 MAX_DIMS = 32
 # The dtypes attnlab reads, by their safetensors names (bfloat16 and float8 have no NumPy dtype).
 DTYPES: dict[str, np.dtype] = {
-    name: np.dtype(t) for name, t in (
-        ("BOOL", np.bool_), ("U8", np.uint8), ("I8", np.int8), ("U16", np.uint16),
-        ("I16", np.int16), ("U32", np.uint32), ("I32", np.int32), ("U64", np.uint64),
-        ("I64", np.int64), ("F16", np.float16), ("F32", np.float32), ("F64", np.float64))
+    name: np.dtype(t)
+    for name, t in (
+        ("BOOL", np.bool_),
+        ("U8", np.uint8),
+        ("I8", np.int8),
+        ("U16", np.uint16),
+        ("I16", np.int16),
+        ("U32", np.uint32),
+        ("I32", np.int32),
+        ("U64", np.uint64),
+        ("I64", np.int64),
+        ("F16", np.float16),
+        ("F32", np.float32),
+        ("F64", np.float64),
+    )
 }
 TensorEntry = tuple[np.dtype, tuple[int, ...], tuple[int, int]]  # dtype, shape, offsets
 
@@ -48,6 +59,7 @@ class Header:
 def strict_json(text: str, what: str) -> Any:
     """``text`` parsed as JSON, rejecting duplicate keys, NaN and Infinity (not JSON), and
     nesting deeper than Python's recursion allows, each as a HeaderError."""
+
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in items:
@@ -71,20 +83,27 @@ def parse(data: bytes) -> Header:
     """The checked header of the safetensors file ``data``; HeaderError if anything is off."""
     size = len(data)
     if size < 8:
-        raise HeaderError(f"the file is truncated: {size} bytes, fewer than the 8 of the "
-                          "header length that starts a safetensors file")
+        raise HeaderError(
+            f"the file is truncated: {size} bytes, fewer than the 8 of the "
+            "header length that starts a safetensors file"
+        )
     n = int.from_bytes(data[:8], "little")
     if n > MAX_HEADER_BYTES:
-        raise HeaderError(f"the header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes "
-                          "(not a safetensors file, or a corrupt one)")
+        raise HeaderError(
+            f"the header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes "
+            "(not a safetensors file, or a corrupt one)"
+        )
     if 8 + n > size:
-        raise HeaderError(f"the header length {n} runs past the end of the file ({size} "
-                          "bytes): the file is truncated or not a safetensors file")
+        raise HeaderError(
+            f"the header length {n} runs past the end of the file ({size} "
+            "bytes): the file is truncated or not a safetensors file"
+        )
     try:
-        text = data[8:8 + n].decode("utf-8")
+        text = data[8 : 8 + n].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise HeaderError(f"the header is not UTF-8 text ({e.reason} at byte "
-                          f"{8 + e.start})") from None
+        raise HeaderError(
+            f"the header is not UTF-8 text ({e.reason} at byte {8 + e.start})"
+        ) from None
     header = strict_json(text, "the header")
     if not isinstance(header, dict):
         raise HeaderError(f"the header is a JSON {type(header).__name__}, not an object")
@@ -100,12 +119,13 @@ def parse(data: bytes) -> Header:
 def _tensor(name: str, info: object, data_size: int) -> TensorEntry:
     where = f"tensor {name!r}"
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-        raise HeaderError(f"{where}: expected exactly the fields dtype, shape and data_offsets, "
-                          f"got {sorted(info) if isinstance(info, dict) else type(info).__name__}")
+        raise HeaderError(
+            f"{where}: expected exactly the fields dtype, shape and data_offsets, "
+            f"got {sorted(info) if isinstance(info, dict) else type(info).__name__}"
+        )
     dtype = info["dtype"]
     if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise HeaderError(f"{where}: unknown dtype {dtype!r} (attnlab reads "
-                          f"{', '.join(DTYPES)})")
+        raise HeaderError(f"{where}: unknown dtype {dtype!r} (attnlab reads {', '.join(DTYPES)})")
     shape = info["shape"]
     if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
         raise HeaderError(f"{where}: shape {shape!r} is not a list of ints")
@@ -118,15 +138,21 @@ def _tensor(name: str, info: object, data_size: int) -> TensorEntry:
         raise HeaderError(f"{where}: data_offsets {offsets!r} is not a pair of ints")
     begin, end = offsets
     if not 0 <= begin <= end:
-        raise HeaderError(f"{where}: data_offsets {offsets} is not an interval [begin, end] "
-                          "with 0 <= begin <= end")
+        raise HeaderError(
+            f"{where}: data_offsets {offsets} is not an interval [begin, end] "
+            "with 0 <= begin <= end"
+        )
     if end > data_size:
-        raise HeaderError(f"{where}: data_offsets {offsets} run past the end of the data "
-                          f"({data_size} bytes): the file is truncated")
+        raise HeaderError(
+            f"{where}: data_offsets {offsets} run past the end of the data "
+            f"({data_size} bytes): the file is truncated"
+        )
     nbytes = math.prod(shape) * DTYPES[dtype].itemsize
     if end - begin != nbytes:
-        raise HeaderError(f"{where}: shape {shape} of dtype {dtype} takes {nbytes} bytes, but "
-                          f"data_offsets {offsets} hold {end - begin}")
+        raise HeaderError(
+            f"{where}: shape {shape} of dtype {dtype} takes {nbytes} bytes, but "
+            f"data_offsets {offsets} hold {end - begin}"
+        )
     return DTYPES[dtype], tuple(shape), (begin, end)
 
 
@@ -135,15 +161,21 @@ def _check_layout(tensors: dict[str, TensorEntry], data_size: int) -> None:
     position, previous = 0, None
     for name, (_, _, (begin, end)) in sorted(tensors.items(), key=lambda item: item[1][2]):
         if begin < position:
-            raise HeaderError(f"tensor {name!r}: data_offsets [{begin}, {end}] overlap those "
-                              f"of tensor {previous!r}")
+            raise HeaderError(
+                f"tensor {name!r}: data_offsets [{begin}, {end}] overlap those "
+                f"of tensor {previous!r}"
+            )
         if begin > position:
-            raise HeaderError(f"tensor {name!r}: data_offsets [{begin}, {end}] leave bytes "
-                              f"{position} to {begin} of the data unused")
+            raise HeaderError(
+                f"tensor {name!r}: data_offsets [{begin}, {end}] leave bytes "
+                f"{position} to {begin} of the data unused"
+            )
         position, previous = end, name
     if position != data_size:
-        raise HeaderError(f"the data holds {data_size} bytes, but the tensors cover "
-                          f"{position}: the file has bytes that belong to no tensor")
+        raise HeaderError(
+            f"the data holds {data_size} bytes, but the tensors cover "
+            f"{position}: the file has bytes that belong to no tensor"
+        )
 
 
 def _is_int(x: object) -> bool:

@@ -12,7 +12,9 @@ from attnlab._memory import contiguous
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def float_array(x: object, name: str, like: np.ndarray | None = None, like_name: str = "q") -> np.ndarray:
+def float_array(
+    x: object, name: str, like: np.ndarray | None = None, like_name: str = "q"
+) -> np.ndarray:
     """``x`` as a float32/float64 ndarray, never cast or copied; TypeError otherwise.
 
     With ``like``, the dtype must also match ``like``'s (mixed precision is an error, not a cast).

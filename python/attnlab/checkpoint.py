@@ -90,12 +90,19 @@ class Checkpoint:
         optimizer = "None"
         if self.optimizer_state is not None:
             optimizer = strict_json(self.metadata["optimizer"], "")["class"]
-        return (f"Checkpoint(model_class={self.model_class!r}, step={self.step}, "
-                f"{len(self.state_dict)} tensors, optimizer={optimizer}, path={self.path!r})")
+        return (
+            f"Checkpoint(model_class={self.model_class!r}, step={self.step}, "
+            f"{len(self.state_dict)} tensors, optimizer={optimizer}, path={self.path!r})"
+        )
 
 
-def save(obj: Module | Mapping[str, np.ndarray], path: str | os.PathLike, *,
-         optimizer: Optimizer | None = None, step: int | None = None) -> None:
+def save(
+    obj: Module | Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    *,
+    optimizer: Optimizer | None = None,
+    step: int | None = None,
+) -> None:
     """Writes ``obj`` (a Module, or a state dict of name -> array) to ``path``, with the
     state of ``optimizer`` (which must train obj's parameters) and ``step`` when given.
 
@@ -117,8 +124,11 @@ def save(obj: Module | Mapping[str, np.ndarray], path: str | os.PathLike, *,
         tensors.update(optimizer_tensors)
     bad = _non_finite(tensors)
     if bad:
-        warnings.warn(f"attnlab.save: {bad}; the checkpoint is written as they are",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"attnlab.save: {bad}; the checkpoint is written as they are",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     write_atomically(path, _with_checksum(tensors, metadata))
 
 
@@ -153,21 +163,26 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
         raise CheckpointError(
             f"{where}: names no model class: it was saved from a module attnlab cannot rebuild "
             "(a class of your own, or a state dict); build the module and call "
-            "module.load_state_dict(checkpoint.state_dict)")
+            "module.load_state_dict(checkpoint.state_dict)"
+        )
     if checkpoint.config is None:
         raise CheckpointError(
             f"{where}: {name} was saved without a config (an argument of its constructor has "
             "no JSON form, such as a function); build it as you did and call "
-            "module.load_state_dict(checkpoint.state_dict)")
+            "module.load_state_dict(checkpoint.state_dict)"
+        )
     state = checkpoint.state_dict
     dtype = checkpoint.metadata.get("dtype")
     generator = _random.generator()
     seeds = generator.bit_generator.state
     try:
-        with _allocation.limit(2 * sum(a.size for a in state.values()) + _SPARE_ELEMENTS,
-                               2 * len(state) + _SPARE_ARRAYS):
-            model = _rebuild.build(name, checkpoint.config, None if dtype is None
-                                   else np.dtype(dtype))
+        with _allocation.limit(
+            2 * sum(a.size for a in state.values()) + _SPARE_ELEMENTS,
+            2 * len(state) + _SPARE_ARRAYS,
+        ):
+            model = _rebuild.build(
+                name, checkpoint.config, None if dtype is None else np.dtype(dtype)
+            )
     except Exception as e:  # a constructor's complaint about values that came from the file
         raise CheckpointError(f"{where}: its config does not build {name}: {e}") from e
     finally:
@@ -175,12 +190,14 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
     try:
         model.load_state_dict(state)
     except ValueError as e:
-        raise CheckpointError(f"{where}: the weights do not fit the {name} its config "
-                              f"builds: {e}") from None
+        raise CheckpointError(
+            f"{where}: the weights do not fit the {name} its config builds: {e}"
+        ) from None
     return model
 
 
 # ---- writing ------------------------------------------------------------------------------
+
 
 def _path(path: object, name: str = "path") -> str:
     if not isinstance(path, (str, os.PathLike)):
@@ -194,8 +211,11 @@ def _model_entries(obj: object) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     if isinstance(obj, Module):
         items = obj.state_dict().items()
         name = _rebuild.class_name(obj)
-        floats = {a.dtype for a in (*(p.data for p in obj.parameters()), *obj.buffers())
-                  if a.dtype.kind == "f"}
+        floats = {
+            a.dtype
+            for a in (*(p.data for p in obj.parameters()), *obj.buffers())
+            if a.dtype.kind == "f"
+        }
         if name is not None:
             metadata["class"] = name
             if len(floats) == 1:
@@ -207,19 +227,25 @@ def _model_entries(obj: object) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     elif isinstance(obj, Mapping):
         items = obj.items()
     else:
-        raise TypeError(f"obj: expected an attnlab.nn.Module or a mapping of name -> array, "
-                        f"got {type(obj).__name__}")
+        raise TypeError(
+            f"obj: expected an attnlab.nn.Module or a mapping of name -> array, "
+            f"got {type(obj).__name__}"
+        )
     tensors = {}
     for key, value in items:
         value = value.data if isinstance(value, Tensor) else value
         if not isinstance(key, str) or not key or key.startswith("__"):
-            raise ValueError(f"obj: {key!r} cannot name a tensor (names are non-empty strings; "
-                             "those starting with '__' are the checkpoint's own)")
+            raise ValueError(
+                f"obj: {key!r} cannot name a tensor (names are non-empty strings; "
+                "those starting with '__' are the checkpoint's own)"
+            )
         if not isinstance(value, np.ndarray):
             raise TypeError(f"obj[{key!r}]: expected an ndarray, got {type(value).__name__}")
         if value.dtype.newbyteorder("=") not in _STORABLE:
-            raise TypeError(f"obj[{key!r}]: dtype {value.dtype} cannot be stored (bool, ints, "
-                            "float16, float32 and float64 can)")
+            raise TypeError(
+                f"obj[{key!r}]: dtype {value.dtype} cannot be stored (bool, ints, "
+                "float16, float32 and float64 can)"
+            )
         tensors[key] = np.ascontiguousarray(value)
     return tensors, metadata
 
@@ -227,16 +253,19 @@ def _model_entries(obj: object) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 def _optimizer_entries(optimizer: object, obj: object) -> tuple[dict, dict[str, np.ndarray]]:
     """The optimizer's state dict as JSON and tensors (see the module's docs)."""
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer: expected an attnlab.optim.Optimizer, got "
-                        f"{type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer: expected an attnlab.optim.Optimizer, got {type(optimizer).__name__}"
+        )
     if isinstance(obj, Module):
         owned = {id(p) for p in obj.parameters()}
         for gi, group in enumerate(optimizer.param_groups):
             for i, p in enumerate(group["params"]):
                 if id(p) not in owned:
-                    raise ValueError(f"optimizer: param group {gi}, position {i} holds a "
-                                     "parameter that is not the model's (save an optimizer with "
-                                     "the model it trains)")
+                    raise ValueError(
+                        f"optimizer: param group {gi}, position {i} holds a "
+                        "parameter that is not the model's (save an optimizer with "
+                        "the model it trains)"
+                    )
     saved = optimizer.state_dict()
     tensors, state = {}, {}
     for i, entry in saved["state"].items():
@@ -247,8 +276,10 @@ def _optimizer_entries(optimizer: object, obj: object) -> tuple[dict, dict[str, 
             else:
                 scalars[key] = _optimizer_json(value, f"optimizer: state[{i}][{key!r}]")
         state[str(i)] = scalars
-    groups = [{k: _optimizer_json(v, f"optimizer: param_groups[{gi}][{k!r}]")
-               for k, v in group.items()} for gi, group in enumerate(saved["param_groups"])]
+    groups = [
+        {k: _optimizer_json(v, f"optimizer: param_groups[{gi}][{k!r}]") for k, v in group.items()}
+        for gi, group in enumerate(saved["param_groups"])
+    ]
     return {"class": type(optimizer).__name__, "param_groups": groups, "state": state}, tensors
 
 
@@ -283,11 +314,12 @@ def _with_checksum(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> 
     if at < 0 or data.find(placeholder, at + 1, start) >= 0:
         raise RuntimeError("attnlab.save: the checksum's place in the header is ambiguous")
     digest = hashlib.sha256(memoryview(data)[start:]).hexdigest().encode()
-    data[at + len(b'"sha256":"'):at + len(placeholder) - 1] = digest
+    data[at + len(b'"sha256":"') : at + len(placeholder) - 1] = digest
     return data
 
 
 # ---- reading ------------------------------------------------------------------------------
+
 
 def _load(path: str, stacklevel: int) -> Checkpoint:
     data = _read(path)
@@ -297,9 +329,12 @@ def _load(path: str, stacklevel: int) -> Checkpoint:
         raise CheckpointError(f"{path}: {e}") from None
     tensors = dict(checkpoint.state_dict)
     if checkpoint.optimizer_state is not None:
-        tensors.update((f"{OPTIMIZER_PREFIX}state/{i}/{k}", v)
-                       for i, entry in checkpoint.optimizer_state["state"].items()
-                       for k, v in entry.items() if isinstance(v, np.ndarray))
+        tensors.update(
+            (f"{OPTIMIZER_PREFIX}state/{i}/{k}", v)
+            for i, entry in checkpoint.optimizer_state["state"].items()
+            for k, v in entry.items()
+            if isinstance(v, np.ndarray)
+        )
     bad = _non_finite(tensors)
     if bad:
         warnings.warn(f"attnlab.load: {path}: {bad}", RuntimeWarning, stacklevel=stacklevel)
@@ -327,10 +362,12 @@ def _checkpoint(header: Header, data: bytes, path: str) -> Checkpoint:
     expected = meta.get("sha256")
     if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise HeaderError(f"the metadata's sha256 {expected!r} is not a SHA-256 in hex")
-    actual = hashlib.sha256(memoryview(data)[header.data_start:]).hexdigest()
+    actual = hashlib.sha256(memoryview(data)[header.data_start :]).hexdigest()
     if actual != expected:
-        raise HeaderError(f"checksum mismatch: the tensor data's SHA-256 is {actual}, the "
-                          f"metadata says {expected}: the data is corrupt")
+        raise HeaderError(
+            f"checksum mismatch: the tensor data's SHA-256 is {actual}, the "
+            f"metadata says {expected}: the data is corrupt"
+        )
     model_class = meta.get("class")
     if model_class is not None:
         _as_header_error(_rebuild.check_class, model_class, "the metadata's class")
@@ -359,23 +396,29 @@ def _checkpoint(header: Header, data: bytes, path: str) -> Checkpoint:
     if "optimizer" in meta:
         optimizer_state = _optimizer_state(meta["optimizer"], optimizer)
     elif optimizer:
-        raise HeaderError(f"tensor {next(iter(optimizer))!r} is an optimizer's, but the "
-                          "metadata has no optimizer")
+        raise HeaderError(
+            f"tensor {next(iter(optimizer))!r} is an optimizer's, but the metadata has no optimizer"
+        )
     return Checkpoint(model, config, optimizer_state, dict(meta), step, model_class, path)
 
 
 def _check_version(version: str | None) -> None:
     if version is None:
-        raise HeaderError("its metadata has no format_version: not an attnlab checkpoint (a "
-                          "plain safetensors file reads with safetensors.numpy.load_file)")
+        raise HeaderError(
+            "its metadata has no format_version: not an attnlab checkpoint (a "
+            "plain safetensors file reads with safetensors.numpy.load_file)"
+        )
     if not re.fullmatch(r"[0-9]{1,9}", version):
         raise HeaderError(f"the metadata's format_version {version!r} is not a version number")
     if int(version) > FORMAT_VERSION:
-        raise HeaderError(f"format version {int(version)} is newer than this attnlab reads "
-                          f"({FORMAT_VERSION}): update attnlab to read it")
+        raise HeaderError(
+            f"format version {int(version)} is newer than this attnlab reads "
+            f"({FORMAT_VERSION}): update attnlab to read it"
+        )
     if int(version) != FORMAT_VERSION:
-        raise HeaderError(f"unknown format version {int(version)} (this attnlab reads "
-                          f"{FORMAT_VERSION})")
+        raise HeaderError(
+            f"unknown format version {int(version)} (this attnlab reads {FORMAT_VERSION})"
+        )
 
 
 def _as_header_error(check: Any, value: Any, where: str) -> None:
@@ -393,20 +436,31 @@ def _optimizer_state(text: str, tensors: dict[str, np.ndarray]) -> dict[str, Any
         raise HeaderError(f"{where} is not a JSON object of class, param_groups and state")
     groups, state = saved["param_groups"], saved["state"]
     if not isinstance(groups, list) or not all(
-            isinstance(g, dict) and isinstance(g.get("params"), list)
-            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in g["params"])
-            for g in groups):
-        raise HeaderError(f"{where}: param_groups is not a list of groups, each with a list "
-                          "of parameter indices (ints >= 0)")
+        isinstance(g, dict)
+        and isinstance(g.get("params"), list)
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in g["params"])
+        for g in groups
+    ):
+        raise HeaderError(
+            f"{where}: param_groups is not a list of groups, each with a list "
+            "of parameter indices (ints >= 0)"
+        )
     if not isinstance(state, dict) or not all(
-            re.fullmatch(_INDEX, k) and isinstance(v, dict) for k, v in state.items()):
+        re.fullmatch(_INDEX, k) and isinstance(v, dict) for k, v in state.items()
+    ):
         raise HeaderError(f"{where}: state is not a map of parameter indices to objects")
     state = {int(k): v for k, v in state.items()}
     for name, array in tensors.items():
-        parts = name[len(OPTIMIZER_PREFIX):].split("/", 2)
-        if len(parts) != 3 or parts[0] != "state" or not re.fullmatch(_INDEX, parts[1]) \
-                or int(parts[1]) not in state or parts[2] in state[int(parts[1])]:
-            raise HeaderError(f"tensor {name!r} is not the state of one of the optimizer's "
-                              "parameters")
+        parts = name[len(OPTIMIZER_PREFIX) :].split("/", 2)
+        if (
+            len(parts) != 3
+            or parts[0] != "state"
+            or not re.fullmatch(_INDEX, parts[1])
+            or int(parts[1]) not in state
+            or parts[2] in state[int(parts[1])]
+        ):
+            raise HeaderError(
+                f"tensor {name!r} is not the state of one of the optimizer's parameters"
+            )
         state[int(parts[1])][parts[2]] = array
     return {"state": state, "param_groups": groups}

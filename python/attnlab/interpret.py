@@ -44,13 +44,16 @@ def _probabilities(weights: object, batch_index: object) -> tuple[np.ndarray, tu
     bad = (sums != 0) & (np.abs(sums - 1) > _ROW_SUM_TOLERANCE)
     if bad.any():
         layer, head, row = np.argwhere(bad)[0]
-        raise ValueError(f"weights: rows must sum to 1 (or be all zero, fully masked); layer "
-                         f"{layer}, head {head}, query {row} sums to {sums[layer, head, row]:.6g}")
+        raise ValueError(
+            f"weights: rows must sum to 1 (or be all zero, fully masked); layer "
+            f"{layer}, head {head}, query {row} sums to {sums[layer, head, row]:.6g}"
+        )
     return probabilities, att.leading
 
 
-def _per_head(values: np.ndarray, probabilities: np.ndarray, leading: tuple[int, ...],
-              per_query: bool) -> np.ndarray | float:
+def _per_head(
+    values: np.ndarray, probabilities: np.ndarray, leading: tuple[int, ...], per_query: bool
+) -> np.ndarray | float:
     """Per-query ``values`` (layers, H, Lq) as the caller asked: per query, or the mean over
     the queries that see any key; shaped like the input's leading axes."""
     if flag(per_query, "per_query"):
@@ -85,8 +88,9 @@ def mean_distance(weights, *, per_query: bool = False, batch_index: int | None =
     return _per_head((p * distance).sum(axis=-1), p, leading, per_query)
 
 
-def _fused_with_residual(weights: object, head_fusion: str, add_residual: object,
-                         batch_index: object, function: str) -> np.ndarray:
+def _fused_with_residual(
+    weights: object, head_fusion: str, add_residual: object, batch_index: object, function: str
+) -> np.ndarray:
     """Abnar and Zuidema's per-layer matrices (layers, L, L): heads fused, the identity of the
     residual connection added, rows renormalized."""
     if head_fusion not in _FUSIONS:
@@ -95,7 +99,9 @@ def _fused_with_residual(weights: object, head_fusion: str, add_residual: object
     p, _ = _probabilities(weights, batch_index)
     lq, lk = p.shape[-2:]
     if lq != lk:
-        raise ValueError(f"weights: {function} needs self attention (Lq == Lk), got Lq = {lq}, Lk = {lk}")
+        raise ValueError(
+            f"weights: {function} needs self attention (Lq == Lk), got Lq = {lq}, Lk = {lk}"
+        )
     if p.shape[1] == 0:
         raise ValueError(f"weights: {function} needs at least one head, got H = 0")
     fused = _FUSIONS[head_fusion](p, axis=1)  # (layers, L, L)
@@ -105,8 +111,9 @@ def _fused_with_residual(weights: object, head_fusion: str, add_residual: object
     return np.divide(fused, sums, out=np.zeros_like(fused), where=sums > 0)
 
 
-def rollout(weights, *, head_fusion: str = "mean", add_residual: bool = True,
-            batch_index: int | None = None) -> np.ndarray:
+def rollout(
+    weights, *, head_fusion: str = "mean", add_residual: bool = True, batch_index: int | None = None
+) -> np.ndarray:
     """Attention rollout (Abnar and Zuidema 2020): the product over layers, last layer first,
     of each layer's fused attention plus the identity, rows renormalized.
 
@@ -175,7 +182,9 @@ def _dinic(graph: _Graph, residual: list[float], source: int, sink: int) -> floa
                 path, u = [], source
                 continue
             edges, i = adjacency[u], following[u]
-            while i < len(edges) and not (residual[edges[i]] > eps and level[heads[edges[i]]] == level[u] + 1):
+            while i < len(edges) and not (
+                residual[edges[i]] > eps and level[heads[edges[i]]] == level[u] + 1
+            ):
                 i += 1
             following[u] = i
             if i < len(edges):
@@ -189,8 +198,9 @@ def _dinic(graph: _Graph, residual: list[float], source: int, sink: int) -> floa
                 following[u] += 1
 
 
-def flow(weights, *, head_fusion: str = "mean", add_residual: bool = True,
-         batch_index: int | None = None) -> np.ndarray:
+def flow(
+    weights, *, head_fusion: str = "mean", add_residual: bool = True, batch_index: int | None = None
+) -> np.ndarray:
     """Attention flow (Abnar and Zuidema 2020): the layers as a graph whose nodes are (layer,
     token) and whose edge from (l - 1, j) to (l, i) has layer l's fused, residual-added,
     renormalized weight as capacity; entry (i, j) is the max flow from input token j to
@@ -201,8 +211,10 @@ def flow(weights, *, head_fusion: str = "mean", add_residual: bool = True,
     matrices = _fused_with_residual(weights, head_fusion, add_residual, batch_index, "flow")
     count, length = matrices.shape[:2]
     if length > FLOW_MAX_TOKENS:
-        raise ValueError(f"weights: flow handles at most FLOW_MAX_TOKENS = {FLOW_MAX_TOKENS} "
-                         f"tokens, got L = {length}; use rollout for longer sequences")
+        raise ValueError(
+            f"weights: flow handles at most FLOW_MAX_TOKENS = {FLOW_MAX_TOKENS} "
+            f"tokens, got L = {length}; use rollout for longer sequences"
+        )
     if count == 1:
         return matrices[0].copy()  # one edge from input j to output i
     if count == 2:
@@ -214,7 +226,9 @@ def flow(weights, *, head_fusion: str = "mean", add_residual: bool = True,
     capacity = np.zeros((nodes, nodes))
     for layer in range(1, count - 1):
         below, above = 1 + (layer - 1) * length, 1 + layer * length
-        capacity[below:above, above:above + length] = matrices[layer].T  # (from m, to m') = A[m', m]
+        capacity[below:above, above : above + length] = matrices[
+            layer
+        ].T  # (from m, to m') = A[m', m]
     edges = capacity > 0
     first, last = range(1, 1 + length), range(nodes - 1 - length, nodes - 1)
     edges[0, first] = edges[last, nodes - 1] = True
@@ -235,6 +249,7 @@ def flow(weights, *, head_fusion: str = "mean", add_residual: bool = True,
 
 # ---- the model's side: saliency and head ablation -------------------------------------------
 
+
 def _attention_modules(model: object, task: object) -> dict[str, MultiheadAttention]:
     """The model's MultiheadAttention modules by ``named_modules`` name, in module order."""
     if not isinstance(model, Module):
@@ -252,7 +267,7 @@ def _table(rows: list[np.ndarray]) -> np.ndarray:
     last head."""
     table = np.full((len(rows), max(len(r) for r in rows)), np.nan)
     for i, row in enumerate(rows):
-        table[i, :len(row)] = row
+        table[i, : len(row)] = row
     return table
 
 
@@ -284,8 +299,9 @@ class Saliency:
         return _table([-s.sum(axis=(0, 2, 3)) / self.counted for s in self.scores.values()])
 
 
-def saliency(model: Module, task: Task, batch: Batch | None = None, *, split: str = "test",
-             samples: int = 8) -> Saliency:
+def saliency(
+    model: Module, task: Task, batch: Batch | None = None, *, split: str = "test", samples: int = 8
+) -> Saliency:
     """Gradient x attention (in the manner of Chefer et al. 2021): for every attention module,
     each head's weights A times the gradient of the loss with respect to them, A * dL/dA.
 
@@ -306,7 +322,9 @@ def saliency(model: Module, task: Task, batch: Batch | None = None, *, split: st
             raise ValueError(f"samples: expected an int >= 1, got {samples}")
         batch = rows.take(np.arange(min(samples, len(rows))))
     elif not isinstance(batch, Batch):
-        raise TypeError(f"batch: expected an attnlab.data.Batch or None, got {type(batch).__name__}")
+        raise TypeError(
+            f"batch: expected an attnlab.data.Batch or None, got {type(batch).__name__}"
+        )
     targets = batch.targets.reshape(-1)
     counted = int((targets != IGNORE).sum())
     if counted == 0:
@@ -320,11 +338,14 @@ def saliency(model: Module, task: Task, batch: Batch | None = None, *, split: st
     try:
         with enable_grad(), AttentionRecord(model, 1, keep_outputs=True) as record:
             logits = logits_of(model, task, batch)
-            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), targets,
-                                 ignore_index=IGNORE, reduction="sum")
+            loss = cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets, ignore_index=IGNORE, reduction="sum"
+            )
             if not loss.requires_grad:
-                raise RuntimeError("model: no parameter or input of the loss requires grad "
-                                   "(frozen model?); saliency needs its gradient")
+                raise RuntimeError(
+                    "model: no parameter or input of the loss requires grad "
+                    "(frozen model?); saliency needs its gradient"
+                )
             loss.backward()
     finally:
         model.train(was_training)
@@ -348,8 +369,10 @@ def _chosen_heads(heads: object, modules: Mapping[str, MultiheadAttention]) -> d
         pairs = []
         for name, indices in heads.items():
             if not isinstance(indices, Iterable) or isinstance(indices, str):
-                raise TypeError(f"heads: expected a list of head indices for {name!r}, got "
-                                f"{type(indices).__name__}")
+                raise TypeError(
+                    f"heads: expected a list of head indices for {name!r}, got "
+                    f"{type(indices).__name__}"
+                )
             pairs.extend((name, h) for h in indices)
     elif isinstance(heads, Iterable) and not isinstance(heads, str):
         pairs = list(heads)
@@ -357,13 +380,17 @@ def _chosen_heads(heads: object, modules: Mapping[str, MultiheadAttention]) -> d
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise TypeError(f"heads: expected (module name, head index) pairs, got {pair!r}")
     else:
-        raise TypeError(f"heads: expected {{module name: [head indices]}} or a list of (name, head) "
-                        f"pairs, got {type(heads).__name__}")
+        raise TypeError(
+            f"heads: expected {{module name: [head indices]}} or a list of (name, head) "
+            f"pairs, got {type(heads).__name__}"
+        )
     chosen: dict[str, set[int]] = {}
     for name, head in pairs:
         if name not in modules:
-            raise ValueError(f"heads: {name!r} is not an attention module of the model; they are "
-                             + ", ".join(map(repr, modules)))
+            raise ValueError(
+                f"heads: {name!r} is not an attention module of the model; they are "
+                + ", ".join(map(repr, modules))
+            )
         head = index(head, "heads")
         count = modules[name].num_heads
         if not 0 <= head < count:
@@ -373,13 +400,19 @@ def _chosen_heads(heads: object, modules: Mapping[str, MultiheadAttention]) -> d
 
 
 @contextmanager
-def _removed(modules: Mapping[str, MultiheadAttention], chosen: dict[str, list[int]]) -> Iterator[None]:
+def _removed(
+    modules: Mapping[str, MultiheadAttention], chosen: dict[str, list[int]]
+) -> Iterator[None]:
     """The chosen heads' outputs zeroed through each module's ``head_mask`` (on top of any mask
     already set), every mask restored on leaving, also by an exception."""
     previous = {name: modules[name].head_mask for name in chosen}
     try:
         for name, heads in chosen.items():
-            mask = np.ones(modules[name].num_heads) if previous[name] is None else previous[name].copy()
+            mask = (
+                np.ones(modules[name].num_heads)
+                if previous[name] is None
+                else previous[name].copy()
+            )
             mask[heads] = 0
             modules[name].head_mask = mask
         yield
@@ -409,8 +442,9 @@ class Ablation:
         return self.accuracy - self.base_accuracy
 
 
-def ablate_heads(model: Module, task: Task, heads, *, split: str = "test",
-                 max_samples: int | None = 1024) -> Ablation:
+def ablate_heads(
+    model: Module, task: Task, heads, *, split: str = "test", max_samples: int | None = 1024
+) -> Ablation:
     """Removes the chosen heads, zeroing each one's slice of its module's attention output
     before ``out_proj`` (``MultiheadAttention.head_mask``), and measures loss and token
     accuracy on ``split`` (its first ``max_samples`` rows, :func:`attnlab.evaluate`) with and
@@ -440,8 +474,9 @@ class HeadAblations:
     base_accuracy: float
 
 
-def ablate_each_head(model: Module, task: Task, *, split: str = "test",
-                     max_samples: int | None = 1024) -> HeadAblations:
+def ablate_each_head(
+    model: Module, task: Task, *, split: str = "test", max_samples: int | None = 1024
+) -> HeadAblations:
     """:func:`ablate_heads` of every head alone: the (modules, H) tables of loss and token
     accuracy changes, one evaluation per head (plus one of the whole model)."""
     modules = _attention_modules(model, task)
@@ -456,5 +491,6 @@ def ablate_each_head(model: Module, task: Task, *, split: str = "test",
             row_accuracy[head] = result["accuracy"] - base["accuracy"]
         losses.append(row_loss)
         accuracies.append(row_accuracy)
-    return HeadAblations(tuple(modules), _table(losses), _table(accuracies), base["loss"],
-                         base["accuracy"])
+    return HeadAblations(
+        tuple(modules), _table(losses), _table(accuracies), base["loss"], base["accuracy"]
+    )

@@ -43,8 +43,11 @@ def _truth(condition: object) -> bool:
     raise TypeError(
         f"condition: expected a bool (a comparison such as loss < 0.1), got "
         f"{type(condition).__name__}"
-        + (f" of shape {condition.shape}: reduce it with .all() or .any()"
-           if isinstance(condition, np.ndarray) else "")
+        + (
+            f" of shape {condition.shape}: reduce it with .all() or .any()"
+            if isinstance(condition, np.ndarray)
+            else ""
+        )
     )
 
 

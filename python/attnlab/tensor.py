@@ -9,7 +9,8 @@ dtypes are an error, never a silent cast.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,8 @@ class Tensor:
     def item(self) -> float | int | bool:
         if self.data.size != 1:
             raise ValueError(
-                f"item: only a one-element tensor converts to a Python number, got shape {self.shape}"
+                "item: only a one-element tensor converts to a Python number, "
+                f"got shape {self.shape}"
             )
         return self.data.item()
 
@@ -121,9 +123,13 @@ class Tensor:
         if not isinstance(requires_grad, bool):
             raise TypeError(f"requires_grad: expected a bool, got {type(requires_grad).__name__}")
         if requires_grad and self.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"requires_grad: only float tensors can require gradients, got {self.dtype}")
+            raise TypeError(
+                f"requires_grad: only float tensors can require gradients, got {self.dtype}"
+            )
         if not requires_grad and not self.is_leaf:
-            raise RuntimeError("requires_grad_: only a leaf tensor's flag can be turned off; use detach()")
+            raise RuntimeError(
+                "requires_grad_: only a leaf tensor's flag can be turned off; use detach()"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -154,16 +160,35 @@ class Tensor:
     __hash__ = object.__hash__
 
     # ---- arithmetic (NumPy broadcasting) ------------------------------------------------------
-    def __add__(self, other): return ops.Add.apply(self, _operand(other, self))
-    def __radd__(self, other): return ops.Add.apply(_operand(other, self), self)
-    def __sub__(self, other): return ops.Sub.apply(self, _operand(other, self))
-    def __rsub__(self, other): return ops.Sub.apply(_operand(other, self), self)
-    def __mul__(self, other): return ops.Mul.apply(self, _operand(other, self))
-    def __rmul__(self, other): return ops.Mul.apply(_operand(other, self), self)
-    def __truediv__(self, other): return ops.Div.apply(self, _operand(other, self))
-    def __rtruediv__(self, other): return ops.Div.apply(_operand(other, self), self)
-    def __neg__(self): return ops.Neg.apply(self)
-    def __pos__(self): return self
+    def __add__(self, other):
+        return ops.Add.apply(self, _operand(other, self))
+
+    def __radd__(self, other):
+        return ops.Add.apply(_operand(other, self), self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, _operand(other, self))
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(_operand(other, self), self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, _operand(other, self))
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(_operand(other, self), self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, _operand(other, self))
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(_operand(other, self), self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
@@ -173,19 +198,39 @@ class Tensor:
     def __rpow__(self, base):
         return ops.Exp.apply(self * float(np.log(_scalar(base, "base"))))
 
-    def __matmul__(self, other): return functional.matmul(self, _operand(other, self, "other"))
-    def __rmatmul__(self, other): return functional.matmul(_operand(other, self, "other"), self)
+    def __matmul__(self, other):
+        return functional.matmul(self, _operand(other, self, "other"))
+
+    def __rmatmul__(self, other):
+        return functional.matmul(_operand(other, self, "other"), self)
 
     # Comparisons give bool Tensors, which carry no gradient.
-    def __lt__(self, other): return Tensor._wrap(self.data < _raw(other), False)
-    def __le__(self, other): return Tensor._wrap(self.data <= _raw(other), False)
-    def __gt__(self, other): return Tensor._wrap(self.data > _raw(other), False)
-    def __ge__(self, other): return Tensor._wrap(self.data >= _raw(other), False)
-    def __eq__(self, other): return Tensor._wrap(self.data == _raw(other), False)  # type: ignore[override]
-    def __ne__(self, other): return Tensor._wrap(self.data != _raw(other), False)  # type: ignore[override]
-    def __invert__(self): return Tensor._wrap(~self.data, False)
-    def __and__(self, other): return Tensor._wrap(self.data & _raw(other), False)
-    def __or__(self, other): return Tensor._wrap(self.data | _raw(other), False)
+    def __lt__(self, other):
+        return Tensor._wrap(self.data < _raw(other), False)
+
+    def __le__(self, other):
+        return Tensor._wrap(self.data <= _raw(other), False)
+
+    def __gt__(self, other):
+        return Tensor._wrap(self.data > _raw(other), False)
+
+    def __ge__(self, other):
+        return Tensor._wrap(self.data >= _raw(other), False)
+
+    def __eq__(self, other):
+        return Tensor._wrap(self.data == _raw(other), False)  # type: ignore[override]
+
+    def __ne__(self, other):
+        return Tensor._wrap(self.data != _raw(other), False)  # type: ignore[override]
+
+    def __invert__(self):
+        return Tensor._wrap(~self.data, False)
+
+    def __and__(self, other):
+        return Tensor._wrap(self.data & _raw(other), False)
+
+    def __or__(self, other):
+        return Tensor._wrap(self.data | _raw(other), False)
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -193,34 +238,59 @@ class Tensor:
         return bool(self.data)
 
     # ---- elementwise functions -------------------------------------------------------------
-    def exp(self) -> Tensor: return ops.Exp.apply(self)
-    def log(self) -> Tensor: return ops.Log.apply(self)
-    def tanh(self) -> Tensor: return ops.Tanh.apply(self)
-    def sqrt(self) -> Tensor: return ops.Sqrt.apply(self)
-    def sigmoid(self) -> Tensor: return ops.Sigmoid.apply(self)
-    def abs(self) -> Tensor: return ops.Abs.apply(self)
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
             raise ValueError("clamp: give min, max or both")
         return ops.Clamp.apply(self, low=min, high=max)
 
-    def relu(self) -> Tensor: return functional.relu(self)
-    def gelu(self, approximate: str = "none") -> Tensor: return functional.gelu(self, approximate=approximate)
-    def silu(self) -> Tensor: return functional.silu(self)
-    def softmax(self, axis: int = -1) -> Tensor: return functional.softmax(self, axis)
-    def log_softmax(self, axis: int = -1) -> Tensor: return functional.log_softmax(self, axis)
+    def relu(self) -> Tensor:
+        return functional.relu(self)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        return functional.gelu(self, approximate=approximate)
+
+    def silu(self) -> Tensor:
+        return functional.silu(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return functional.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return functional.log_softmax(self, axis)
 
     def masked_fill(self, mask: np.ndarray | Tensor, value: float) -> Tensor:
         """``value`` where ``mask`` (bool, broadcastable to self) is True, self elsewhere."""
         mask = _raw(mask)
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            raise TypeError(f"mask: expected a bool array or Tensor, got "
-                            f"{getattr(mask, 'dtype', type(mask).__name__)}")
+            raise TypeError(
+                f"mask: expected a bool array or Tensor, got "
+                f"{getattr(mask, 'dtype', type(mask).__name__)}"
+            )
         return ops.MaskedFill.apply(self, mask=mask, value=_scalar(value, "value"))
 
-    def float(self) -> Tensor: return self.to(np.float32)
-    def double(self) -> Tensor: return self.to(np.float64)
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
 
     def to(self, dtype: Any) -> Tensor:
         """A copy in ``dtype`` (float32 or float64 keep the graph; gradients cast back)."""
@@ -259,7 +329,7 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         start, end = _axis(start_axis, self.ndim), _axis(end_axis, self.ndim)
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1 :]
         return self.reshape(shape)
 
     def unsqueeze(self, axis: int) -> Tensor:
@@ -272,7 +342,7 @@ class Tensor:
         axis = _axis(axis, self.ndim)
         if self.shape[axis] != 1:
             return self
-        return self.reshape(self.shape[:axis] + self.shape[axis + 1:])
+        return self.reshape(self.shape[:axis] + self.shape[axis + 1 :])
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
         axes = _shape_args(axes)
@@ -322,7 +392,9 @@ def _operand(x: Any, like: Tensor, name: str = "other") -> Any:
     elif isinstance(x, (bool, int, float, np.number)):
         return x
     else:
-        raise TypeError(f"{name}: expected a Tensor, an ndarray or a number, got {type(x).__name__}")
+        raise TypeError(
+            f"{name}: expected a Tensor, an ndarray or a number, got {type(x).__name__}"
+        )
     if data.dtype != like.dtype and (data.dtype in FLOAT_DTYPES or like.dtype in FLOAT_DTYPES):
         raise TypeError(
             f"{name}: dtype {data.dtype} does not match the tensor's {like.dtype} "
@@ -373,7 +445,8 @@ def tensor(data: Any, *, requires_grad: bool = False, dtype: Any = None) -> Tens
     """A Tensor holding a copy of ``data`` (an ndarray, a list or a number), as ``torch.tensor``.
 
     Python floats become float32 (PyTorch's default), Python ints int64; an ndarray or NumPy
-    scalar keeps its dtype unless ``dtype`` is given (an explicit cast). ``al.from_numpy`` shares memory instead.
+    scalar keeps its dtype unless ``dtype`` is given (an explicit cast). ``al.from_numpy`` shares
+    memory instead.
     """
     if isinstance(data, Tensor):
         data = data.data
@@ -407,8 +480,10 @@ def where(condition: np.ndarray | Tensor, x: Any, y: Any) -> Tensor:
     """x where ``condition`` (bool) is True, else y, broadcasting all three."""
     cond = _raw(condition)
     if not isinstance(cond, np.ndarray) or cond.dtype != np.bool_:
-        raise TypeError(f"condition: expected a bool array or Tensor, got "
-                        f"{getattr(cond, 'dtype', type(cond).__name__)}")
+        raise TypeError(
+            f"condition: expected a bool array or Tensor, got "
+            f"{getattr(cond, 'dtype', type(cond).__name__)}"
+        )
     like = x if isinstance(x, Tensor) else y
     if not isinstance(like, Tensor):
         raise TypeError("where: x or y must be a Tensor (use np.where for arrays)")

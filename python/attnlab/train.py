@@ -4,8 +4,9 @@ evaluate it, and keep attention snapshots for the timeline view; History holds t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,14 +42,18 @@ class History:
     def to_dict(self) -> dict[str, list[tuple[int, float]]]:
         """Each series as (step, value) pairs: "loss" and "lr" per step, "test_loss",
         "test_accuracy" and "test_sequence_accuracy" per evaluation (``viz.curves`` reads it)."""
-        per_eval = {"test_loss": self.test_loss, "test_accuracy": self.test_accuracy,
-                    "test_sequence_accuracy": self.test_sequence_accuracy}
+        per_eval = {
+            "test_loss": self.test_loss,
+            "test_accuracy": self.test_accuracy,
+            "test_sequence_accuracy": self.test_sequence_accuracy,
+        }
         out = {"loss": list(zip(self.steps, self.loss)), "lr": list(zip(self.steps, self.lr))}
         out.update({name: list(zip(self.eval_steps, values)) for name, values in per_eval.items()})
         return out
 
-    def timeline(self, name: str | None = None,
-                 example: int = 0) -> list[tuple[int, dict[str, np.ndarray]]]:
+    def timeline(
+        self, name: str | None = None, example: int = 0
+    ) -> list[tuple[int, dict[str, np.ndarray]]]:
         """Snapshots as the timeline view takes them: (step, {module name: weights (H, Lq,
         Lk)}) of snapshot row ``example``, for one attention module (``name``) or, when name
         is None, every module of the first one's shape (a decoder's cross attention, of
@@ -59,12 +64,16 @@ class History:
         if name is not None and name not in names:
             raise ValueError(f"name: {name!r} is not a recorded module; recorded: {names}")
         shape = self.snapshots[0][1][names[0] if name is None else name].shape
-        chosen = [name] if name is not None else [
-            n for n in names if self.snapshots[0][1][n].shape == shape]
+        chosen = (
+            [name]
+            if name is not None
+            else [n for n in names if self.snapshots[0][1][n].shape == shape]
+        )
         return [(step, {n: record[n][example] for n in chosen}) for step, record in self.snapshots]
 
     def plot(self, **kwargs: Any):
-        """The training curves (attnlab.viz.curves; needs matplotlib: ``pip install attnlab[viz]``)."""
+        """The training curves (attnlab.viz.curves; needs matplotlib:
+        ``pip install attnlab[viz]``)."""
         from attnlab import viz
 
         return viz.curves(self, **kwargs)
@@ -91,8 +100,14 @@ def _flat(logits: Tensor, targets: np.ndarray) -> tuple[Tensor, np.ndarray]:
 
 
 @no_grad()
-def evaluate(model: Module, task: Task, *, split: str = "test", max_samples: int | None = None,
-             batch_size: int = 256) -> dict[str, float]:
+def evaluate(
+    model: Module,
+    task: Task,
+    *,
+    split: str = "test",
+    max_samples: int | None = None,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """Loss, token accuracy (over the positions that count) and sequence accuracy (every
     counted position right) on a split, in eval mode; the mode is restored afterwards."""
     was_training = model.training
@@ -119,8 +134,11 @@ def evaluate(model: Module, task: Task, *, split: str = "test", max_samples: int
             rows += len(batch)
     finally:
         model.train(was_training)
-    return {"loss": total_loss / max(counted, 1), "accuracy": float(correct / max(counted, 1)),
-            "sequence_accuracy": float(rows_right / max(rows, 1))}
+    return {
+        "loss": total_loss / max(counted, 1),
+        "accuracy": float(correct / max(counted, 1)),
+        "sequence_accuracy": float(rows_right / max(rows, 1)),
+    }
 
 
 def _param_groups(model: Module, weight_decay: float) -> list[dict]:
@@ -174,12 +192,27 @@ class _Progress:
             self.handle.update({"text/plain": summary}, raw=True)
 
 
-def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, lr: float = 1e-3,
-        weight_decay: float = 0.01, betas: tuple[float, float] = (0.9, 0.98),
-        warmup_steps: int | None = None, min_lr_ratio: float = 0.1, clip_grad_norm: float | None = 1.0,
-        label_smoothing: float = 0.0, eval_every: int | None = None, eval_samples: int | None = 1024,
-        snapshot_every: int | None = None, snapshot_samples: int = 4, seed: int = 0,
-        progress: bool = True, callback: Callable[[int, History], None] | None = None) -> History:
+def fit(
+    model: Module,
+    task: Task,
+    *,
+    steps: int = 1000,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    betas: tuple[float, float] = (0.9, 0.98),
+    warmup_steps: int | None = None,
+    min_lr_ratio: float = 0.1,
+    clip_grad_norm: float | None = 1.0,
+    label_smoothing: float = 0.0,
+    eval_every: int | None = None,
+    eval_samples: int | None = 1024,
+    snapshot_every: int | None = None,
+    snapshot_samples: int = 4,
+    seed: int = 0,
+    progress: bool = True,
+    callback: Callable[[int, History], None] | None = None,
+) -> History:
     """Trains ``model`` on ``task`` for ``steps`` optimizer steps and returns a History.
 
     AdamW (weight decay on matrices only) with a linear warmup (default: the first 5% of the
@@ -197,8 +230,12 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         raise TypeError(f"task: expected an attnlab.data.Task, got {type(task).__name__}")
     steps = at_least(steps, "steps", 0)
     batch_size = at_least(batch_size, "batch_size", 1)
-    eval_every = max(steps // 10, 1) if eval_every is None else at_least(eval_every, "eval_every", 1)
-    warmup_steps = max(steps // 20, 1) if warmup_steps is None else at_least(warmup_steps, "warmup_steps", 0)
+    eval_every = (
+        max(steps // 10, 1) if eval_every is None else at_least(eval_every, "eval_every", 1)
+    )
+    warmup_steps = (
+        max(steps // 20, 1) if warmup_steps is None else at_least(warmup_steps, "warmup_steps", 0)
+    )
     if snapshot_every is not None:
         snapshot_every = at_least(snapshot_every, "snapshot_every", 1)
     lr = real_number(lr, "lr")
@@ -209,8 +246,12 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         raise ValueError(f"clip_grad_norm: expected a number > 0 or None, got {clip_grad_norm}")
 
     optimizer = optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=betas)
-    schedule = optim.WarmupCosine(optimizer, warmup_steps=warmup_steps,
-                                  total_steps=max(steps, warmup_steps + 1), min_lr=lr * min_lr_ratio)
+    schedule = optim.WarmupCosine(
+        optimizer,
+        warmup_steps=warmup_steps,
+        total_steps=max(steps, warmup_steps + 1),
+        min_lr=lr * min_lr_ratio,
+    )
     params = [p for g in optimizer.param_groups for p in g["params"]]
     history = History()
     snapshot_rows = task.test.inputs[:snapshot_samples]
@@ -246,7 +287,9 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         for step in range(1, steps + 1):
             batch = task.sample(batch_size, seed=rng)
             logits, targets = _flat(logits_of(model, task, batch), batch.targets)
-            loss = cross_entropy(logits, targets, ignore_index=IGNORE, label_smoothing=label_smoothing)
+            loss = cross_entropy(
+                logits, targets, ignore_index=IGNORE, label_smoothing=label_smoothing
+            )
             optimizer.zero_grad()
             loss.backward()
             if clip_grad_norm is not None:
@@ -269,8 +312,9 @@ def fit(model: Module, task: Task, *, steps: int = 1000, batch_size: int = 64, l
         history.interrupted = True
     finally:
         history.seconds = time.perf_counter() - start
-        bar.close(f"fit: {len(history.steps)}/{steps} steps in {history.seconds:.1f} s"
-                  + "".join(f", {k} {v}" for k, v in postfix.items())
-                  + (" (interrupted)" if history.interrupted else ""))
+        bar.close(
+            f"fit: {len(history.steps)}/{steps} steps in {history.seconds:.1f} s"
+            + "".join(f", {k} {v}" for k, v in postfix.items())
+            + (" (interrupted)" if history.interrupted else "")
+        )
     return history
-

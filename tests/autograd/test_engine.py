@@ -53,7 +53,7 @@ def test_branch_sums_accumulate_in_place_without_aliasing(rng, n):
     grads = (a.grad, b.grad, w.grad)
     for i, g in enumerate(grads):
         assert g.flags.c_contiguous and g.flags.writeable
-        for other in grads[i + 1:]:
+        for other in grads[i + 1 :]:
             assert not np.shares_memory(g, other)
     a.grad += 1.0  # an optimizer's in-place update touches a's gradient alone
     np.testing.assert_array_equal(b.grad, np.full(n, 10.0))
@@ -98,7 +98,9 @@ def test_fresh_gradients_are_summed_into_and_taken_by_leaves_without_a_copy(rng)
 def test_non_scalar_backward_needs_grad_of_its_shape(rng):
     x = al.tensor(rng.standard_normal((2, 3)), requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match=r"grad can be omitted only for a one-element output, got shape \(2, 3\)"):
+    with pytest.raises(
+        RuntimeError, match=r"grad can be omitted only for a one-element output, got shape \(2, 3\)"
+    ):
         y.backward()
     with pytest.raises(ValueError, match=r"grad: expected the output's shape \(2, 3\), got \(3,\)"):
         y.backward(np.ones(3))

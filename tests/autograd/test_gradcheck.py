@@ -34,7 +34,9 @@ def test_gradcheck_leaves_the_inputs_as_they_were(rng):
 
 
 def test_gradcheck_needs_float64_inputs_that_require_grad(rng):
-    with pytest.raises(TypeError, match=r"inputs\[0\]: finite differences need float64, got float32"):
+    with pytest.raises(
+        TypeError, match=r"inputs\[0\]: finite differences need float64, got float32"
+    ):
         gradcheck(lambda t: t * 2, al.tensor(np.ones(2, np.float32), requires_grad=True))
     with pytest.raises(ValueError, match="no input requires grad"):
         gradcheck(lambda t: t * 2, al.tensor(np.ones(2)))

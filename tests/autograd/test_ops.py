@@ -20,13 +20,15 @@ BINARY = {
     "sub": lambda a, b: a - b,
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b,
+    "pow": lambda a, b: a**b,
 }
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
-@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((2, 3, 4), (4,)), ((3, 1), (1, 5)),
-                                    ((2, 1, 4), (3, 1)), ((), (3,))])
+@pytest.mark.parametrize(
+    "shapes",
+    [((3, 4), (3, 4)), ((2, 3, 4), (4,)), ((3, 1), (1, 5)), ((2, 1, 4), (3, 1)), ((), (3,))],
+)
 def test_binary_ops_match_numpy_and_gradcheck_with_broadcasting(rng, name, shapes):
     op = BINARY[name]
     a, b = leaf(rng, *shapes[0], positive=True), leaf(rng, *shapes[1], positive=True)
@@ -70,11 +72,11 @@ UNARY = {
     "sqrt": (lambda x: x.sqrt(), np.sqrt, True),
     "sigmoid": (lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), False),
     "abs": (lambda x: x.abs(), np.abs, False),
-    "square": (lambda x: x ** 2, np.square, False),
-    "rsqrt": (lambda x: x ** -0.5, lambda x: x ** -0.5, True),
+    "square": (lambda x: x**2, np.square, False),
+    "rsqrt": (lambda x: x**-0.5, lambda x: x**-0.5, True),
     "clamp": (lambda x: x.clamp(-0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7), False),
     "clamp_min": (lambda x: x.clamp(min=0.1), lambda x: np.maximum(x, 0.1), False),
-    "rpow": (lambda x: 2.0 ** x, lambda x: 2.0 ** x, False),
+    "rpow": (lambda x: 2.0**x, lambda x: 2.0**x, False),
 }
 
 
@@ -190,7 +192,9 @@ def test_bad_arguments_are_named():
         x * al.tensor(np.ones(3, np.float32))
     with pytest.raises(TypeError, match="other: expected a Tensor, an ndarray or a number"):
         x + "a"
-    with pytest.raises(ValueError, match=r"shape: cannot reshape a tensor of shape \(2, 3\) into \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"shape: cannot reshape a tensor of shape \(2, 3\) into \(4,\)"
+    ):
         x.reshape(4)
     with pytest.raises(ValueError, match="axes: .* is not a permutation"):
         x.permute(0, 0)

@@ -5,11 +5,11 @@ import importlib.util
 
 import numpy as np
 import pytest
-from hf_folders import VOCAB, write_tokenizer
 
 from attnlab.data import IGNORE
 from attnlab.data.tasks import python_tags
 from attnlab.data.tasks.python_tags import TAGS, tagged_lines
+from hf_folders import VOCAB, write_tokenizer
 
 pytest.importorskip("tokenizers")
 
@@ -22,13 +22,39 @@ SOURCE = '''def area(r):  # a circle
 def test_tagged_lines():
     lines = [([w for w in words], [TAGS[t] for t in tags]) for words, tags in tagged_lines(SOURCE)]
     assert lines == [
-        (["def", "area", "(", "r", ")", ":", "#", "a", "circle"],
-         ["keyword", "name", "operator", "name", "operator", "operator", "comment", "comment",
-          "comment"]),
-        (['"""Return', 'the', 'area."""'], ["string"] * 3),
-        (["return", "3.14", "*", "r", "**", "2", "if", "r", "else", "len", "(", "x", ")"],
-         ["keyword", "number", "operator", "name", "operator", "number", "keyword", "name",
-          "keyword", "builtin", "operator", "name", "operator"]),
+        (
+            ["def", "area", "(", "r", ")", ":", "#", "a", "circle"],
+            [
+                "keyword",
+                "name",
+                "operator",
+                "name",
+                "operator",
+                "operator",
+                "comment",
+                "comment",
+                "comment",
+            ],
+        ),
+        (['"""Return', "the", 'area."""'], ["string"] * 3),
+        (
+            ["return", "3.14", "*", "r", "**", "2", "if", "r", "else", "len", "(", "x", ")"],
+            [
+                "keyword",
+                "number",
+                "operator",
+                "name",
+                "operator",
+                "number",
+                "keyword",
+                "name",
+                "keyword",
+                "builtin",
+                "operator",
+                "name",
+                "operator",
+            ],
+        ),
     ]
 
 
@@ -50,8 +76,9 @@ def tokenizer(tmp_path_factory):
 
 
 def test_task_rows(tokenizer):
-    task = python_tags(tokenizer, block_size=16, train_modules=("colorsys",),
-                       test_modules=("bisect",))
+    task = python_tags(
+        tokenizer, block_size=16, train_modules=("colorsys",), test_modules=("bisect",)
+    )
     assert task.kind == "tagging" and task.labels == TAGS and task.num_classes == 7
     assert task.vocab == tuple(VOCAB) and task.pad_id == 0 and task.block_size == 16
     for split in (task.train, task.test):
@@ -63,7 +90,9 @@ def test_task_rows(tokenizer):
         assert (split.inputs[rows, n - 1] == VOCAB.index("[SEP]")).all()
         assert (split.inputs[~mask] == 0).all()
         # No target on [CLS], [SEP] or padding; every tag in range elsewhere.
-        assert (split.targets[:, 0] == IGNORE).all() and (split.targets[rows, n - 1] == IGNORE).all()
+        assert (split.targets[:, 0] == IGNORE).all() and (
+            split.targets[rows, n - 1] == IGNORE
+        ).all()
         assert (split.targets[~mask] == IGNORE).all()
         counted = split.targets[split.targets != IGNORE]
         assert counted.min() >= 0 and counted.max() < 7
@@ -72,8 +101,9 @@ def test_task_rows(tokenizer):
 def test_first_subword_takes_the_tag(tokenizer):
     """A word cut into subwords ('maxc' -> 'max' '##c'): IGNORE on the '##' pieces (the tag
     sits on the word's first piece: test_every_word_is_counted_once)."""
-    task = python_tags(tokenizer, block_size=64, train_modules=("colorsys",),
-                       test_modules=("bisect",))
+    task = python_tags(
+        tokenizer, block_size=64, train_modules=("colorsys",), test_modules=("bisect",)
+    )
     ids, targets = task.train.inputs, task.train.targets
     pieces = np.isin(ids, [i for i, t in enumerate(VOCAB) if t.startswith("##")])
     assert pieces.sum() > 10
@@ -82,28 +112,45 @@ def test_first_subword_takes_the_tag(tokenizer):
 
 def test_every_word_is_counted_once(tokenizer):
     """Without truncation, the counted targets are the words of the source, in order."""
-    task = python_tags(tokenizer, block_size=64, train_modules=("colorsys",),
-                       test_modules=("bisect",))
+    task = python_tags(
+        tokenizer, block_size=64, train_modules=("colorsys",), test_modules=("bisect",)
+    )
     tags = [t for _, line_tags in tagged_lines(_source("colorsys")) for t in line_tags]
     counted = task.train.targets[task.train.targets != IGNORE]
     np.testing.assert_array_equal(counted, tags)
 
 
 def test_sizes_and_seed(tokenizer):
-    small = python_tags(tokenizer, block_size=32, n_train=10, n_test=5,
-                        train_modules=("colorsys",), test_modules=("bisect",))
+    small = python_tags(
+        tokenizer,
+        block_size=32,
+        n_train=10,
+        n_test=5,
+        train_modules=("colorsys",),
+        test_modules=("bisect",),
+    )
     assert (len(small.train), len(small.test)) == (10, 5)
-    again = python_tags(tokenizer, block_size=32, n_train=10, n_test=5,
-                        train_modules=("colorsys",), test_modules=("bisect",))
+    again = python_tags(
+        tokenizer,
+        block_size=32,
+        n_train=10,
+        n_test=5,
+        train_modules=("colorsys",),
+        test_modules=("bisect",),
+    )
     np.testing.assert_array_equal(small.train.inputs, again.train.inputs)
 
 
 def test_errors(tokenizer):
-    with pytest.raises(TypeError, match="tokenizer: expected an attnlab.pretrained.Tokenizer, got str"):
+    with pytest.raises(
+        TypeError, match="tokenizer: expected an attnlab.pretrained.Tokenizer, got str"
+    ):
         python_tags("bert")
     with pytest.raises(ValueError, match="block_size: expected an int >= 4, got 2"):
         python_tags(tokenizer, block_size=2)
-    with pytest.raises(TypeError, match="train_modules: expected a non-empty tuple of module names"):
+    with pytest.raises(
+        TypeError, match="train_modules: expected a non-empty tuple of module names"
+    ):
         python_tags(tokenizer, train_modules="colorsys")
     with pytest.raises(ValueError, match="test_modules: the source of 'sys' is not available"):
         python_tags(tokenizer, train_modules=("colorsys",), test_modules=("sys",))
@@ -115,8 +162,9 @@ def test_errors(tokenizer):
 
 def test_lines_end_with_a_separator(tokenizer):
     """[CLS] line [SEP] line [SEP] ...: a comment's end is visible, as the line break is."""
-    task = python_tags(tokenizer, block_size=64, train_modules=("colorsys",),
-                       test_modules=("bisect",))
+    task = python_tags(
+        tokenizer, block_size=64, train_modules=("colorsys",), test_modules=("bisect",)
+    )
     sep = VOCAB.index("[SEP]")
     ids, targets = task.train.inputs, task.train.targets
     assert ((ids == sep).sum(axis=1) >= 2).any()

@@ -47,7 +47,9 @@ def test_batches_are_one_seeded_epoch():
 def test_batches_options():
     task = numbered_task()
     assert [row_values(b) for b in task.batches(4, shuffle=False)] == [
-        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
     ]
     assert [len(b) for b in task.batches(4, seed=0, drop_last=True)] == [4, 4]
     assert [len(b) for b in task.batches(5, seed=0, drop_last=True)] == [5, 5]
@@ -160,18 +162,30 @@ def test_repr_names_kind_sizes_and_vocab():
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
-        (lambda i: Split(inputs=i.astype(np.int32), targets=i), TypeError,
-         "inputs: expected a NumPy int64 array, got int32"),
+        (
+            lambda i: Split(inputs=i.astype(np.int32), targets=i),
+            TypeError,
+            "inputs: expected a NumPy int64 array, got int32",
+        ),
         (lambda i: Split(inputs=i.tolist(), targets=i), TypeError, "inputs: .* got list"),
         (lambda i: Split(inputs=i[0], targets=i), ValueError, "inputs: expected 2 dimensions"),
-        (lambda i: Split(inputs=i, targets=i[:, :2]), ValueError,
-         r"targets: expected shape \(4, 3\) or \(4,\), got \(4, 2\)"),
+        (
+            lambda i: Split(inputs=i, targets=i[:, :2]),
+            ValueError,
+            r"targets: expected shape \(4, 3\) or \(4,\), got \(4, 2\)",
+        ),
         (lambda i: Split(inputs=i, targets=i.astype(np.float32)), TypeError, "targets"),
-        (lambda i: Split(inputs=i, targets=i, source=i[:2]), ValueError,
-         "source: axis 0 .* size 2, expected 4"),
+        (
+            lambda i: Split(inputs=i, targets=i, source=i[:2]),
+            ValueError,
+            "source: axis 0 .* size 2, expected 4",
+        ),
         (lambda i: Split(inputs=i, targets=i, key_mask=i), TypeError, "key_mask: expected dtype"),
-        (lambda i: Split(inputs=i, targets=i, key_mask=np.ones((4, 2), bool)), ValueError,
-         "key_mask: expected shape"),
+        (
+            lambda i: Split(inputs=i, targets=i, key_mask=np.ones((4, 2), bool)),
+            ValueError,
+            "key_mask: expected shape",
+        ),
     ],
 )
 def test_split_checks_its_arrays(make, error, match):

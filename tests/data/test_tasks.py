@@ -3,9 +3,9 @@ plain-Python oracles in tests/reference_tasks.py on decoded rows)."""
 
 import numpy as np
 import pytest
-import reference_tasks as oracle
 
 import attnlab as al
+import reference_tasks as oracle
 from attnlab.data import IGNORE, tasks
 
 ROWS = 300  # rows per split checked against the oracles
@@ -320,8 +320,11 @@ def test_text_is_deterministic(pydoc_text):
         (lambda: tasks.copy(seed=-1), ValueError, "seed"),
         (lambda: tasks.copy(n_train=0), ValueError, "n_train: expected an int >= 1"),
         (lambda: tasks.copy(n_test="5"), TypeError, "n_test"),
-        (lambda: tasks.copy(length=2, vocab_size=3, n_train=8, n_test=2), ValueError,
-         r"n_train \+ n_test: these options allow 9 distinct rows"),
+        (
+            lambda: tasks.copy(length=2, vocab_size=3, n_train=8, n_test=2),
+            ValueError,
+            r"n_train \+ n_test: these options allow 9 distinct rows",
+        ),
         (lambda: tasks.reverse(length=1, vocab_size=2), ValueError, r"n_train \+ n_test"),
         (lambda: tasks.add(0), ValueError, "n_digits"),
         (lambda: tasks.add(19), ValueError, "n_digits: expected an int <= 18"),
@@ -334,8 +337,11 @@ def test_text_is_deterministic(pydoc_text):
         (lambda: tasks.induction(32, 15), ValueError, r"vocab_size: expected >= 16 \(the 16 "),
         (lambda: tasks.induction(32, 20, min_period=8), ValueError, r"vocab_size: expected >= 24"),
         (lambda: tasks.induction(32, min_period=1), ValueError, "min_period: expected an int >= 2"),
-        (lambda: tasks.induction(32, min_period=17), ValueError,
-         r"min_period: expected <= length // 2 = 16, got 17"),
+        (
+            lambda: tasks.induction(32, min_period=17),
+            ValueError,
+            r"min_period: expected <= length // 2 = 16, got 17",
+        ),
         (lambda: tasks.induction(32, min_period=8.0), TypeError, "min_period"),
         (lambda: tasks.histogram(0), ValueError, "length"),
         (lambda: tasks.histogram(4, 0), ValueError, "vocab_size"),
@@ -366,8 +372,18 @@ def test_too_small_a_space_for_distinct_rows_is_an_error_not_a_hang():
 
 def test_every_generator_is_exported_and_defaults_are_sized():
     assert sorted(tasks.__all__) == sorted(
-        ["add", "copy", "dyck", "histogram", "induction", "modular_add", "python_tags", "reverse",
-         "sort", "text"]
+        [
+            "add",
+            "copy",
+            "dyck",
+            "histogram",
+            "induction",
+            "modular_add",
+            "python_tags",
+            "reverse",
+            "sort",
+            "text",
+        ]
     )
     assert al.data.tasks is tasks
     task = tasks.reverse()

@@ -39,15 +39,20 @@ def test_norms(rng, normalized):
     assert gradcheck(lambda a, c, d: F.layer_norm(a, normalized, c, d), (x, w, b))
     assert gradcheck(lambda a: F.layer_norm(a, normalized), x)
     assert gradcheck(lambda a, c: F.rms_norm(a, normalized, c, eps=1e-6), (x, w))
-    np.testing.assert_array_equal(F.layer_norm(x, normalized, w, b).data,
-                                  F.layer_norm(x.data, normalized, w.data, b.data))
+    np.testing.assert_array_equal(
+        F.layer_norm(x, normalized, w, b).data, F.layer_norm(x.data, normalized, w.data, b.data)
+    )
 
 
 @pytest.mark.parametrize("op", ["relu", "silu", "gelu", "gelu_tanh"])
 def test_activations(rng, op):
     x = leaf(rng, 4, 9)
-    fn = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu,
-          "gelu_tanh": lambda t: F.gelu(t, approximate="tanh")}[op]
+    fn = {
+        "relu": F.relu,
+        "silu": F.silu,
+        "gelu": F.gelu,
+        "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+    }[op]
     np.testing.assert_array_equal(fn(x).data, fn(x.data))
     assert gradcheck(fn, x)
     assert gradcheck(lambda t: fn(t.T), x)  # a non-contiguous view
@@ -76,8 +81,9 @@ def test_embedding_and_relative_position_bias(rng):
     assert gradcheck(lambda w: F.embedding(idx, w), weight)
     # padding_idx's row gets no gradient (as in PyTorch), though it does change the output
     F.embedding(al.tensor(idx), weight, padding_idx=2).sum().backward()
-    np.testing.assert_array_equal(weight.grad, F.embedding_backward(np.ones((2, 3, 3)), idx,
-                                                                    weight.data, padding_idx=2))
+    np.testing.assert_array_equal(
+        weight.grad, F.embedding_backward(np.ones((2, 3, 3)), idx, weight.data, padding_idx=2)
+    )
     np.testing.assert_array_equal(weight.grad[2], 0)
     table = leaf(rng, 8, 2)
     buckets = F.relative_position_bucket(4, 5, num_buckets=8, max_distance=6)
@@ -90,16 +96,22 @@ def test_cross_entropy(rng, reduction, smoothing):
     logits = leaf(rng, 6, 5)
     target = np.array([0, 4, -100, 2, 2, 1])
     fn = lambda t: F.cross_entropy(t, target, label_smoothing=smoothing, reduction=reduction)  # noqa: E731
-    np.testing.assert_array_equal(fn(logits).data, F.cross_entropy(
-        logits.data, target, label_smoothing=smoothing, reduction=reduction))
+    np.testing.assert_array_equal(
+        fn(logits).data,
+        F.cross_entropy(logits.data, target, label_smoothing=smoothing, reduction=reduction),
+    )
     assert gradcheck(fn, logits)
     spatial = leaf(rng, 2, 5, 3)  # (N, C, d1)
-    assert gradcheck(lambda t: F.cross_entropy(t, np.array([[0, 1, 4], [3, -100, 2]]),
-                                               reduction=reduction), spatial)
+    assert gradcheck(
+        lambda t: F.cross_entropy(t, np.array([[0, 1, 4], [3, -100, 2]]), reduction=reduction),
+        spatial,
+    )
 
 
-@pytest.mark.parametrize("options", [{}, dict(interleaved=True), dict(rotary_dim=2),
-                                     dict(positions=np.array([3, 1, 4, 1]))])
+@pytest.mark.parametrize(
+    "options",
+    [{}, dict(interleaved=True), dict(rotary_dim=2), dict(positions=np.array([3, 1, 4, 1]))],
+)
 def test_rope(rng, options):
     x = leaf(rng, 2, 4, 6)
     assert gradcheck(lambda t: F.rope(t, **options), x)
@@ -116,8 +128,16 @@ def test_int_tensor_where_floats_are_needed_is_named():
         F.scaled_dot_product_attention(ints, ints, ints)
 
 
-@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 2)),
-                                    ((2, 1, 3, 4), (3, 4, 2)), ((3, 4), (4,))])
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        ((3, 4), (4, 5)),
+        ((2, 3, 4), (4, 5)),
+        ((4,), (4, 2)),
+        ((2, 1, 3, 4), (3, 4, 2)),
+        ((3, 4), (4,)),
+    ],
+)
 def test_matmul_and_the_at_operator(rng, shapes):
     a, b = leaf(rng, *shapes[0]), leaf(rng, *shapes[1])
     np.testing.assert_allclose((a @ b).data, a.data @ b.data, rtol=1e-12)

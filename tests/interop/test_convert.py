@@ -36,14 +36,20 @@ class MyGPT(al.models.GPT):
     pass
 
 
-@pytest.mark.parametrize("module,name", [
-    (tnn.Conv1d(2, 2, 1), "torch.nn.modules.conv.Conv1d"),
-    (MyLinear(2, 2), "test_convert.MyLinear"),
-    (tnn.Sequential(tnn.Linear(2, 2)), "torch.nn.modules.container.Sequential"),
-])
+@pytest.mark.parametrize(
+    "module,name",
+    [
+        (tnn.Conv1d(2, 2, 1), "torch.nn.modules.conv.Conv1d"),
+        (MyLinear(2, 2), "test_convert.MyLinear"),
+        (tnn.Sequential(tnn.Linear(2, 2)), "torch.nn.modules.container.Sequential"),
+    ],
+)
 def test_unsupported_torch_module_is_a_type_error_naming_its_class(module, name):
-    with pytest.raises(TypeError, match=rf"module: attnlab does not convert [\w.]*{name}; it "
-                                        r"converts exactly these classes: Embedding, LayerNorm"):
+    with pytest.raises(
+        TypeError,
+        match=rf"module: attnlab does not convert [\w.]*{name}; it "
+        r"converts exactly these classes: Embedding, LayerNorm",
+    ):
         from_torch(module)
 
 
@@ -54,69 +60,102 @@ def test_wrappers_say_what_to_convert():
 
 def test_unsupported_submodule_names_its_path():
     m = tnn.TransformerEncoder(encoder_layer(), 1, tnn.RMSNorm(D), enable_nested_tensor=False)
-    with pytest.raises(TypeError, match=r"module\.norm: attnlab does not convert "
-                                        r"torch\.nn\.modules\.normalization\.RMSNorm"):
+    with pytest.raises(
+        TypeError,
+        match=r"module\.norm: attnlab does not convert "
+        r"torch\.nn\.modules\.normalization\.RMSNorm",
+    ):
         from_torch(m)
 
 
-@pytest.mark.parametrize("module,name", [
-    (al.nn.RMSNorm(4), "attnlab.nn.normalization.RMSNorm"),
-    (al.nn.Sequential(al.nn.Linear(2, 2)), "attnlab.nn.container.Sequential"),
-    (MyGPT(5, 4, n_layer=1, n_head=1, d_model=4), "test_convert.MyGPT"),
-])
+@pytest.mark.parametrize(
+    "module,name",
+    [
+        (al.nn.RMSNorm(4), "attnlab.nn.normalization.RMSNorm"),
+        (al.nn.Sequential(al.nn.Linear(2, 2)), "attnlab.nn.container.Sequential"),
+        (MyGPT(5, 4, n_layer=1, n_head=1, d_model=4), "test_convert.MyGPT"),
+    ],
+)
 def test_attnlab_module_without_torch_counterpart_is_a_type_error(module, name):
-    with pytest.raises(TypeError, match=rf"module: attnlab does not convert [\w.]*{name}; it "
-                                        r"converts exactly these classes: Embedding, Encoder"):
+    with pytest.raises(
+        TypeError,
+        match=rf"module: attnlab does not convert [\w.]*{name}; it "
+        r"converts exactly these classes: Embedding, Encoder",
+    ):
         to_torch(module)
 
 
 def test_replaced_children_name_their_path():
     layer = encoder_layer()
     layer.self_attn = tnn.Linear(D, D)
-    with pytest.raises(TypeError, match="module.self_attn: expected MultiheadAttention, got "
-                                        "Linear"):
+    with pytest.raises(
+        TypeError, match="module.self_attn: expected MultiheadAttention, got Linear"
+    ):
         from_torch(layer)
     stack = tnn.TransformerEncoder(encoder_layer(), 2, enable_nested_tensor=False)
     stack.layers[1] = tnn.Linear(D, D)
-    with pytest.raises(TypeError, match="module.layers.1: expected TransformerEncoderLayer, "
-                                        "got Linear"):
+    with pytest.raises(
+        TypeError, match="module.layers.1: expected TransformerEncoderLayer, got Linear"
+    ):
         from_torch(stack)
     ours = al.nn.Transformer(D, H, 1, 1, 16)
     ours.encoder = al.nn.TransformerEncoderLayer(D, H, 16)
-    with pytest.raises(TypeError, match="module.encoder: expected TransformerEncoder, got "
-                                        "TransformerEncoderLayer"):
+    with pytest.raises(
+        TypeError, match="module.encoder: expected TransformerEncoder, got TransformerEncoderLayer"
+    ):
         to_torch(ours)
 
 
-@pytest.mark.parametrize("activation,name", [
-    (lambda x: x, "<lambda>"), (TF.silu, "silu"), (tnn.SiLU(), "SiLU\\(\\)"),
-    (tnn.GELU("tanh"), "GELU\\(approximate='tanh'\\); torch's inference fast path"),
-])
+@pytest.mark.parametrize(
+    "activation,name",
+    [
+        (lambda x: x, "<lambda>"),
+        (TF.silu, "silu"),
+        (tnn.SiLU(), "SiLU\\(\\)"),
+        (tnn.GELU("tanh"), "GELU\\(approximate='tanh'\\); torch's inference fast path"),
+    ],
+)
 def test_torch_activation_attnlab_does_not_run_is_a_value_error(activation, name):
     with pytest.raises(ValueError, match=f"module.activation: {name}"):
         from_torch(tnn.TransformerDecoderLayer(D, H, 16, 0.0, activation))
-    stack = tnn.TransformerEncoder(encoder_layer(activation=activation), 2,
-                                   enable_nested_tensor=False)
+    stack = tnn.TransformerEncoder(
+        encoder_layer(activation=activation), 2, enable_nested_tensor=False
+    )
     with pytest.raises(ValueError, match=f"module.layers.0.activation: {name}"):
         from_torch(stack)
 
 
-@pytest.mark.parametrize("activation,name", [
-    ("swiglu", "SwiGLU\\(\\)"), (al.nn.GELU("tanh"), "GELU\\(approximate='tanh'\\)"),
-    (al.functional.silu, "silu"),
-])
+@pytest.mark.parametrize(
+    "activation,name",
+    [
+        ("swiglu", "SwiGLU\\(\\)"),
+        (al.nn.GELU("tanh"), "GELU\\(approximate='tanh'\\)"),
+        (al.functional.silu, "silu"),
+    ],
+)
 def test_attnlab_activation_torch_does_not_run_is_a_value_error(activation, name):
-    with pytest.raises(ValueError, match=f"module.activation: {name} is not an activation "
-                                         "torch's transformer layers run the same"):
+    with pytest.raises(
+        ValueError,
+        match=f"module.activation: {name} is not an activation "
+        "torch's transformer layers run the same",
+    ):
         to_torch(al.nn.TransformerEncoderLayer(D, H, 16, activation=activation))
 
 
-@pytest.mark.parametrize("options,message", [
-    ({"positions": "rotary"}, ("module.positions: RotaryEmbedding; "
-                               "torch.nn.MultiheadAttention has no relative positions")),
-    ({"positions": "t5"}, "module.positions: RelativePositionBias"),
-    ({"num_kv_heads": 1}, r"module.num_kv_heads: 1 \(grouped-query heads, num_heads=2\)"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (
+            {"positions": "rotary"},
+            (
+                "module.positions: RotaryEmbedding; "
+                "torch.nn.MultiheadAttention has no relative positions"
+            ),
+        ),
+        ({"positions": "t5"}, "module.positions: RelativePositionBias"),
+        ({"num_kv_heads": 1}, r"module.num_kv_heads: 1 \(grouped-query heads, num_heads=2\)"),
+    ],
+)
 def test_attention_torch_cannot_express_is_a_value_error(options, message):
     with pytest.raises(ValueError, match=message):
         to_torch(al.nn.MultiheadAttention(D, H, **options))
@@ -135,11 +174,13 @@ def test_head_mask_is_not_dropped_silently():
         to_torch(layer)
 
 
-@pytest.mark.parametrize("option,value", [("max_norm", 1.0), ("scale_grad_by_freq", True),
-                                          ("sparse", True)])
+@pytest.mark.parametrize(
+    "option,value", [("max_norm", 1.0), ("scale_grad_by_freq", True), ("sparse", True)]
+)
 def test_embedding_options_attnlab_lacks_are_value_errors(option, value):
-    with pytest.raises(ValueError, match=f"module.{option}: {value}; attnlab's Embedding has no "
-                                         "such option"):
+    with pytest.raises(
+        ValueError, match=f"module.{option}: {value}; attnlab's Embedding has no such option"
+    ):
         from_torch(tnn.Embedding(5, 3, **{option: value}))
 
 
@@ -165,8 +206,9 @@ def test_batch_first_is_a_bool():
 
 def test_models_go_to_torch_batch_first_only():
     gpt = al.models.GPT(5, 4, n_layer=1, n_head=1, d_model=4)
-    with pytest.raises(ValueError, match="batch_first: False; attnlab's models and their torch "
-                                         "versions take"):
+    with pytest.raises(
+        ValueError, match="batch_first: False; attnlab's models and their torch versions take"
+    ):
         to_torch(gpt, batch_first=False)
 
 
@@ -174,8 +216,11 @@ def test_untied_gpt_weights_are_a_value_error():
     gpt = al.models.GPT(5, 4, n_layer=1, n_head=1, d_model=4)
     theirs = to_torch(gpt)
     gpt.lm_head.weight = al.nn.Parameter(gpt.wte.weight.data.copy())
-    with pytest.raises(ValueError, match="module.lm_head.weight: a tensor of its own, but "
-                                         "config.tie_weights says it is wte.weight"):
+    with pytest.raises(
+        ValueError,
+        match="module.lm_head.weight: a tensor of its own, but "
+        "config.tie_weights says it is wte.weight",
+    ):
         to_torch(gpt)
     theirs.lm_head.weight = tnn.Parameter(theirs.wte.weight.detach().clone())
     with pytest.raises(ValueError, match="module.lm_head.weight: a tensor of its own"):
@@ -183,8 +228,9 @@ def test_untied_gpt_weights_are_a_value_error():
 
 
 def test_layout_of_the_source_is_recorded_and_rebuilt():
-    seq_first = tnn.TransformerEncoder(tnn.TransformerEncoderLayer(D, H, 16, 0.0), 2,
-                                       enable_nested_tensor=False)
+    seq_first = tnn.TransformerEncoder(
+        tnn.TransformerEncoderLayer(D, H, 16, 0.0), 2, enable_nested_tensor=False
+    )
     ours = from_torch(seq_first)
     assert ours.torch_batch_first is False
     assert not to_torch(ours).layers[0].self_attn.batch_first

@@ -31,12 +31,19 @@ print(json.dumps({"imported": imported, "errors": errors}))
 
 def test_attnlab_runs_without_torch_and_interop_says_what_it_needs():
     env = dict(os.environ, PYTHONPATH=str(Path(al.__file__).parents[1]))
-    result = subprocess.run([sys.executable, "-c", WITHOUT_TORCH], env=env, capture_output=True,
-                            text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     report = json.loads(result.stdout)
     assert report["imported"] is False
-    message = ("attnlab.interop needs PyTorch (pip install torch); the rest of attnlab runs "
-               "without it")
+    message = (
+        "attnlab.interop needs PyTorch (pip install torch); the rest of attnlab runs without it"
+    )
     assert report["errors"] == [message] * 3
 
 

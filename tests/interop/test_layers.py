@@ -16,17 +16,37 @@ tnn = torch.nn
 from attnlab.interop import from_torch, to_torch  # noqa: E402
 
 D, H, FF = 8, 2, 12
-SETTINGS = ("batch_first", "norm_first", "eps", "p", "dropout", "add_zero_attn", "kdim", "vdim",
-            "padding_idx", "normalized_shape", "elementwise_affine", "training", "approximate",
-            "num_layers", "d_model", "nhead", "embed_dim", "num_heads")
+SETTINGS = (
+    "batch_first",
+    "norm_first",
+    "eps",
+    "p",
+    "dropout",
+    "add_zero_attn",
+    "kdim",
+    "vdim",
+    "padding_idx",
+    "normalized_shape",
+    "elementwise_affine",
+    "training",
+    "approximate",
+    "num_layers",
+    "d_model",
+    "nhead",
+    "embed_dim",
+    "num_heads",
+)
 
 
 def settings(module):
     """Each submodule's class and the settings torch keeps outside its state_dict."""
     out = {}
     for name, m in module.named_modules():
-        values = {a: getattr(m, a) for a in SETTINGS
-                  if hasattr(m, a) and not isinstance(getattr(m, a), tnn.Module)}
+        values = {
+            a: getattr(m, a)
+            for a in SETTINGS
+            if hasattr(m, a) and not isinstance(getattr(m, a), tnn.Module)
+        }
         activation = getattr(m, "activation", None)
         values["activation"] = getattr(activation, "__name__", type(activation).__name__)
         out[name] = (type(m), values)
@@ -106,8 +126,9 @@ def test_embedding(rng, padding_idx):
     back_and_forth(ours)
 
 
-@pytest.mark.parametrize("shape,affine,bias", [(6, True, True), ((3, 4), True, False),
-                                                (6, False, True)])
+@pytest.mark.parametrize(
+    "shape,affine,bias", [(6, True, True), ((3, 4), True, False), (6, False, True)]
+)
 def test_layer_norm(rng, shape, affine, bias):
     m = tnn.LayerNorm(shape, eps=1e-3, elementwise_affine=affine, bias=bias)
     randomize(torch, m)
@@ -119,8 +140,14 @@ def test_layer_norm(rng, shape, affine, bias):
     back_and_forth(ours)
 
 
-MHA_OPTIONS = [{}, {"bias": False}, {"kdim": 5, "vdim": 7}, {"add_bias_kv": True},
-               {"add_zero_attn": True}, {"add_bias_kv": True, "add_zero_attn": True, "bias": False}]
+MHA_OPTIONS = [
+    {},
+    {"bias": False},
+    {"kdim": 5, "vdim": 7},
+    {"add_bias_kv": True},
+    {"add_zero_attn": True},
+    {"add_bias_kv": True, "add_zero_attn": True, "bias": False},
+]
 
 
 @pytest.mark.parametrize("masks", ["none", "padding", "mask"])
@@ -137,12 +164,20 @@ def test_multihead_attention(rng, batch_first, options, masks):
     v = rng.standard_normal((b, lk, options.get("vdim", D))).astype(np.float32)
     km = key_mask(b, lk)
     allowed = np.tril(np.ones((lq, lk), dtype=bool), 1)
-    theirs = {"padding": {"key_padding_mask": padding(km)},
-              "mask": {"attn_mask": torch.from_numpy(~allowed)}}.get(masks, {})
+    theirs = {
+        "padding": {"key_padding_mask": padding(km)},
+        "mask": {"attn_mask": torch.from_numpy(~allowed)},
+    }.get(masks, {})
     mine = {"padding": {"key_mask": km}, "mask": {"mask": allowed}}.get(masks, {})
     with torch.no_grad():
-        ref, ref_weights = m(seq(q, batch_first), seq(k, batch_first), seq(v, batch_first),
-                             need_weights=True, average_attn_weights=False, **theirs)
+        ref, ref_weights = m(
+            seq(q, batch_first),
+            seq(k, batch_first),
+            seq(v, batch_first),
+            need_weights=True,
+            average_attn_weights=False,
+            **theirs,
+        )
     out, weights = ours(q, k, v, return_weights=True, **mine)
     close(out, unseq(ref, batch_first))
     close(weights, ref_weights)
@@ -159,21 +194,37 @@ def test_multihead_self_attention_causal_with_padding(rng, batch_first):
     km = key_mask(b, length)
     t = seq(x, batch_first)
     with torch.no_grad():
-        ref = m(t, t, t, key_padding_mask=padding(km), attn_mask=future(length, length),
-                is_causal=True, need_weights=False)[0]
+        ref = m(
+            t,
+            t,
+            t,
+            key_padding_mask=padding(km),
+            attn_mask=future(length, length),
+            is_causal=True,
+            need_weights=False,
+        )[0]
     close(ours(x, key_mask=km, is_causal=True), unseq(ref, batch_first))
 
 
-LAYER_CASES = [(nf, act, bf, True) for nf in (False, True) for act in ("relu", "gelu")
-               for bf in (True, False)]
+LAYER_CASES = [
+    (nf, act, bf, True) for nf in (False, True) for act in ("relu", "gelu") for bf in (True, False)
+]
 LAYER_CASES += [(True, "gelu", True, False), (False, "relu", False, False)]  # without biases
-LAYER_IDS = [f"{'pre' if nf else 'post'}-{act}-{'bf' if bf else 'sf'}{'' if bias else '-nobias'}"
-             for nf, act, bf, bias in LAYER_CASES]
+LAYER_IDS = [
+    f"{'pre' if nf else 'post'}-{act}-{'bf' if bf else 'sf'}{'' if bias else '-nobias'}"
+    for nf, act, bf, bias in LAYER_CASES
+]
 
 
 def layer_options(norm_first, activation, batch_first, bias):
-    return {"dim_feedforward": FF, "dropout": 0.0, "activation": activation,
-            "batch_first": batch_first, "norm_first": norm_first, "bias": bias}
+    return {
+        "dim_feedforward": FF,
+        "dropout": 0.0,
+        "activation": activation,
+        "batch_first": batch_first,
+        "norm_first": norm_first,
+        "bias": bias,
+    }
 
 
 def encoder_inputs(rng, batch_first, mask_name="src_mask", b=2, length=5):
@@ -181,8 +232,11 @@ def encoder_inputs(rng, batch_first, mask_name="src_mask", b=2, length=5):
     (torch's under ``mask_name``: the layers' src_mask, the stacks' mask)."""
     x = rng.standard_normal((b, length, D)).astype(np.float32)
     km = key_mask(b, length)
-    theirs = {mask_name: future(length, length), "src_key_padding_mask": padding(km),
-              "is_causal": True}
+    theirs = {
+        mask_name: future(length, length),
+        "src_key_padding_mask": padding(km),
+        "is_causal": True,
+    }
     return [x], {"key_mask": km, "is_causal": True}, [seq(x, batch_first)], theirs
 
 
@@ -191,16 +245,22 @@ def decoder_inputs(rng, batch_first, b=2, lt=4, ls=6):
     memory = rng.standard_normal((b, ls, D)).astype(np.float32)
     tkm, mkm = key_mask(b, lt), key_mask(b, ls)
     mine = {"tgt_key_mask": tkm, "memory_key_mask": mkm, "tgt_is_causal": True}
-    theirs = {"tgt_mask": future(lt, lt), "tgt_key_padding_mask": padding(tkm),
-              "memory_key_padding_mask": padding(mkm), "tgt_is_causal": True}
+    theirs = {
+        "tgt_mask": future(lt, lt),
+        "tgt_key_padding_mask": padding(tkm),
+        "memory_key_padding_mask": padding(mkm),
+        "tgt_is_causal": True,
+    }
     return (tgt, memory), mine, (seq(tgt, batch_first), seq(memory, batch_first)), theirs
 
 
 @pytest.mark.parametrize("norm_first,activation,batch_first,bias", LAYER_CASES, ids=LAYER_IDS)
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
 def test_layer(rng, kind, norm_first, activation, batch_first, bias):
-    layer, inputs = {"encoder": (tnn.TransformerEncoderLayer, encoder_inputs),
-                     "decoder": (tnn.TransformerDecoderLayer, decoder_inputs)}[kind]
+    layer, inputs = {
+        "encoder": (tnn.TransformerEncoderLayer, encoder_inputs),
+        "decoder": (tnn.TransformerDecoderLayer, decoder_inputs),
+    }[kind]
     m = layer(D, H, **layer_options(norm_first, activation, batch_first, bias))
     randomize(torch, m.eval(), 0.4)
     ours = round_trip(m)
@@ -226,8 +286,9 @@ def test_activation_modules_convert_as_their_functions(rng, activation):
 def test_encoder_stack_keeps_each_layers_settings(rng, norm_first, batch_first):
     options = layer_options(norm_first, "gelu", batch_first, True)
     layer = tnn.TransformerEncoderLayer(D, H, **options)
-    m = quietly(tnn.TransformerEncoder, layer, 2, tnn.LayerNorm(D, eps=1e-4),
-                enable_nested_tensor=False)
+    m = quietly(
+        tnn.TransformerEncoder, layer, 2, tnn.LayerNorm(D, eps=1e-4), enable_nested_tensor=False
+    )
     m.layers[1].norm2.eps = 1e-3  # layers that differ stay different
     m.layers[1].activation = torch.nn.functional.relu
     randomize(torch, m.eval(), 0.4)
@@ -242,8 +303,9 @@ def test_encoder_stack_keeps_each_layers_settings(rng, norm_first, batch_first):
 
 
 def test_encoder_without_final_norm(rng):
-    m = tnn.TransformerEncoder(tnn.TransformerEncoderLayer(D, H, FF, 0.0, batch_first=True), 2,
-                               enable_nested_tensor=False).eval()
+    m = tnn.TransformerEncoder(
+        tnn.TransformerEncoderLayer(D, H, FF, 0.0, batch_first=True), 2, enable_nested_tensor=False
+    ).eval()
     ours = round_trip(m)
     assert ours.norm is None
     xs, mine, ts, theirs = encoder_inputs(rng, True, "mask")
@@ -254,8 +316,9 @@ def test_encoder_without_final_norm(rng):
 def test_nested_tensor_encoder_agrees_on_real_tokens(rng):
     """torch's default TransformerEncoder zeroes padded positions on its inference fast path;
     attnlab (and the torch module to_torch builds) compute them."""
-    m = tnn.TransformerEncoder(tnn.TransformerEncoderLayer(D, H, FF, 0.0, batch_first=True),
-                               2).eval()
+    m = tnn.TransformerEncoder(
+        tnn.TransformerEncoderLayer(D, H, FF, 0.0, batch_first=True), 2
+    ).eval()
     randomize(torch, m, 0.4)
     ours = from_torch(m)
     x = rng.standard_normal((2, 5, D)).astype(np.float32)
@@ -287,8 +350,9 @@ def test_decoder_stack(rng, norm_first, batch_first):
 
 @pytest.mark.parametrize("norm_first,activation,batch_first,bias", LAYER_CASES, ids=LAYER_IDS)
 def test_transformer(rng, norm_first, activation, batch_first, bias):
-    m = quietly(tnn.Transformer, D, H, 2, 1, **layer_options(norm_first, activation, batch_first,
-                                                             bias))
+    m = quietly(
+        tnn.Transformer, D, H, 2, 1, **layer_options(norm_first, activation, batch_first, bias)
+    )
     randomize(torch, m.eval(), 0.3)
     ours = round_trip(m)
     assert type(ours) is al.nn.Transformer and ours.torch_batch_first is batch_first
@@ -297,11 +361,18 @@ def test_transformer(rng, norm_first, activation, batch_first, bias):
     tgt = rng.standard_normal((b, lt, D)).astype(np.float32)
     skm, tkm = key_mask(b, ls), key_mask(b, lt)
     with torch.no_grad():
-        ref = m(seq(src, batch_first), seq(tgt, batch_first), tgt_mask=future(lt, lt),
-                src_key_padding_mask=padding(skm), tgt_key_padding_mask=padding(tkm),
-                memory_key_padding_mask=padding(skm), tgt_is_causal=True)
-    out = ours(src, tgt, src_key_mask=skm, tgt_key_mask=tkm, memory_key_mask=skm,
-               tgt_is_causal=True)
+        ref = m(
+            seq(src, batch_first),
+            seq(tgt, batch_first),
+            tgt_mask=future(lt, lt),
+            src_key_padding_mask=padding(skm),
+            tgt_key_padding_mask=padding(tkm),
+            memory_key_padding_mask=padding(skm),
+            tgt_is_causal=True,
+        )
+    out = ours(
+        src, tgt, src_key_mask=skm, tgt_key_mask=tkm, memory_key_mask=skm, tgt_is_causal=True
+    )
     close(out, unseq(ref, batch_first))
     back_and_forth(ours)
 

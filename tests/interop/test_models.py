@@ -28,8 +28,9 @@ def key_mask(b, length):
     return km
 
 
-def check_model(rng, model, kind, ours_args, theirs_args, ours_kwargs=None, theirs_kwargs=None,
-                atol=1e-5):
+def check_model(
+    rng, model, kind, ours_args, theirs_args, ours_kwargs=None, theirs_kwargs=None, atol=1e-5
+):
     """to_torch(model) is a ``kind`` with the model's config, output and gradients, and
     from_torch of it gives the model back bitwise."""
     theirs = to_torch(model.eval())
@@ -45,15 +46,22 @@ def check_model(rng, model, kind, ours_args, theirs_args, ours_kwargs=None, thei
     return theirs, again
 
 
-GPT_OPTIONS = [{"positions": "learned"}, {"positions": "rotary"}, {"positions": "alibi"},
-               {"positions": "alibi", "n_head": 3, "d_model": 24},  # slopes of 3 heads
-               {"tie_weights": False}, {"mlp": False}, {"d_ff": 20, "dropout": 0.1}]
+GPT_OPTIONS = [
+    {"positions": "learned"},
+    {"positions": "rotary"},
+    {"positions": "alibi"},
+    {"positions": "alibi", "n_head": 3, "d_model": 24},  # slopes of 3 heads
+    {"tie_weights": False},
+    {"mlp": False},
+    {"d_ff": 20, "dropout": 0.1},
+]
 
 
 @pytest.mark.parametrize("options", GPT_OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
 def test_gpt(rng, options):
-    model = randomized(al.models.GPT(V, T, **{"n_layer": 2, "n_head": 2, "d_model": 16, **options}),
-                       rng)
+    model = randomized(
+        al.models.GPT(V, T, **{"n_layer": 2, "n_head": 2, "d_model": 16, **options}), rng
+    )
     idx = rng.integers(0, V, (3, T))
     theirs, again = check_model(rng, model, models.TorchGPT, [idx], [torch.from_numpy(idx)])
     assert (again.lm_head.weight is again.wte.weight) == model.config.tie_weights
@@ -64,18 +72,21 @@ def test_gpt(rng, options):
 
 @pytest.mark.parametrize("positions", ["rotary", "alibi"])
 def test_gpt_float64(rng, positions):
-    model = randomized(al.models.GPT(V, T, n_layer=1, n_head=2, d_model=8, positions=positions),
-                       rng).double()
+    model = randomized(
+        al.models.GPT(V, T, n_layer=1, n_head=2, d_model=8, positions=positions), rng
+    ).double()
     idx = rng.integers(0, V, (2, T))
-    theirs, again = check_model(rng, model, models.TorchGPT, [idx], [torch.from_numpy(idx)],
-                                atol=1e-12)
+    theirs, again = check_model(
+        rng, model, models.TorchGPT, [idx], [torch.from_numpy(idx)], atol=1e-12
+    )
     assert theirs.wte.weight.dtype == torch.float64
     assert again.wte.weight.dtype == np.float64
 
 
 def test_gpt_rotary_settings_carry_over(rng):
-    model = randomized(al.models.GPT(V, T, n_layer=2, n_head=2, d_model=16, positions="rotary"),
-                       rng)
+    model = randomized(
+        al.models.GPT(V, T, n_layer=2, n_head=2, d_model=16, positions="rotary"), rng
+    )
     for block in model.blocks:
         block.attn.positions.interleaved = True
         block.attn.positions.rotary_dim = 4
@@ -95,38 +106,77 @@ def test_gpt_train_mode_and_dropout_carry_over(rng):
     assert from_torch(theirs.eval()).training is False
 
 
-@pytest.mark.parametrize("pooling,positions,activation", [
-    ("cls", "learned", "gelu"), ("mean", "sinusoidal", "relu"), ("none", "learned", "gelu"),
-    ("cls", "sinusoidal", "gelu")])
+@pytest.mark.parametrize(
+    "pooling,positions,activation",
+    [
+        ("cls", "learned", "gelu"),
+        ("mean", "sinusoidal", "relu"),
+        ("none", "learned", "gelu"),
+        ("cls", "sinusoidal", "gelu"),
+    ],
+)
 def test_encoder_classifier(rng, pooling, positions, activation):
-    model = randomized(al.models.EncoderClassifier(
-        V, 3, max_len=T, n_layer=2, n_head=2, d_model=16, pooling=pooling, positions=positions,
-        activation=activation), rng)
+    model = randomized(
+        al.models.EncoderClassifier(
+            V,
+            3,
+            max_len=T,
+            n_layer=2,
+            n_head=2,
+            d_model=16,
+            pooling=pooling,
+            positions=positions,
+            activation=activation,
+        ),
+        rng,
+    )
     idx = rng.integers(0, V, (3, T))
     km = key_mask(3, T)
-    check_model(rng, model, models.TorchEncoderClassifier, [idx], [torch.from_numpy(idx)],
-                {"key_mask": km}, {"key_mask": torch.from_numpy(km)})
+    check_model(
+        rng,
+        model,
+        models.TorchEncoderClassifier,
+        [idx],
+        [torch.from_numpy(idx)],
+        {"key_mask": km},
+        {"key_mask": torch.from_numpy(km)},
+    )
 
 
 def test_encoder_classifier_without_key_mask(rng):
-    model = randomized(al.models.EncoderClassifier(V, 3, max_len=T, n_layer=1, n_head=2,
-                                                   d_model=8, pooling="mean"), rng)
+    model = randomized(
+        al.models.EncoderClassifier(
+            V, 3, max_len=T, n_layer=1, n_head=2, d_model=8, pooling="mean"
+        ),
+        rng,
+    )
     idx = rng.integers(0, V, (2, T))
     check_model(rng, model, models.TorchEncoderClassifier, [idx], [torch.from_numpy(idx)])
 
 
-@pytest.mark.parametrize("positions,dtype", [("sinusoidal", np.float32), ("learned", np.float32),
-                                             ("sinusoidal", np.float64)])
+@pytest.mark.parametrize(
+    "positions,dtype",
+    [("sinusoidal", np.float32), ("learned", np.float32), ("sinusoidal", np.float64)],
+)
 def test_seq2seq(rng, positions, dtype):
-    model = randomized(al.models.Seq2Seq(V, V + 2, max_len=T, n_layer=2, n_head=2, d_model=16,
-                                         positions=positions), rng).to(dtype)
+    model = randomized(
+        al.models.Seq2Seq(
+            V, V + 2, max_len=T, n_layer=2, n_head=2, d_model=16, positions=positions
+        ),
+        rng,
+    ).to(dtype)
     src, tgt = rng.integers(0, V, (3, T)), rng.integers(0, V + 2, (3, T - 3))
     skm, tkm = key_mask(3, T), key_mask(3, T - 3)
-    check_model(rng, model, models.TorchSeq2Seq, [src, tgt],
-                [torch.from_numpy(src), torch.from_numpy(tgt)],
-                {"src_key_mask": skm, "tgt_key_mask": tkm},
-                {"src_key_mask": torch.from_numpy(skm), "tgt_key_mask": torch.from_numpy(tkm)},
-                atol=1e-5 if dtype == np.float32 else 1e-12)
+    check_model(
+        rng,
+        model,
+        models.TorchSeq2Seq,
+        [src, tgt],
+        [torch.from_numpy(src), torch.from_numpy(tgt)],
+        {"src_key_mask": skm, "tgt_key_mask": tkm},
+        {"src_key_mask": torch.from_numpy(skm), "tgt_key_mask": torch.from_numpy(tkm)},
+        atol=1e-5 if dtype == np.float32 else 1e-12,
+    )
 
 
 @pytest.mark.parametrize("interleaved", [False, True])
@@ -137,8 +187,10 @@ def test_rotary_matches_attnlab_rope(rng, interleaved, rotary_dim):
     expected = al.functional.rope(x, base=500.0, rotary_dim=rotary_dim, interleaved=interleaved)
     close(expected, rotary(torch.from_numpy(x)), atol=1e-12)
     x32 = x.astype(np.float32)
-    close(al.functional.rope(x32, base=500.0, rotary_dim=rotary_dim, interleaved=interleaved),
-          rotary(torch.from_numpy(x32)))
+    close(
+        al.functional.rope(x32, base=500.0, rotary_dim=rotary_dim, interleaved=interleaved),
+        rotary(torch.from_numpy(x32)),
+    )
 
 
 @pytest.mark.parametrize("heads", [1, 3, 4, 6])
@@ -149,8 +201,9 @@ def test_alibi_matches_attnlab_bias(heads):
     np.testing.assert_array_equal(bias.numpy(), expected)
 
 
-@pytest.mark.parametrize("kind", [models.TorchGPT, models.TorchEncoderClassifier,
-                                  models.TorchSeq2Seq])
+@pytest.mark.parametrize(
+    "kind", [models.TorchGPT, models.TorchEncoderClassifier, models.TorchSeq2Seq]
+)
 def test_torch_models_want_their_config(kind):
     with pytest.raises(TypeError, match=r"config: expected an? \w+Config, got dict"):
         kind({"vocab_size": 3})

@@ -25,8 +25,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def script_env(**extra):
     """The environment of a script run by a test: this tree's attnlab, one OpenMP thread per
     process (what torchrun sets too)."""
-    return dict(os.environ, PYTHONPATH=str(Path(al.__file__).parents[1]), OMP_NUM_THREADS="1",
-                **extra)
+    return dict(
+        os.environ, PYTHONPATH=str(Path(al.__file__).parents[1]), OMP_NUM_THREADS="1", **extra
+    )
 
 
 def test_gpt_trained_here_trains_on_in_torch_and_comes_back():
@@ -43,8 +44,9 @@ def test_gpt_trained_here_trains_on_in_torch_and_comes_back():
         batch = task.sample(32, seed=rng)
         logits = theirs(torch.from_numpy(batch.inputs).to(device))
         targets = torch.from_numpy(batch.targets).to(device)
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(),
-                                                 ignore_index=IGNORE)
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -82,13 +84,35 @@ def test_ddp_on_two_cpu_processes_ends_with_the_same_weights_on_both(tmp_path):
     port = str(free_port())
     ranks = []
     for rank in range(2):
-        env = script_env(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
-                         LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
-                         CUDA_VISIBLE_DEVICES="")  # gloo on the CPU, as torchrun would run it
-        ranks.append(subprocess.Popen(
-            [sys.executable, str(EXAMPLES / "train_ddp.py"), "--steps", "4", "--batch-size", "16",
-             "--save", str(tmp_path), "--timeout", "90"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = script_env(
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE="2",
+            LOCAL_WORLD_SIZE="2",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+            CUDA_VISIBLE_DEVICES="",
+        )  # gloo on the CPU, as torchrun would run it
+        ranks.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(EXAMPLES / "train_ddp.py"),
+                    "--steps",
+                    "4",
+                    "--batch-size",
+                    "16",
+                    "--save",
+                    str(tmp_path),
+                    "--timeout",
+                    "90",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for process in ranks:
@@ -98,8 +122,9 @@ def test_ddp_on_two_cpu_processes_ends_with_the_same_weights_on_both(tmp_path):
             process.kill()
     assert [p.returncode for p in ranks] == [0, 0], outputs
     assert "2 processes on cpu: test loss in attnlab" in outputs[0]
-    start, rank0, rank1 = (dict(np.load(tmp_path / f"{name}.npz"))
-                           for name in ("initial", "rank0", "rank1"))
+    start, rank0, rank1 = (
+        dict(np.load(tmp_path / f"{name}.npz")) for name in ("initial", "rank0", "rank1")
+    )
     same_arrays(rank0, rank1)
     assert any(not np.array_equal(rank0[k], start[k]) for k in start)  # they did train
 
@@ -107,9 +132,21 @@ def test_ddp_on_two_cpu_processes_ends_with_the_same_weights_on_both(tmp_path):
 def test_train_on_gpu_example_runs(tmp_path):
     html = tmp_path / "view.html"
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "train_on_gpu.py"), "--attnlab-steps", "5",
-         "--torch-steps", "5", "--html", str(html)],
-        env=script_env(), capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(EXAMPLES / "train_on_gpu.py"),
+            "--attnlab-steps",
+            "5",
+            "--torch-steps",
+            "5",
+            "--html",
+            str(html),
+        ],
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("attnlab, 5 steps on the CPU: test loss ")

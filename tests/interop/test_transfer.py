@@ -21,17 +21,23 @@ def encoder_layer(**options):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_other_float_dtypes_are_type_errors(dtype):
-    with pytest.raises(TypeError, match=rf"module: 'weight' has dtype {dtype}; attnlab computes "
-                                        r"in float32 or float64 \(convert the module with "
-                                        r"\.float\(\)"):
+    with pytest.raises(
+        TypeError,
+        match=rf"module: 'weight' has dtype {dtype}; attnlab computes "
+        r"in float32 or float64 \(convert the module with "
+        r"\.float\(\)",
+    ):
         from_torch(tnn.Linear(3, 2).to(dtype))
 
 
 def test_mixed_dtypes_are_type_errors():
     m = tnn.Linear(3, 2)
     m.weight.data = m.weight.data.double()
-    with pytest.raises(TypeError, match=r"module: mixes float32 \('bias'\) and float64 "
-                                        r"\('weight'\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"module: mixes float32 \('bias'\) and float64 "
+        r"\('weight'\)",
+    ):
         from_torch(m)
     ours = al.nn.Linear(3, 2)
     ours.bias.data = ours.bias.data.astype(np.float64)
@@ -69,8 +75,9 @@ def test_modes_and_requires_grad_carry_over_per_module():
 def test_forward_hooks_are_value_errors():
     m = encoder_layer()
     m.linear1.register_forward_hook(lambda module, args, out: out * 2)
-    with pytest.raises(ValueError, match="module.linear1: has forward hooks, which may change "
-                                         "what it computes"):
+    with pytest.raises(
+        ValueError, match="module.linear1: has forward hooks, which may change what it computes"
+    ):
         from_torch(m)
     m = tnn.Linear(2, 2)
     m.register_forward_pre_hook(lambda module, args: args)
@@ -81,40 +88,71 @@ def test_forward_hooks_are_value_errors():
 def test_a_replaced_submodule_is_a_type_error_naming_it():
     m = encoder_layer()
     m.dropout1 = tnn.Identity()
-    with pytest.raises(TypeError, match=r"module.dropout1: torch.nn.modules.linear.Identity is not "
-                                        r"a module attnlab converts here \(its counterpart would "
-                                        r"be attnlab.nn.dropout.Dropout\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"module.dropout1: torch.nn.modules.linear.Identity is not "
+        r"a module attnlab converts here \(its counterpart would "
+        r"be attnlab.nn.dropout.Dropout\)",
+    ):
         from_torch(m)
 
 
 def test_an_extra_submodule_on_either_side_is_a_type_error():
     m = encoder_layer()
     m.extra = tnn.ReLU()
-    with pytest.raises(TypeError, match="module.extra: torch.nn.modules.activation.ReLU has no "
-                                        "counterpart in the attnlab module"):
+    with pytest.raises(
+        TypeError,
+        match="module.extra: torch.nn.modules.activation.ReLU has no "
+        "counterpart in the attnlab module",
+    ):
         from_torch(m)
     ours = al.nn.TransformerEncoderLayer(D, H, 16)
     ours.extra = al.nn.ReLU()
-    with pytest.raises(TypeError, match="module.extra: attnlab.nn.activation.ReLU has no "
-                                        "counterpart in the torch module"):
+    with pytest.raises(
+        TypeError,
+        match="module.extra: attnlab.nn.activation.ReLU has no counterpart in the torch module",
+    ):
         to_torch(ours)
 
 
 def test_weights_of_another_layout_are_a_value_error():
     m = encoder_layer()
     m.linear2.bias = None  # linear1 has one: one bias flag cannot build this layer
-    with pytest.raises(ValueError, match=r"module: the weights of .*TransformerEncoderLayer do not "
-                                         r"fit .*TransformerEncoderLayer, a layout attnlab cannot "
-                                         r"express: .*missing key 'linear2.bias'"):
+    with pytest.raises(
+        ValueError,
+        match=r"module: the weights of .*TransformerEncoderLayer do not "
+        r"fit .*TransformerEncoderLayer, a layout attnlab cannot "
+        r"express: .*missing key 'linear2.bias'",
+    ):
         from_torch(m)
 
 
-@pytest.mark.parametrize("where,setting,value,message", [
-    ("norm1", "eps", 0.0, (r"module.norm1.eps \(attnlab's layer_norm needs eps > 0\): "
-                           r"expected a number > 0, got 0.0")),
-    ("dropout", "p", 1.0, r"module.dropout.p: expected 0 <= p < 1 \(attnlab's dropout\), got 1.0"),
-    ("self_attn", "dropout", float("nan"), "module.self_attn.dropout: expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "where,setting,value,message",
+    [
+        (
+            "norm1",
+            "eps",
+            0.0,
+            (
+                r"module.norm1.eps \(attnlab's layer_norm needs eps > 0\): "
+                r"expected a number > 0, got 0.0"
+            ),
+        ),
+        (
+            "dropout",
+            "p",
+            1.0,
+            r"module.dropout.p: expected 0 <= p < 1 \(attnlab's dropout\), got 1.0",
+        ),
+        (
+            "self_attn",
+            "dropout",
+            float("nan"),
+            "module.self_attn.dropout: expected a finite number",
+        ),
+    ],
+)
 def test_invalid_settings_are_value_errors(where, setting, value, message):
     m = encoder_layer()
     setattr(getattr(m, where), setting, value)
@@ -125,8 +163,10 @@ def test_invalid_settings_are_value_errors(where, setting, value, message):
 def test_rotary_settings_are_checked_by_attnlabs_rotary_embedding():
     theirs = to_torch(al.models.GPT(5, 4, n_layer=1, n_head=1, d_model=8, positions="rotary"))
     theirs.blocks[0].attn.positions.rotary_dim = 5
-    with pytest.raises(ValueError, match="module.blocks.0.attn.positions: rotary_dim: expected an "
-                                         "even int <= dim=8, got 5"):
+    with pytest.raises(
+        ValueError,
+        match="module.blocks.0.attn.positions: rotary_dim: expected an even int <= dim=8, got 5",
+    ):
         from_torch(theirs)
 
 

@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 
 import attnlab as al
-from attnlab import _core
 import reference_blocks as ref
-from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, SIZES, assert_backward_close,
-                              gradcheck, oracle_and_naive, randn, row_counts, tol)
+from attnlab import _core
+from reference_blocks import (
+    DTYPE_IDS,
+    DTYPES,
+    RELIABILITY_SIZES,
+    SIZES,
+    assert_backward_close,
+    gradcheck,
+    oracle_and_naive,
+    randn,
+    row_counts,
+    tol,
+)
 
 F = al.functional
 
@@ -80,8 +90,12 @@ def test_gradcheck(arch, rng, name):
 def test_matches_torch(rng, torch, name):
     forward, backward, _ = ACTIVATIONS[name]
     tf = torch.nn.functional
-    fn = {"relu": tf.relu, "silu": tf.silu, "gelu": tf.gelu,
-          "gelu_tanh": lambda t: tf.gelu(t, approximate="tanh")}[name]
+    fn = {
+        "relu": tf.relu,
+        "silu": tf.silu,
+        "gelu": tf.gelu,
+        "gelu_tanh": lambda t: tf.gelu(t, approximate="tanh"),
+    }[name]
     x, g = randn(rng, (4, 1025), np.float32) * 3, randn(rng, (4, 1025), np.float32)
     tx = torch.tensor(x, requires_grad=True)
     y = fn(tx)
@@ -140,20 +154,21 @@ def test_errors(rng):
 def test_float32_gelu_is_within_1e_6_of_float64_on_a_dense_grid(arch):
     """float32 gelu uses a fast erfc (Abramowitz & Stegun 7.1.26): its error stays below 1e-6
     absolute everywhere, including the negative tail where 1 + erf would cancel."""
-    from math import erf, sqrt
 
     x = np.linspace(-12, 12, 48001)
     want = np.array([0.5 * v * (1 + erf(v / sqrt(2))) for v in x])
     got = F.gelu(x.astype(np.float32)).astype(np.float64)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     grad = F.gelu_backward(np.ones(x.size, np.float32), x.astype(np.float32))
-    want_grad = np.array([0.5 * (1 + erf(v / sqrt(2))) + v * np.exp(-v * v / 2) / sqrt(2 * np.pi)
-                          for v in x])
+    want_grad = np.array(
+        [0.5 * (1 + erf(v / sqrt(2))) + v * np.exp(-v * v / 2) / sqrt(2 * np.pi) for v in x]
+    )
     np.testing.assert_allclose(grad, want_grad, rtol=0, atol=2e-6)
 
 
 def test_unknown_kind_at_the_binding():
     x = np.zeros(3, np.float32)
-    with pytest.raises(ValueError, match="kind: expected one of 'relu', 'silu', 'gelu', "
-                                         "'gelu_tanh', got 'tanh'"):
+    with pytest.raises(
+        ValueError, match="kind: expected one of 'relu', 'silu', 'gelu', 'gelu_tanh', got 'tanh'"
+    ):
         _core.activation_forward("tanh", x, out=np.empty_like(x))

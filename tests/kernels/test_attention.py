@@ -58,8 +58,9 @@ def bwd(g, q, k, v, mask=None, bias=None, **opts):
 
 def ref_opts(opts):
     """Options the oracle understands (it takes an explicit keep-mask instead of a seed)."""
-    return {key: val for key, val in opts.items()
-            if key not in ("seed", "dropout_p", "return_weights")}
+    return {
+        key: val for key, val in opts.items() if key not in ("seed", "dropout_p", "return_weights")
+    }
 
 
 def assert_close(got, want, *, kind, dtype, big=False, naive=None, floor=0.0, label=""):
@@ -98,27 +99,33 @@ def check_forward(q, k, v, mask=None, bias=None, *, big=False, naive=None, **opt
     want_out, want_w = ref.attention(q, k, v, mask, bias, return_weights=True, **ref_opts(opts))
     naive_out = naive_w = None
     if (big if naive is None else naive) and dtype == np.float32:
-        naive_out, naive_w = ref.attention(q, k, v, mask, bias, return_weights=True,
-                                           dtype=np.float32, **ref_opts(opts))
+        naive_out, naive_w = ref.attention(
+            q, k, v, mask, bias, return_weights=True, dtype=np.float32, **ref_opts(opts)
+        )
     out = fwd(q, k, v, mask, bias, **opts)
     assert_close(out, want_out, kind="out", dtype=dtype, big=big, naive=naive_out, label="out")
     out_w, w = fwd(q, k, v, mask, bias, return_weights=True, **opts)
-    assert_close(out_w, want_out, kind="out", dtype=dtype, big=big, naive=naive_out,
-                 label="out (return_weights)")
+    assert_close(
+        out_w,
+        want_out,
+        kind="out",
+        dtype=dtype,
+        big=big,
+        naive=naive_out,
+        label="out (return_weights)",
+    )
     assert_close(w, want_w, kind="out", dtype=dtype, big=big, naive=naive_w, label="weights")
     return out, w
 
 
-def check_backward(g, q, k, v, mask=None, bias=None, *, big=False, naive=None, floor=0.0,
-                   **opts):
+def check_backward(g, q, k, v, mask=None, bias=None, *, big=False, naive=None, floor=0.0, **opts):
     """dq, dk, dv (and dbias, with bias's own shape) against the oracle's analytic grads."""
     dtype = q.dtype.type
     want = ref.attention_backward(g, q, k, v, mask, bias, **ref_opts(opts))
     use_naive = big if naive is None else naive
     naive = [None] * len(want)
     if use_naive and dtype == np.float32:
-        naive = ref.attention_backward(g, q, k, v, mask, bias, dtype=np.float32,
-                                       **ref_opts(opts))
+        naive = ref.attention_backward(g, q, k, v, mask, bias, dtype=np.float32, **ref_opts(opts))
     got = bwd(g, q, k, v, mask, bias, **opts)
     assert len(got) == (3 if bias is None else 4)
     for label, a, b, n in zip(("dq", "dk", "dv", "dbias"), got, want, naive):
@@ -260,8 +267,16 @@ def test_mask_random(arch, rng, dtype, lq, lk, density):
     check_backward(grad_out_for(rng, q, v), q, k, v, mask)
 
 
-BIAS_SHAPES = [(7, 9), (9,), (1, 3, 7, 9), (2, 1, 7, 9), (2, 3, 7, 9), (3, 1, 9), (2, 1, 1, 9),
-               (1, 1, 1, 1)]
+BIAS_SHAPES = [
+    (7, 9),
+    (9,),
+    (1, 3, 7, 9),
+    (2, 1, 7, 9),
+    (2, 3, 7, 9),
+    (3, 1, 9),
+    (2, 1, 1, 9),
+    (1, 1, 1, 1),
+]
 
 
 @dtypes
@@ -343,8 +358,12 @@ def test_item_21_bias_shift_of_1e4_leaves_the_output_unchanged(arch, rng, dtype)
 def test_default_scale_is_inverse_sqrt_d(arch, rng, dtype):
     """scale=None equals scale=1/sqrt(D)."""
     q, k, v = make_qkv(rng, dtype, (2, 2), 9, 9, 17)
-    np.testing.assert_allclose(fwd(q, k, v), fwd(q, k, v, scale=1 / np.sqrt(17)),
-                               rtol=0, atol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(
+        fwd(q, k, v),
+        fwd(q, k, v, scale=1 / np.sqrt(17)),
+        rtol=0,
+        atol=1e-6 if dtype == np.float32 else 1e-14,
+    )
 
 
 @dtypes
@@ -397,14 +416,30 @@ COMBINED = {
     "mask+causal_tl": dict(mask=(9, 17), is_causal=True),
     "bias+causal_br": dict(bias=(9, 17), is_causal=True, causal_alignment="bottom_right"),
     "window+mask+bias": dict(mask=(2, 1, 1, 17), bias=(4, 1, 17), window=(3, 2)),
-    "causal_br+window+scale": dict(is_causal=True, causal_alignment="bottom_right",
-                                   window=(4, None), scale=0.3),
+    "causal_br+window+scale": dict(
+        is_causal=True, causal_alignment="bottom_right", window=(4, None), scale=0.3
+    ),
     "gqa+mask+bias+causal": dict(hkv=2, mask=(2, 1, 9, 17), bias=(1, 4, 9, 17), is_causal=True),
-    "everything": dict(hkv=1, mask=(2, 1, 9, 17), bias=(4, 9, 17), is_causal=True,
-                       causal_alignment="bottom_right", window=(5, 0), scale=0.6),
-    "everything_lq_gt_lk": dict(hkv=2, lq=17, lk=9, mask=(17, 9), bias=(2, 4, 17, 9),
-                                is_causal=True, causal_alignment="bottom_right", window=(2, 1),
-                                scale=1.5),
+    "everything": dict(
+        hkv=1,
+        mask=(2, 1, 9, 17),
+        bias=(4, 9, 17),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        window=(5, 0),
+        scale=0.6,
+    ),
+    "everything_lq_gt_lk": dict(
+        hkv=2,
+        lq=17,
+        lk=9,
+        mask=(17, 9),
+        bias=(2, 4, 17, 9),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        window=(2, 1),
+        scale=1.5,
+    ),
 }
 
 
@@ -458,8 +493,9 @@ def _torch_run(torch, q, k, v, mask, bias, opts, g):
         attn_mask = torch.tensor(mask)
     else:
         attn_mask = tb
-    out = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=attn_mask,
-                                                           **kwargs)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        tq, tk, tv, attn_mask=attn_mask, **kwargs
+    )
     out.backward(torch.tensor(g))
     grads = [tq.grad, tk.grad, tv.grad] + ([] if tb is None else [tb.grad])
     return out.detach().numpy(), [x.numpy() for x in grads]
@@ -498,11 +534,19 @@ FD_CASES = {
     "BLD_mask": dict(lead=(2,), lq=3, lk=5, mask=(2, 3, 5)),
     "bias_broadcast": dict(lead=(1, 2), lq=3, lk=4, bias=(1, 2, 1, 4)),
     "mask+bias_2d": dict(lead=(2, 2), lq=3, lk=4, mask=(2, 1, 1, 4), bias=(3, 4)),
-    "causal_br+window": dict(lead=(1, 2), lq=3, lk=6, is_causal=True,
-                             causal_alignment="bottom_right", window=(2, None), scale=0.8),
+    "causal_br+window": dict(
+        lead=(1, 2),
+        lq=3,
+        lk=6,
+        is_causal=True,
+        causal_alignment="bottom_right",
+        window=(2, None),
+        scale=0.8,
+    ),
     "gqa+bias": dict(lead=(1, 4), hkv=2, lq=3, lk=4, bias=(4, 3, 4)),
-    "fully_masked_rows": dict(lead=(1, 1), lq=5, lk=3, is_causal=True,
-                              causal_alignment="bottom_right", bias=(5, 3)),
+    "fully_masked_rows": dict(
+        lead=(1, 1), lq=5, lk=3, is_causal=True, causal_alignment="bottom_right", bias=(5, 3)
+    ),
 }
 
 
@@ -589,8 +633,9 @@ def test_item_25_dropout_p0_bitwise_equals_no_dropout(arch, rng, dtype):
     mask = random_mask(rng, (17, 33))
     opts = dict(dropout_p=0.0, seed=99)
     np.testing.assert_array_equal(fwd(q, k, v, mask, **opts), fwd(q, k, v, mask))
-    for x, y in zip(fwd(q, k, v, mask, return_weights=True, **opts),
-                    fwd(q, k, v, mask, return_weights=True)):
+    for x, y in zip(
+        fwd(q, k, v, mask, return_weights=True, **opts), fwd(q, k, v, mask, return_weights=True)
+    ):
         np.testing.assert_array_equal(x, y)
     for x, y in zip(bwd(g, q, k, v, mask, **opts), bwd(g, q, k, v, mask)):
         np.testing.assert_array_equal(x, y)
@@ -672,8 +717,13 @@ def test_dropout_weights_are_pre_dropout(arch, rng, dtype):
 # fully masked rows, empty keys, non-finite masked inputs, large logits
 
 
-FULLY_MASKED = ["mask_rows", "key_padding_batch", "bottom_right_lq_gt_lk", "window_out_of_range",
-                "minus_inf_bias_row"]
+FULLY_MASKED = [
+    "mask_rows",
+    "key_padding_batch",
+    "bottom_right_lq_gt_lk",
+    "window_out_of_range",
+    "minus_inf_bias_row",
+]
 
 
 def _fully_masked_setup(rng, dtype, how):
@@ -828,8 +878,10 @@ def test_item_20_nonfinite_masked_kv_do_not_change_output(arch, rng, dtype, pois
     dirty = fwd(q, kp, vp, mask, **opts)
     assert not np.isnan(dirty).any()
     np.testing.assert_array_equal(dirty, clean)
-    for a, b in zip(fwd(q, kp, vp, mask, return_weights=True, **opts),
-                    fwd(q, k, v, mask, return_weights=True, **opts)):
+    for a, b in zip(
+        fwd(q, kp, vp, mask, return_weights=True, **opts),
+        fwd(q, k, v, mask, return_weights=True, **opts),
+    ):
         assert not np.isnan(a).any()
         np.testing.assert_array_equal(a, b)
 
@@ -866,8 +918,13 @@ def test_item_19_large_logits(arch, rng, dtype):
 # empty sizes, memory layouts, threads
 
 
-EMPTY = {"B0": ((0, 2), 5, 7), "H0": ((2, 0), 5, 7), "Lq0": ((2, 2), 0, 7), "B0_3d": ((0,), 5, 7),
-         "Lq0_2d": ((), 0, 7)}
+EMPTY = {
+    "B0": ((0, 2), 5, 7),
+    "H0": ((2, 0), 5, 7),
+    "Lq0": ((2, 2), 0, 7),
+    "B0_3d": ((0,), 5, 7),
+    "Lq0_2d": ((), 0, 7),
+}
 
 
 @dtypes
@@ -929,8 +986,17 @@ def _layout(x, kind):
     raise AssertionError(kind)
 
 
-LAYOUTS = ["transposed", "last_axes_transposed", "step2_rows", "step2_cols", "reversed_rows",
-           "reversed_cols", "fortran", "readonly", "stride0_batch"]
+LAYOUTS = [
+    "transposed",
+    "last_axes_transposed",
+    "step2_rows",
+    "step2_cols",
+    "reversed_rows",
+    "reversed_cols",
+    "fortran",
+    "readonly",
+    "stride0_batch",
+]
 
 
 @dtypes
@@ -940,8 +1006,14 @@ def test_item_10_11_layouts_bitwise_and_never_written(arch, rng, dtype, layout):
     grad_out give bitwise the same out, weights and grads as contiguous copies, and no input
     buffer is written."""
     q, k, v = make_qkv(rng, dtype, (2, 3), 9, 17, 8, dv=5)
-    arrays = dict(q=q, k=k, v=v, g=grad_out_for(rng, q, v),
-                  mask=random_mask(rng, (2, 1, 9, 17)), bias=randn(rng, (1, 3, 9, 17), dtype))
+    arrays = dict(
+        q=q,
+        k=k,
+        v=v,
+        g=grad_out_for(rng, q, v),
+        mask=random_mask(rng, (2, 1, 9, 17)),
+        bias=randn(rng, (1, 3, 9, 17), dtype),
+    )
     views, bases = {}, {}
     for name, x in arrays.items():
         views[name], bases[name] = _layout(x, layout)
@@ -953,13 +1025,15 @@ def test_item_10_11_layouts_bitwise_and_never_written(arch, rng, dtype, layout):
     opts = dict(is_causal=True, causal_alignment="bottom_right", dropout_p=0.1, seed=4)
     for kw in (dict(return_weights=True), {}):
         got = fwd(views["q"], views["k"], views["v"], views["mask"], views["bias"], **kw, **opts)
-        want = fwd(contig["q"], contig["k"], contig["v"], contig["mask"], contig["bias"], **kw,
-                   **opts)
+        want = fwd(
+            contig["q"], contig["k"], contig["v"], contig["mask"], contig["bias"], **kw, **opts
+        )
         for a, b in zip(got if kw else [got], want if kw else [want]):
             np.testing.assert_array_equal(a, b)
     got = bwd(views["g"], views["q"], views["k"], views["v"], views["mask"], views["bias"], **opts)
-    want = bwd(contig["g"], contig["q"], contig["k"], contig["v"], contig["mask"],
-               contig["bias"], **opts)
+    want = bwd(
+        contig["g"], contig["q"], contig["k"], contig["v"], contig["mask"], contig["bias"], **opts
+    )
     for label, a, b in zip(("dq", "dk", "dv", "dbias"), got, want):
         np.testing.assert_array_equal(a, b, err_msg=label)
     for name, b in bases.items():
@@ -983,8 +1057,9 @@ def test_inputs_not_written_and_outputs_fresh(arch, rng, dtype):
 
 
 @dtypes
-@pytest.mark.parametrize("shape", [(2, 3, 65, 130, 17), (1, 2, 257, 257, 33)],
-                         ids=["65x130", "257x257"])
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 65, 130, 17), (1, 2, 257, 257, 33)], ids=["65x130", "257x257"]
+)
 def test_item_26_thread_count_bitwise(arch, rng, restore_threads, dtype, shape):
     """Out, weights and grads (with mask, bias, causal, dropout) are bitwise identical for
     1, 2 and 3 threads."""

@@ -27,8 +27,9 @@ def _tolerance(dtype):
 @pytest.mark.parametrize("lq, lk", [(1, 1), (17, 17), (9, 70), (70, 9), (65, 131)])
 @pytest.mark.parametrize("alignment", ["top_left", "bottom_right"])
 @pytest.mark.parametrize("is_causal", [False, True])
-def test_in_kernel_alibi_matches_the_oracle_with_the_bias(arch, rng, dtype, lq, lk, alignment,
-                                                         is_causal):
+def test_in_kernel_alibi_matches_the_oracle_with_the_bias(
+    arch, rng, dtype, lq, lk, alignment, is_causal
+):
     heads = 12
     q, k, v, g = _inputs(rng, dtype, heads, lq, lk)
     slopes = F.alibi_slopes(heads).astype(dtype)
@@ -67,9 +68,13 @@ def test_in_kernel_alibi_combines_with_mask_bias_window_and_weights(arch, rng):
 
 def test_alibi_slopes_are_validated(rng):
     q, k, v, _ = _inputs(rng, np.float32, 4, 5, 5)
-    with pytest.raises(ValueError, match=r"alibi_slopes: expected shape \(4,\), one slope per head"):
+    with pytest.raises(
+        ValueError, match=r"alibi_slopes: expected shape \(4,\), one slope per head"
+    ):
         SDPA(q, k, v, alibi_slopes=np.ones(3, np.float32))
-    with pytest.raises(TypeError, match=r"alibi_slopes: dtype float64 does not match q's dtype float32"):
+    with pytest.raises(
+        TypeError, match=r"alibi_slopes: dtype float64 does not match q's dtype float32"
+    ):
         SDPA(q, k, v, alibi_slopes=np.ones(4))
     with pytest.raises(TypeError, match=r"alibi_slopes: expected a NumPy array"):
         SDPA(q, k, v, alibi_slopes=[1.0, 1.0, 1.0, 1.0])

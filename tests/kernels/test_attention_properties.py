@@ -18,8 +18,9 @@ from reference import allowed_keys
 F = al.functional
 
 # The `arch` fixture is function-scoped but constant across examples, which is what we want.
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 ELEMS = st.floats(min_value=-3, max_value=3, width=32)
 
@@ -73,19 +74,22 @@ def test_key_value_permutation_leaves_output_unchanged(arch, prob, data):
     q, k, v, mask = prob
     perm = np.array(data.draw(st.permutations(range(k.shape[-2]))), dtype=np.intp)
     out = F.scaled_dot_product_attention(q, k, v, mask=mask)
-    out_p = F.scaled_dot_product_attention(q, k[..., perm, :], v[..., perm, :],
-                                           mask=mask[..., perm])
+    out_p = F.scaled_dot_product_attention(
+        q, k[..., perm, :], v[..., perm, :], mask=mask[..., perm]
+    )
     np.testing.assert_allclose(out_p, out, rtol=1e-5, atol=1e-5)
 
 
 @SETTINGS
-@given(prob=problems(mask=True), data=st.data(),
-       c=st.floats(min_value=-100, max_value=100, width=32))
+@given(
+    prob=problems(mask=True), data=st.data(), c=st.floats(min_value=-100, max_value=100, width=32)
+)
 def test_item_21_bias_shift_invariance(arch, prob, data, c):
     """Adding a constant c (|c| <= 100) to the bias leaves the output unchanged."""
     q, k, v, mask = prob
-    bias = f32(data.draw, q.shape[:-1] + (k.shape[-2],),
-               st.floats(min_value=-10, max_value=10, width=32))
+    bias = f32(
+        data.draw, q.shape[:-1] + (k.shape[-2],), st.floats(min_value=-10, max_value=10, width=32)
+    )
     shifted = (bias + np.float32(c)).astype(np.float32)
     out = F.scaled_dot_product_attention(q, k, v, mask=mask, bias=bias)
     out_c = F.scaled_dot_product_attention(q, k, v, mask=mask, bias=shifted)
@@ -93,8 +97,7 @@ def test_item_21_bias_shift_invariance(arch, prob, data, c):
 
 
 @SETTINGS
-@given(prob=problems(), data=st.data(),
-       alignment=st.sampled_from(["top_left", "bottom_right"]))
+@given(prob=problems(), data=st.data(), alignment=st.sampled_from(["top_left", "bottom_right"]))
 def test_item_23_causal_future_independence(arch, prob, data, alignment):
     """Causal: changing k/v at keys after row t's horizon leaves rows <= t (and their dq)
     bitwise unchanged, and gradients from those rows to the future keys are exactly 0."""
@@ -113,7 +116,7 @@ def test_item_23_causal_future_independence(arch, prob, data, alignment):
     np.testing.assert_array_equal(out2[..., : t + 1, :], out[..., : t + 1, :])
 
     g = f32(data.draw, out.shape)
-    g[..., t + 1:, :] = 0
+    g[..., t + 1 :, :] = 0
     dq, dk, dv = F.scaled_dot_product_attention_backward(g, q, k, v, **opts)
     dq2, dk2, dv2 = F.scaled_dot_product_attention_backward(g, q, k2, v2, **opts)
     assert np.all(dk[..., cut:, :] == 0) and np.all(dk2[..., cut:, :] == 0)
@@ -122,9 +125,12 @@ def test_item_23_causal_future_independence(arch, prob, data, alignment):
 
 
 @SETTINGS
-@given(prob=problems(), is_causal=st.booleans(),
-       a=st.floats(min_value=-10, max_value=10, width=32),
-       b=st.floats(min_value=-10, max_value=10, width=32))
+@given(
+    prob=problems(),
+    is_causal=st.booleans(),
+    a=st.floats(min_value=-10, max_value=10, width=32),
+    b=st.floats(min_value=-10, max_value=10, width=32),
+)
 def test_value_affine_equivariance(arch, prob, is_causal, a, b):
     """attn(q, k, a*v + b) == a*attn(q, k, v) + b (softmax rows sum to 1; no row is empty)."""
     q, k, v, _ = prob
@@ -158,8 +164,10 @@ def oracle_problems(draw):
     mask = None if mask_shape is None else draw(arrays(np.bool_, mask_shape))
     bias_shape = draw(st.sampled_from([None, (lq, lk), (h, 1, lk), (b, h, lq, lk)]))
     bias = None if bias_shape is None else f32(draw, bias_shape)
-    opts = dict(is_causal=draw(st.booleans()),
-                causal_alignment=draw(st.sampled_from(["top_left", "bottom_right"])))
+    opts = dict(
+        is_causal=draw(st.booleans()),
+        causal_alignment=draw(st.sampled_from(["top_left", "bottom_right"])),
+    )
     side = st.one_of(st.none(), st.integers(0, 4))
     if draw(st.booleans()):
         opts["window"] = (draw(side), draw(side))
@@ -173,16 +181,19 @@ def oracle_problems(draw):
 def test_matches_oracle(arch, prob, data):
     """Out, weights and grads match the float64 oracle for random option mixes and shapes."""
     q, k, v, mask, bias, opts = prob
-    out, w = F.scaled_dot_product_attention(q, k, v, mask=mask, bias=bias, return_weights=True,
-                                            **opts)
+    out, w = F.scaled_dot_product_attention(
+        q, k, v, mask=mask, bias=bias, return_weights=True, **opts
+    )
     want_out, want_w = ref.attention(q, k, v, mask, bias, return_weights=True, **opts)
-    naive_out, naive_w = ref.attention(q, k, v, mask, bias, return_weights=True,
-                                       dtype=np.float32, **opts)
+    naive_out, naive_w = ref.attention(
+        q, k, v, mask, bias, return_weights=True, dtype=np.float32, **opts
+    )
     assert out.dtype == np.float32 and out.shape == want_out.shape
     np.testing.assert_allclose(out, want_out, rtol=0, atol=naive_tol(1e-5, naive_out, want_out))
     np.testing.assert_allclose(w, want_w, rtol=0, atol=naive_tol(1e-5, naive_w, want_w))
-    structural = {key: opts[key] for key in ("is_causal", "causal_alignment", "window")
-                  if key in opts}
+    structural = {
+        key: opts[key] for key in ("is_causal", "causal_alignment", "window") if key in opts
+    }
     hidden = ~np.broadcast_to(allowed_keys(q.shape[-2], k.shape[-2], **structural), w.shape)
     assert np.all(w[hidden] == 0)
 

@@ -22,8 +22,16 @@ CASES = {
     "gqa": dict(hkv=2),
     "alibi": dict(alibi=True),
     "dropout": dict(dropout_p=0.3, seed=11),
-    "everything": dict(hkv=1, mask=(17, 9), bias=(2, 4, 17, 9), is_causal=True,
-                       causal_alignment="bottom_right", window=(4, 0), dropout_p=0.2, seed=3),
+    "everything": dict(
+        hkv=1,
+        mask=(17, 9),
+        bias=(2, 4, 17, 9),
+        is_causal=True,
+        causal_alignment="bottom_right",
+        window=(4, 0),
+        dropout_p=0.2,
+        seed=3,
+    ),
 }
 
 
@@ -75,8 +83,11 @@ def test_stats_match_the_oracle(arch, rng, dtype, name, lq, lk):
     # The pair itself: 2**(s log2(e) - row_max_base2) * row_inv are the oracle's weights.
     _, weights = ref.attention(q, k, v, return_weights=True, **opts)
     s_max = np.where(seen, stats.row_max_base2, 0.0)
-    np.testing.assert_allclose(np.exp2(want * np.log2(np.e) - s_max) * stats.row_inv,
-                               np.where(seen, 1.0, 0.0), rtol=LSE_TOL[dtype] * 10)
+    np.testing.assert_allclose(
+        np.exp2(want * np.log2(np.e) - s_max) * stats.row_inv,
+        np.where(seen, 1.0, 0.0),
+        rtol=LSE_TOL[dtype] * 10,
+    )
     assert np.all(stats.row_inv[~seen] == 0) and np.all(weights[~seen] == 0)
 
 
@@ -86,7 +97,9 @@ def test_stats_of_rows_that_see_no_key(rng):
     mask[2] = False
     out, stats = F.scaled_dot_product_attention(q, k, v, mask, return_stats=True)
     assert stats.row_max_base2[0, 0, 2] == -np.inf and stats.row_inv[0, 0, 2] == 0
-    assert stats.logsumexp[0, 0, 2] == -np.inf and np.isfinite(stats.logsumexp[0, 0, [0, 1, 3]]).all()
+    assert (
+        stats.logsumexp[0, 0, 2] == -np.inf and np.isfinite(stats.logsumexp[0, 0, [0, 1, 3]]).all()
+    )
     g = np.ones_like(out)
     dq, dk, dv = F.scaled_dot_product_attention_backward(g, q, k, v, mask, out=out, stats=stats)
     assert np.all(dq[0, 0, 2] == 0) and np.isfinite(dk).all() and np.isfinite(dv).all()
@@ -113,8 +126,9 @@ def test_stats_follow_the_callers_layout(rng, lead):
     out, w, stats = F.scaled_dot_product_attention(q, k, v, return_weights=True, return_stats=True)
     assert out.shape == lead + (5, 8) and w.shape == lead + (5, 5)
     assert stats.row_max_base2.shape == stats.row_inv.shape == lead + (5,)
-    np.testing.assert_allclose(np.exp(stats.logsumexp), np.exp(ref.attention_logsumexp(q, k, v)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        np.exp(stats.logsumexp), np.exp(ref.attention_logsumexp(q, k, v)), rtol=1e-12
+    )
     g = rng.standard_normal(out.shape)
     saved = F.scaled_dot_product_attention_backward(g, q, k, v, out=out, stats=stats)
     for a, b in zip(saved, F.scaled_dot_product_attention_backward(g, q, k, v)):

@@ -16,7 +16,10 @@ DTYPES = [np.float32, np.float64]
 
 
 def qkv(rng, dtype, lq, lk, d, dv=None, h=2, hkv=None):
-    shape = lambda l, dim, heads: (1, heads, l, dim)
+
+    def shape(l, dim, heads):
+        return (1, heads, l, dim)
+
     q = rng.standard_normal(shape(lq, d, h)).astype(dtype)
     k = rng.standard_normal(shape(lk, d, hkv or h)).astype(dtype)
     v = rng.standard_normal(shape(lk, dv or d, hkv or h)).astype(dtype)
@@ -35,8 +38,9 @@ def check(q, k, v, mask=None, bias=None, **opts):
     got = F.scaled_dot_product_attention_backward(g, q, k, v, mask, bias, **opts)
     wants = ref.attention_backward(g, q, k, v, mask, bias, **opts)
     for name, a, b in zip(("dq", "dk", "dv", "dbias"), got, wants):
-        np.testing.assert_allclose(a, b, rtol=TOL[dtype]["rtol"] * 10,
-                                   atol=TOL[dtype]["atol"] * 10, err_msg=name)
+        np.testing.assert_allclose(
+            a, b, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10, err_msg=name
+        )
     return out, w
 
 
@@ -76,12 +80,12 @@ def test_masks_and_bias_across_tiles(arch, dtype):
     lq, lk = 2 * BQ + 1, 2 * BK + 3
     q, k, v = qkv(rng, dtype, lq, lk, 8, h=4, hkv=2)
     mask = rng.random((lq, lk)) < 0.6
-    mask[BQ + 2] = False          # a fully masked row inside the second query block
-    mask[:, BK:2 * BK] = False    # a fully masked key block
+    mask[BQ + 2] = False  # a fully masked row inside the second query block
+    mask[:, BK : 2 * BK] = False  # a fully masked key block
     bias = rng.standard_normal((1, 4, lq, lk)).astype(dtype)
     out, w = check(q, k, v, mask, bias)
     assert np.all(out[:, :, BQ + 2] == 0) and np.all(w[:, :, BQ + 2] == 0)
-    assert np.all(w[..., BK:2 * BK] == 0)
+    assert np.all(w[..., BK : 2 * BK] == 0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -105,7 +109,7 @@ def test_poison_in_masked_keys_and_values(arch, dtype, poison):
     g = rng.standard_normal(out.shape).astype(dtype)
     got = F.scaled_dot_product_attention_backward(g, q, k2, v2, mask)
     want = F.scaled_dot_product_attention_backward(g, q, k, v, mask)
-    for a, b in zip(got, want):
+    for a in got:
         assert np.isfinite(a).all()
     np.testing.assert_array_equal(got[0], want[0])
 
@@ -181,8 +185,9 @@ def test_per_head_and_two_pass_backward_agree_bitwise(arch, restore_threads, dty
     results = []
     for n in (1, 2, 3):
         al.set_num_threads(n)
-        results.append(F.scaled_dot_product_attention_backward(g, q, k, v, mask, bias,
-                                                               is_causal=True))
+        results.append(
+            F.scaled_dot_product_attention_backward(g, q, k, v, mask, bias, is_causal=True)
+        )
     for other in results[1:]:
         for name, a, b in zip(("dq", "dk", "dv", "dbias"), results[0], other):
             assert np.isfinite(a).all(), name
@@ -201,15 +206,40 @@ def test_weights_fill_an_uninitialized_array(arch, dtype, lk):
     q, k, v = qkv(rng, dtype, lq, lk, 8)
     mask = rng.random((lq, lk)) < 0.7
     mask[BQ + 1] = False
-    for opts in (dict(is_causal=True), dict(is_causal=True, causal_alignment="bottom_right"),
-                 dict(window=(0, 0)), dict(window=(BK // 2, 3), causal_alignment="bottom_right")):
+    for opts in (
+        dict(is_causal=True),
+        dict(is_causal=True, causal_alignment="bottom_right"),
+        dict(window=(0, 0)),
+        dict(window=(BK // 2, 3), causal_alignment="bottom_right"),
+    ):
         want = F.scaled_dot_product_attention(q, k, v, mask, return_weights=True, **opts)[1]
-        c = _prepare(q, k, v, mask, None, None, opts.get("is_causal", False),
-                     opts.get("causal_alignment", "top_left"), opts.get("window"), None, 0.0,
-                     None, need_seed="")
+        c = _prepare(
+            q,
+            k,
+            v,
+            mask,
+            None,
+            None,
+            opts.get("is_causal", False),
+            opts.get("causal_alignment", "top_left"),
+            opts.get("window"),
+            None,
+            0.0,
+            None,
+            need_seed="",
+        )
         w = np.full(want.size + 1, np.nan, dtype)[1:].reshape(want.shape)  # one element off
-        _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, c.options,
-                                out=np.empty(q.shape, dtype), weights=w)
+        _core.attention_forward(
+            c.q,
+            c.k,
+            c.v,
+            c.mask,
+            c.bias,
+            c.alibi_slopes,
+            c.options,
+            out=np.empty(q.shape, dtype),
+            weights=w,
+        )
         np.testing.assert_array_equal(w, want, err_msg=str(opts))
         seen = mask & ref.allowed_keys(lq, lk, **opts)
         assert np.all(w[..., ~seen] == 0), opts
@@ -225,17 +255,21 @@ def test_plain_blocks_match_the_general_path_bitwise(arch, dtype):
     lq, lk = BQ + 3, 3 * BK + 5
     q, k, v = qkv(rng, dtype, lq, lk, 16)
     ramp = np.linspace(0.1, 3.0, lk, dtype=dtype)[:, None]
-    k[0, 0] *= ramp            # head 0: scores grow along the keys, the max keeps rising
-    k[0, 1] *= ramp[::-1]      # head 1: they shrink, the first block holds the max
-    q[0, 0, 5, 3] = np.nan     # a row of NaN scores
-    k[0, 0, 7, 2] = np.nan     # a NaN score in every row of head 0, in its first block
+    k[0, 0] *= ramp  # head 0: scores grow along the keys, the max keeps rising
+    k[0, 1] *= ramp[::-1]  # head 1: they shrink, the first block holds the max
+    q[0, 0, 5, 3] = np.nan  # a row of NaN scores
+    k[0, 0, 7, 2] = np.nan  # a NaN score in every row of head 0, in its first block
     k[0, 1, 2 * BK + 1, 0] = np.inf
     zero = np.zeros((lq, lk), dtype)
     got = F.scaled_dot_product_attention(q, k, v, return_weights=True, return_stats=True)
-    want = F.scaled_dot_product_attention(q, k, v, bias=zero, return_weights=True,
-                                          return_stats=True)
-    for name, a, b in zip(("out", "weights", "row_max_base2", "row_inv"),
-                          got[:2] + tuple(got[2]), want[:2] + tuple(want[2])):
+    want = F.scaled_dot_product_attention(
+        q, k, v, bias=zero, return_weights=True, return_stats=True
+    )
+    for name, a, b in zip(
+        ("out", "weights", "row_max_base2", "row_inv"),
+        got[:2] + tuple(got[2]),
+        want[:2] + tuple(want[2]),
+    ):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert np.isnan(got[0][0, 0]).all()
 

@@ -36,8 +36,10 @@ def test_padding_idx(rng):
     g = randn(rng, (2, 4, 5), np.float64)
     for pad in (5, -1):
         np.testing.assert_array_equal(F.embedding(idx, weight, padding_idx=pad), weight[idx])
-        np.testing.assert_array_equal(F.embedding_backward(g, idx, weight, padding_idx=pad),
-                                      scatter_add(g, idx, 6, padding_idx=5))
+        np.testing.assert_array_equal(
+            F.embedding_backward(g, idx, weight, padding_idx=pad),
+            scatter_add(g, idx, 6, padding_idx=5),
+        )
 
 
 def test_gradcheck(arch, rng):
@@ -56,8 +58,9 @@ def test_matches_torch(rng, torch):
     y = torch.nn.functional.embedding(torch.tensor(idx), tw, padding_idx=3)
     y.backward(torch.tensor(g))
     np.testing.assert_array_equal(F.embedding(idx, weight, padding_idx=3), y.detach().numpy())
-    np.testing.assert_allclose(F.embedding_backward(g, idx, weight, padding_idx=3), tw.grad.numpy(),
-                               atol=1e-5, rtol=1e-6)
+    np.testing.assert_allclose(
+        F.embedding_backward(g, idx, weight, padding_idx=3), tw.grad.numpy(), atol=1e-5, rtol=1e-6
+    )
 
 
 def test_item_26_repeated_indices_do_not_depend_on_thread_count(rng):
@@ -95,12 +98,16 @@ def test_int32_strided_read_only_and_empty(rng):
     idx = np.array([4, 0, 3, 3], dtype=np.int32)[::-1]
     np.testing.assert_array_equal(F.embedding(idx, strided), wide[:, ::2][idx])
     assert F.embedding(np.zeros((2, 0), np.int64), weight).shape == (2, 0, 4)
-    np.testing.assert_array_equal(F.embedding_backward(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), weight), 0)
+    np.testing.assert_array_equal(
+        F.embedding_backward(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), weight), 0
+    )
 
 
 def test_errors(rng):
     weight = randn(rng, (5, 4), np.float32)
-    with pytest.raises(ValueError, match=r"indices: value 5 at flat position 2 is out of range \[0, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"indices: value 5 at flat position 2 is out of range \[0, 5\)"
+    ):
         F.embedding(np.array([0, 1, 5]), weight)
     with pytest.raises(ValueError, match="indices: value -1"):
         F.embedding(np.array([-1]), weight)

@@ -76,8 +76,9 @@ def test_nonpositive_relative_error(arch, dtype, variant):
     """Over every argument whose result is a normal number, as eval's accuracy."""
     truth = NONPOSITIVE[variant]
     f = np.finfo(dtype)
-    x = np.linspace(float(np.log(f.tiny) if truth is np.exp else np.log2(f.tiny)), 0.0,
-                    1_000_003, dtype=dtype)
+    x = np.linspace(
+        float(np.log(f.tiny) if truth is np.exp else np.log2(f.tiny)), 0.0, 1_000_003, dtype=dtype
+    )
     y = _core._exp(x, variant=variant)
     assert y.dtype == dtype
     rel = np.max(np.abs(y - truth(x.astype(np.float64))) / truth(x.astype(np.float64)))
@@ -106,11 +107,14 @@ def test_nonpositive_special_values_and_underflow(arch, dtype, variant):
 @pytest.mark.parametrize("n", [1, 7, 17, 1023, 1025])
 def test_nonpositive_tails(arch, n, variant):
     x = -np.linspace(0, 30, n, dtype=np.float32)
-    np.testing.assert_allclose(_core._exp(x, variant=variant),
-                               NONPOSITIVE[variant](x.astype(np.float64)), rtol=1e-6)
+    np.testing.assert_allclose(
+        _core._exp(x, variant=variant), NONPOSITIVE[variant](x.astype(np.float64)), rtol=1e-6
+    )
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match="variant: expected one of 'general', 'nonpositive', "
-                                         "'base2_nonpositive', got 'exp10'"):
+    with pytest.raises(
+        ValueError,
+        match="variant: expected one of 'general', 'nonpositive', 'base2_nonpositive', got 'exp10'",
+    ):
         _core._exp(np.zeros(3, np.float32), variant="exp10")

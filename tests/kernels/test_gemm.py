@@ -31,8 +31,9 @@ def check(x, w, b):
     g64 = g.astype(np.float64).reshape(-1, w.shape[0])
     scale = np.sqrt(max(1, g64.shape[0]))  # dw and db sum over N rows
     np.testing.assert_allclose(dx, (g64 @ w64).reshape(x.shape), **tol)
-    np.testing.assert_allclose(dw, g64.T @ x64.reshape(-1, w.shape[1]),
-                               rtol=tol["rtol"] * scale, atol=tol["atol"] * scale)
+    np.testing.assert_allclose(
+        dw, g64.T @ x64.reshape(-1, w.shape[1]), rtol=tol["rtol"] * scale, atol=tol["atol"] * scale
+    )
     np.testing.assert_allclose(db, g64.sum(0), rtol=tol["rtol"] * scale, atol=tol["atol"] * scale)
     assert len(F.linear_backward(g, x, w)) == 2
 

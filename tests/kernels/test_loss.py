@@ -6,8 +6,17 @@ import pytest
 
 import attnlab as al
 import reference_blocks as ref
-from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, assert_backward_close,
-                              gradcheck, oracle_and_naive, randn, row_counts, tol)
+from reference_blocks import (
+    DTYPE_IDS,
+    DTYPES,
+    RELIABILITY_SIZES,
+    assert_backward_close,
+    gradcheck,
+    oracle_and_naive,
+    randn,
+    row_counts,
+    tol,
+)
 
 F = al.functional
 REDUCTIONS = ["mean", "sum", "none"]
@@ -17,7 +26,7 @@ def make(rng, shape, dtype, ignore_index=-100, ignore_some=True):
     """logits of `shape` (class axis 1, or 0 when 1-D) and targets with some ignored."""
     logits = randn(rng, shape, dtype) * 3
     axis = 0 if len(shape) == 1 else 1
-    tshape = shape[:axis] + shape[axis + 1:]
+    tshape = shape[:axis] + shape[axis + 1 :]
     target = np.asarray(rng.integers(0, shape[axis], size=tshape))
     if ignore_some and target.size > 1:
         target.reshape(-1)[::3] = ignore_index
@@ -58,8 +67,11 @@ def test_backward_matches_oracle(arch, rng, reduction, smoothing, dtype, classes
 def test_layouts(rng, shape):
     logits, target = make(rng, shape, np.float64, ignore_some=False)
     for reduction in REDUCTIONS:
-        np.testing.assert_allclose(F.cross_entropy(logits, target, reduction=reduction),
-                                   ref.cross_entropy(logits, target, reduction=reduction), **tol(np.float64))
+        np.testing.assert_allclose(
+            F.cross_entropy(logits, target, reduction=reduction),
+            ref.cross_entropy(logits, target, reduction=reduction),
+            **tol(np.float64),
+        )
     dl = F.cross_entropy_backward(1.0, logits, target)
     assert dl.shape == logits.shape
 
@@ -82,15 +94,18 @@ def test_gradcheck(arch, rng, reduction, smoothing):
 def test_matches_torch(rng, torch, reduction, smoothing, shape):
     logits, target = make(rng, shape, np.float32, ignore_index=-100)
     tl = torch.tensor(logits, requires_grad=True)
-    y = torch.nn.functional.cross_entropy(tl, torch.tensor(target), ignore_index=-100,
-                                          label_smoothing=smoothing, reduction=reduction)
+    y = torch.nn.functional.cross_entropy(
+        tl, torch.tensor(target), ignore_index=-100, label_smoothing=smoothing, reduction=reduction
+    )
     g = randn(rng, target.shape, np.float32) if reduction == "none" else np.array(1.3, np.float32)
     y.backward(torch.tensor(g))
     opts = dict(label_smoothing=smoothing, reduction=reduction)
-    np.testing.assert_allclose(F.cross_entropy(logits, target, **opts), y.detach().numpy(),
-                               atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(F.cross_entropy_backward(g, logits, target, **opts),
-                               tl.grad.numpy(), atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(
+        F.cross_entropy(logits, target, **opts), y.detach().numpy(), atol=1e-5, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        F.cross_entropy_backward(g, logits, target, **opts), tl.grad.numpy(), atol=1e-6, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -99,12 +114,16 @@ def test_large_logits(arch, rng, dtype):
     big = (logits * 1e6).astype(dtype)
     loss = F.cross_entropy(big, target, reduction="none", label_smoothing=0.1)
     assert np.isfinite(loss).all()
-    np.testing.assert_allclose(loss, ref.cross_entropy(big, target, reduction="none", label_smoothing=0.1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        loss, ref.cross_entropy(big, target, reduction="none", label_smoothing=0.1), rtol=1e-6
+    )
     assert np.isfinite(F.cross_entropy_backward(1.0, big, target)).all()
     shifted = F.cross_entropy(logits + dtype(1e4), target, reduction="none")
-    np.testing.assert_allclose(shifted, F.cross_entropy(logits, target, reduction="none"),
-                               atol=2e-3 if dtype == np.float32 else 1e-9)
+    np.testing.assert_allclose(
+        shifted,
+        F.cross_entropy(logits, target, reduction="none"),
+        atol=2e-3 if dtype == np.float32 else 1e-9,
+    )
 
 
 def test_zero_classes(rng):
@@ -113,7 +132,7 @@ def test_zero_classes(rng):
     for shape in [(3, 0), (0,), (2, 0, 4)]:
         logits = np.zeros(shape, np.float32)
         axis = 0 if len(shape) == 1 else 1
-        target = np.full(shape[:axis] + shape[axis + 1:], -100)
+        target = np.full(shape[:axis] + shape[axis + 1 :], -100)
         with pytest.raises(ValueError, match=r"logits: expected at least 1 class along axis"):
             F.cross_entropy(logits, target)
         with pytest.raises(ValueError, match=r"logits: expected at least 1 class along axis"):
@@ -139,13 +158,17 @@ def test_strided_read_only_and_empty(rng):
     np.testing.assert_array_equal(logits, saved)
     empty = F.cross_entropy(np.zeros((0, 5), np.float32), np.zeros(0, np.int64), reduction="none")
     assert empty.shape == (0,)
-    assert F.cross_entropy_backward(1.0, np.zeros((0, 5), np.float32), np.zeros(0, np.int64)).shape == (0, 5)
+    assert F.cross_entropy_backward(
+        1.0, np.zeros((0, 5), np.float32), np.zeros(0, np.int64)
+    ).shape == (0, 5)
 
 
 def test_errors(rng):
     logits = randn(rng, (3, 4), np.float32)
     target = np.array([0, 1, 2])
-    with pytest.raises(ValueError, match=r"target: value 4 at flat position 1 is out of range \[0, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"target: value 4 at flat position 1 is out of range \[0, 4\)"
+    ):
         F.cross_entropy(logits, np.array([0, 4, 1]))
     with pytest.raises(ValueError, match="target: value -1"):
         F.cross_entropy(logits, np.array([0, -1, 1]))
@@ -153,9 +176,14 @@ def test_errors(rng):
         F.cross_entropy(logits, target.astype(np.float64))
     with pytest.raises(TypeError, match="target: expected an integer dtype, got bool"):
         F.cross_entropy(logits, np.ones(3, bool))
-    with pytest.raises(ValueError, match=r"target: expected shape \(3,\) \(logits' shape without the class axis\), got \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"target: expected shape \(3,\) \(logits' shape without the class axis\), got \(4,\)",
+    ):
         F.cross_entropy(logits, np.zeros(4, np.int64))
-    with pytest.raises(ValueError, match="label_smoothing: expected 0 <= label_smoothing <= 1, got 1.5"):
+    with pytest.raises(
+        ValueError, match="label_smoothing: expected 0 <= label_smoothing <= 1, got 1.5"
+    ):
         F.cross_entropy(logits, target, label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction: expected one of"):
         F.cross_entropy(logits, target, reduction="avg")

@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from reference_blocks import gradcheck, matmul_grads, read_only_strided, tol
 
 import attnlab as al
 from attnlab import _core
+from reference_blocks import gradcheck, matmul_grads, read_only_strided, tol
 
 F = al.functional
 SIZES = [1, 7, 8, 9, 15, 16, 17, 33, 65, 257]
@@ -95,8 +95,13 @@ def layouts(x):
     wide = np.zeros(x.shape[:-2] + (2 * x.shape[-2], 2 * x.shape[-1]), x.dtype)
     wide[..., ::2, ::2] = x
     rev = np.ascontiguousarray(x[..., ::-1, ::-1])[..., ::-1, ::-1]
-    return {"transposed": t, "strided": wide[..., ::2, ::2], "negative": rev,
-            "fortran": np.asfortranarray(x), "read_only": read_only_strided(x)}
+    return {
+        "transposed": t,
+        "strided": wide[..., ::2, ::2],
+        "negative": rev,
+        "fortran": np.asfortranarray(x),
+        "read_only": read_only_strided(x),
+    }
 
 
 def test_layouts_bitwise_equal_to_contiguous(arch, rng):
@@ -124,13 +129,21 @@ def test_strided_views_read_in_place(monkeypatch, rng):
         seen.append((a, b))
         return _core.matmul(a, b, c)
 
-    monkeypatch.setattr(sys.modules["attnlab.functional.matmul"], "_core", type("Core", (), {"matmul": staticmethod(spy)}))
+    monkeypatch.setattr(
+        sys.modules["attnlab.functional.matmul"],
+        "_core",
+        type("Core", (), {"matmul": staticmethod(spy)}),
+    )
     x = rng.standard_normal((4, 9, 9))
     y = rng.standard_normal((9, 5))
-    for a, b in ((x.swapaxes(-1, -2), y), (x[:, ::-1], y[::-1]), (x, np.broadcast_to(y, (4, 9, 5)))):
+    for a, b in (
+        (x.swapaxes(-1, -2), y),
+        (x[:, ::-1], y[::-1]),
+        (x, np.broadcast_to(y, (4, 9, 5))),
+    ):
         seen.clear()
         np.testing.assert_allclose(F.matmul(a, b), np.matmul(a, b), **tol(np.float64))
-        (got_a, got_b), = seen
+        ((got_a, got_b),) = seen
         assert np.shares_memory(got_a, x) and np.shares_memory(got_b, y)
 
 
@@ -151,10 +164,20 @@ def test_misaligned_input_copied_explicitly(rng):
     np.testing.assert_array_equal(F.matmul(misaligned, x.T), F.matmul(x, x.T))
 
 
-@pytest.mark.parametrize("a_shape, b_shape", [
-    ((0, 5), (5, 3)), ((4, 0), (0, 3)), ((4, 5), (5, 0)), ((0, 4, 5), (5, 3)),
-    ((2, 0, 5), (5, 3)), ((0,), (0,)), ((0,), (0, 3)), ((3, 0), (0,)), ((2, 1, 4, 0), (3, 0, 2)),
-])
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [
+        ((0, 5), (5, 3)),
+        ((4, 0), (0, 3)),
+        ((4, 5), (5, 0)),
+        ((0, 4, 5), (5, 3)),
+        ((2, 0, 5), (5, 3)),
+        ((0,), (0,)),
+        ((0,), (0, 3)),
+        ((3, 0), (0,)),
+        ((2, 1, 4, 0), (3, 0, 2)),
+    ],
+)
 def test_empty(arch, a_shape, b_shape):
     a = np.ones(a_shape, np.float32)
     b = np.ones(b_shape, np.float32)
@@ -170,8 +193,12 @@ def test_empty(arch, a_shape, b_shape):
 
 
 def test_thread_count_bitwise(arch, rng, restore_threads):
-    cases = [((37, 32, 16), (37, 16, 32)), ((301, 129), (129, 270)), ((5, 40, 33), (33, 70)),
-             ((3, 1, 64, 24), (4, 24, 40))]
+    cases = [
+        ((37, 32, 16), (37, 16, 32)),
+        ((301, 129), (129, 270)),
+        ((5, 40, 33), (33, 70)),
+        ((3, 1, 64, 24), (4, 24, 40)),
+    ]
     results = []
     for threads in (1, 2, 3):
         al.set_num_threads(threads)
@@ -188,8 +215,12 @@ def test_thread_count_bitwise(arch, rng, restore_threads):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_backward_odd_and_batched(arch, dtype, rng):
-    for a_shape, b_shape in [((17, 33), (33, 9)), ((3, 65, 7), (3, 7, 16)),
-                             ((4, 9, 17), (17, 8)), ((9, 17), (2, 17, 33))]:
+    for a_shape, b_shape in [
+        ((17, 33), (33, 9)),
+        ((3, 65, 7), (3, 7, 16)),
+        ((4, 9, 17), (17, 8)),
+        ((9, 17), (2, 17, 33)),
+    ]:
         a, b = operands(rng, dtype, a_shape, b_shape)
         check_backward(a, b, rng, scale=4.0)  # da, db sum over the batch too
 
@@ -214,8 +245,15 @@ def test_backward_gradcheck(rng):
 
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("a_shape, b_shape", [((33, 65), (65, 31)), ((2, 1, 17, 9), (3, 9, 16)),
-                                              ((9,), (4, 9, 7)), ((64, 4, 32, 16), (64, 4, 16, 32))])
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [
+        ((33, 65), (65, 31)),
+        ((2, 1, 17, 9), (3, 9, 16)),
+        ((9,), (4, 9, 7)),
+        ((64, 4, 32, 16), (64, 4, 16, 32)),
+    ],
+)
 def test_matches_torch(torch, dtype, a_shape, b_shape):
     rng = np.random.default_rng(5)
     a, b = operands(rng, dtype, a_shape, b_shape)
@@ -241,14 +279,19 @@ def test_errors():
         F.matmul(np.ones((), np.float32), b)
     with pytest.raises(ValueError, match="b: expected at least 1 dimension"):
         F.matmul(a, np.ones((), np.float32))
-    with pytest.raises(ValueError, match=r"b: axis -2 \(k\) has size 2, expected 3 to match a's last"):
+    with pytest.raises(
+        ValueError, match=r"b: axis -2 \(k\) has size 2, expected 3 to match a's last"
+    ):
         F.matmul(a, np.ones((2, 4), np.float32))
     with pytest.raises(ValueError, match=r"b: axis 0 \(k\) has size 2, expected 3"):
         F.matmul(a, np.ones(2, np.float32))
-    with pytest.raises(ValueError, match="b: batch axis 0 has size 3, expected 2 or 1 to broadcast "
-                                         "with a's axis 0"):
+    with pytest.raises(
+        ValueError, match="b: batch axis 0 has size 3, expected 2 or 1 to broadcast with a's axis 0"
+    ):
         F.matmul(np.ones((2, 2, 3), np.float32), np.ones((3, 3, 4), np.float32))
-    with pytest.raises(ValueError, match=r"grad_out: expected the output's shape \(2, 4\), got \(4, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"grad_out: expected the output's shape \(2, 4\), got \(4, 2\)"
+    ):
         F.matmul_backward(np.ones((4, 2), np.float32), a, b)
     with pytest.raises(TypeError, match="grad_out: dtype float64 does not match a's"):
         F.matmul_backward(np.ones((2, 4)), a, b)
@@ -278,8 +321,13 @@ def test_core_guards():
     with pytest.raises(ValueError, match="a: expected at least 2 dimensions"):
         _core.matmul(np.ones(3, np.float32), b, np.empty((4,), np.float32))
     with pytest.raises(ValueError, match="b: batch axis 0 has size 3, expected 2 or 1"):
-        _core.matmul(np.ones((2, 2, 3), np.float32), np.ones((3, 3, 4), np.float32),
-                     np.empty((2, 2, 4), np.float32))
+        _core.matmul(
+            np.ones((2, 2, 3), np.float32),
+            np.ones((3, 3, 4), np.float32),
+            np.empty((2, 2, 4), np.float32),
+        )
     odd = np.ndarray((2, 3), np.float32, buffer=np.zeros(32, np.uint8), strides=(13, 4))
-    with pytest.raises(ValueError, match="a: axis 0 has stride 13 bytes, not a multiple of the item size 4"):
+    with pytest.raises(
+        ValueError, match="a: axis 0 has stride 13 bytes, not a multiple of the item size 4"
+    ):
         _core.matmul(odd, b, np.empty((2, 4), np.float32))

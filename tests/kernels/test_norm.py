@@ -6,8 +6,18 @@ import pytest
 
 import attnlab as al
 import reference_blocks as ref
-from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, SIZES, assert_grads_close,
-                              gradcheck, oracle_and_naive, randn, row_counts, tol)
+from reference_blocks import (
+    DTYPE_IDS,
+    DTYPES,
+    RELIABILITY_SIZES,
+    SIZES,
+    assert_grads_close,
+    gradcheck,
+    oracle_and_naive,
+    randn,
+    row_counts,
+    tol,
+)
 
 F = al.functional
 
@@ -17,7 +27,9 @@ F = al.functional
 def test_layer_norm_matches_oracle(arch, rng, dtype, n):
     x = randn(rng, (3, n), dtype) * 3 + 1
     w, b = randn(rng, (n,), dtype), randn(rng, (n,), dtype)
-    np.testing.assert_allclose(F.layer_norm(x, n, w, b), ref.layer_norm(x, 1, w, b), **tol(dtype, 2))
+    np.testing.assert_allclose(
+        F.layer_norm(x, n, w, b), ref.layer_norm(x, 1, w, b), **tol(dtype, 2)
+    )
     np.testing.assert_allclose(F.layer_norm(x, (n,)), ref.layer_norm(x, 1), **tol(dtype, 2))
 
 
@@ -26,9 +38,12 @@ def test_layer_norm_matches_oracle(arch, rng, dtype, n):
 def test_rms_norm_matches_oracle(arch, rng, dtype, n):
     x = randn(rng, (3, n), dtype)
     w = randn(rng, (n,), dtype)
-    np.testing.assert_allclose(F.rms_norm(x, n, w, eps=1e-6), ref.rms_norm(x, 1, w, 1e-6), **tol(dtype, 2))
-    np.testing.assert_allclose(F.rms_norm(x, n), ref.rms_norm(x, 1, None, np.finfo(dtype).eps),
-                               **tol(dtype, 2))
+    np.testing.assert_allclose(
+        F.rms_norm(x, n, w, eps=1e-6), ref.rms_norm(x, 1, w, 1e-6), **tol(dtype, 2)
+    )
+    np.testing.assert_allclose(
+        F.rms_norm(x, n), ref.rms_norm(x, 1, None, np.finfo(dtype).eps), **tol(dtype, 2)
+    )
 
 
 def fma_floor(g, x, w, eps):
@@ -55,11 +70,23 @@ def test_layer_norm_backward_matches_oracle(arch, rng, dtype, n):
         x = randn(rng, (rows, n), dtype) * 3 + 1
         w, b, g = randn(rng, (n,), dtype), randn(rng, (n,), dtype), randn(rng, (rows, n), dtype)
         want, naive = oracle_and_naive(ref.layer_norm_backward, g, x, 1, w)
-        assert_grads_close(F.layer_norm_backward(g, x, n, w, b), want, naive, dtype,
-                           ("dx", "dweight", "dbias"), fma_floor(g, x, w, 1e-5))
+        assert_grads_close(
+            F.layer_norm_backward(g, x, n, w, b),
+            want,
+            naive,
+            dtype,
+            ("dx", "dweight", "dbias"),
+            fma_floor(g, x, w, 1e-5),
+        )
         (want, _, _), (naive, _, _) = oracle_and_naive(ref.layer_norm_backward, g, x, 1)
-        assert_grads_close(F.layer_norm_backward(g, x, n), (want, None, None), (naive, None, None),
-                           dtype, ("dx", "dweight", "dbias"), fma_floor(g, x, 1, 1e-5))
+        assert_grads_close(
+            F.layer_norm_backward(g, x, n),
+            (want, None, None),
+            (naive, None, None),
+            dtype,
+            ("dx", "dweight", "dbias"),
+            fma_floor(g, x, 1, 1e-5),
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -68,10 +95,15 @@ def test_rms_norm_backward_matches_oracle(arch, rng, dtype, n):
     """dx and dweight (and dx alone without weight, at the default eps: the dtype's machine
     epsilon) against the float64 formulas, to assert_backward_close's tolerance."""
     for rows in row_counts(n):
-        x, w, g = randn(rng, (rows, n), dtype), randn(rng, (n,), dtype), randn(rng, (rows, n), dtype)
+        x, w, g = (
+            randn(rng, (rows, n), dtype),
+            randn(rng, (n,), dtype),
+            randn(rng, (rows, n), dtype),
+        )
         want, naive = oracle_and_naive(ref.rms_norm_backward, g, x, 1, w, 1e-6)
-        assert_grads_close(F.rms_norm_backward(g, x, n, w, eps=1e-6), want, naive, dtype,
-                           ("dx", "dweight"))
+        assert_grads_close(
+            F.rms_norm_backward(g, x, n, w, eps=1e-6), want, naive, dtype, ("dx", "dweight")
+        )
         eps = np.finfo(dtype).eps
         want, naive = oracle_and_naive(ref.rms_norm_backward, g, x, 1, None, eps)
         assert_grads_close(F.rms_norm_backward(g, x, n), want, naive, dtype, ("dx", "dweight"))
@@ -80,14 +112,20 @@ def test_rms_norm_backward_matches_oracle(arch, rng, dtype, n):
 def test_multi_axis_normalized_shape(rng):
     x = randn(rng, (2, 3, 4, 5), np.float64)
     w, b = randn(rng, (4, 5), np.float64), randn(rng, (4, 5), np.float64)
-    np.testing.assert_allclose(F.layer_norm(x, (4, 5), w, b), ref.layer_norm(x, 2, w, b), **tol(np.float64))
+    np.testing.assert_allclose(
+        F.layer_norm(x, (4, 5), w, b), ref.layer_norm(x, 2, w, b), **tol(np.float64)
+    )
     dx, dw, db = F.layer_norm_backward(np.ones_like(x), x, (4, 5), w, b)
     assert dx.shape == x.shape and dw.shape == (4, 5) and db.shape == (4, 5)
 
 
 @pytest.mark.parametrize("n", [1, 7, 17])
 def test_layer_norm_gradcheck(arch, rng, n):
-    x, w, b = randn(rng, (3, n), np.float64), randn(rng, (n,), np.float64), randn(rng, (n,), np.float64)
+    x, w, b = (
+        randn(rng, (3, n), np.float64),
+        randn(rng, (n,), np.float64),
+        randn(rng, (n,), np.float64),
+    )
     g = randn(rng, (3, n), np.float64)
     grads = F.layer_norm_backward(g, x, n, w, b, eps=1e-5)
     gradcheck(lambda x, w, b: F.layer_norm(x, n, w, b), [x, w, b], grads, g)
@@ -143,8 +181,12 @@ def test_item_27_constant_row_gives_bias_and_finite_grads(arch, rng, dtype):
 @pytest.mark.parametrize("eps", [0.0, -1e-5, -np.inf, np.nan])
 def test_item_27_eps_must_be_positive(rng, eps):
     x = randn(rng, (2, 5), np.float32)
-    calls = [lambda: F.layer_norm(x, 5, eps=eps), lambda: F.layer_norm_backward(x, x, 5, eps=eps),
-             lambda: F.rms_norm(x, 5, eps=eps), lambda: F.rms_norm_backward(x, x, 5, eps=eps)]
+    calls = [
+        lambda: F.layer_norm(x, 5, eps=eps),
+        lambda: F.layer_norm_backward(x, x, 5, eps=eps),
+        lambda: F.rms_norm(x, 5, eps=eps),
+        lambda: F.rms_norm_backward(x, x, 5, eps=eps),
+    ]
     for call in calls:
         with pytest.raises(ValueError, match="eps: expected a"):
             call()
@@ -170,11 +212,15 @@ def test_strided_read_only_inputs(rng):
     w, b = randn(rng, (9,), np.float64), randn(rng, (9,), np.float64)
     saved = x.copy()
     np.testing.assert_array_equal(F.layer_norm(x, 9, w, b), F.layer_norm(saved, 9, w, b))
-    np.testing.assert_array_equal(F.rms_norm_backward(x, x, 9, w)[0], F.rms_norm_backward(saved, saved, 9, w)[0])
+    np.testing.assert_array_equal(
+        F.rms_norm_backward(x, x, 9, w)[0], F.rms_norm_backward(saved, saved, 9, w)[0]
+    )
     np.testing.assert_array_equal(x, saved)
     flipped = saved[::-1, ::-1]  # negative strides
-    np.testing.assert_array_equal(F.layer_norm_backward(flipped, flipped, 9, w, b)[1],
-                                  F.layer_norm_backward(flipped.copy(), flipped.copy(), 9, w, b)[1])
+    np.testing.assert_array_equal(
+        F.layer_norm_backward(flipped, flipped, 9, w, b)[1],
+        F.layer_norm_backward(flipped.copy(), flipped.copy(), 9, w, b)[1],
+    )
 
 
 def test_empty_sizes(rng):
@@ -194,7 +240,9 @@ def test_errors(rng):
         F.layer_norm(np.ones((2, 5), np.int64), 5)
     with pytest.raises(TypeError, match="weight: dtype float64 does not match x's dtype float32"):
         F.layer_norm(x, 5, np.ones(5))
-    with pytest.raises(ValueError, match=r"weight: expected shape \(5,\) \(normalized_shape\), got \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"weight: expected shape \(5,\) \(normalized_shape\), got \(4,\)"
+    ):
         F.layer_norm(x, 5, np.ones(4, np.float32))
     with pytest.raises(ValueError, match=r"x: expected trailing axes of shape \(4,\)"):
         F.layer_norm(x, 4)

@@ -20,7 +20,9 @@ DIMS = [(2, None), (8, None), (18, None), (34, None), (1026, None), (9, 4), (17,
 def test_matches_oracle(arch, rng, interleaved, dtype, dim, rotary_dim):
     x = randn(rng, (2, 5, dim), dtype)
     opts = dict(rotary_dim=rotary_dim, interleaved=interleaved, base=500.0)
-    np.testing.assert_allclose(F.rope(x, **opts), ref.rope(x, np.arange(5), **opts), **tol(dtype, 2))
+    np.testing.assert_allclose(
+        F.rope(x, **opts), ref.rope(x, np.arange(5), **opts), **tol(dtype, 2)
+    )
 
 
 def test_positions(rng):
@@ -30,7 +32,9 @@ def test_positions(rng):
     per_batch = np.array([[0, 1, 2, 3], [7, 8, 9, 10]])[:, None, :]  # (B, 1, L)
     np.testing.assert_allclose(F.rope(x, per_batch), ref.rope(x, per_batch), **tol(np.float64, 10))
     fractional = np.array([0.5, 1.25, 2.0, 3.75])
-    np.testing.assert_allclose(F.rope(x, fractional), ref.rope(x, fractional), **tol(np.float64, 10))
+    np.testing.assert_allclose(
+        F.rope(x, fractional), ref.rope(x, fractional), **tol(np.float64, 10)
+    )
 
 
 @pytest.mark.parametrize("interleaved", [False, True], ids=["half", "interleaved"])
@@ -77,7 +81,9 @@ def test_strided_read_only_and_empty(rng):
 
 def test_errors(rng):
     x = randn(rng, (4, 6), np.float32)
-    with pytest.raises(ValueError, match=r"rotary_dim: expected an even int in \[0, 6\] \(D\), got 3"):
+    with pytest.raises(
+        ValueError, match=r"rotary_dim: expected an even int in \[0, 6\] \(D\), got 3"
+    ):
         F.rope(x, rotary_dim=3)
     with pytest.raises(ValueError, match="rotary_dim: expected an even int"):
         F.rope(x, rotary_dim=8)

@@ -9,8 +9,18 @@ from hypothesis.extra.numpy import array_shapes, arrays
 
 import attnlab as al
 import reference_blocks as ref
-from reference_blocks import (DTYPE_IDS, DTYPES, RELIABILITY_SIZES, SIZES, assert_backward_close,
-                              gradcheck, oracle_and_naive, randn, row_counts, tol)
+from reference_blocks import (
+    DTYPE_IDS,
+    DTYPES,
+    RELIABILITY_SIZES,
+    SIZES,
+    assert_backward_close,
+    gradcheck,
+    oracle_and_naive,
+    randn,
+    row_counts,
+    tol,
+)
 
 F = al.functional
 
@@ -52,9 +62,11 @@ def test_any_axis(rng, name, axis):
     np.testing.assert_allclose(forward(x, axis=axis), oracle(x, axis=axis), **tol(np.float64))
     g = randn(rng, x.shape, np.float64)
     moved = np.moveaxis(x, axis, -1)
-    np.testing.assert_allclose(backward(g, x, axis=axis),
-                               np.moveaxis(backward(np.moveaxis(g, axis, -1), moved), -1, axis),
-                               **tol(np.float64))
+    np.testing.assert_allclose(
+        backward(g, x, axis=axis),
+        np.moveaxis(backward(np.moveaxis(g, axis, -1), moved), -1, axis),
+        **tol(np.float64),
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -110,7 +122,10 @@ def test_strided_read_only_and_empty(rng):
     np.testing.assert_array_equal(x, saved)
     flipped = saved[::-1, ::-1]  # negative strides
     np.testing.assert_array_equal(F.softmax(flipped), F.softmax(flipped.copy()))
-    np.testing.assert_array_equal(F.log_softmax_backward(flipped, flipped), F.log_softmax_backward(flipped.copy(), flipped.copy()))
+    np.testing.assert_array_equal(
+        F.log_softmax_backward(flipped, flipped),
+        F.log_softmax_backward(flipped.copy(), flipped.copy()),
+    )
     assert F.softmax(np.zeros((0, 5), np.float64)).shape == (0, 5)
     assert F.log_softmax(np.zeros((5, 0), np.float64)).shape == (5, 0)
 
@@ -130,9 +145,14 @@ def test_errors(rng):
 
 
 @settings(max_examples=60, deadline=None)
-@given(x=arrays(np.float32, array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
-                elements=st.floats(-1e4, 1e4, width=32)),
-       shift=st.floats(-100, 100, width=32))
+@given(
+    x=arrays(
+        np.float32,
+        array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
+        elements=st.floats(-1e4, 1e4, width=32),
+    ),
+    shift=st.floats(-100, 100, width=32),
+)
 def test_properties(x, shift):
     # Rows sum to 1, log_softmax <= 0, and a shift of the whole row changes nothing beyond
     # float32 rounding of the shifted input.

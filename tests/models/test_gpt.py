@@ -14,7 +14,9 @@ from layer_paths import composition_only
 
 def small(positions="learned", **kw):
     al.manual_seed(0)
-    return GPT(vocab_size=11, block_size=9, n_layer=2, n_head=2, d_model=8, positions=positions, **kw)
+    return GPT(
+        vocab_size=11, block_size=9, n_layer=2, n_head=2, d_model=8, positions=positions, **kw
+    )
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary", "alibi"])
@@ -82,7 +84,7 @@ def test_cached_logits_equal_the_whole_context(rng, positions, dtype):
     with al.no_grad():
         full = model(idx).data
         steps = [model(idx[:, :4], cache=cache).data]
-        steps += [model(idx[:, t:t + 1], cache=cache).data for t in range(4, 9)]
+        steps += [model(idx[:, t : t + 1], cache=cache).data for t in range(4, 9)]
     # Bitwise: every kernel sums in an order that does not depend on how many rows it gets.
     np.testing.assert_array_equal(np.concatenate(steps, axis=1), full)
 
@@ -100,8 +102,12 @@ def test_fused_blocks_equal_the_composition(rng, positions, mlp):
         model.eval()
         cache = model.new_cache()
         with al.no_grad():
-            out = [model(idx).data, model(idx[:, :6], cache=cache).data,
-                   model(idx[:, 6:], cache=cache).data, cache[1].keys]
+            out = [
+                model(idx).data,
+                model(idx[:, :6], cache=cache).data,
+                model(idx[:, 6:], cache=cache).data,
+                cache[1].keys,
+            ]
         model.train()
         model.zero_grad()
         loss = al.functional.cross_entropy(model(idx).reshape(-1, 11), targets)
@@ -154,8 +160,9 @@ def test_cache_errors(rng):
     idx = rng.integers(0, 11, (1, 6))
     cache = model.new_cache()
     model(idx, cache=cache)
-    with pytest.raises(ValueError, match="idx: sequence length 4 after 6 cached tokens exceeds "
-                                         "block_size 9"):
+    with pytest.raises(
+        ValueError, match="idx: sequence length 4 after 6 cached tokens exceeds block_size 9"
+    ):
         model(idx[:, :4], cache=cache)
     with pytest.raises(TypeError, match="cache: expected a sequence of 2 KVCaches, one per block"):
         model(idx, cache=cache[:1])

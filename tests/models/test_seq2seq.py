@@ -17,8 +17,11 @@ def test_shapes_and_gradcheck(rng):
     model = small().double()
     src, tgt = rng.integers(0, 7, (2, 5)), rng.integers(0, 9, (2, 4))
     assert model(src, tgt).shape == (2, 4, 9)
-    chosen = [model.src_embed.tok.weight, model.generator.weight,
-              model.transformer.decoder.layers[0].multihead_attn.out_proj.weight]
+    chosen = [
+        model.src_embed.tok.weight,
+        model.generator.weight,
+        model.transformer.decoder.layers[0].multihead_attn.out_proj.weight,
+    ]
     assert gradcheck(lambda *ps: model(src, tgt), chosen)
 
 

@@ -31,7 +31,7 @@ MASKS = ["none", "key_mask", "causal", "mask_and_key_mask"]
 def masks(rng, b, lq, lk, kind):
     """(our kwargs, torch kwargs) for a masking case; every query keeps one key."""
     key_mask = np.ones((b, lk), dtype=bool)
-    key_mask[0, lk - 2:] = False  # torch's key_padding_mask is its negation
+    key_mask[0, lk - 2 :] = False  # torch's key_padding_mask is its negation
     mask = rng.random((lq, lk)) < 0.7
     mask[:, 0] = True
     causal = np.tril(np.ones((lq, lk), dtype=bool))
@@ -42,12 +42,15 @@ def masks(rng, b, lq, lk, kind):
     if kind == "causal":
         return {"is_causal": True}, {"attn_mask": ~causal, "is_causal": True}
     return {"mask": mask, "key_mask": key_mask.astype(np.int64)}, {
-        "attn_mask": ~mask, "key_padding_mask": ~key_mask}
+        "attn_mask": ~mask,
+        "key_padding_mask": ~key_mask,
+    }
 
 
 # Every option in eval mode; train mode (dropout 0) with every mask on the default layout.
-TORCH_CASES = ([(config, kind, "eval") for config in sorted(CONFIGS) for kind in MASKS]
-               + [("self", kind, "train") for kind in MASKS])
+TORCH_CASES = [(config, kind, "eval") for config in sorted(CONFIGS) for kind in MASKS] + [
+    ("self", kind, "train") for kind in MASKS
+]
 
 
 @pytest.mark.parametrize("config,kind,mode", TORCH_CASES)
@@ -81,9 +84,12 @@ def test_matches_torch_with_its_state_dict(torch, rng, config, kind, mode):
     elif config == "cross":
         xs[2], ts[2] = xs[1], ts[1]
     out, weights = m(*xs, return_weights=True, **ours_masks)
-    ref, ref_weights = t(*ts, need_weights=True, average_attn_weights=False,
-                         **{k: torch.tensor(v) if isinstance(v, np.ndarray) else v
-                            for k, v in torch_masks.items()})
+    ref, ref_weights = t(
+        *ts,
+        need_weights=True,
+        average_attn_weights=False,
+        **{k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in torch_masks.items()},
+    )
     np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-5, rtol=1e-5)
     assert isinstance(weights, al.Tensor) and not weights.requires_grad
     np.testing.assert_allclose(weights.data, ref_weights.detach().numpy(), atol=1e-5, rtol=1e-5)
@@ -96,8 +102,11 @@ def test_matches_torch_with_its_state_dict(torch, rng, config, kind, mode):
     getattr(t2, mode)()
     # (need_weights=False would take torch's SDPA path, which with is_causal ignores the mask
     # and so also hides add_bias_kv's extra key.)
-    ref2 = t2(*ts, need_weights=True, **{k: torch.tensor(v) if isinstance(v, np.ndarray) else v
-                                           for k, v in torch_masks.items()})[0]
+    ref2 = t2(
+        *ts,
+        need_weights=True,
+        **{k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in torch_masks.items()},
+    )[0]
     np.testing.assert_allclose(out.data, ref2.detach().numpy(), atol=1e-5, rtol=1e-5)
 
 
@@ -107,23 +116,32 @@ def test_grouped_query_heads_equal_repeated_heads_in_torch(torch, rng):
     b, l, c, h, hkv = 2, 6, 16, 4, 2
     m = nn.MultiheadAttention(c, h, num_kv_heads=hkv)
     sd = m.state_dict()
-    assert sd["k_proj_weight"].shape == (hkv * 4, c) and sd["in_proj_bias"].shape == (c + 2 * hkv * 4,)
+    assert sd["k_proj_weight"].shape == (hkv * 4, c) and sd["in_proj_bias"].shape == (
+        c + 2 * hkv * 4,
+    )
     sd["in_proj_bias"][...] = rng.standard_normal(sd["in_proj_bias"].shape)
     m.load_state_dict(sd)
     d = c // h
 
     def repeat(w):  # (Hkv D, ...) -> (H D, ...)
-        return np.repeat(w.reshape((hkv, d) + w.shape[1:]), h // hkv, axis=0).reshape((h * d,) + w.shape[1:])
+        return np.repeat(w.reshape((hkv, d) + w.shape[1:]), h // hkv, axis=0).reshape(
+            (h * d,) + w.shape[1:]
+        )
 
     bq, bk, bv = np.split(sd["in_proj_bias"], [c, c + hkv * d])
     t = torch.nn.MultiheadAttention(c, h, batch_first=True)
-    t.load_state_dict({
-        "in_proj_weight": torch.from_numpy(np.concatenate(
-            [sd["q_proj_weight"], repeat(sd["k_proj_weight"]), repeat(sd["v_proj_weight"])])),
-        "in_proj_bias": torch.from_numpy(np.concatenate([bq, repeat(bk), repeat(bv)])),
-        "out_proj.weight": torch.from_numpy(sd["out_proj.weight"]),
-        "out_proj.bias": torch.from_numpy(sd["out_proj.bias"]),
-    })
+    t.load_state_dict(
+        {
+            "in_proj_weight": torch.from_numpy(
+                np.concatenate(
+                    [sd["q_proj_weight"], repeat(sd["k_proj_weight"]), repeat(sd["v_proj_weight"])]
+                )
+            ),
+            "in_proj_bias": torch.from_numpy(np.concatenate([bq, repeat(bk), repeat(bv)])),
+            "out_proj.weight": torch.from_numpy(sd["out_proj.weight"]),
+            "out_proj.bias": torch.from_numpy(sd["out_proj.bias"]),
+        }
+    )
     x = rng.standard_normal((b, l, c)).astype(np.float32)
     out, weights = m(x, return_weights=True, is_causal=True)
     causal = torch.tensor(~np.tril(np.ones((l, l), dtype=bool)))
@@ -135,7 +153,9 @@ def test_grouped_query_heads_equal_repeated_heads_in_torch(torch, rng):
 
 POSITIONS = {
     "rotary": lambda h, d: nn.RotaryEmbedding(d),
-    "rotary_partial_interleaved": lambda h, d: nn.RotaryEmbedding(d, rotary_dim=2, interleaved=True),
+    "rotary_partial_interleaved": lambda h, d: nn.RotaryEmbedding(
+        d, rotary_dim=2, interleaved=True
+    ),
     "alibi": lambda h, d: nn.ALiBi(h),
     "t5": lambda h, d: nn.RelativePositionBias(h, num_buckets=8, max_distance=16),
 }
@@ -152,14 +172,16 @@ def test_positions_match_the_oracle(rng, name, causal):
     out, weights = m(x, return_weights=True, is_causal=causal)
     rotary, bias = None, None
     if isinstance(positions, nn.RotaryEmbedding):
-        rotary = dict(base=positions.base, rotary_dim=positions.rotary_dim,
-                      interleaved=positions.interleaved)
+        rotary = dict(
+            base=positions.base, rotary_dim=positions.rotary_dim, interleaved=positions.interleaved
+        )
     elif isinstance(positions, nn.ALiBi):
         bias = F.alibi_bias(h, l, l, dtype=np.float64)
     else:
         bias = positions(l, l).data.astype(np.float64)
-    ref, ref_weights = multihead_attention(m.state_dict(), x, x, x, num_heads=h, is_causal=causal,
-                                           bias=bias, rotary=rotary)
+    ref, ref_weights = multihead_attention(
+        m.state_dict(), x, x, x, num_heads=h, is_causal=causal, bias=bias, rotary=rotary
+    )
     np.testing.assert_allclose(out.data, ref, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(weights.data, ref_weights, atol=1e-5, rtol=1e-5)
 
@@ -177,7 +199,7 @@ def test_alibi_passes_slopes_to_the_kernel_not_a_bias(monkeypatch, rng):
     monkeypatch.setattr(mha_module, "packed_self_attention", spy)
     m = nn.MultiheadAttention(8, 4, positions="alibi")
     m(rng.standard_normal((1, 5, 8)).astype(np.float32))
-    (bias, slopes), = seen
+    ((bias, slopes),) = seen
     assert bias is None
     np.testing.assert_array_equal(slopes, F.alibi_slopes(4, dtype=np.float32))
 
@@ -190,7 +212,11 @@ def test_position_strings_make_default_modules():
     assert "positions.relative_attention_bias.weight" in t5.state_dict()
     assert t5.state_dict()["positions.relative_attention_bias.weight"].shape == (32, 2)
     assert list(nn.MultiheadAttention(8, 2, positions="alibi").state_dict()) == [
-        "in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
+        "in_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
 
 
 # name -> (constructor kwargs, forward kwargs, key/value feature sizes or None)
@@ -220,8 +246,10 @@ def test_gradcheck_float64(rng, name):
     params = list(m.parameters())
     query = al.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     if kv_dims is None:
+
         def run(query, *ps):
             return m(query, **call)
+
         assert gradcheck(run, (query, *params))
         return
     key = al.tensor(rng.standard_normal((2, 5, kv_dims[0])), requires_grad=True)
@@ -283,8 +311,13 @@ def test_initialization_follows_torch():
     assert m.bias_k.shape == (1, 1, 16) and m.bias_k.data.any()
     sep = nn.MultiheadAttention(16, 4, kdim=8, vdim=8)
     assert [n for n, _ in sep.named_parameters()] == [
-        "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias", "out_proj.weight",
-        "out_proj.bias"]
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
 
 
 def test_argument_errors():
@@ -332,7 +365,9 @@ def test_argument_errors():
         m(x.astype(np.float64), kv, kv)
 
     s = nn.MultiheadAttention(8, 2)
-    with pytest.raises(ValueError, match=r"key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 4\)"
+    ):
         s(x, key_mask=np.ones((2, 4), bool))
     with pytest.raises(TypeError, match="key_mask: expected dtype bool or 0/1 integers"):
         s(x, key_mask=np.ones((2, 3), np.float32))
@@ -340,12 +375,17 @@ def test_argument_errors():
         s(x, key_mask=np.full((2, 3), 2))
     with pytest.raises(TypeError, match="key_mask: expected a bool or 0/1 integer array"):
         s(x, key_mask=[[1, 1, 1]] * 2)
-    with pytest.raises(TypeError, match="mask: expected dtype bool, got float32 \\(True = may attend"):
+    with pytest.raises(
+        TypeError, match="mask: expected dtype bool, got float32 \\(True = may attend"
+    ):
         s(x, mask=np.zeros((3, 3), np.float32))
     with pytest.raises(ValueError, match="mask: shape \\(2, 2\\) is not broadcastable"):
         s(x, mask=np.ones((2, 2), bool), key_mask=np.ones((2, 3), bool))
-    with pytest.raises(ValueError, match=r"mask: shape \(4, 4\) is not broadcastable to "
-                                         r"\(B, H, Lq, Lk\) = \(2, 2, 3, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"mask: shape \(4, 4\) is not broadcastable to "
+        r"\(B, H, Lq, Lk\) = \(2, 2, 3, 3\)",
+    ):
         s(x, mask=np.ones((4, 4), bool))
     with pytest.raises(ValueError, match=r"mask: shape \(1, 1, 1, 3, 3\) is not broadcastable"):
         s(x, mask=np.ones((1, 1, 1, 3, 3), bool))

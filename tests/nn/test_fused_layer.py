@@ -34,11 +34,15 @@ def layer(dtype=np.float64, seed=0, **kw):
 
 def masks(kind, b, length, rng):
     key_mask = np.ones((b, length), dtype=bool)
-    key_mask[0, length - 2:] = False
+    key_mask[0, length - 2 :] = False
     mask = rng.random((length, length)) < 0.7
     mask[:, 0] = True
-    return {"none": {}, "key_mask": {"key_mask": key_mask}, "causal": {"is_causal": True},
-            "all": {"mask": mask, "key_mask": key_mask, "is_causal": True}}[kind]
+    return {
+        "none": {},
+        "key_mask": {"key_mask": key_mask},
+        "causal": {"is_causal": True},
+        "all": {"mask": mask, "key_mask": key_mask, "is_causal": True},
+    }[kind]
 
 
 def kernels(calls):
@@ -77,10 +81,16 @@ def test_equals_the_composition(arch, rng, dtype, norm_first, activation, positi
     np.testing.assert_array_equal(fused, composed)
 
 
-@pytest.mark.parametrize("options", [
-    {"bias": False}, {"num_kv_heads": 2}, {"layer_norm_eps": 1e-12},
-    {"activation": nn.GELU(approximate="tanh")}, {"dim_feedforward": 1},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"bias": False},
+        {"num_kv_heads": 2},
+        {"layer_norm_eps": 1e-12},
+        {"activation": nn.GELU(approximate="tanh")},
+        {"dim_feedforward": 1},
+    ],
+)
 def test_other_layers_the_core_computes(rng, options):
     m = layer(**options)
     x = rng.standard_normal((2, 5, 16))
@@ -137,8 +147,9 @@ def test_gradients_equal_the_compositions(rng, dtype, norm_first, positions, kin
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("options", [{"bias": False}, {"num_kv_heads": 2},
-                                     {"activation": "relu", "dim_feedforward": 1}])
+@pytest.mark.parametrize(
+    "options", [{"bias": False}, {"num_kv_heads": 2}, {"activation": "relu", "dim_feedforward": 1}]
+)
 def test_gradients_of_other_layers_and_every_arch(arch, rng, options):
     m = layer(**options)
     x, g = rng.standard_normal((2, 5, 16)), rng.standard_normal((2, 5, 16))
@@ -211,18 +222,30 @@ def test_one_core_call_each_way(rng):
     x = rng.standard_normal((2, 5, 16))
     m = layer()
     assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
-        {"encoder_layer_forward": 1}, {"encoder_layer_backward": 1})
+        {"encoder_layer_forward": 1},
+        {"encoder_layer_backward": 1},
+    )
     with composition_only():
         forward, backward = calls_each_way(m, al.tensor(x, requires_grad=True))
-    assert forward == {"linear_forward": 4, "attention_forward": 1, "layer_norm_forward": 2,
-                       "activation_forward": 1}
-    assert backward == {"linear_backward": 4, "attention_backward": 1,
-                        "layer_norm_backward": 2, "activation_backward": 1}
+    assert forward == {
+        "linear_forward": 4,
+        "attention_forward": 1,
+        "layer_norm_forward": 2,
+        "activation_forward": 1,
+    }
+    assert backward == {
+        "linear_backward": 4,
+        "attention_backward": 1,
+        "layer_norm_backward": 2,
+        "activation_backward": 1,
+    }
     with al.no_grad():
         assert calls_each_way(m, x) == ({"encoder_layer_forward": 1}, {})
     m.train()  # dropout 0.1 applies
     assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
-        {"encoder_layer_forward": 1}, {"encoder_layer_backward": 1})
+        {"encoder_layer_forward": 1},
+        {"encoder_layer_backward": 1},
+    )
 
 
 class GatedLayer(nn.TransformerEncoderLayer):
@@ -230,12 +253,18 @@ class GatedLayer(nn.TransformerEncoderLayer):
         return super()._ff_block(x) * 0.5
 
 
-@pytest.mark.parametrize("change", ["swiglu", "callable", "t5", "head_mask", "rms_norm",
-                                    "patched_forward", "subclass"])
+@pytest.mark.parametrize(
+    "change", ["swiglu", "callable", "t5", "head_mask", "rms_norm", "patched_forward", "subclass"]
+)
 def test_parts_the_core_lacks_run_the_composition(rng, change):
-    m = layer(activation="swiglu" if change == "swiglu" else
-              (lambda t: t.relu()) if change == "callable" else "relu",
-              positions="t5" if change == "t5" else None)
+    m = layer(
+        activation="swiglu"
+        if change == "swiglu"
+        else (lambda t: t.relu())
+        if change == "callable"
+        else "relu",
+        positions="t5" if change == "t5" else None,
+    )
     if change == "head_mask":
         m.self_attn.head_mask = [1, 0, 1, 1]
     if change == "rms_norm":
@@ -286,37 +315,52 @@ def test_errors_are_the_compositions(rng):
 
 def test_binding_checks_every_shape():
     x = np.zeros((2, 3, 8))
-    good = dict(in_proj_weight=np.zeros((24, 8)), out_proj_weight=np.zeros((8, 8)),
-                options=_core.EncoderLayerOptions(), heads=2, kv_heads=2, out=np.zeros_like(x))
+    good = dict(
+        in_proj_weight=np.zeros((24, 8)),
+        out_proj_weight=np.zeros((8, 8)),
+        options=_core.EncoderLayerOptions(),
+        heads=2,
+        kv_heads=2,
+        out=np.zeros_like(x),
+    )
     _core.encoder_layer_forward(x, **good)
-    bad = [({"heads": 3}, "heads: 3 must be >= 1 and divide d_model 8"),
-           ({"kv_heads": 0}, "kv_heads: 0 must be >= 1"),
-           ({"in_proj_weight": np.zeros((16, 8))}, r"in_proj_weight: expected shape \(24, 8\)"),
-           ({"linear1_weight": np.zeros((4, 8))}, "linear1_weight, linear2_weight: pass both"),
-           ({"past_keys": np.zeros((2, 2, 1, 4))}, "past_keys, past_values: pass both"),
-           ({"past_keys": np.zeros((2, 2, 1, 4)), "past_values": np.zeros((2, 2, 1, 4))},
-            "keys, values: a layer with past keys writes every key"),
-           ({"weights": np.zeros((2, 2, 3, 4))}, r"weights: expected shape \(2, 2, 3, 3\)"),
-           ({"out": np.zeros((2, 3, 4))}, r"out: expected shape \(2, 3, 8\)"),
-           ({"mask": np.ones((3, 3), dtype=bool)}, "mask: expected 4 dimensions")]
+    bad = [
+        ({"heads": 3}, "heads: 3 must be >= 1 and divide d_model 8"),
+        ({"kv_heads": 0}, "kv_heads: 0 must be >= 1"),
+        ({"in_proj_weight": np.zeros((16, 8))}, r"in_proj_weight: expected shape \(24, 8\)"),
+        ({"linear1_weight": np.zeros((4, 8))}, "linear1_weight, linear2_weight: pass both"),
+        ({"past_keys": np.zeros((2, 2, 1, 4))}, "past_keys, past_values: pass both"),
+        (
+            {"past_keys": np.zeros((2, 2, 1, 4)), "past_values": np.zeros((2, 2, 1, 4))},
+            "keys, values: a layer with past keys writes every key",
+        ),
+        ({"weights": np.zeros((2, 2, 3, 4))}, r"weights: expected shape \(2, 2, 3, 3\)"),
+        ({"out": np.zeros((2, 3, 4))}, r"out: expected shape \(2, 3, 8\)"),
+        ({"mask": np.ones((3, 3), dtype=bool)}, "mask: expected 4 dimensions"),
+    ]
     for change, message in bad:
         with pytest.raises(ValueError, match=message):
             _core.encoder_layer_forward(x, **{**good, **change})
     with pytest.raises(ValueError, match="training: a training forward takes no cache"):
-        _core.encoder_layer_forward(x, **{**good, "keys": np.zeros((2, 2, 3, 4)),
-                                          "values": np.zeros((2, 2, 3, 4))}, training=True)
+        _core.encoder_layer_forward(
+            x,
+            **{**good, "keys": np.zeros((2, 2, 3, 4)), "values": np.zeros((2, 2, 3, 4))},
+            training=True,
+        )
     with pytest.raises(TypeError, match="in_proj_weight, out_proj_weight: required"):
         _core.encoder_layer_forward(x, **{**good, "in_proj_weight": None})
     saved = _core.encoder_layer_forward(x, **good, training=True)
-    backward = {k: good[k] for k in ("in_proj_weight", "out_proj_weight", "options", "heads",
-                                     "kv_heads")}
+    backward = {
+        k: good[k] for k in ("in_proj_weight", "out_proj_weight", "options", "heads", "kv_heads")
+    }
     dx = np.zeros_like(x)
     _core.encoder_layer_backward(saved, x, np.ones_like(x), **backward, dx=dx)
     with pytest.raises(ValueError, match="saved: the activations of another layer's forward"):
         _core.encoder_layer_backward(saved, x[:1], np.ones_like(x[:1]), **backward)
     with pytest.raises(ValueError, match=r"d_out_proj_weight: expected shape \(8, 8\)"):
-        _core.encoder_layer_backward(saved, x, np.ones_like(x), **backward,
-                                     d_out_proj_weight=np.zeros((8, 4)))
+        _core.encoder_layer_backward(
+            saved, x, np.ones_like(x), **backward, d_out_proj_weight=np.zeros((8, 4))
+        )
     bad_dropout = _core.EncoderLayerOptions()
     bad_dropout.dropout2 = _core.DropoutOption()
     bad_dropout.dropout2.p = 1.0

@@ -29,8 +29,7 @@ def incremental(mha, x, splits, **kw):
     """mha over x (B, L, C) in chunks ending at ``splits``, through one cache."""
     cache = nn.KVCache()
     bounds = [0, *splits, x.shape[1]]
-    outs = [mha(x[:, a:b], is_causal=True, cache=cache, **kw).data
-            for a, b in pairwise(bounds)]
+    outs = [mha(x[:, a:b], is_causal=True, cache=cache, **kw).data for a, b in pairwise(bounds)]
     return np.concatenate(outs, axis=1), cache
 
 
@@ -106,8 +105,11 @@ def test_errors(rng):
         attention(None, add_bias_kv=True)(x, cache=nn.KVCache())
     cache = nn.KVCache()
     mha(x, cache=cache)
-    with pytest.raises(ValueError, match=r"cache: holds keys float64 \(2, 3, 3, 4\), which keys "
-                                         r"float64 \(1, 3, 1, 4\) cannot follow"):
+    with pytest.raises(
+        ValueError,
+        match=r"cache: holds keys float64 \(2, 3, 3, 4\), which keys "
+        r"float64 \(1, 3, 1, 4\) cannot follow",
+    ):
         mha(x[:1, :1], cache=cache)
     with pytest.raises(ValueError, match=r"key_mask: expected shape \(B, Lk\) = \(2, 4\)"):
         mha(x[:, :1], cache=cache, key_mask=np.ones((2, 1), dtype=bool))

@@ -17,7 +17,11 @@ def to_numpy(sd):
 
 CASES = {
     "Linear": (lambda: nn.Linear(5, 3), lambda t: t.nn.Linear(5, 3), (2, 4, 5)),
-    "Linear_no_bias": (lambda: nn.Linear(5, 3, bias=False), lambda t: t.nn.Linear(5, 3, bias=False), (4, 5)),
+    "Linear_no_bias": (
+        lambda: nn.Linear(5, 3, bias=False),
+        lambda t: t.nn.Linear(5, 3, bias=False),
+        (4, 5),
+    ),
     "LayerNorm": (lambda: nn.LayerNorm(5), lambda t: t.nn.LayerNorm(5), (3, 4, 5)),
     "LayerNorm_2d": (lambda: nn.LayerNorm((4, 5)), lambda t: t.nn.LayerNorm((4, 5)), (3, 4, 5)),
     "RMSNorm": (lambda: nn.RMSNorm(5, eps=1e-6), lambda t: t.nn.RMSNorm(5, eps=1e-6), (3, 5)),
@@ -104,22 +108,37 @@ def test_dropout_is_identity_in_eval_and_scales_in_training(rng):
         nn.Dropout(1.0)
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (lambda: nn.Linear(4, 2, bias="no"), TypeError, "bias: expected a bool, got str"),
-    (lambda: nn.Linear(-1, 2), ValueError, "in_features: expected a size >= 0, got -1"),
-    (lambda: nn.LayerNorm(4, eps=0.0), ValueError, "eps: expected a number > 0, got 0.0"),
-    (lambda: nn.LayerNorm(4, eps=float("nan")), ValueError, "eps: expected a finite number"),
-    (lambda: nn.LayerNorm(4, elementwise_affine=1), TypeError,
-     "elementwise_affine: expected a bool, got int"),
-    (lambda: nn.LayerNorm(4, bias=None), TypeError, "bias: expected a bool, got NoneType"),
-    (lambda: nn.RMSNorm(4, eps=-1e-6), ValueError, "eps: expected a number > 0"),
-    (lambda: nn.RMSNorm(4, elementwise_affine="yes"), TypeError,
-     "elementwise_affine: expected a bool, got str"),
-    (lambda: nn.Embedding(4, 2, padding_idx=1.5), TypeError,
-     "padding_idx: expected an int, got float"),
-    (lambda: nn.Embedding(4, 2, padding_idx=4), ValueError,
-     r"padding_idx: expected an int in \[-4, 4\)"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: nn.Linear(4, 2, bias="no"), TypeError, "bias: expected a bool, got str"),
+        (lambda: nn.Linear(-1, 2), ValueError, "in_features: expected a size >= 0, got -1"),
+        (lambda: nn.LayerNorm(4, eps=0.0), ValueError, "eps: expected a number > 0, got 0.0"),
+        (lambda: nn.LayerNorm(4, eps=float("nan")), ValueError, "eps: expected a finite number"),
+        (
+            lambda: nn.LayerNorm(4, elementwise_affine=1),
+            TypeError,
+            "elementwise_affine: expected a bool, got int",
+        ),
+        (lambda: nn.LayerNorm(4, bias=None), TypeError, "bias: expected a bool, got NoneType"),
+        (lambda: nn.RMSNorm(4, eps=-1e-6), ValueError, "eps: expected a number > 0"),
+        (
+            lambda: nn.RMSNorm(4, elementwise_affine="yes"),
+            TypeError,
+            "elementwise_affine: expected a bool, got str",
+        ),
+        (
+            lambda: nn.Embedding(4, 2, padding_idx=1.5),
+            TypeError,
+            "padding_idx: expected an int, got float",
+        ),
+        (
+            lambda: nn.Embedding(4, 2, padding_idx=4),
+            ValueError,
+            r"padding_idx: expected an int in \[-4, 4\)",
+        ),
+    ],
+)
 def test_constructor_errors_name_the_argument(make, error, message):
     with pytest.raises(error, match=message):
         make()

@@ -36,22 +36,51 @@ class Net(nn.Module):
 def test_names_follow_the_attribute_tree():
     net = Net()
     assert [n for n, _ in net.named_parameters()] == [
-        "blocks.0.proj.weight", "blocks.0.proj.bias", "blocks.0.norm.weight", "blocks.0.norm.bias",
-        "blocks.1.proj.weight", "blocks.1.proj.bias", "blocks.1.norm.weight", "blocks.1.norm.bias",
-        "head.weight"]
-    assert [n for n, _ in net.named_buffers()] == ["blocks.0.table", "blocks.0.scratch",
-                                                    "blocks.1.table", "blocks.1.scratch"]
+        "blocks.0.proj.weight",
+        "blocks.0.proj.bias",
+        "blocks.0.norm.weight",
+        "blocks.0.norm.bias",
+        "blocks.1.proj.weight",
+        "blocks.1.proj.bias",
+        "blocks.1.norm.weight",
+        "blocks.1.norm.bias",
+        "head.weight",
+    ]
+    assert [n for n, _ in net.named_buffers()] == [
+        "blocks.0.table",
+        "blocks.0.scratch",
+        "blocks.1.table",
+        "blocks.1.scratch",
+    ]
     assert [n for n, _ in net.named_modules()] == [
-        "", "blocks", "blocks.0", "blocks.0.proj", "blocks.0.norm", "blocks.1", "blocks.1.proj",
-        "blocks.1.norm", "head"]
+        "",
+        "blocks",
+        "blocks.0",
+        "blocks.0.proj",
+        "blocks.0.norm",
+        "blocks.1",
+        "blocks.1.proj",
+        "blocks.1.norm",
+        "head",
+    ]
     assert [n for n, _ in net.named_children()] == ["blocks", "head"]
     assert net.num_parameters() == (12 + 4 + 8) + (16 + 4 + 8) + 8
     # torch's order: a module's own parameters and buffers before its children's; a module
     # registered twice appears under both names
     assert list(net.state_dict()) == [
-        "blocks.0.table", "blocks.0.proj.weight", "blocks.0.proj.bias", "blocks.0.norm.weight",
-        "blocks.0.norm.bias", "blocks.1.table", "blocks.1.proj.weight", "blocks.1.proj.bias",
-        "blocks.1.norm.weight", "blocks.1.norm.bias", "head.weight", "tied.weight"]
+        "blocks.0.table",
+        "blocks.0.proj.weight",
+        "blocks.0.proj.bias",
+        "blocks.0.norm.weight",
+        "blocks.0.norm.bias",
+        "blocks.1.table",
+        "blocks.1.proj.weight",
+        "blocks.1.proj.bias",
+        "blocks.1.norm.weight",
+        "blocks.1.norm.bias",
+        "head.weight",
+        "tied.weight",
+    ]
 
 
 def test_train_eval_zero_grad_apply():
@@ -105,10 +134,13 @@ def test_load_state_dict_names_every_problem():
     with pytest.raises(ValueError) as e:
         net.load_state_dict(sd)
     message = str(e.value)
-    for part in ("missing key 'head.weight'", "unexpected key 'extra'",
-                 "'blocks.0.proj.bias': shape (5,) does not match the module's (4,)",
-                 "'blocks.1.proj.bias': dtype float64 does not match the module's float32",
-                 "'blocks.0.norm.bias': expected an ndarray, got list"):
+    for part in (
+        "missing key 'head.weight'",
+        "unexpected key 'extra'",
+        "'blocks.0.proj.bias': shape (5,) does not match the module's (4,)",
+        "'blocks.1.proj.bias': dtype float64 does not match the module's float32",
+        "'blocks.0.norm.bias': expected an ndarray, got list",
+    ):
         assert part in message
     good = Net().state_dict()
     del good["head.weight"]
@@ -121,7 +153,9 @@ def test_load_state_dict_names_every_problem():
 
 def test_registration_errors():
     m = nn.Linear(2, 2)
-    with pytest.raises(TypeError, match="weight: cannot assign a ndarray where a Parameter is registered"):
+    with pytest.raises(
+        TypeError, match="weight: cannot assign a ndarray where a Parameter is registered"
+    ):
         m.weight = np.zeros((2, 2))
 
     class Forgot(nn.Module):
@@ -154,7 +188,11 @@ def test_containers():
     np.testing.assert_array_equal(seq(x).data, seq[2](seq[1](seq[0](x))).data)
     d = nn.ModuleDict({"a": nn.Linear(1, 1)})
     d["b"] = nn.ReLU()
-    assert list(d) == ["a", "b"] and "a" in d and [n for n, _ in d.named_parameters()] == ["a.weight", "a.bias"]
+    assert (
+        list(d) == ["a", "b"]
+        and "a" in d
+        and [n for n, _ in d.named_parameters()] == ["a.weight", "a.bias"]
+    )
     with pytest.raises(TypeError, match="module: expected a Module, got int"):
         nn.ModuleList().append(3)
     with pytest.raises(IndexError, match="index 5 is out of range for ModuleList of length 0"):
@@ -163,8 +201,9 @@ def test_containers():
 
 def test_spec_records_the_constructor_arguments_of_attnlabs_modules():
     linear = nn.Linear(4, 2, bias=False, dtype=np.float64)
-    assert linear.spec() == nn.ModuleSpec(nn.Linear, {"in_features": 4, "out_features": 2,
-                                                      "bias": False, "dtype": np.float64})
+    assert linear.spec() == nn.ModuleSpec(
+        nn.Linear, {"in_features": 4, "out_features": 2, "bias": False, "dtype": np.float64}
+    )
     assert nn.ReLU().spec() == nn.ModuleSpec(nn.ReLU, {})
     seq = nn.Sequential(nn.Linear(2, 3), nn.GELU("tanh"))
     assert seq.spec().args == {"modules": (nn.Linear(2, 3).spec(), nn.GELU("tanh").spec())}
@@ -208,7 +247,11 @@ def test_spec_is_none_for_a_users_module_and_subclass():
 def test_spec_keeps_the_constructors_signature_and_errors():
     import inspect
 
-    assert list(inspect.signature(nn.Linear).parameters) == ["in_features", "out_features",
-                                                              "bias", "dtype"]
+    assert list(inspect.signature(nn.Linear).parameters) == [
+        "in_features",
+        "out_features",
+        "bias",
+        "dtype",
+    ]
     with pytest.raises(TypeError, match="got an unexpected keyword argument 'width'"):
         nn.Linear(2, 3, width=4)

@@ -36,8 +36,13 @@ def test_learned_adds_rows_and_gets_their_gradients(rng):
     assert gradcheck(lambda x, w: m(x, offset=7), (x, m.weight))
 
 
-@pytest.mark.parametrize("make", [lambda: nn.SinusoidalPositionalEncoding(4, max_len=6),
-                                  lambda: nn.LearnedPositionalEmbedding(6, 4)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.SinusoidalPositionalEncoding(4, max_len=6),
+        lambda: nn.LearnedPositionalEmbedding(6, 4),
+    ],
+)
 def test_absolute_positions_past_max_len_and_bad_shapes(make):
     m = make()
     x = np.zeros((1, 4, 4), np.float32)
@@ -59,7 +64,11 @@ def test_rotary_equals_the_oracle_with_an_offset(rng, options):
     k = rng.standard_normal((2, 1, 5, 4))
     qr, kr = m(al.tensor(q), al.tensor(k), offset=3)
     base = options.get("base", 10000.0)
-    opts = dict(base=base, rotary_dim=options.get("rotary_dim"), interleaved=options.get("interleaved", False))
+    opts = dict(
+        base=base,
+        rotary_dim=options.get("rotary_dim"),
+        interleaved=options.get("interleaved", False),
+    )
     np.testing.assert_allclose(qr.data, rope(q, np.arange(3, 8), **opts), atol=1e-12)
     np.testing.assert_allclose(kr.data, rope(k, np.arange(3, 8), **opts), atol=1e-12)
     x = al.tensor(q, requires_grad=True)

@@ -20,8 +20,10 @@ def model():
 
 @pytest.fixture
 def inputs(rng):
-    return (rng.standard_normal((2, 5, 8)).astype(np.float32),
-            rng.standard_normal((2, 3, 8)).astype(np.float32))
+    return (
+        rng.standard_normal((2, 5, 8)).astype(np.float32),
+        rng.standard_normal((2, 3, 8)).astype(np.float32),
+    )
 
 
 @pytest.fixture
@@ -46,8 +48,12 @@ def kernel_calls(monkeypatch):
     return calls
 
 
-NAMES = ["encoder.layers.0.self_attn", "encoder.layers.1.self_attn",
-         "decoder.layers.0.self_attn", "decoder.layers.0.multihead_attn"]
+NAMES = [
+    "encoder.layers.0.self_attn",
+    "encoder.layers.1.self_attn",
+    "decoder.layers.0.self_attn",
+    "decoder.layers.0.multihead_attn",
+]
 
 
 def test_records_every_attention_module_by_name_in_module_order(model, inputs):
@@ -116,8 +122,11 @@ def test_nested_records_both_record_and_exit_restores(model, inputs):
         with al.record_attention(model):
             with al.record_attention(model):
                 raise RuntimeError("boom")
-    assert all(m._attention_recorders == () for m in model.modules()
-               if isinstance(m, nn.MultiheadAttention))
+    assert all(
+        m._attention_recorders == ()
+        for m in model.modules()
+        if isinstance(m, nn.MultiheadAttention)
+    )
 
 
 def test_record_in_training_with_gradients(inputs):
@@ -150,14 +159,16 @@ def test_keep_outputs_keeps_each_calls_output_a_v_and_its_gradient(rng):
     x = rng.standard_normal((2, 5, 8))
     with nn.AttentionRecord(attn, 1, keep_outputs=True) as rec:
         attn(x, is_causal=True).sum().backward()
-    (out, value), = rec.outputs("")
+    ((out, value),) = rec.outputs("")
     assert out.shape == (2, 4, 5, 2) and value.shape == (2, 2, 5, 2)
     # The kept output is the weights times the values (each value head shared by 2 queries).
     np.testing.assert_allclose(out.data, rec[""] @ np.repeat(value, 2, axis=1), rtol=1e-12)
     assert out.grad is not None and out.grad.shape == out.shape
     with al.record_attention(attn) as plain:
         attn(x)
-    with pytest.raises(RuntimeError, match="outputs: this record was made without keep_outputs=True"):
+    with pytest.raises(
+        RuntimeError, match="outputs: this record was made without keep_outputs=True"
+    ):
         plain.outputs("")
     with pytest.raises(TypeError, match="keep_outputs: expected a bool, got int"):
         nn.AttentionRecord(attn, 1, keep_outputs=1)
@@ -171,8 +182,10 @@ def _softmax_scores(q, k):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@pytest.mark.parametrize("options", [{}, {"positions": "rotary"}, {"num_kv_heads": 1},
-                                     {"positions": "rotary", "num_kv_heads": 2}])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"positions": "rotary"}, {"num_kv_heads": 1}, {"positions": "rotary", "num_kv_heads": 2}],
+)
 def test_qk_keeps_what_the_kernel_scored(options, rng, kernel_calls):
     al.manual_seed(0)
     attn = nn.MultiheadAttention(16, 4, **options)
@@ -195,8 +208,9 @@ def test_qk_of_cross_attention_and_its_calls(model, inputs):
         model(*inputs)
     q, k = rec.qk("decoder.layers.0.multihead_attn")
     assert q.shape == (2, 2, 3, 4) and k.shape == (2, 2, 5, 4)  # (B, H, Lt, D), (B, H, Ls, D)
-    np.testing.assert_allclose(rec["decoder.layers.0.multihead_attn"], _softmax_scores(q, k),
-                               atol=2e-6)
+    np.testing.assert_allclose(
+        rec["decoder.layers.0.multihead_attn"], _softmax_scores(q, k), atol=2e-6
+    )
     np.testing.assert_array_equal(rec.qk("decoder.layers.0.multihead_attn", call=0)[0], q)
     with pytest.raises(IndexError, match=r"call: 1 is out of range for 1 recorded calls"):
         rec.qk("decoder.layers.0.multihead_attn", call=1)

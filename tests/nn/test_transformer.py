@@ -28,7 +28,7 @@ def torch_causal(torch, n):
 
 def key_masks(b, l):
     km = np.ones((b, l), dtype=bool)
-    km[0, l - 2:] = False
+    km[0, l - 2 :] = False
     return km
 
 
@@ -42,8 +42,9 @@ def compare(torch, ours, theirs, our_inputs, run_ours, run_theirs, rng):
 
 # Every option in eval mode; train mode (dropout 0) with every mask, post-norm relu.
 KINDS = ("none", "key_mask", "causal")
-LAYER_CASES = ([(nf, act, "eval", kind) for nf in (False, True) for act in ("relu", "gelu")
-                for kind in KINDS] + [(False, "relu", "train", kind) for kind in KINDS])
+LAYER_CASES = [
+    (nf, act, "eval", kind) for nf in (False, True) for act in ("relu", "gelu") for kind in KINDS
+] + [(False, "relu", "train", kind) for kind in KINDS]
 
 
 def layer_kwargs(nf, act):
@@ -53,16 +54,20 @@ def layer_kwargs(nf, act):
 @pytest.mark.parametrize("norm_first,activation,mode,kind", LAYER_CASES)
 def test_encoder_layer_matches_torch(torch, rng, norm_first, activation, mode, kind):
     b, l = 2, 5
-    t = torch.nn.TransformerEncoderLayer(D_MODEL, NHEAD, batch_first=True, **layer_kwargs(norm_first, activation))
+    t = torch.nn.TransformerEncoderLayer(
+        D_MODEL, NHEAD, batch_first=True, **layer_kwargs(norm_first, activation)
+    )
     m = nn.TransformerEncoderLayer(D_MODEL, NHEAD, **layer_kwargs(norm_first, activation))
     load_both_ways(torch, m, t)
     getattr(m, mode)(), getattr(t, mode)()
     km = key_masks(b, l)
     causal = kind == "causal"
     ours = dict(key_mask=km if kind == "key_mask" else None, is_causal=causal)
-    theirs = dict(src_key_padding_mask=torch.tensor(~km) if kind == "key_mask" else None,
-                  src_mask=torch_causal(torch, l) if causal else None,
-                  is_causal=causal)
+    theirs = dict(
+        src_key_padding_mask=torch.tensor(~km) if kind == "key_mask" else None,
+        src_mask=torch_causal(torch, l) if causal else None,
+        is_causal=causal,
+    )
     x = rng.standard_normal((b, l, D_MODEL)).astype(np.float32)
     compare(torch, m, t, [x], lambda x: m(x, **ours), lambda x: t(x, **theirs), rng)
 
@@ -70,29 +75,51 @@ def test_encoder_layer_matches_torch(torch, rng, norm_first, activation, mode, k
 @pytest.mark.parametrize("norm_first,activation,mode,kind", LAYER_CASES)
 def test_decoder_layer_matches_torch(torch, rng, norm_first, activation, mode, kind):
     b, lt, ls = 2, 4, 6
-    t = torch.nn.TransformerDecoderLayer(D_MODEL, NHEAD, batch_first=True, **layer_kwargs(norm_first, activation))
+    t = torch.nn.TransformerDecoderLayer(
+        D_MODEL, NHEAD, batch_first=True, **layer_kwargs(norm_first, activation)
+    )
     m = nn.TransformerDecoderLayer(D_MODEL, NHEAD, **layer_kwargs(norm_first, activation))
     load_both_ways(torch, m, t)
     getattr(m, mode)(), getattr(t, mode)()
     tkm, mkm = key_masks(b, lt), key_masks(b, ls)
     padded, causal = kind == "key_mask", kind == "causal"
-    ours = dict(tgt_key_mask=tkm if padded else None, memory_key_mask=mkm if padded else None,
-                tgt_is_causal=causal)
-    theirs = dict(tgt_key_padding_mask=torch.tensor(~tkm) if padded else None,
-                  memory_key_padding_mask=torch.tensor(~mkm) if padded else None,
-                  tgt_mask=torch_causal(torch, lt) if causal else None,
-                  tgt_is_causal=causal)
+    ours = dict(
+        tgt_key_mask=tkm if padded else None,
+        memory_key_mask=mkm if padded else None,
+        tgt_is_causal=causal,
+    )
+    theirs = dict(
+        tgt_key_padding_mask=torch.tensor(~tkm) if padded else None,
+        memory_key_padding_mask=torch.tensor(~mkm) if padded else None,
+        tgt_mask=torch_causal(torch, lt) if causal else None,
+        tgt_is_causal=causal,
+    )
     tgt = rng.standard_normal((b, lt, D_MODEL)).astype(np.float32)
     memory = rng.standard_normal((b, ls, D_MODEL)).astype(np.float32)
-    compare(torch, m, t, [tgt, memory], lambda x, y: m(x, y, **ours), lambda x, y: t(x, y, **theirs), rng)
+    compare(
+        torch,
+        m,
+        t,
+        [tgt, memory],
+        lambda x, y: m(x, y, **ours),
+        lambda x, y: t(x, y, **theirs),
+        rng,
+    )
 
 
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning")  # torch's, pre-norm
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_transformer_matches_torch(torch, rng, norm_first):
     b, ls, lt = 2, 6, 5
-    kwargs = dict(d_model=D_MODEL, nhead=NHEAD, num_encoder_layers=2, num_decoder_layers=2,
-                  dim_feedforward=D_FF, dropout=0.0, norm_first=norm_first)
+    kwargs = dict(
+        d_model=D_MODEL,
+        nhead=NHEAD,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        dim_feedforward=D_FF,
+        dropout=0.0,
+        norm_first=norm_first,
+    )
     t = torch.nn.Transformer(batch_first=True, **kwargs)
     m = nn.Transformer(**kwargs)
     assert "encoder.layers.1.self_attn.in_proj_weight" in m.state_dict()
@@ -101,12 +128,18 @@ def test_transformer_matches_torch(torch, rng, norm_first):
     m.train(), t.train()
     skm, tkm = key_masks(b, ls), key_masks(b, lt)
     ours = dict(src_key_mask=skm, tgt_key_mask=tkm, memory_key_mask=skm, tgt_is_causal=True)
-    theirs = dict(src_key_padding_mask=torch.tensor(~skm), tgt_key_padding_mask=torch.tensor(~tkm),
-                  memory_key_padding_mask=torch.tensor(~skm), tgt_is_causal=True,
-                  tgt_mask=torch_causal(torch, lt))
+    theirs = dict(
+        src_key_padding_mask=torch.tensor(~skm),
+        tgt_key_padding_mask=torch.tensor(~tkm),
+        memory_key_padding_mask=torch.tensor(~skm),
+        tgt_is_causal=True,
+        tgt_mask=torch_causal(torch, lt),
+    )
     src = rng.standard_normal((b, ls, D_MODEL)).astype(np.float32)
     tgt = rng.standard_normal((b, lt, D_MODEL)).astype(np.float32)
-    compare(torch, m, t, [src, tgt], lambda s, g: m(s, g, **ours), lambda s, g: t(s, g, **theirs), rng)
+    compare(
+        torch, m, t, [src, tgt], lambda s, g: m(s, g, **ours), lambda s, g: t(s, g, **theirs), rng
+    )
 
 
 def randomized(module, rng):
@@ -119,8 +152,12 @@ def randomized(module, rng):
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu", "swiglu"])
 def test_encoder_layer_gradcheck(rng, activation, norm_first):
-    m = randomized(nn.TransformerEncoderLayer(4, 2, 3, dropout=0.0, activation=activation,
-                                              norm_first=norm_first), rng)
+    m = randomized(
+        nn.TransformerEncoderLayer(
+            4, 2, 3, dropout=0.0, activation=activation, norm_first=norm_first
+        ),
+        rng,
+    )
     x = al.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     km = np.array([[1, 1, 0], [1, 1, 1]], bool)
     assert gradcheck(lambda x, *ps: m(x, key_mask=km, is_causal=True), (x, *m.parameters()))
@@ -128,14 +165,26 @@ def test_encoder_layer_gradcheck(rng, activation, norm_first):
 
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_layer_gradcheck(rng, norm_first):
-    m = randomized(nn.TransformerDecoderLayer(4, 2, 3, dropout=0.0, activation="swiglu",
-                                              norm_first=norm_first, num_kv_heads=1,
-                                              positions="rotary"), rng)
+    m = randomized(
+        nn.TransformerDecoderLayer(
+            4,
+            2,
+            3,
+            dropout=0.0,
+            activation="swiglu",
+            norm_first=norm_first,
+            num_kv_heads=1,
+            positions="rotary",
+        ),
+        rng,
+    )
     tgt = al.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     memory = al.tensor(rng.standard_normal((2, 4, 4)), requires_grad=True)
     mkm = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
-    assert gradcheck(lambda t, mem, *ps: m(t, mem, tgt_is_causal=True, memory_key_mask=mkm),
-                     (tgt, memory, *m.parameters()))
+    assert gradcheck(
+        lambda t, mem, *ps: m(t, mem, tgt_is_causal=True, memory_key_mask=mkm),
+        (tgt, memory, *m.parameters()),
+    )
 
 
 def test_swiglu_layout_gate_first(rng):
@@ -160,7 +209,9 @@ def test_callable_activation_and_deep_copies(rng):
     layer = nn.TransformerEncoderLayer(4, 2, 8, activation=lambda x: x.tanh())
     enc = nn.TransformerEncoder(layer, 3)
     assert len(enc.layers) == 3 and enc.norm is None
-    ids = {id(l.self_attn.in_proj_weight) for l in enc.layers} | {id(layer.self_attn.in_proj_weight)}
+    ids = {id(l.self_attn.in_proj_weight) for l in enc.layers} | {
+        id(layer.self_attn.in_proj_weight)
+    }
     assert len(ids) == 4  # independent copies, as torch's _get_clones
     np.testing.assert_array_equal(enc.layers[0].linear1.weight.data, layer.linear1.weight.data)
     x = rng.standard_normal((1, 3, 4)).astype(np.float32)
@@ -169,8 +220,9 @@ def test_callable_activation_and_deep_copies(rng):
 
 
 def test_generate_square_subsequent_mask():
-    np.testing.assert_array_equal(nn.Transformer.generate_square_subsequent_mask(3),
-                                  [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    np.testing.assert_array_equal(
+        nn.Transformer.generate_square_subsequent_mask(3), [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    )
 
 
 def test_argument_errors():
@@ -186,26 +238,49 @@ def test_argument_errors():
         nn.TransformerEncoder("layer", 2)
 
 
-LAYERS = {"encoder layer": nn.TransformerEncoderLayer, "decoder layer": nn.TransformerDecoderLayer,
-          "transformer": nn.Transformer}
+LAYERS = {
+    "encoder layer": nn.TransformerEncoderLayer,
+    "decoder layer": nn.TransformerDecoderLayer,
+    "transformer": nn.Transformer,
+}
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(d_model=4, nhead=3), ValueError, r"d_model: 4 is not divisible by nhead=3 \(each head"),
-    (dict(d_model=4, nhead=0), ValueError, "nhead: must be positive, got 0"),
-    (dict(d_model=0, nhead=2), ValueError, "d_model: must be positive, got 0"),
-    (dict(d_model=4.0, nhead=2), TypeError, "d_model: expected an int, got float"),
-    (dict(d_model=4, nhead=2, dim_feedforward=0), ValueError,
-     "dim_feedforward: must be positive, got 0"),
-    (dict(d_model=4, nhead=2, dropout=1.0), ValueError, "dropout: expected 0 <= dropout < 1"),
-    (dict(d_model=4, nhead=2, dropout=-0.1), ValueError, "dropout: expected 0 <= dropout < 1"),
-    (dict(d_model=4, nhead=2, layer_norm_eps=0.0), ValueError,
-     "layer_norm_eps: expected a number > 0"),
-    (dict(d_model=4, nhead=2, layer_norm_eps="1e-5"), TypeError,
-     "layer_norm_eps: expected a real number, got str"),
-    (dict(d_model=4, nhead=2, norm_first="yes"), TypeError, "norm_first: expected a bool, got str"),
-    (dict(d_model=4, nhead=2, bias=1), TypeError, "bias: expected a bool, got int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            dict(d_model=4, nhead=3),
+            ValueError,
+            r"d_model: 4 is not divisible by nhead=3 \(each head",
+        ),
+        (dict(d_model=4, nhead=0), ValueError, "nhead: must be positive, got 0"),
+        (dict(d_model=0, nhead=2), ValueError, "d_model: must be positive, got 0"),
+        (dict(d_model=4.0, nhead=2), TypeError, "d_model: expected an int, got float"),
+        (
+            dict(d_model=4, nhead=2, dim_feedforward=0),
+            ValueError,
+            "dim_feedforward: must be positive, got 0",
+        ),
+        (dict(d_model=4, nhead=2, dropout=1.0), ValueError, "dropout: expected 0 <= dropout < 1"),
+        (dict(d_model=4, nhead=2, dropout=-0.1), ValueError, "dropout: expected 0 <= dropout < 1"),
+        (
+            dict(d_model=4, nhead=2, layer_norm_eps=0.0),
+            ValueError,
+            "layer_norm_eps: expected a number > 0",
+        ),
+        (
+            dict(d_model=4, nhead=2, layer_norm_eps="1e-5"),
+            TypeError,
+            "layer_norm_eps: expected a real number, got str",
+        ),
+        (
+            dict(d_model=4, nhead=2, norm_first="yes"),
+            TypeError,
+            "norm_first: expected a bool, got str",
+        ),
+        (dict(d_model=4, nhead=2, bias=1), TypeError, "bias: expected a bool, got int"),
+    ],
+)
 @pytest.mark.parametrize("layer", LAYERS)
 def test_constructor_errors_name_the_callers_argument(layer, kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -220,13 +295,23 @@ def test_layer_num_kv_heads_errors(layer):
         LAYERS[layer](8, 4, num_kv_heads=0)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(num_encoder_layers=-1), ValueError, "num_encoder_layers: expected a size >= 0, got -1"),
-    (dict(num_decoder_layers=1.5), TypeError, "num_decoder_layers: expected an int, got float"),
-    (dict(custom_encoder="encoder"), TypeError,
-     "custom_encoder: expected a Module or None, got str"),
-    (dict(custom_decoder=3), TypeError, "custom_decoder: expected a Module or None, got int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            dict(num_encoder_layers=-1),
+            ValueError,
+            "num_encoder_layers: expected a size >= 0, got -1",
+        ),
+        (dict(num_decoder_layers=1.5), TypeError, "num_decoder_layers: expected an int, got float"),
+        (
+            dict(custom_encoder="encoder"),
+            TypeError,
+            "custom_encoder: expected a Module or None, got str",
+        ),
+        (dict(custom_decoder=3), TypeError, "custom_decoder: expected a Module or None, got int"),
+    ],
+)
 def test_transformer_constructor_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         nn.Transformer(4, 2, **kwargs)
@@ -242,10 +327,18 @@ ENCODER_ERRORS = [
     ((SRC[..., :4],), {}, ValueError, r"src: axis 2 \(C\) has size 4, expected d_model=8"),
     ((SRC.tolist(),), {}, TypeError, "src: expected a Tensor or ndarray"),
     ((SRC.astype(np.float64),), {}, TypeError, "src: dtype float64 does not match the module's"),
-    ((SRC,), dict(key_mask=np.ones((B, 4), bool)), ValueError,
-     r"key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)"),
-    ((SRC,), dict(mask=np.ones((4, 4), bool)), ValueError,
-     r"mask: shape \(4, 4\) is not broadcastable"),
+    (
+        (SRC,),
+        dict(key_mask=np.ones((B, 4), bool)),
+        ValueError,
+        r"key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)",
+    ),
+    (
+        (SRC,),
+        dict(mask=np.ones((4, 4), bool)),
+        ValueError,
+        r"mask: shape \(4, 4\) is not broadcastable",
+    ),
     ((SRC,), dict(is_causal=1), TypeError, "is_causal: expected a bool, got int"),
 ]
 
@@ -255,61 +348,125 @@ DECODER_ERRORS = [
     ((TGT, SRC[..., :4]), {}, ValueError, r"memory: axis 2 \(C\) has size 4, expected d_model=8"),
     ((TGT, SRC[:1]), {}, ValueError, r"memory: axis 0 \(B\) has size 1, expected tgt's 2"),
     ((TGT, SRC.astype(np.float64)), {}, TypeError, "memory: dtype float64 does not match"),
-    ((TGT, SRC), dict(memory_key_mask=np.ones((B, 4), bool)), ValueError,
-     r"memory_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)"),
-    ((TGT, SRC), dict(memory_key_mask=np.ones((B, LS), np.float32)), TypeError,
-     "memory_key_mask: expected dtype bool or 0/1 integers"),
-    ((TGT, SRC), dict(memory_key_mask=np.full((B, LS), 2)), ValueError,
-     "memory_key_mask: integer masks hold only 0"),
-    ((TGT, SRC), dict(tgt_key_mask=np.ones((B, LS), bool)), ValueError,
-     r"tgt_key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 5\)"),
-    ((TGT, SRC), dict(tgt_mask=np.ones((LT, LT), np.int64)), TypeError,
-     "tgt_mask: expected dtype bool, got int64"),
-    ((TGT, SRC), dict(tgt_mask=np.ones((LS, LT), bool)), ValueError,
-     r"tgt_mask: shape \(5, 3\) is not broadcastable to \(B, H, Lq, Lk\) = \(2, 2, 3, 3\)"),
-    ((TGT, SRC), dict(memory_mask=np.ones((LT, LT), bool)), ValueError,
-     r"memory_mask: shape \(3, 3\) is not broadcastable to \(B, H, Lq, Lk\) = \(2, 2, 3, 5\)"),
+    (
+        (TGT, SRC),
+        dict(memory_key_mask=np.ones((B, 4), bool)),
+        ValueError,
+        r"memory_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)",
+    ),
+    (
+        (TGT, SRC),
+        dict(memory_key_mask=np.ones((B, LS), np.float32)),
+        TypeError,
+        "memory_key_mask: expected dtype bool or 0/1 integers",
+    ),
+    (
+        (TGT, SRC),
+        dict(memory_key_mask=np.full((B, LS), 2)),
+        ValueError,
+        "memory_key_mask: integer masks hold only 0",
+    ),
+    (
+        (TGT, SRC),
+        dict(tgt_key_mask=np.ones((B, LS), bool)),
+        ValueError,
+        r"tgt_key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 5\)",
+    ),
+    (
+        (TGT, SRC),
+        dict(tgt_mask=np.ones((LT, LT), np.int64)),
+        TypeError,
+        "tgt_mask: expected dtype bool, got int64",
+    ),
+    (
+        (TGT, SRC),
+        dict(tgt_mask=np.ones((LS, LT), bool)),
+        ValueError,
+        r"tgt_mask: shape \(5, 3\) is not broadcastable to \(B, H, Lq, Lk\) = \(2, 2, 3, 3\)",
+    ),
+    (
+        (TGT, SRC),
+        dict(memory_mask=np.ones((LT, LT), bool)),
+        ValueError,
+        r"memory_mask: shape \(3, 3\) is not broadcastable to \(B, H, Lq, Lk\) = \(2, 2, 3, 5\)",
+    ),
     ((TGT, SRC), dict(tgt_is_causal="yes"), TypeError, "tgt_is_causal: expected a bool, got str"),
     ((TGT, SRC), dict(memory_is_causal=0), TypeError, "memory_is_causal: expected a bool, got int"),
 ]
 
 
-@pytest.mark.parametrize("layer_type, stack_type, args, kwargs, error, message", [
-    *[(nn.TransformerEncoderLayer, nn.TransformerEncoder, *case) for case in ENCODER_ERRORS],
-    *[(nn.TransformerDecoderLayer, nn.TransformerDecoder, *case) for case in DECODER_ERRORS]])
+@pytest.mark.parametrize(
+    "layer_type, stack_type, args, kwargs, error, message",
+    [
+        *[(nn.TransformerEncoderLayer, nn.TransformerEncoder, *case) for case in ENCODER_ERRORS],
+        *[(nn.TransformerDecoderLayer, nn.TransformerDecoder, *case) for case in DECODER_ERRORS],
+    ],
+)
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_layer_forward_errors_name_the_callers_argument(layer_type, stack_type, args, kwargs,
-                                                        error, message, norm_first):
+def test_layer_forward_errors_name_the_callers_argument(
+    layer_type, stack_type, args, kwargs, error, message, norm_first
+):
     layer = layer_type(D_MODEL, NHEAD, D_FF, norm_first=norm_first)
     for module in (layer, stack_type(layer, 2)):  # a stack's first layer checks its input
         with pytest.raises(error, match=message):
             module(*args, **kwargs)
 
 
-@pytest.mark.parametrize("args, kwargs, error, message", [
-    ((SRC[0], TGT), {}, ValueError, r"src: expected 3 dimensions \(B, L, C\)"),
-    ((SRC, TGT[..., :4]), {}, ValueError, r"tgt: axis 2 \(C\) has size 4, expected d_model=8"),
-    ((SRC.tolist(), TGT), {}, TypeError, "src: expected a Tensor or ndarray"),
-    ((SRC, TGT[:1]), {}, ValueError, r"tgt: axis 0 \(B\) has size 1, expected src's 2"),
-    ((SRC, TGT.astype(np.float64)), {}, TypeError, "tgt: dtype float64 does not match"),
-    ((SRC, TGT), dict(src_key_mask=np.ones((B, 4), bool)), ValueError,
-     r"src_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)"),
-    ((SRC, TGT), dict(src_mask=np.zeros((LS, LS), np.float32)), TypeError,
-     "src_mask: expected dtype bool, got float32"),
-    ((SRC, TGT), dict(src_mask=np.ones((LT, LT), bool)), ValueError,
-     r"src_mask: shape \(3, 3\) is not broadcastable"),
-    ((SRC, TGT), dict(src_is_causal=None), TypeError, "src_is_causal: expected a bool"),
-    ((SRC, TGT), dict(tgt_key_mask=np.ones((B, LS), bool)), ValueError,
-     r"tgt_key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 5\)"),
-    ((SRC, TGT), dict(tgt_mask=np.ones((LS, LS), bool)), ValueError,
-     r"tgt_mask: shape \(5, 5\) is not broadcastable"),
-    ((SRC, TGT), dict(memory_key_mask=np.ones((B, LT), bool)), ValueError,
-     r"memory_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 3\)"),
-    ((SRC, TGT), dict(memory_mask=np.ones((LS, LT), bool)), ValueError,
-     r"memory_mask: shape \(5, 3\) is not broadcastable"),
-    ((SRC, TGT), dict(tgt_is_causal=1), TypeError, "tgt_is_causal: expected a bool"),
-    ((SRC, TGT), dict(memory_is_causal="no"), TypeError, "memory_is_causal: expected a bool"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, message",
+    [
+        ((SRC[0], TGT), {}, ValueError, r"src: expected 3 dimensions \(B, L, C\)"),
+        ((SRC, TGT[..., :4]), {}, ValueError, r"tgt: axis 2 \(C\) has size 4, expected d_model=8"),
+        ((SRC.tolist(), TGT), {}, TypeError, "src: expected a Tensor or ndarray"),
+        ((SRC, TGT[:1]), {}, ValueError, r"tgt: axis 0 \(B\) has size 1, expected src's 2"),
+        ((SRC, TGT.astype(np.float64)), {}, TypeError, "tgt: dtype float64 does not match"),
+        (
+            (SRC, TGT),
+            dict(src_key_mask=np.ones((B, 4), bool)),
+            ValueError,
+            r"src_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 4\)",
+        ),
+        (
+            (SRC, TGT),
+            dict(src_mask=np.zeros((LS, LS), np.float32)),
+            TypeError,
+            "src_mask: expected dtype bool, got float32",
+        ),
+        (
+            (SRC, TGT),
+            dict(src_mask=np.ones((LT, LT), bool)),
+            ValueError,
+            r"src_mask: shape \(3, 3\) is not broadcastable",
+        ),
+        ((SRC, TGT), dict(src_is_causal=None), TypeError, "src_is_causal: expected a bool"),
+        (
+            (SRC, TGT),
+            dict(tgt_key_mask=np.ones((B, LS), bool)),
+            ValueError,
+            r"tgt_key_mask: expected shape \(B, Lk\) = \(2, 3\), got \(2, 5\)",
+        ),
+        (
+            (SRC, TGT),
+            dict(tgt_mask=np.ones((LS, LS), bool)),
+            ValueError,
+            r"tgt_mask: shape \(5, 5\) is not broadcastable",
+        ),
+        (
+            (SRC, TGT),
+            dict(memory_key_mask=np.ones((B, LT), bool)),
+            ValueError,
+            r"memory_key_mask: expected shape \(B, Lk\) = \(2, 5\), got \(2, 3\)",
+        ),
+        (
+            (SRC, TGT),
+            dict(memory_mask=np.ones((LS, LT), bool)),
+            ValueError,
+            r"memory_mask: shape \(5, 3\) is not broadcastable",
+        ),
+        ((SRC, TGT), dict(tgt_is_causal=1), TypeError, "tgt_is_causal: expected a bool"),
+        ((SRC, TGT), dict(memory_is_causal="no"), TypeError, "memory_is_causal: expected a bool"),
+    ],
+)
 def test_transformer_forward_errors_name_the_callers_argument(args, kwargs, error, message):
     model = nn.Transformer(D_MODEL, NHEAD, 1, 1, D_FF, norm_first=True)
     with pytest.raises(error, match=message):

@@ -22,8 +22,8 @@ def compare_with_torch(torch, arch):
     all groups) gets no gradient on that step. Tolerance, float32 and float64 alike: rtol 1e-6
     and atol 1e-6 * max(1, max |torch's parameter|), i.e. relative to the parameter's scale, as
     an element that crossed zero keeps the rounding of its larger past values (float32 differs
-    from torch's by a few ulps: torch's add(alpha) and lerp use FMA, attnlab's steps do not). Returns (our optimizer, torch's, our params, torch's
-    params).
+    from torch's by a few ulps: torch's add(alpha) and lerp use FMA, attnlab's steps do not).
+    Returns (our optimizer, torch's, our params, torch's params).
     """
 
     def run(name, options, groups, dtype, steps=50, skip=lambda step, i: False):
@@ -33,9 +33,11 @@ def compare_with_torch(torch, arch):
         flat_ours = [p for g in ours for p in g]
         flat_theirs = [p for g in theirs for p in g]
         opt = getattr(al.optim, name)(
-            [{"params": g, **o} for g, (_, o) in zip(ours, groups)], **options)
+            [{"params": g, **o} for g, (_, o) in zip(ours, groups)], **options
+        )
         ref = getattr(torch.optim, name)(
-            [{"params": g, **o} for g, (_, o) in zip(theirs, groups)], **options)
+            [{"params": g, **o} for g, (_, o) in zip(theirs, groups)], **options
+        )
         for step in range(steps):
             for p, q, g in zip(flat_ours, flat_theirs, grads_of_step(rng, flat_ours, step, skip)):
                 p.grad = g
@@ -46,8 +48,13 @@ def compare_with_torch(torch, arch):
                 expected = q.detach().numpy()
                 assert p.data.dtype == dtype
                 scale = max(1.0, float(np.max(np.abs(expected))))
-                np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-6 * scale,
-                                           err_msg=f"{name} {options} parameter {i}, step {step}")
+                np.testing.assert_allclose(
+                    p.data,
+                    expected,
+                    rtol=1e-6,
+                    atol=1e-6 * scale,
+                    err_msg=f"{name} {options} parameter {i}, step {step}",
+                )
         return opt, ref, flat_ours, flat_theirs
 
     return run

@@ -62,16 +62,26 @@ def test_nonfinite_total(make_param):
     assert np.isnan(p.grad[0]) and p.grad[1] == 0
 
 
-@pytest.mark.parametrize("args, error, match", [
-    ((None, 1.0), TypeError, "parameters: expected a parameter or an iterable of parameters, "
-                             "got NoneType"),
-    (([np.ones(2)], 1.0), TypeError, r"parameters\[0\]: expected a parameter"),
-    (("P", "x"), TypeError, "max_norm: expected a real number, got str"),
-    (("P", 1.0, 0), ValueError, "norm_type: expected a number > 0 or inf, got 0.0"),
-    (("P", 1.0, "two"), TypeError, "norm_type: expected a number or 'inf', got 'two'"),
-    (("I", 1.0), TypeError, r"parameters\[0\]\.grad: expected a float32 or float64 array, got "
-                            "int64"),
-])
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        (
+            (None, 1.0),
+            TypeError,
+            "parameters: expected a parameter or an iterable of parameters, got NoneType",
+        ),
+        (([np.ones(2)], 1.0), TypeError, r"parameters\[0\]: expected a parameter"),
+        (("P", "x"), TypeError, "max_norm: expected a real number, got str"),
+        (("P", 1.0, 0), ValueError, "norm_type: expected a number > 0 or inf, got 0.0"),
+        (("P", 1.0, "two"), TypeError, "norm_type: expected a number or 'inf', got 'two'"),
+        (
+            ("I", 1.0),
+            TypeError,
+            r"parameters\[0\]\.grad: expected a float32 or float64 array, got "
+            "int64",
+        ),
+    ],
+)
 def test_bad_input(make_param, args, error, match):
     p = make_param(np.ones(2))
     p.grad = np.ones(2, np.int64) if args[0] == "I" else np.ones(2)

@@ -18,9 +18,10 @@ def _lrs(opt):
 
 def test_lambda_lr_matches_torch(torch, make_param):
     opt = _optimizer(make_param)
-    ref = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr}
-                           for lr in (0.1, 0.02)])
-    lambdas = [lambda step: 0.95 ** step, lambda step: 1 / (1 + step)]
+    ref = torch.optim.SGD(
+        [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (0.1, 0.02)]
+    )
+    lambdas = [lambda step: 0.95**step, lambda step: 1 / (1 + step)]
     ours = al.optim.LambdaLR(opt, lambdas)
     theirs = torch.optim.lr_scheduler.LambdaLR(ref, lambdas)
     for _ in range(20):
@@ -63,18 +64,22 @@ def test_noam_follows_its_formula(make_param):
     seen = []
     for step in range(200):
         s = step + 1
-        expected = 2.0 * 512 ** -0.5 * min(s ** -0.5, s * 40 ** -1.5)
+        expected = 2.0 * 512**-0.5 * min(s**-0.5, s * 40**-1.5)
         np.testing.assert_allclose(_lrs(opt), [expected, expected], rtol=1e-12)
         seen.append(expected)
         sched.step()
     assert int(np.argmax(seen)) == 39  # the peak is at s = warmup_steps
 
 
-@pytest.mark.parametrize("make_scheduler", [
-    lambda opt: al.optim.LambdaLR(opt, lambda step: 0.9 ** step),
-    lambda opt: al.optim.WarmupCosine(opt, 3, 12, min_lr=1e-4),
-    lambda opt: al.optim.Noam(opt, 64, 4),
-], ids=["LambdaLR", "WarmupCosine", "Noam"])
+@pytest.mark.parametrize(
+    "make_scheduler",
+    [
+        lambda opt: al.optim.LambdaLR(opt, lambda step: 0.9**step),
+        lambda opt: al.optim.WarmupCosine(opt, 3, 12, min_lr=1e-4),
+        lambda opt: al.optim.Noam(opt, 64, 4),
+    ],
+    ids=["LambdaLR", "WarmupCosine", "Noam"],
+)
 def test_state_dict_resumes(make_param, make_scheduler):
     opt = _optimizer(make_param)
     sched = make_scheduler(opt)
@@ -101,7 +106,7 @@ def test_lambda_lr_saves_callable_objects_state(make_param):
             self.rate = rate
 
         def __call__(self, step):
-            return self.rate ** step
+            return self.rate**step
 
     opt = _optimizer(make_param)
     sched = al.optim.LambdaLR(opt, [Decay(0.5), lambda step: 1.0])
@@ -114,15 +119,17 @@ def test_lambda_lr_saves_callable_objects_state(make_param):
 
 def test_bad_arguments(make_param):
     opt = _optimizer(make_param)
-    with pytest.raises(TypeError, match="optimizer: expected an attnlab.optim optimizer, got "
-                                        "list"):
+    with pytest.raises(TypeError, match="optimizer: expected an attnlab.optim optimizer, got list"):
         al.optim.Noam([], 64, 10)
     with pytest.raises(ValueError, match="lr_lambda: expected 2 functions .*got 3"):
         al.optim.LambdaLR(opt, [lambda s: 1.0] * 3)
     with pytest.raises(TypeError, match="lr_lambda: expected a function of the step, got float"):
         al.optim.LambdaLR(opt, 0.5)
-    with pytest.raises(ValueError, match=r"total_steps: expected more than warmup_steps \(10\), "
-                                         "got 10"):
+    with pytest.raises(
+        ValueError,
+        match=r"total_steps: expected more than warmup_steps \(10\), "
+        "got 10",
+    ):
         al.optim.WarmupCosine(opt, 10, 10)
     with pytest.raises(ValueError, match="warmup_steps: expected an int >= 0, got -1"):
         al.optim.WarmupCosine(opt, -1, 10)
@@ -132,6 +139,9 @@ def test_bad_arguments(make_param):
         al.optim.Noam(opt, 0, 10)
     with pytest.raises(TypeError, match="warmup_steps: expected an int, got float"):
         al.optim.Noam(opt, 64, 4.5)
-    with pytest.raises(ValueError, match=r"last_epoch: resuming at 3 needs 'initial_lr' in "
-                                         r"param_groups\[0\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"last_epoch: resuming at 3 needs 'initial_lr' in "
+        r"param_groups\[0\]",
+    ):
         al.optim.Noam(_optimizer(make_param), 64, 4, last_epoch=3)

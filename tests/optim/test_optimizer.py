@@ -11,19 +11,22 @@ from optim_samples import grads_of_step, random_params
 
 def test_param_groups_take_defaults_and_their_own_options(make_param):
     a, b, c = (make_param(np.zeros(2)) for _ in range(3))
-    opt = al.optim.SGD([{"params": [a, b]}, {"params": c, "lr": 0.5, "tag": "head"}],
-                       lr=0.1, momentum=0.9)
+    opt = al.optim.SGD(
+        [{"params": [a, b]}, {"params": c, "lr": 0.5, "tag": "head"}], lr=0.1, momentum=0.9
+    )
     first, second = opt.param_groups
     assert first["params"] == [a, b] and first["lr"] == 0.1 and first["momentum"] == 0.9
     assert second["params"] == [c] and second["lr"] == 0.5 and second["tag"] == "head"
     d = make_param(np.zeros(1))
     opt.add_param_group({"params": [d], "momentum": 0.0})
     assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["momentum"] == 0.0
-    with pytest.raises(ValueError, match="params: some parameters of param group 3 appear in an "
-                                         "earlier group"):
+    with pytest.raises(
+        ValueError, match="params: some parameters of param group 3 appear in an earlier group"
+    ):
         opt.add_param_group({"params": [a]})
-    with pytest.raises(ValueError, match="param group 3 holds the parameter at position 1 more "
-                                         "than once"):
+    with pytest.raises(
+        ValueError, match="param group 3 holds the parameter at position 1 more than once"
+    ):
         opt.add_param_group({"params": [make_param(np.zeros(1))] * 2})
     with pytest.raises(TypeError, match="params: expected an ordered collection"):
         opt.add_param_group({"params": {make_param(np.zeros(1))}})
@@ -49,30 +52,43 @@ def test_zero_grad(make_param):
     assert a.grad is None and b.grad is None
 
 
-@pytest.mark.parametrize("params, error, match", [
-    ([], ValueError, "params: optimizer got an empty parameter list"),
-    (iter([]), ValueError, "optimizer got an empty parameter list"),
-    (None, TypeError, "params: expected an iterable of parameters or of dicts .*got NoneType"),
-    (np.ones(3), TypeError, "params: expected an iterable .*got ndarray"),
-    ([np.ones(3)], TypeError, r"params: expected parameters \(objects with .data and .grad\) "
-                              r"or dicts of them, got ndarray \(param group 0, position 0\)"),
-    ([{"params": [1.0]}], TypeError, "params: expected parameters .*got float"),
-])
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ([], ValueError, "params: optimizer got an empty parameter list"),
+        (iter([]), ValueError, "optimizer got an empty parameter list"),
+        (None, TypeError, "params: expected an iterable of parameters or of dicts .*got NoneType"),
+        (np.ones(3), TypeError, "params: expected an iterable .*got ndarray"),
+        (
+            [np.ones(3)],
+            TypeError,
+            r"params: expected parameters \(objects with .data and .grad\) "
+            r"or dicts of them, got ndarray \(param group 0, position 0\)",
+        ),
+        ([{"params": [1.0]}], TypeError, "params: expected parameters .*got float"),
+    ],
+)
 def test_bad_params(params, error, match):
     with pytest.raises(error, match=match):
         al.optim.SGD(params, lr=0.1)
 
 
 def test_a_parameter_itself_is_not_params(make_param):
-    with pytest.raises(TypeError, match="params: expected an iterable of parameters or of dicts "
-                                        r"\(param groups\), got Param"):
+    with pytest.raises(
+        TypeError,
+        match="params: expected an iterable of parameters or of dicts "
+        r"\(param groups\), got Param",
+    ):
         al.optim.SGD(make_param(np.ones(2)))
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
 def test_parameters_of_ints_are_refused(make_param, name):
-    with pytest.raises(TypeError, match=r"params: expected parameters of dtype float32 or "
-                                        r"float64, got int64 \(param group 0, position 1\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"params: expected parameters of dtype float32 or "
+        r"float64, got int64 \(param group 0, position 1\)",
+    ):
         getattr(al.optim, name)([make_param(np.ones(2)), make_param(np.ones(2, np.int64))])
 
 
@@ -83,10 +99,18 @@ def test_bad_grads_and_data_at_step(make_param, name):
     where = r"param_groups\[0\]\['params'\]\[1\]"
     p.grad = np.ones((2, 3), np.float32)
     cases = [
-        (np.ones(4, np.float64), TypeError, where + r"\.grad: dtype float64 does not match the "
-                                                    "parameter's dtype float32"),
-        (np.ones((4, 1), np.float32), ValueError, where + r"\.grad: expected shape \(4,\) \(the "
-                                                          r"parameter's shape\), got \(4, 1\)"),
+        (
+            np.ones(4, np.float64),
+            TypeError,
+            where + r"\.grad: dtype float64 does not match the "
+            "parameter's dtype float32",
+        ),
+        (
+            np.ones((4, 1), np.float32),
+            ValueError,
+            where + r"\.grad: expected shape \(4,\) \(the "
+            r"parameter's shape\), got \(4, 1\)",
+        ),
         ([1.0] * 4, TypeError, where + r"\.grad: expected a NumPy array or None, got list"),
     ]
     for grad, error, match in cases:
@@ -95,12 +119,18 @@ def test_bad_grads_and_data_at_step(make_param, name):
             opt.step()
     q.grad = np.ones(4, np.float32)
     q.data = np.ones(8, np.float32)[::2]
-    with pytest.raises(ValueError, match=where + r"\.data: expected a writable C-contiguous "
-                                                 "array"):
+    with pytest.raises(
+        ValueError,
+        match=where + r"\.data: expected a writable C-contiguous "
+        "array",
+    ):
         opt.step()
     q.data = np.ones(4, np.int32)
-    with pytest.raises(TypeError, match=where + r"\.data: expected dtype float32 or float64, "
-                                                "got int32"):
+    with pytest.raises(
+        TypeError,
+        match=where + r"\.data: expected dtype float32 or float64, "
+        "got int32",
+    ):
         opt.step()
     np.testing.assert_array_equal(p.data, 1.0)  # nothing was updated
     assert len(opt.state) == 0
@@ -143,15 +173,25 @@ def _run(opt, params, rng, steps, first_step=0):
         opt.step()
 
 
-@pytest.mark.parametrize("name, options", [
-    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("Adam", dict(amsgrad=True)),
-    ("AdamW", dict(lr=1e-2))], ids=str)
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+        ("Adam", dict(amsgrad=True)),
+        ("AdamW", dict(lr=1e-2)),
+    ],
+    ids=str,
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_dict_round_trip_resumes_bitwise(name, options, dtype):
     rng = np.random.default_rng(1)
     params = random_params(rng, [(7,), (3, 4), (40000,)], dtype)
-    make = lambda ps: getattr(al.optim, name)(
-        [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}], **options)
+
+    def make(ps):
+        return getattr(al.optim, name)(
+            [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}], **options
+        )
+
     opt = make(params)
     _run(opt, params, np.random.default_rng(2), 5)
     saved = copy.deepcopy(opt.state_dict())
@@ -179,8 +219,11 @@ def test_state_dict_is_a_snapshot(make_param):
     assert not np.array_equal(saved["state"][0]["exp_avg"], opt.state[p]["exp_avg"])
 
 
-@pytest.mark.parametrize("name, options", [
-    ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(amsgrad=True)), ("AdamW", {})], ids=str)
+@pytest.mark.parametrize(
+    "name, options",
+    [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(amsgrad=True)), ("AdamW", {})],
+    ids=str,
+)
 def test_state_dict_has_torchs_layout(torch, make_param, name, options):
     """Same state indices and keys, same group keys (those both have), same params indices."""
     rng = np.random.default_rng(4)
@@ -218,30 +261,64 @@ def _mutated(sd, change):
     return sd
 
 
-@pytest.mark.parametrize("change, error, match", [
-    (lambda sd: sd.pop("state"), ValueError, "state_dict: missing key 'state'"),
-    (lambda sd: sd["param_groups"].pop(), ValueError,
-     r"state_dict\['param_groups'\]: has 1 param groups, this optimizer has 2"),
-    (lambda sd: sd["param_groups"][1]["params"].append(2), ValueError,
-     r"state_dict\['param_groups'\]\[1\]: has 2 parameters, this optimizer's group has 1"),
-    (lambda sd: sd["param_groups"][1].update(params=[0]), ValueError,
-     r"state_dict\['param_groups'\]\[1\]\['params'\]: expected distinct int indices, got 0"),
-    (lambda sd: sd["param_groups"][0].update(lr=-1.0), ValueError, "lr: expected a number >= 0"),
-    (lambda sd: sd["state"].update({5: sd["state"][0]}), ValueError,
-     r"state_dict\['state'\]\[5\]: not the index of any parameter"),
-    (lambda sd: sd["state"][1].update(exp_avg=np.zeros(4, np.float32)), ValueError,
-     r"state_dict\['state'\]\[1\]\['exp_avg'\]: expected shape \(2, 2\) \(the parameter's "
-     r"shape\), got \(4,\)"),
-    (lambda sd: sd["state"][0].update(exp_avg_sq=np.zeros(3)), ValueError,
-     r"state_dict\['state'\]\[0\]\['exp_avg_sq'\]: dtype float64 does not match the "
-     "parameter's dtype float32"),
-    (lambda sd: sd["state"][0].pop("exp_avg"), ValueError,
-     r"state_dict\['state'\]\[0\]: missing key 'exp_avg'"),
-    (lambda sd: sd["state"][0].update(momentum_buffer=np.zeros(3, np.float32)), ValueError,
-     r"state_dict\['state'\]\[0\]: unexpected key 'momentum_buffer'"),
-    (lambda sd: sd["state"][0].update(step=1.5), ValueError,
-     r"state_dict\['state'\]\[0\]\['step'\]: expected a whole number >= 0, got 1.5"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda sd: sd.pop("state"), ValueError, "state_dict: missing key 'state'"),
+        (
+            lambda sd: sd["param_groups"].pop(),
+            ValueError,
+            r"state_dict\['param_groups'\]: has 1 param groups, this optimizer has 2",
+        ),
+        (
+            lambda sd: sd["param_groups"][1]["params"].append(2),
+            ValueError,
+            r"state_dict\['param_groups'\]\[1\]: has 2 parameters, this optimizer's group has 1",
+        ),
+        (
+            lambda sd: sd["param_groups"][1].update(params=[0]),
+            ValueError,
+            r"state_dict\['param_groups'\]\[1\]\['params'\]: expected distinct int indices, got 0",
+        ),
+        (
+            lambda sd: sd["param_groups"][0].update(lr=-1.0),
+            ValueError,
+            "lr: expected a number >= 0",
+        ),
+        (
+            lambda sd: sd["state"].update({5: sd["state"][0]}),
+            ValueError,
+            r"state_dict\['state'\]\[5\]: not the index of any parameter",
+        ),
+        (
+            lambda sd: sd["state"][1].update(exp_avg=np.zeros(4, np.float32)),
+            ValueError,
+            r"state_dict\['state'\]\[1\]\['exp_avg'\]: expected shape \(2, 2\) \(the parameter's "
+            r"shape\), got \(4,\)",
+        ),
+        (
+            lambda sd: sd["state"][0].update(exp_avg_sq=np.zeros(3)),
+            ValueError,
+            r"state_dict\['state'\]\[0\]\['exp_avg_sq'\]: dtype float64 does not match the "
+            "parameter's dtype float32",
+        ),
+        (
+            lambda sd: sd["state"][0].pop("exp_avg"),
+            ValueError,
+            r"state_dict\['state'\]\[0\]: missing key 'exp_avg'",
+        ),
+        (
+            lambda sd: sd["state"][0].update(momentum_buffer=np.zeros(3, np.float32)),
+            ValueError,
+            r"state_dict\['state'\]\[0\]: unexpected key 'momentum_buffer'",
+        ),
+        (
+            lambda sd: sd["state"][0].update(step=1.5),
+            ValueError,
+            r"state_dict\['state'\]\[0\]\['step'\]: expected a whole number >= 0, got 1.5",
+        ),
+    ],
+)
 def test_load_state_dict_mismatch(make_param, change, error, match):
     opt, sd = _saved(make_param)
     before = copy.deepcopy(opt.state_dict())

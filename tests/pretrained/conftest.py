@@ -29,7 +29,9 @@ def hf_bert(minilm_path):
     transformers = pytest.importorskip("transformers")
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    return transformers.AutoModel.from_pretrained(str(minilm_path), attn_implementation="eager").eval()
+    return transformers.AutoModel.from_pretrained(
+        str(minilm_path), attn_implementation="eager"
+    ).eval()
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ batch, the pooler, and the gradients of every parameter."""
 
 import numpy as np
 import pytest
-from hf_folders import VOCAB, tiny_config, write_bert
 
 import attnlab as al
 from attnlab.pretrained import BertConfig, BertModel, load_bert
+from hf_folders import VOCAB, tiny_config, write_bert
 
 SENTENCES = [
     "The cat sat on the mat.",
@@ -19,18 +19,21 @@ SENTENCES = [
 
 
 # ---- the config ------------------------------------------------------------------------------
-@pytest.mark.parametrize("field, value, match", [
-    ("model_type", "roberta", "model_type 'roberta' is not supported"),
-    ("position_embedding_type", "relative_key", "position_embedding_type = 'relative_key'"),
-    ("is_decoder", True, "is_decoder = True"),
-    ("add_cross_attention", True, "add_cross_attention = True"),
-    ("hidden_act", "swish", "hidden_act = 'swish' is not supported"),
-    ("num_attention_heads", 3, "hidden_size = 8 is not divisible by num_attention_heads = 3"),
-    ("layer_norm_eps", 0.0, "layer_norm_eps = 0.0 is not supported"),
-    ("hidden_dropout_prob", 1.5, "hidden_dropout_prob = 1.5"),
-    ("vocab_size", 0, "vocab_size = 0 is not supported"),
-    ("num_hidden_layers", "2", "num_hidden_layers = '2' is not supported"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("model_type", "roberta", "model_type 'roberta' is not supported"),
+        ("position_embedding_type", "relative_key", "position_embedding_type = 'relative_key'"),
+        ("is_decoder", True, "is_decoder = True"),
+        ("add_cross_attention", True, "add_cross_attention = True"),
+        ("hidden_act", "swish", "hidden_act = 'swish' is not supported"),
+        ("num_attention_heads", 3, "hidden_size = 8 is not divisible by num_attention_heads = 3"),
+        ("layer_norm_eps", 0.0, "layer_norm_eps = 0.0 is not supported"),
+        ("hidden_dropout_prob", 1.5, "hidden_dropout_prob = 1.5"),
+        ("vocab_size", 0, "vocab_size = 0 is not supported"),
+        ("num_hidden_layers", "2", "num_hidden_layers = '2' is not supported"),
+    ],
+)
 def test_config_names_the_unsupported_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         BertConfig.from_dict(tiny_config(**{field: value}), "config.json")
@@ -49,8 +52,13 @@ def test_model_needs_a_config():
 def test_layers_are_berts():
     """Post-norm layers with the config's eps and activation, and BERT's dropout: on the
     attention weights and each block's output, none after the feed-forward activation."""
-    model = BertModel(BertConfig.from_dict(tiny_config(hidden_act="gelu_new", layer_norm_eps=1e-7,
-                                                       attention_probs_dropout_prob=0.2)))
+    model = BertModel(
+        BertConfig.from_dict(
+            tiny_config(
+                hidden_act="gelu_new", layer_norm_eps=1e-7, attention_probs_dropout_prob=0.2
+            )
+        )
+    )
     for layer in model.encoder.layers:
         assert layer.norm_first is False
         assert layer.norm1.eps == layer.norm2.eps == model.embeddings.norm.eps == 1e-7
@@ -72,14 +80,18 @@ def test_input_errors(tiny):
     ids = np.array([[2, 5, 6, 3]])
     with pytest.raises(TypeError, match="input_ids: expected an integer dtype, got float64"):
         tiny(ids.astype(float))
-    with pytest.raises(ValueError, match=r"input_ids: expected 2 dimensions \(B, T\), got shape \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"input_ids: expected 2 dimensions \(B, T\), got shape \(4,\)"
+    ):
         tiny(ids[0])
     n = len(VOCAB)
     with pytest.raises(ValueError, match=rf"input_ids: {n} is out of range \[0, vocab_size={n}\)"):
         tiny(np.array([[2, n]]))
     with pytest.raises(ValueError, match="input_ids: 17 tokens exceed max_position_embeddings=16"):
         tiny(np.ones((1, 17), dtype=np.int64))
-    with pytest.raises(ValueError, match=r"token_type_ids: 2 is out of range \[0, type_vocab_size=2\)"):
+    with pytest.raises(
+        ValueError, match=r"token_type_ids: 2 is out of range \[0, type_vocab_size=2\)"
+    ):
         tiny(ids, token_type_ids=np.full_like(ids, 2))
     with pytest.raises(ValueError, match=r"token_type_ids: expected input_ids' shape \(1, 4\)"):
         tiny(ids, token_type_ids=np.zeros((1, 3), dtype=np.int64))
@@ -149,10 +161,12 @@ def _hf_outputs(hf_bert, batch):
     import torch
 
     with torch.no_grad():
-        return hf_bert(input_ids=torch.from_numpy(batch.input_ids),
-                       attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)),
-                       token_type_ids=torch.from_numpy(batch.token_type_ids),
-                       output_attentions=True)
+        return hf_bert(
+            input_ids=torch.from_numpy(batch.input_ids),
+            attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)),
+            token_type_ids=torch.from_numpy(batch.token_type_ids),
+            output_attentions=True,
+        )
 
 
 def test_attention_and_hidden_states_match_transformers(minilm, hf_bert):
@@ -163,8 +177,9 @@ def test_attention_and_hidden_states_match_transformers(minilm, hf_bert):
     ref = _hf_outputs(hf_bert, batch)
     model = minilm.model
     with al.record_attention(model) as rec, al.no_grad():
-        hidden = model(batch.input_ids, key_mask=batch.key_mask,
-                       token_type_ids=batch.token_type_ids)
+        hidden = model(
+            batch.input_ids, key_mask=batch.key_mask, token_type_ids=batch.token_type_ids
+        )
         pooled = model.pool(hidden)
     assert list(rec) == [f"encoder.layers.{i}.self_attn" for i in range(6)]
     worst = 0.0
@@ -203,8 +218,10 @@ def test_gradients_match_torch(minilm_path, hf_bert):
 
     hf_bert.zero_grad(set_to_none=True)
     with torch.enable_grad():
-        out = hf_bert(input_ids=torch.from_numpy(batch.input_ids),
-                      attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)))
+        out = hf_bert(
+            input_ids=torch.from_numpy(batch.input_ids),
+            attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)),
+        )
         out.last_hidden_state.backward(torch.from_numpy(g))
     ours = dict(model.named_parameters())
     checked = 0
@@ -235,24 +252,31 @@ def test_float64_equals_transformers_to_rounding(minilm_path, hf_bert):
     import copy
 
     import torch
-    from pretrained_texts import VARIED
 
     from attnlab.pretrained import Tokenizer
+    from pretrained_texts import VARIED
 
     texts = VARIED[:2] + VARIED[5:7] + VARIED[-2:]
     batch = Tokenizer(minilm_path, max_length=256)(texts)
     assert batch.lengths.max() == 256 and batch.lengths.min() == 2
     reference = copy.deepcopy(hf_bert).double()
     with torch.no_grad():
-        ref = reference(input_ids=torch.from_numpy(batch.input_ids),
-                        attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)),
-                        output_attentions=True)
+        ref = reference(
+            input_ids=torch.from_numpy(batch.input_ids),
+            attention_mask=torch.from_numpy(batch.key_mask.astype(np.int64)),
+            output_attentions=True,
+        )
     model = load_bert(minilm_path, dtype=np.float64)
     with al.record_attention(model) as rec, al.no_grad():
         hidden = model(batch.input_ids, key_mask=batch.key_mask).data
     for i, name in enumerate(rec):
         for row, n in enumerate(batch.lengths):
-            np.testing.assert_allclose(rec[name][row, :, :n], ref.attentions[i][row, :, :n].numpy(),
-                                       rtol=0, atol=1e-12, err_msg=f"{name}, text {row}")
+            np.testing.assert_allclose(
+                rec[name][row, :, :n],
+                ref.attentions[i][row, :, :n].numpy(),
+                rtol=0,
+                atol=1e-12,
+                err_msg=f"{name}, text {row}",
+            )
     error = np.abs(hidden - ref.last_hidden_state.numpy())[batch.key_mask].max()
     assert error < 1e-10, error

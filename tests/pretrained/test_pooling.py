@@ -24,10 +24,10 @@ def test_modes_by_hand(padded):
     for row, n in enumerate(mask.sum(1)):
         real = hidden[row, :n]
         np.testing.assert_allclose(pooled[row, :c], real[0])
-        np.testing.assert_allclose(pooled[row, c:2 * c], real.max(0))
-        np.testing.assert_allclose(pooled[row, 2 * c:3 * c], real.mean(0), rtol=1e-6)
-        np.testing.assert_allclose(pooled[row, 3 * c:4 * c], real.sum(0) / np.sqrt(n), rtol=1e-6)
-        np.testing.assert_allclose(pooled[row, 4 * c:], real[-1])
+        np.testing.assert_allclose(pooled[row, c : 2 * c], real.max(0))
+        np.testing.assert_allclose(pooled[row, 2 * c : 3 * c], real.mean(0), rtol=1e-6)
+        np.testing.assert_allclose(pooled[row, 3 * c : 4 * c], real.sum(0) / np.sqrt(n), rtol=1e-6)
+        np.testing.assert_allclose(pooled[row, 4 * c :], real[-1])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -41,14 +41,21 @@ def test_each_mode_matches_sentence_transformers(padded, mode):
     hidden, mask = padded
     hidden = np.where(mask[..., None], hidden, 0).astype(np.float32)  # as a model leaves it
     ref = Reference(hidden.shape[2], pooling_mode=mode)(
-        {"token_embeddings": torch.from_numpy(hidden),
-         "attention_mask": torch.from_numpy(mask.astype(np.int64))})["sentence_embedding"]
+        {
+            "token_embeddings": torch.from_numpy(hidden),
+            "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+        }
+    )["sentence_embedding"]
     np.testing.assert_allclose(Pooling((mode,))(hidden, mask), ref.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_config_spellings():
-    legacy = {"word_embedding_dimension": 4, "pooling_mode_cls_token": True,
-              "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}
+    legacy = {
+        "word_embedding_dimension": 4,
+        "pooling_mode_cls_token": True,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+    }
     assert Pooling.from_config(legacy, "c.json").modes == ("cls", "mean")
     assert Pooling.from_config({"word_embedding_dimension": 4}, "c.json").modes == ("mean",)
     assert Pooling.from_config({"pooling_mode": "max"}, "c.json").modes == ("max",)
@@ -57,8 +64,11 @@ def test_config_spellings():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match=r"1_Pooling/config.json: pooling_mode = \['median'\] is "
-                                         "not supported .*'median' is not a pooling mode"):
+    with pytest.raises(
+        ValueError,
+        match=r"1_Pooling/config.json: pooling_mode = \['median'\] is "
+        "not supported .*'median' is not a pooling mode",
+    ):
         Pooling.from_config({"pooling_mode": "median"}, "1_Pooling/config.json")
     with pytest.raises(ValueError, match="c.json: pooling_mode = 3 is not supported"):
         Pooling.from_config({"pooling_mode": 3}, "c.json")

@@ -14,12 +14,20 @@ def test_matches_scikit_learn(rng):
     metrics = pytest.importorskip("sklearn.metrics")
     targets = rng.integers(0, 4, (20, 9))
     targets[rng.random(targets.shape) < 0.2] = IGNORE
-    predictions = np.where(rng.random(targets.shape) < 0.6, targets, rng.integers(0, 4, targets.shape))
+    predictions = np.where(
+        rng.random(targets.shape) < 0.6, targets, rng.integers(0, 4, targets.shape)
+    )
     predictions[targets == 3] = 0  # a tag never predicted: precision 0 by zero_division=0
     report = TagReport.from_predictions(targets, predictions, LABELS)
     counted = targets != IGNORE
-    ref = metrics.classification_report(targets[counted], predictions[counted], labels=range(4),
-                                        target_names=LABELS, output_dict=True, zero_division=0)
+    ref = metrics.classification_report(
+        targets[counted],
+        predictions[counted],
+        labels=range(4),
+        target_names=LABELS,
+        output_dict=True,
+        zero_division=0,
+    )
     for i, label in enumerate(LABELS):
         assert report.precision[i] == pytest.approx(ref[label]["precision"])
         assert report.recall[i] == pytest.approx(ref[label]["recall"])
@@ -37,7 +45,9 @@ def test_perfect_and_errors():
     report = TagReport.from_predictions(targets, np.array([[0, 1, 3], [2, 2, 3]]), LABELS)
     assert report.accuracy == 1.0 and (report.f1 == 1).all()
     np.testing.assert_array_equal(report.support, [1, 1, 2, 1])
-    with pytest.raises(ValueError, match=r"predictions: expected targets' shape \(2, 3\), got \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"predictions: expected targets' shape \(2, 3\), got \(2,\)"
+    ):
         TagReport.from_predictions(targets, np.zeros(2, dtype=int), LABELS)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hf_folders import write_sentence_model
-from pretrained_texts import VARIED
 
 import attnlab
 from attnlab.pretrained import SentenceEncoder
+from hf_folders import write_sentence_model
+from pretrained_texts import VARIED
 
 
 # ---- all-MiniLM-L6-v2 against sentence-transformers ----------------------------------------
@@ -80,8 +80,12 @@ def test_pooling_and_normalization(tmp_path):
         hidden = plain.model(batch.input_ids, key_mask=batch.key_mask).data
     for row, n in enumerate(batch.lengths):
         np.testing.assert_allclose(pooled[row], hidden[row, :n].mean(0), atol=1e-6)
-    both = SentenceEncoder(write_sentence_model(
-        tmp_path / "b", pooling={"pooling_mode_cls_token": True, "pooling_mode_max_tokens": True}))
+    both = SentenceEncoder(
+        write_sentence_model(
+            tmp_path / "b",
+            pooling={"pooling_mode_cls_token": True, "pooling_mode_max_tokens": True},
+        )
+    )
     assert both.dim == 16 and both.encode(texts).shape == (2, 16)
 
 
@@ -113,28 +117,54 @@ def test_progress_bar(tiny, capsys):
 
 def test_lowercase_setting(tmp_path):
     folder = write_sentence_model(tmp_path)
-    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 12,
-                                                                  "do_lower_case": True}))
-    assert SentenceEncoder(folder).tokenize(["The CAT"]).tokens == [["[CLS]", "the", "cat", "[SEP]"]]
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 12, "do_lower_case": True})
+    )
+    assert SentenceEncoder(folder).tokenize(["The CAT"]).tokens == [
+        ["[CLS]", "the", "cat", "[SEP]"]
+    ]
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda f: (f / "modules.json").unlink(), "modules.json: missing from"),
-    (lambda f: (f / "modules.json").write_text('{"a": 1}'),
-     "modules.json: expected a JSON list of module objects"),
-    (lambda f: _modules(f, lambda m: m.insert(2, {"path": "2_Dense", "type":
-                                                  "sentence_transformers.models.Dense"})),
-     "modules.json: module type 'sentence_transformers.models.Dense' is not supported"),
-    (lambda f: _modules(f, lambda m: m.reverse()), "modules.json: the modules .* are not supported"),
-    (lambda f: _modules(f, lambda m: m[1].update(path="../elsewhere")),
-     "modules.json: path '../elsewhere' is not a folder inside the model"),
-    (lambda f: (f / "1_Pooling" / "config.json").unlink(), "config.json: missing from .*1_Pooling"),
-    (lambda f: (f / "1_Pooling" / "config.json").write_text('{"pooling_mode": "median"}'),
-     "1_Pooling/config.json: pooling_mode = \\['median'\\] is not supported"),
-    (lambda f: (f / "sentence_bert_config.json").write_text('{"max_seq_length": "long"}'),
-     "sentence_bert_config.json: max_seq_length = 'long' is not supported"),
-    (lambda f: (f / "tokenizer.json").unlink(), "tokenizer.json: missing from"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda f: (f / "modules.json").unlink(), "modules.json: missing from"),
+        (
+            lambda f: (f / "modules.json").write_text('{"a": 1}'),
+            "modules.json: expected a JSON list of module objects",
+        ),
+        (
+            lambda f: _modules(
+                f,
+                lambda m: m.insert(
+                    2, {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+                ),
+            ),
+            "modules.json: module type 'sentence_transformers.models.Dense' is not supported",
+        ),
+        (
+            lambda f: _modules(f, lambda m: m.reverse()),
+            "modules.json: the modules .* are not supported",
+        ),
+        (
+            lambda f: _modules(f, lambda m: m[1].update(path="../elsewhere")),
+            "modules.json: path '../elsewhere' is not a folder inside the model",
+        ),
+        (
+            lambda f: (f / "1_Pooling" / "config.json").unlink(),
+            "config.json: missing from .*1_Pooling",
+        ),
+        (
+            lambda f: (f / "1_Pooling" / "config.json").write_text('{"pooling_mode": "median"}'),
+            "1_Pooling/config.json: pooling_mode = \\['median'\\] is not supported",
+        ),
+        (
+            lambda f: (f / "sentence_bert_config.json").write_text('{"max_seq_length": "long"}'),
+            "sentence_bert_config.json: max_seq_length = 'long' is not supported",
+        ),
+        (lambda f: (f / "tokenizer.json").unlink(), "tokenizer.json: missing from"),
+    ],
+)
 def test_folder_errors(tmp_path, edit, match):
     folder = write_sentence_model(tmp_path)
     edit(folder)
@@ -173,10 +203,18 @@ print(vectors.shape, len(rec), "torch" in sys.modules and sys.modules["torch"] i
 def test_runs_without_torch(tmp_path, minilm_path):
     """Import, load all-MiniLM-L6-v2, encode and record attention with torch unimportable."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(attnlab.__file__).parent.parent)]
-                                        + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    done = subprocess.run([sys.executable, "-c", NO_TORCH, str(minilm_path)], capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(attnlab.__file__).parent.parent)]
+        + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(minilm_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[-2] == "(2, 384) 6 True"
 

@@ -3,12 +3,12 @@ AdamW loop; on all-MiniLM-L6-v2 and real Python source, clearly better than untr
 
 import numpy as np
 import pytest
-from hf_folders import write_bert, write_tokenizer
 
 import attnlab as al
 from attnlab.data import IGNORE
 from attnlab.data.tasks import python_tags
-from attnlab.pretrained import TokenTagger, Tokenizer, load_bert, tag_report
+from attnlab.pretrained import Tokenizer, TokenTagger, load_bert, tag_report
+from hf_folders import write_bert, write_tokenizer
 
 
 @pytest.fixture
@@ -26,7 +26,9 @@ def test_head_and_errors(tiny):
     logits = tagger(np.array([[2, 5, 6, 3, 0]]), key_mask=np.array([[1, 1, 1, 1, 0]]))
     assert logits.shape == (1, 5, 7)
     assert TokenTagger(encoder, 3, dropout=0.0).dropout.p == 0.0
-    with pytest.raises(TypeError, match="encoder: expected an attnlab.pretrained.BertModel, got Linear"):
+    with pytest.raises(
+        TypeError, match="encoder: expected an attnlab.pretrained.BertModel, got Linear"
+    ):
         TokenTagger(al.nn.Linear(2, 2), 3)
     with pytest.raises(ValueError, match="num_labels: expected an int >= 1, got 0"):
         TokenTagger(encoder, 0)
@@ -35,8 +37,14 @@ def test_head_and_errors(tiny):
 def test_fit_trains_the_encoder_and_the_head(tiny):
     """al.fit on a tagging Task: a step changes the head and, unless frozen, the encoder."""
     encoder, tokenizer = tiny
-    task = python_tags(tokenizer, block_size=16, n_train=32, n_test=8,
-                       train_modules=("colorsys",), test_modules=("bisect",))
+    task = python_tags(
+        tokenizer,
+        block_size=16,
+        n_train=32,
+        n_test=8,
+        train_modules=("colorsys",),
+        test_modules=("bisect",),
+    )
     tagger = TokenTagger(encoder.train(), len(task.labels))
     head = tagger.classifier.weight.data.copy()
     query = encoder.encoder.layers[0].self_attn.in_proj_weight.data.copy()

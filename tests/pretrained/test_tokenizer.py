@@ -4,10 +4,10 @@ strings, and clear errors."""
 
 import numpy as np
 import pytest
-from hf_folders import VOCAB, write_tokenizer
-from pretrained_texts import VARIED
 
 from attnlab.pretrained import Tokenizer
+from hf_folders import VOCAB, write_tokenizer
+from pretrained_texts import VARIED
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,11 @@ def test_batch_is_padded_explicitly(tiny):
     batch = tiny(["the cat sat", "a dog", ""])
     assert batch.input_ids.dtype == np.int64 and batch.key_mask.dtype == bool
     assert batch.input_ids.shape == batch.key_mask.shape == batch.token_type_ids.shape == (3, 5)
-    assert batch.tokens == [["[CLS]", "the", "cat", "sat", "[SEP]"], ["[CLS]", "a", "dog", "[SEP]"],
-                            ["[CLS]", "[SEP]"]]
+    assert batch.tokens == [
+        ["[CLS]", "the", "cat", "sat", "[SEP]"],
+        ["[CLS]", "a", "dog", "[SEP]"],
+        ["[CLS]", "[SEP]"],
+    ]
     np.testing.assert_array_equal(batch.lengths, [5, 4, 2])
     np.testing.assert_array_equal(batch.key_mask.sum(1), batch.lengths)
     assert (batch.input_ids[~batch.key_mask] == tiny.pad_id).all() and tiny.pad_id == 0
@@ -69,7 +72,9 @@ def test_errors_name_the_argument(tiny, tmp_path):
         tiny(b"bytes")
     with pytest.raises(TypeError, match="texts: expected a str or a list of str, got int"):
         tiny(5)
-    with pytest.raises(TypeError, match=r"words\[0\]: expected a list of str \(one row's words\), got str"):
+    with pytest.raises(
+        TypeError, match=r"words\[0\]: expected a list of str \(one row's words\), got str"
+    ):
         tiny.encode_words(["the cat"])
     with pytest.raises(TypeError, match=r"words\[0\]\[1\]: expected a str, got int"):
         tiny.encode_words([["the", 1]])
@@ -79,7 +84,9 @@ def test_errors_name_the_argument(tiny, tmp_path):
         Tokenizer(tmp_path)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "tokenizer.json").write_text('{"version": "1.0"}')
-    with pytest.raises(ValueError, match="tokenizer.json: not a tokenizer the tokenizers package can read"):
+    with pytest.raises(
+        ValueError, match="tokenizer.json: not a tokenizer the tokenizers package can read"
+    ):
         Tokenizer(tmp_path / "bad")
 
 
@@ -101,6 +108,6 @@ def test_ids_match_transformers(minilm_path):
     np.testing.assert_array_equal(batch.token_type_ids, ref["token_type_ids"])
     assert batch.input_ids.shape[1] == 256 and batch.lengths.max() == 256
     for row, ids in zip(batch.tokens, ref["input_ids"]):
-        assert row == reference.convert_ids_to_tokens(ids[:len(row)].tolist())
+        assert row == reference.convert_ids_to_tokens(ids[: len(row)].tolist())
     # tokenizer_config.json's model_max_length (512) is the default limit.
     assert Tokenizer(minilm_path).max_length == 512

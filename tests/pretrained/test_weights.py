@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 import pytest
-from hf_folders import tiny_config, tiny_weights, write_bert
 
 import attnlab as al
 from attnlab.pretrained import load_bert
 from attnlab.pretrained.weights import attnlab_name
+from hf_folders import tiny_config, tiny_weights, write_bert
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
@@ -17,9 +17,10 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 def _check_loaded(model, weights, prefix=""):
     """Every attnlab parameter holds the file's array (q, k, v stacked in in_proj)."""
     state = model.state_dict()
-    w = {k[len(prefix):]: v for k, v in weights.items()}
-    np.testing.assert_array_equal(state["embeddings.word_embeddings.weight"],
-                                  w["embeddings.word_embeddings.weight"])
+    w = {k[len(prefix) :]: v for k, v in weights.items()}
+    np.testing.assert_array_equal(
+        state["embeddings.word_embeddings.weight"], w["embeddings.word_embeddings.weight"]
+    )
     np.testing.assert_array_equal(state["embeddings.norm.bias"], w["embeddings.LayerNorm.bias"])
     for i in range(2):
         hf = f"encoder.layer.{i}."
@@ -28,13 +29,17 @@ def _check_loaded(model, weights, prefix=""):
         np.testing.assert_array_equal(state[al_ + "self_attn.in_proj_weight"], np.concatenate(qkv))
         qkv = [w[f"{hf}attention.self.{n}.bias"] for n in ("query", "key", "value")]
         np.testing.assert_array_equal(state[al_ + "self_attn.in_proj_bias"], np.concatenate(qkv))
-        for hf_name, al_name in (("attention.output.dense", "self_attn.out_proj"),
-                                 ("attention.output.LayerNorm", "norm1"),
-                                 ("intermediate.dense", "linear1"), ("output.dense", "linear2"),
-                                 ("output.LayerNorm", "norm2")):
+        for hf_name, al_name in (
+            ("attention.output.dense", "self_attn.out_proj"),
+            ("attention.output.LayerNorm", "norm1"),
+            ("intermediate.dense", "linear1"),
+            ("output.dense", "linear2"),
+            ("output.LayerNorm", "norm2"),
+        ):
             for leaf in ("weight", "bias"):
-                np.testing.assert_array_equal(state[f"{al_}{al_name}.{leaf}"],
-                                              w[f"{hf}{hf_name}.{leaf}"])
+                np.testing.assert_array_equal(
+                    state[f"{al_}{al_name}.{leaf}"], w[f"{hf}{hf_name}.{leaf}"]
+                )
     np.testing.assert_array_equal(state["pooler.dense.weight"], w["pooler.dense.weight"])
     assert len(state) == 5 + 2 * 12 + 2
 
@@ -53,8 +58,11 @@ def test_bert_prefix_and_task_heads(tmp_path):
     weights["cls.predictions.bias"] = np.zeros(31, np.float32)
     weights["bert.embeddings.position_ids"] = np.arange(16)[None]  # a buffer: skipped
     write_bert(tmp_path, weights=weights)
-    with pytest.raises(ValueError, match=r"model.safetensors: unexpected key 'cls.predictions.bias' "
-                                         r"\(not a BertModel weight; strict=False ignores it\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"model.safetensors: unexpected key 'cls.predictions.bias' "
+        r"\(not a BertModel weight; strict=False ignores it\)",
+    ):
         load_bert(tmp_path)
     _check_loaded(load_bert(tmp_path, strict=False), weights, prefix="bert.")
 
@@ -63,16 +71,25 @@ def test_tensorflow_norm_names_and_dtypes(tmp_path):
     """gamma/beta for LayerNorm weight/bias; float16 weights converted to the model's dtype."""
     config = tiny_config()
     weights = tiny_weights(config)
-    renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
-               for k, v in weights.items()}
-    renamed["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"].astype(np.float16)
+    renamed = {
+        k.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+            "LayerNorm.bias", "LayerNorm.beta"
+        ): v
+        for k, v in weights.items()
+    }
+    renamed["embeddings.word_embeddings.weight"] = weights[
+        "embeddings.word_embeddings.weight"
+    ].astype(np.float16)
     model = load_bert(write_bert(tmp_path, weights=renamed), dtype=np.float64)
     state = model.state_dict()
     assert all(v.dtype == np.float64 for v in state.values())
-    np.testing.assert_array_equal(state["encoder.layers.1.norm2.weight"],
-                                  weights["encoder.layer.1.output.LayerNorm.weight"])
-    np.testing.assert_array_equal(state["embeddings.word_embeddings.weight"],
-                                  renamed["embeddings.word_embeddings.weight"].astype(np.float64))
+    np.testing.assert_array_equal(
+        state["encoder.layers.1.norm2.weight"], weights["encoder.layer.1.output.LayerNorm.weight"]
+    )
+    np.testing.assert_array_equal(
+        state["embeddings.word_embeddings.weight"],
+        renamed["embeddings.word_embeddings.weight"].astype(np.float64),
+    )
 
 
 def test_sharded_checkpoint(tmp_path):
@@ -80,8 +97,10 @@ def test_sharded_checkpoint(tmp_path):
 
     weights = tiny_weights(tiny_config())
     names = sorted(weights)
-    halves = {"model-00001-of-00002.safetensors": names[:20],
-              "model-00002-of-00002.safetensors": names[20:]}
+    halves = {
+        "model-00001-of-00002.safetensors": names[:20],
+        "model-00002-of-00002.safetensors": names[20:],
+    }
     for file, keys in halves.items():
         save_file({k: weights[k] for k in keys}, str(tmp_path / file))
     (tmp_path / "config.json").write_text(json.dumps(tiny_config()))
@@ -89,8 +108,11 @@ def test_sharded_checkpoint(tmp_path):
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
     _check_loaded(load_bert(tmp_path), weights)
     (tmp_path / "model-00002-of-00002.safetensors").unlink()
-    with pytest.raises(ValueError, match="model-00002-of-00002.safetensors: missing from .* "
-                                         r"\(a shard model.safetensors.index.json lists\)"):
+    with pytest.raises(
+        ValueError,
+        match="model-00002-of-00002.safetensors: missing from .* "
+        r"\(a shard model.safetensors.index.json lists\)",
+    ):
         load_bert(tmp_path)
 
 
@@ -112,9 +134,12 @@ def test_folder_errors(tmp_path):
     (empty / "config.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="config.json: expected a JSON object, got list"):
         load_bert(empty)
-    (empty / "config.json").write_text(json.dumps(tiny_config(position_embedding_type="relative_key")))
-    with pytest.raises(ValueError, match="config.json: position_embedding_type = 'relative_key' "
-                                         "is not supported"):
+    (empty / "config.json").write_text(
+        json.dumps(tiny_config(position_embedding_type="relative_key"))
+    )
+    with pytest.raises(
+        ValueError, match="config.json: position_embedding_type = 'relative_key' is not supported"
+    ):
         load_bert(empty)
     (empty / "config.json").write_text(json.dumps(tiny_config()))
     with pytest.raises(ValueError, match="model.safetensors: missing from"):
@@ -127,24 +152,50 @@ def test_a_pickle_is_never_read(tmp_path):
     folder = write_bert(tmp_path)
     (folder / "model.safetensors").unlink()
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04cos\nsystem\n(S'exit 3'\ntR.")
-    with pytest.raises(ValueError, match="pytorch_model.bin is a pickle, which attnlab never loads"):
+    with pytest.raises(
+        ValueError, match="pytorch_model.bin is a pickle, which attnlab never loads"
+    ):
         load_bert(folder)
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda w: w.pop("encoder.layer.1.attention.self.value.bias"),
-     "missing key 'encoder.layer.1.attention.self.value.bias'"),
-    (lambda w: w.pop("embeddings.LayerNorm.weight"), "missing key 'embeddings.LayerNorm.weight'"),
-    (lambda w: w.update({"encoder.layer.0.intermediate.dense.weight": np.zeros((8, 16), np.float32)}),
-     (r"'encoder.layer.0.intermediate.dense.weight': shape \(8, 16\) does not match the "
-      r"config's \(16, 8\)")),
-    (lambda w: w.update({"encoder.layer.0.attention.self.key.weight": np.zeros((8, 8), np.int32)}),
-     "'encoder.layer.0.attention.self.key.weight': dtype I32 is not supported"),
-    (lambda w: w.update({"encoder.layer.2.output.dense.bias": np.zeros(8, np.float32)}),
-     "unexpected key 'encoder.layer.2.output.dense.bias'"),
-    (lambda w: w.update({"encoder.layer.0.attention.self.rotary.weight": np.zeros(8, np.float32)}),
-     "unexpected key 'encoder.layer.0.attention.self.rotary.weight'"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            lambda w: w.pop("encoder.layer.1.attention.self.value.bias"),
+            "missing key 'encoder.layer.1.attention.self.value.bias'",
+        ),
+        (
+            lambda w: w.pop("embeddings.LayerNorm.weight"),
+            "missing key 'embeddings.LayerNorm.weight'",
+        ),
+        (
+            lambda w: w.update(
+                {"encoder.layer.0.intermediate.dense.weight": np.zeros((8, 16), np.float32)}
+            ),
+            (
+                r"'encoder.layer.0.intermediate.dense.weight': shape \(8, 16\) does not match the "
+                r"config's \(16, 8\)"
+            ),
+        ),
+        (
+            lambda w: w.update(
+                {"encoder.layer.0.attention.self.key.weight": np.zeros((8, 8), np.int32)}
+            ),
+            "'encoder.layer.0.attention.self.key.weight': dtype I32 is not supported",
+        ),
+        (
+            lambda w: w.update({"encoder.layer.2.output.dense.bias": np.zeros(8, np.float32)}),
+            "unexpected key 'encoder.layer.2.output.dense.bias'",
+        ),
+        (
+            lambda w: w.update(
+                {"encoder.layer.0.attention.self.rotary.weight": np.zeros(8, np.float32)}
+            ),
+            "unexpected key 'encoder.layer.0.attention.self.rotary.weight'",
+        ),
+    ],
+)
 def test_weight_errors_name_the_key(tmp_path, change, match):
     weights = tiny_weights(tiny_config())
     change(weights)
@@ -162,8 +213,9 @@ def test_every_problem_in_one_error(tmp_path):
     assert "'pooler.dense.bias'" in str(raised.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"12345678", b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}",
-                                     b"\xff" * 8 + b"{}"])
+@pytest.mark.parametrize(
+    "content", [b"", b"12345678", b'\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}', b"\xff" * 8 + b"{}"]
+)
 def test_corrupt_file(tmp_path, content):
     folder = write_bert(tmp_path)
     (folder / "model.safetensors").write_bytes(content)
@@ -174,7 +226,7 @@ def test_corrupt_file(tmp_path, content):
 def test_truncated_file(tmp_path):
     folder = write_bert(tmp_path)
     data = (folder / "model.safetensors").read_bytes()
-    (folder / "model.safetensors").write_bytes(data[:len(data) - 100])
+    (folder / "model.safetensors").write_bytes(data[: len(data) - 100])
     with pytest.raises(ValueError, match="model.safetensors: "):
         load_bert(folder)
 
@@ -189,12 +241,21 @@ def test_argument_errors(tmp_path):
 
 def test_attnlab_name():
     assert attnlab_name("encoder.layer.11.attention.self.key.bias") == (
-        "encoder.layers.11.self_attn.in_proj_bias", 1)
-    assert attnlab_name("encoder.layer.0.output.LayerNorm.gamma") == ("encoder.layers.0.norm2.weight", None)
+        "encoder.layers.11.self_attn.in_proj_bias",
+        1,
+    )
+    assert attnlab_name("encoder.layer.0.output.LayerNorm.gamma") == (
+        "encoder.layers.0.norm2.weight",
+        None,
+    )
     assert attnlab_name("embeddings.LayerNorm.beta") == ("embeddings.norm.bias", None)
     assert attnlab_name("pooler.dense.weight") == ("pooler.dense.weight", None)
-    for name in ("cls.predictions.bias", "encoder.layer.0.output.dense.gamma",
-                 "embeddings.position_ids", "encoder.layer.x.output.dense.weight"):
+    for name in (
+        "cls.predictions.bias",
+        "encoder.layer.0.output.dense.gamma",
+        "embeddings.position_ids",
+        "encoder.layer.x.output.dense.weight",
+    ):
         assert attnlab_name(name) is None
 
 
@@ -203,8 +264,9 @@ def test_weights_are_used(tmp_path):
     config = tiny_config()
     weights = tiny_weights(config)
     a = load_bert(write_bert(tmp_path / "a", weights=weights))
-    weights["encoder.layer.1.attention.self.query.weight"] = weights[
-        "encoder.layer.1.attention.self.query.weight"] * 3
+    weights["encoder.layer.1.attention.self.query.weight"] = (
+        weights["encoder.layer.1.attention.self.query.weight"] * 3
+    )
     b = load_bert(write_bert(tmp_path / "b", weights=weights))
     ids = np.array([[2, 5, 6, 3]])
     with al.no_grad():

@@ -3,6 +3,7 @@ and attention weights in each accepted layout."""
 
 import numpy as np
 import pytest
+
 from attention_samples import softmax_rows
 from chromium import chromium_executable
 

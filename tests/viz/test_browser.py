@@ -52,7 +52,10 @@ class Page:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.route("**/*", lambda route: route.continue_() if route.request.url == self.url else route.abort())
+        self.page.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url == self.url else route.abort(),
+        )
         self.page.goto(self.url, timeout=30_000)
 
     def signature(self, selector: str):
@@ -94,10 +97,13 @@ def open_page(browser):
 
 @pytest.fixture
 def model_weights(rng):
-    return softmax_rows(3 * rng.standard_normal((2, 3, len(TOKENS), len(TOKENS)))).astype(np.float32)
+    return softmax_rows(3 * rng.standard_normal((2, 3, len(TOKENS), len(TOKENS)))).astype(
+        np.float32
+    )
 
 
 # ---- head_view ---------------------------------------------------------------------------
+
 
 def test_head_view_draws_and_focuses_hovered_tokens(open_page, model_weights, tmp_path):
     page = open_page(al.viz.head_view(model_weights, TOKENS).save(tmp_path / "head.html"))
@@ -107,11 +113,14 @@ def test_head_view_draws_and_focuses_hovered_tokens(open_page, model_weights, tm
     labels = page.page.locator(".attnlab-queries .attnlab-token:not(.attnlab-cursor)")
     assert labels.all_text_contents() == TOKENS  # the <script> token shows as text
     assert [t.strip() for t in page.page.locator(".attnlab-column-title").all_text_contents()] == [
-        "query (8)", "key (8)"]
+        "query (8)",
+        "key (8)",
+    ]
     labels.nth(3).hover()
     assert page.data("focus") == "q3"
     assert page.text(".attnlab-readout").startswith(
-        "query 3 \u201csat\u201d \u2014 strongest key \u2014 head 0: ")
+        "query 3 \u201csat\u201d \u2014 strongest key \u2014 head 0: "
+    )
     assert page.page.locator(".attnlab-focus").all_text_contents() == ["sat"]
     focused = page.signature(lines)
     assert focused[1] != everything and 0 < focused[0] < inked
@@ -184,7 +193,8 @@ def test_head_view_hovering_a_line_reads_its_weight_and_positions(open_page, tmp
     page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (4.5 + 6.5) / 2 * 20)
     assert page.data("line") == "0,4,6"
     assert page.text(".attnlab-readout") == (
-        "head 0: query 4 \u201c1\u201d \u2192 key 6 \u201c0\u201d: weight 0.7500")
+        "head 0: query 4 \u201c1\u201d \u2192 key 6 \u201c0\u201d: weight 0.7500"
+    )
 
 
 def test_head_view_exports_png_and_svg(open_page, model_weights, tmp_path):
@@ -238,8 +248,10 @@ def test_long_head_view_says_what_it_shows_and_finds_tokens(open_page, rng, tmp_
 
 # ---- model_view --------------------------------------------------------------------------
 
-def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(open_page, model_weights,
-                                                                       tmp_path):
+
+def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(
+    open_page, model_weights, tmp_path
+):
     page = open_page(al.viz.model_view(model_weights, TOKENS).save(tmp_path / "model.html"))
     thumbs = page.page.locator(".attnlab-thumb")
     assert thumbs.count() == 6
@@ -282,9 +294,12 @@ def test_model_view_absolute_scale_shows_diffuse_heads_pale(open_page, tmp_path)
 
 # ---- timeline ----------------------------------------------------------------------------
 
+
 def test_timeline_opens_at_the_last_step_and_plays(open_page, rng, tmp_path):
     shape = (2, 2, len(TOKENS), len(TOKENS))
-    snapshots = [(step, softmax_rows(step / 50 * rng.standard_normal(shape))) for step in (0, 50, 100)]
+    snapshots = [
+        (step, softmax_rows(step / 50 * rng.standard_normal(shape))) for step in (0, 50, 100)
+    ]
     page = open_page(al.viz.timeline(snapshots, TOKENS).save(tmp_path / "timeline.html"))
     assert page.data("step") == "100"
     assert "layer 0, step 100 (3 of 3)" in page.text(".attnlab-steptext")
@@ -302,7 +317,8 @@ def test_timeline_opens_at_the_last_step_and_plays(open_page, rng, tmp_path):
     page.page.locator(".attnlab-view button", has_text="play").click()
     assert page.data("step") == "0" and page.data("playing") == "true"
     page.page.wait_for_function(
-        "() => document.querySelector('.attnlab-view').dataset.playing === 'false'", timeout=10_000)
+        "() => document.querySelector('.attnlab-view').dataset.playing === 'false'", timeout=10_000
+    )
     assert page.data("step") == "100"
     page.page.locator(".attnlab-panel >> nth=1").hover(position={"x": 40, "y": 40})
     readout = page.text(".attnlab-readout")
@@ -311,12 +327,19 @@ def test_timeline_opens_at_the_last_step_and_plays(open_page, rng, tmp_path):
 
 
 def test_several_views_in_one_page_work_independently(open_page, model_weights, tmp_path):
-    views = [al.viz.head_view(model_weights, TOKENS), al.viz.model_view(model_weights),
-             al.viz.head_view(model_weights[1], TOKENS)]
+    views = [
+        al.viz.head_view(model_weights, TOKENS),
+        al.viz.model_view(model_weights),
+        al.viz.head_view(model_weights[1], TOKENS),
+    ]
     page = open_page(al.viz.save_document(views, tmp_path / "page.html"))
     roots = page.page.locator(".attnlab-view")
     assert roots.count() == 3
-    assert [roots.nth(i).get_attribute("data-kind") for i in range(3)] == ["head_view", "model_view", "head_view"]
+    assert [roots.nth(i).get_attribute("data-kind") for i in range(3)] == [
+        "head_view",
+        "model_view",
+        "head_view",
+    ]
     second_lines = ".attnlab-view >> nth=2 >> .attnlab-lines"
     before = page.signature(second_lines)
     assert page.signature(".attnlab-view >> nth=0 >> .attnlab-lines")[0] > 0 and before[0] > 0
@@ -329,8 +352,11 @@ def test_several_views_in_one_page_work_independently(open_page, model_weights, 
 
 
 def test_every_input_and_menu_keeps_its_keys_from_jupyter(open_page, model_weights, tmp_path):
-    views = [al.viz.head_view(model_weights, TOKENS), al.viz.model_view(model_weights),
-             al.viz.timeline([(0, model_weights), (1, model_weights)])]
+    views = [
+        al.viz.head_view(model_weights, TOKENS),
+        al.viz.model_view(model_weights),
+        al.viz.timeline([(0, model_weights), (1, model_weights)]),
+    ]
     page = open_page(al.viz.save_document(views, tmp_path / "keys.html"))
     controls = page.page.locator(".attnlab-view input, .attnlab-view select")
     assert controls.count() == 7  # layer, colour and find; colour; layer, step and colour
@@ -341,8 +367,11 @@ def test_every_input_and_menu_keeps_its_keys_from_jupyter(open_page, model_weigh
 def test_notebook_fragment_replaces_its_static_picture(open_page, plt, model_weights, tmp_path):
     fragment = al.viz.model_view(model_weights)._repr_html_()
     path = tmp_path / "fragment.html"
-    path.write_text("<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
-                    f"{fragment}</body></html>", encoding="utf-8")
+    path.write_text(
+        "<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
+        f"{fragment}</body></html>",
+        encoding="utf-8",
+    )
     page = open_page(path)
     assert page.page.locator(".attnlab-fallback").count() == 0
     assert page.page.locator(".attnlab-thumb").count() == 6
@@ -351,6 +380,7 @@ def test_notebook_fragment_replaces_its_static_picture(open_page, plt, model_wei
 
 
 # ---- neuron_view -------------------------------------------------------------------------
+
 
 def test_neuron_view_steps_through_queries_and_reads_cells(open_page, rng, tmp_path):
     attn = al.nn.MultiheadAttention(16, 2)
@@ -368,8 +398,9 @@ def test_neuron_view_steps_through_queries_and_reads_cells(open_page, rng, tmp_p
     q, k = rec.qk("")
     assert page.data("cell") == "0,0"
     ke, qe = k[0, 1, 0, 0], q[0, 1, 6, 0]
-    expected = (f"key 0 \u201cThe\u201d, dimension 0: k = {ke:.4f}, q = {qe:.4f}, "
-                f"q * k = {qe * ke:.4f}")
+    expected = (
+        f"key 0 \u201cThe\u201d, dimension 0: k = {ke:.4f}, q = {qe:.4f}, q * k = {qe * ke:.4f}"
+    )
     assert page.text(".attnlab-readout") == expected
     name, svg = page.download("SVG")
     assert name == "attnlab-neuron-view.svg"

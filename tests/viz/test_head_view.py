@@ -15,7 +15,12 @@ from attnlab.viz.head_view import LINES_PER_HEAD, STATIC_FAINTEST, STATIC_LINES,
 def test_keeps_every_key_of_short_inputs_with_absolute_weights(model_weights, payload):
     data = payload(al.viz.head_view(model_weights, list("abcde")))
     assert (data["k"], data["lq"], data["lk"], data["heads"], data["layers"]) == (
-        5, 5, 5, 3, ["layer 0", "layer 1"])
+        5,
+        5,
+        5,
+        3,
+        ["layer 0", "layer 1"],
+    )
     keys = payload.array(data["keys"], "<u2").reshape(2, 3, 5, 5)
     levels = payload.array(data["weights"], "<u2").reshape(2, 3, 5, 5)
     np.testing.assert_array_equal(keys, np.broadcast_to(np.arange(5), keys.shape))
@@ -38,8 +43,9 @@ def test_keeps_the_top_keys_of_long_inputs(rng, payload):
     best = np.sort(np.argsort(weights, axis=-1)[..., -7:], axis=-1)
     np.testing.assert_array_equal(np.sort(keys, axis=-1), best)
     levels = payload.array(data["weights"], "<u2").reshape(2, 300, 7)
-    np.testing.assert_allclose(levels / 65535, np.take_along_axis(weights, keys.astype(int), -1),
-                               atol=1 / 65535)
+    np.testing.assert_allclose(
+        levels / 65535, np.take_along_axis(weights, keys.astype(int), -1), atol=1 / 65535
+    )
     assert payload(al.viz.head_view(weights))["k"] == LINES_PER_HEAD // 300
 
 
@@ -56,14 +62,15 @@ def test_top_keys_are_the_largest_and_the_first_of_ties(rng):
             np.testing.assert_array_equal(np.sort(w[chosen]), np.sort(w)[-k:])
             kth = np.sort(w)[-k]
             ties = [c for c in range(n) if w[c] == kth]
-            assert sorted(c for c in chosen if w[c] == kth) == ties[:sum(w[chosen] == kth)]
+            assert sorted(c for c in chosen if w[c] == kth) == ties[: sum(w[chosen] == kth)]
 
 
 def test_weights_above_one_are_drawn_relative_to_the_largest(payload):
     data = payload(al.viz.head_view(np.array([[0.5, 2.0], [4.0, 0.0]])))
     assert data["top"] == 4.0
-    np.testing.assert_array_equal(payload.array(data["weights"], "<u2"),
-                                  np.rint(np.array([0.5, 2.0, 4.0, 0.0]) / 4 * 65535))
+    np.testing.assert_array_equal(
+        payload.array(data["weights"], "<u2"), np.rint(np.array([0.5, 2.0, 4.0, 0.0]) / 4 * 65535)
+    )
 
 
 def test_cross_attention_tokens(rng, payload):
@@ -105,11 +112,17 @@ def test_bad_input(model_weights):
         al.viz.head_view(model_weights, heads=[0, 3])
     with pytest.raises(ValueError, match=r"layer: 2 is out of range for layers = 2"):
         al.viz.head_view(model_weights, layer=2)
-    with pytest.raises(ValueError, match=r"scale: expected one of \('absolute', 'row', 'head'\), "
-                                         r"got 'log'"):
+    with pytest.raises(
+        ValueError,
+        match=r"scale: expected one of \('absolute', 'row', 'head'\), "
+        r"got 'log'",
+    ):
         al.viz.head_view(model_weights, scale="log")
-    with pytest.raises(TypeError, match=r"weights: expected dtype float16, float32 or float64, "
-                                        r"got int64"):
+    with pytest.raises(
+        TypeError,
+        match=r"weights: expected dtype float16, float32 or float64, "
+        r"got int64",
+    ):
         al.viz.head_view(np.ones((2, 2), dtype=np.int64))
 
 
@@ -118,9 +131,12 @@ def test_encoder_decoder_cross_attention_from_a_record(payload):
     source, target = np.arange(7)[None].repeat(2, 0), np.arange(5)[None].repeat(2, 0)
     with al.record_attention(model) as rec, al.no_grad():
         model(source, target)
-    with pytest.raises(ValueError, match=r"weights\['transformer.decoder.layers.0.self_attn'\]: "
-                                         r"shape \(2, 2, 5, 5\) does not match .* only the cross "
-                                         r"attention"):
+    with pytest.raises(
+        ValueError,
+        match=r"weights\['transformer.decoder.layers.0.self_attn'\]: "
+        r"shape \(2, 2, 5, 5\) does not match .* only the cross "
+        r"attention",
+    ):
         al.viz.head_view(rec)
     name = "transformer.decoder.layers.0.multihead_attn"
     cross = {name: rec[name]}

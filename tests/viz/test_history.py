@@ -11,14 +11,23 @@ class History:
     """Stands for attnlab's History: only ``to_dict()``."""
 
     def to_dict(self):
-        return {"step": [0, 10, 20], "loss": [2.0, 1.0, 0.5], "test_loss": [None, 1.2, None],
-                "test_accuracy": [float("nan"), 0.4, 0.9]}
+        return {
+            "step": [0, 10, 20],
+            "loss": [2.0, 1.0, 0.5],
+            "test_loss": [None, 1.2, None],
+            "test_accuracy": [float("nan"), 0.4, 0.9],
+        }
 
 
 def test_series_layouts_agree():
     from_columns = series(History())
-    from_pairs = series({"loss": [(0, 2.0), (10, 1.0), (20, 0.5)], "test_loss": [(10, 1.2)],
-                         "test_accuracy": [(10, 0.4), (20, 0.9)]})
+    from_pairs = series(
+        {
+            "loss": [(0, 2.0), (10, 1.0), (20, 0.5)],
+            "test_loss": [(10, 1.2)],
+            "test_accuracy": [(10, 0.4), (20, 0.9)],
+        }
+    )
     assert from_columns.keys() == from_pairs.keys()
     for name in from_columns:
         for a, b in zip(from_columns[name], from_pairs[name]):
@@ -39,8 +48,13 @@ def test_curves_split_losses_from_other_metrics(plt, tmp_path):
 
 
 def test_learning_rate_gets_its_own_panel(plt):
-    figure = al.viz.curves({"loss": [(0, 2.0), (10, 1.0)], "test_accuracy": [(10, 0.5)],
-                            "lr": [(0, 0.003), (10, 0.001)]})
+    figure = al.viz.curves(
+        {
+            "loss": [(0, 2.0), (10, 1.0)],
+            "test_accuracy": [(10, 0.5)],
+            "lr": [(0, 0.003), (10, 0.001)],
+        }
+    )
     loss_ax, other_ax, rate_ax = figure.axes
     assert [line.get_label() for line in other_ax.lines] == ["test_accuracy"]
     assert [line.get_label() for line in rate_ax.lines] == ["lr"]
@@ -48,11 +62,17 @@ def test_learning_rate_gets_its_own_panel(plt):
 
 
 def test_bad_history():
-    with pytest.raises(TypeError, match=r"history: expected a mapping or an object with to_dict\(\), got list"):
+    with pytest.raises(
+        TypeError, match=r"history: expected a mapping or an object with to_dict\(\), got list"
+    ):
         series([1, 2])
-    with pytest.raises(ValueError, match=r"history\['loss'\]: 2 values, but history\['step'\] has 3"):
+    with pytest.raises(
+        ValueError, match=r"history\['loss'\]: 2 values, but history\['step'\] has 3"
+    ):
         series({"step": [0, 1, 2], "loss": [1.0, 2.0]})
-    with pytest.raises(ValueError, match=r"history\['loss'\]\[1\]: expected a \(step, value\) pair"):
+    with pytest.raises(
+        ValueError, match=r"history\['loss'\]\[1\]: expected a \(step, value\) pair"
+    ):
         series({"loss": [(0, 1.0), 2.0]})
     with pytest.raises(TypeError, match=r"history\['loss'\]\[0\]: expected a number, got str"):
         series({"step": [0], "loss": ["x"]})

@@ -15,8 +15,12 @@ import pytest
 import attnlab as al
 from attnlab.viz import html
 
-MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF-",
-         ".html": b"<!DOCTYPE html>"}
+MAGIC = {
+    ".png": b"\x89PNG\r\n\x1a\n",
+    ".svg": b"<?xml",
+    ".pdf": b"%PDF-",
+    ".html": b"<!DOCTYPE html>",
+}
 
 
 def _neuron_view(weights, tokens):
@@ -41,15 +45,30 @@ def view(request, model_weights):
 
 def test_assets_are_package_files():
     names = {p.name for p in resources.files("attnlab.viz").joinpath("assets").iterdir()}
-    assert {"common.js", "head_view.js", "model_view.js", "timeline.js", "neuron_view.js",
-            "views.css"} <= names
+    assert {
+        "common.js",
+        "head_view.js",
+        "model_view.js",
+        "timeline.js",
+        "neuron_view.js",
+        "views.css",
+    } <= names
 
 
 def test_views_are_self_contained(view):
     page = view.html
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    for external in ("https:", "//cdn", "require(", "fetch(", "XMLHttpRequest", "import(",
-                     "@import", "url(", "@font-face"):
+    for external in (
+        "https:",
+        "//cdn",
+        "require(",
+        "fetch(",
+        "XMLHttpRequest",
+        "import(",
+        "@import",
+        "url(",
+        "@font-face",
+    ):
         assert external not in page, external
     # "http:" only as the name of SVG's namespace (downloads are SVG documents), never fetched
     assert page.replace('"http://www.w3.org/2000/svg"', "").count("http:") == 0
@@ -66,7 +85,8 @@ def test_notebook_output_carries_a_static_picture_for_where_scripts_do_not_run(p
     fragment = bundle["text/html"]
     element = re.search(r'<div class="attnlab-view" id="(attnlab-[0-9a-f]+)"', fragment).group(1)
     fallback = re.search(
-        rf'<div class="attnlab-fallback" id="{element}-fallback">(.*?)</div></div>', fragment)
+        rf'<div class="attnlab-fallback" id="{element}-fallback">(.*?)</div></div>', fragment
+    )
     fallback = fallback.group(1)
     assert '<img alt="' in fallback and 'src="data:image/png;base64,' in fallback
     assert "run the cell (or trust the notebook)" in fallback
@@ -86,8 +106,10 @@ def test_without_matplotlib_the_fallback_is_a_note(monkeypatch, model_weights):
 
 def test_every_render_gets_fresh_ids(model_weights):
     view = al.viz.head_view(model_weights)
-    ids = [re.search(r'id="(attnlab-[0-9a-f]+)"', view._fragment(fallback=False)).group(1)
-           for _ in range(3)]
+    ids = [
+        re.search(r'id="(attnlab-[0-9a-f]+)"', view._fragment(fallback=False)).group(1)
+        for _ in range(3)
+    ]
     page = al.viz.document([view, al.viz.model_view(model_weights), view])
     ids += re.findall(r'<div class="attnlab-view" id="(attnlab-[0-9a-f]+)"', page)
     assert len(ids) == 6 and len(set(ids)) == 6
@@ -129,8 +151,11 @@ def test_save_errors_name_the_callers_path(model_weights, tmp_path):
             view.save(path)
     with pytest.raises(FileNotFoundError, match=re.escape(repr(str(missing)))):
         view.save_html(missing)
-    with pytest.raises(ValueError, match=r"path: '.*view.jpg' ends in '.jpg'; expected one of "
-                                         r"\.html, \.svg, \.png, \.pdf"):
+    with pytest.raises(
+        ValueError,
+        match=r"path: '.*view.jpg' ends in '.jpg'; expected one of "
+        r"\.html, \.svg, \.png, \.pdf",
+    ):
         view.save(tmp_path / "view.jpg")
     with pytest.raises(ValueError, match=r"ends in 'no extension'"):
         view.save(tmp_path / "view")
@@ -144,7 +169,7 @@ def test_show_opens_a_saved_page_in_the_browser(monkeypatch, model_weights, caps
     path = view.show()
     try:
         assert opened == [path.as_uri()] and path.suffix == ".html"
-        assert path.read_text(encoding="utf-8") .startswith("<!DOCTYPE html>")
+        assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
         assert capsys.readouterr().out == ""
         monkeypatch.setattr(webbrowser, "open", lambda url: False)
         second = view.show()

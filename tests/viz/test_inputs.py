@@ -37,8 +37,9 @@ class ArrayLike:
 
 
 def test_every_layout_gives_the_same_model(model_weights):
-    record = OrderedDict((f"blocks.{i}.attn", np.stack([model_weights[i] * 0, model_weights[i]]))
-                         for i in range(2))
+    record = OrderedDict(
+        (f"blocks.{i}.attn", np.stack([model_weights[i] * 0, model_weights[i]])) for i in range(2)
+    )
     # (layers, B, H, Lq, Lk)
     batch = np.stack([model_weights * 0, model_weights, model_weights * 0], axis=1)
     layouts = {
@@ -89,11 +90,27 @@ def tiny_models():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     common = {"vocab_size": 50, "max_position_embeddings": 32, "attn_implementation": "eager"}
-    bert = transformers.BertModel(transformers.BertConfig(
-        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, **common))
-    bart = transformers.BartModel(transformers.BartConfig(
-        d_model=16, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, **common))
+    bert = transformers.BertModel(
+        transformers.BertConfig(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            **common,
+        )
+    )
+    bart = transformers.BartModel(
+        transformers.BartConfig(
+            d_model=16,
+            encoder_layers=1,
+            decoder_layers=2,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            **common,
+        )
+    )
     return torch, bert.eval(), bart.eval()
 
 
@@ -105,24 +122,34 @@ def test_hugging_face_attentions_of_a_batch(tiny_models):
     expected = np.stack([a[2].detach().numpy() for a in outputs.attentions])
     np.testing.assert_array_equal(att.weights, expected)
     assert att.batch == (2, 3) and att.layer_names == ["layer 0", "layer 1"]
-    np.testing.assert_array_equal(attention(torch.stack(outputs.attentions), batch_index=2).weights,
-                                  expected)
+    np.testing.assert_array_equal(
+        attention(torch.stack(outputs.attentions), batch_index=2).weights, expected
+    )
     with pytest.raises(ValueError, match=r"batch_index: 3 is out of range for B = 3"):
         attention(outputs.attentions, batch_index=3)
-    with pytest.raises(TypeError, match=r"weights: a model output; pass one of its attention "
-                                        r"fields: outputs.attentions"):
+    with pytest.raises(
+        TypeError,
+        match=r"weights: a model output; pass one of its attention "
+        r"fields: outputs.attentions",
+    ):
         attention(outputs)
 
 
 def test_hugging_face_encoder_decoder_cross_attention(tiny_models):
     torch, _, bart = tiny_models
-    outputs = bart(input_ids=torch.randint(3, 50, (2, 6)),
-                   decoder_input_ids=torch.randint(3, 50, (2, 4)), output_attentions=True)
+    outputs = bart(
+        input_ids=torch.randint(3, 50, (2, 6)),
+        decoder_input_ids=torch.randint(3, 50, (2, 4)),
+        output_attentions=True,
+    )
     att = attention(outputs.cross_attentions, batch_index=1)
     assert att.shape == (2, 2, 4, 6)  # decoder layers, heads, target queries, source keys
     np.testing.assert_array_equal(att.weights[1], outputs.cross_attentions[1][1].detach().numpy())
-    with pytest.raises(TypeError, match=r"fields: outputs.encoder_attentions, "
-                                        r"outputs.decoder_attentions, outputs.cross_attentions$"):
+    with pytest.raises(
+        TypeError,
+        match=r"fields: outputs.encoder_attentions, "
+        r"outputs.decoder_attentions, outputs.cross_attentions$",
+    ):
         attention(outputs)
 
 
@@ -138,28 +165,53 @@ def test_array_input_is_not_copied(model_weights):
     assert np.shares_memory(attention(model_weights).weights, model_weights)
 
 
-@pytest.mark.parametrize("bad,error,match", [
-    (np.zeros(5, np.float32), ValueError, r"weights: expected 2 to 5 dimensions .* got 1"),
-    (np.zeros((1, 1, 2, 3, 4, 4), np.float32), ValueError, r"weights: expected 2 to 5 dimensions"),
-    (np.zeros((3, 3), np.int64), TypeError,
-     r"weights: expected dtype float16, float32 or float64, got int64"),
-    (np.zeros((3, 3), np.complex64), TypeError,
-     r"weights: expected dtype float16, float32 or float64"),
-    ("weights", TypeError, r"weights: expected an array of attention weights, got str"),
-    ([[0.5, 0.5], [0.5, 0.5]], TypeError, r"weights\[0\]: expected an array .* got list"),
-    ([np.zeros((2, 3, 3)), np.zeros((3, 3, 3))], ValueError,
-     r"weights\[1\]: shape \(3, 3, 3\) does not match weights\[0\]'s \(2, 3, 3\)"),
-    ([np.zeros((1, 2, 2, 3, 3))], ValueError,
-     r"weights\[0\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)"),
-    ([], ValueError, r"weights: the list holds no layer"),
-    ({}, ValueError, r"weights: the record holds no attention module"),
-    ({"a": np.zeros((3, 3))}, ValueError,
-     r"weights\['a'\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)"),
-    ({"a": np.zeros((2, 3, 3)), "b": np.zeros((1, 2, 3, 3))}, ValueError,
-     r"weights\['b'\]: shape \(1, 2, 3, 3\) does not match weights\['a'\]'s \(2, 3, 3\)"),
-    (np.full((2, 2), np.nan), ValueError, r"weights: contains NaN or inf"),
-    (np.ma.masked_array(np.zeros((2, 2))), TypeError, r"weights: expected a plain NumPy array"),
-])
+@pytest.mark.parametrize(
+    "bad,error,match",
+    [
+        (np.zeros(5, np.float32), ValueError, r"weights: expected 2 to 5 dimensions .* got 1"),
+        (
+            np.zeros((1, 1, 2, 3, 4, 4), np.float32),
+            ValueError,
+            r"weights: expected 2 to 5 dimensions",
+        ),
+        (
+            np.zeros((3, 3), np.int64),
+            TypeError,
+            r"weights: expected dtype float16, float32 or float64, got int64",
+        ),
+        (
+            np.zeros((3, 3), np.complex64),
+            TypeError,
+            r"weights: expected dtype float16, float32 or float64",
+        ),
+        ("weights", TypeError, r"weights: expected an array of attention weights, got str"),
+        ([[0.5, 0.5], [0.5, 0.5]], TypeError, r"weights\[0\]: expected an array .* got list"),
+        (
+            [np.zeros((2, 3, 3)), np.zeros((3, 3, 3))],
+            ValueError,
+            r"weights\[1\]: shape \(3, 3, 3\) does not match weights\[0\]'s \(2, 3, 3\)",
+        ),
+        (
+            [np.zeros((1, 2, 2, 3, 3))],
+            ValueError,
+            r"weights\[0\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)",
+        ),
+        ([], ValueError, r"weights: the list holds no layer"),
+        ({}, ValueError, r"weights: the record holds no attention module"),
+        (
+            {"a": np.zeros((3, 3))},
+            ValueError,
+            r"weights\['a'\]: expected \(H, Lq, Lk\) or \(B, H, Lq, Lk\)",
+        ),
+        (
+            {"a": np.zeros((2, 3, 3)), "b": np.zeros((1, 2, 3, 3))},
+            ValueError,
+            r"weights\['b'\]: shape \(1, 2, 3, 3\) does not match weights\['a'\]'s \(2, 3, 3\)",
+        ),
+        (np.full((2, 2), np.nan), ValueError, r"weights: contains NaN or inf"),
+        (np.ma.masked_array(np.zeros((2, 2))), TypeError, r"weights: expected a plain NumPy array"),
+    ],
+)
 def test_bad_weights(bad, error, match):
     with pytest.raises(error, match=match):
         attention(bad)
@@ -178,20 +230,27 @@ def test_bad_batch_index():
     np.testing.assert_array_equal(attention(record, batch_index=-1).weights, record["a"][1:])
 
 
-@pytest.mark.parametrize("weights", [np.zeros((2, 1, 3, 3)), np.zeros((3, 3)),
-                                     [np.zeros((1, 3, 3))], {"a": np.zeros((1, 3, 3))}])
+@pytest.mark.parametrize(
+    "weights",
+    [np.zeros((2, 1, 3, 3)), np.zeros((3, 3)), [np.zeros((1, 3, 3))], {"a": np.zeros((1, 3, 3))}],
+)
 def test_batch_index_is_never_silently_ignored(weights):
-    with pytest.raises(ValueError, match=r"batch_index: weights.* has no batch axis \(a 4-d "
-                                         r"array is read as \(layers, H, Lq, Lk\)\); pass a 5-d "
-                                         r"\(layers, B, H, Lq, Lk\) array or a list of per-layer "
-                                         r"\(B, H, Lq, Lk\) arrays"):
+    with pytest.raises(
+        ValueError,
+        match=r"batch_index: weights.* has no batch axis \(a 4-d "
+        r"array is read as \(layers, H, Lq, Lk\)\); pass a 5-d "
+        r"\(layers, B, H, Lq, Lk\) array or a list of per-layer "
+        r"\(B, H, Lq, Lk\) arrays",
+    ):
         attention(weights, batch_index=0)
 
 
 def test_nonnegative_and_nonempty():
     with pytest.raises(ValueError, match=r"weights: attention weights must be >= 0"):
         nonnegative(attention(-np.ones((2, 2))))
-    with pytest.raises(ValueError, match=r"weights: nothing to show in \(layers, H, Lq, Lk\) = \(1, 1, 0, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"weights: nothing to show in \(layers, H, Lq, Lk\) = \(1, 1, 0, 2\)"
+    ):
         nonempty(attention(np.zeros((0, 2))))
 
 
@@ -199,11 +258,17 @@ def test_token_labels():
     assert query_key_labels(None, None, 2, 3) == (["0", "1"], ["0", "1", "2"])
     assert query_key_labels(["a", np.int64(7)], None, 2, 2) == (["a", "7"], ["a", "7"])
     assert query_key_labels(["a"], ["x", "y"], 1, 2) == (["a"], ["x", "y"])
-    with pytest.raises(ValueError, match=r"tokens: 3 tokens, but the weights have Lq \(axis -2\) = 2"):
+    with pytest.raises(
+        ValueError, match=r"tokens: 3 tokens, but the weights have Lq \(axis -2\) = 2"
+    ):
         query_key_labels(["a", "b", "c"], None, 2, 2)
-    with pytest.raises(ValueError, match=r"key_tokens: 1 tokens, but the weights have Lk \(axis -1\) = 2"):
+    with pytest.raises(
+        ValueError, match=r"key_tokens: 1 tokens, but the weights have Lk \(axis -1\) = 2"
+    ):
         query_key_labels(["a"], ["x"], 1, 2)
-    with pytest.raises(ValueError, match=r"key_tokens: needed for cross attention \(Lq = 1 queries, Lk = 2 keys\)"):
+    with pytest.raises(
+        ValueError, match=r"key_tokens: needed for cross attention \(Lq = 1 queries, Lk = 2 keys\)"
+    ):
         query_key_labels(["a"], None, 1, 2)
     with pytest.raises(TypeError, match=r"tokens: expected a sequence of token strings, got str"):
         query_key_labels("ab", None, 2, 2)

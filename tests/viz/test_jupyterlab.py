@@ -15,6 +15,7 @@ import time
 import urllib.request
 
 import pytest
+
 from jupyter_kernel import KERNEL, kernel_environment
 
 pytest.importorskip("jupyterlab")
@@ -46,16 +47,32 @@ def server(tmp_path_factory):
     notebooks = root / "notebooks"
     notebooks.mkdir()
     env = kernel_environment(root / "jupyter") | {
-        "JUPYTER_DATA_DIR": str(root / "data"), "JUPYTER_CONFIG_DIR": str(root / "config"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
+        "JUPYTER_DATA_DIR": str(root / "data"),
+        "JUPYTER_CONFIG_DIR": str(root / "config"),
+        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+    }
     port = _free_port()
     log = open(root / "server.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={notebooks}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={TOKEN}",
+            f"--ServerApp.root_dir={notebooks}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + TIMEOUT_MS / 1000
@@ -63,11 +80,12 @@ def server(tmp_path_factory):
             try:
                 with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5):
                     break
-            except OSError:
+            except OSError as error:
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.flush()
-                    raise RuntimeError("JupyterLab did not start: "
-                                       + (root / "server.log").read_text())
+                    raise RuntimeError(
+                        "JupyterLab did not start: " + (root / "server.log").read_text()
+                    ) from error
                 time.sleep(0.5)
         yield url, notebooks
     finally:
@@ -88,21 +106,31 @@ class Lab:
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.errors, self.elsewhere = [], []
         # JupyterLab's own errors are not this test's: only those of the views' code count
-        self.page.on("pageerror", lambda e: "attnlab" in f"{e}{e.stack}" and self.errors.append(
-            f"{e}\n{e.stack}"))
-        self.page.on("console", lambda m: m.type == "error" and "attnlab" in m.text
-                     and self.errors.append(m.text))
-        self.page.on("request", lambda r: r.url.startswith(url) or r.url.startswith("data:")
-                     or self.elsewhere.append(r.url))
+        self.page.on(
+            "pageerror",
+            lambda e: "attnlab" in f"{e}{e.stack}" and self.errors.append(f"{e}\n{e.stack}"),
+        )
+        self.page.on(
+            "console",
+            lambda m: m.type == "error" and "attnlab" in m.text and self.errors.append(m.text),
+        )
+        self.page.on(
+            "request",
+            lambda r: (
+                r.url.startswith(url) or r.url.startswith("data:") or self.elsewhere.append(r.url)
+            ),
+        )
 
     def open(self, path: str, ready: str) -> None:
         self.page.goto(f"{self.url}/{path}?token={TOKEN}", timeout=TIMEOUT_MS)
         self.page.wait_for_selector(ready, timeout=TIMEOUT_MS)
 
     def active_cell(self) -> int:
-        return self.page.evaluate("() => Array.from(document.querySelectorAll("
-                                  "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')).findIndex("
-                                  "c => c.classList.contains('jp-mod-active'))")
+        return self.page.evaluate(
+            "() => Array.from(document.querySelectorAll("
+            "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')).findIndex("
+            "c => c.classList.contains('jp-mod-active'))"
+        )
 
     def step(self) -> str:
         return self.page.locator(".attnlab-view[data-kind=timeline]").get_attribute("data-step")
@@ -123,29 +151,38 @@ def _click_slider_thumb(lab: Lab) -> None:
 def test_views_draw_answer_mouse_and_keys_and_fall_back_untrusted(server, browser):
     url, notebooks = server
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "attnlab tests",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": KERNEL,
+        "display_name": "attnlab tests",
+        "language": "python",
+    }
     nbformat.write(notebook, notebooks / "views.ipynb")
 
     lab = Lab(browser, url)
     lab.open("lab/tree/views.ipynb", ".jp-Notebook .jp-Cell")
     # JupyterLab asks which kernel to start when a notebook runs before its session is ready
-    lab.page.wait_for_selector(".jp-Dialog .jp-mod-accept, :text('attnlab tests | Idle')",
-                               timeout=TIMEOUT_MS)
+    lab.page.wait_for_selector(
+        ".jp-Dialog .jp-mod-accept, :text('attnlab tests | Idle')", timeout=TIMEOUT_MS
+    )
     if lab.page.locator(".jp-Dialog .jp-mod-accept").count():
         lab.page.locator(".jp-Dialog .jp-mod-accept").click()
         lab.page.wait_for_selector(":text('attnlab tests | Idle')", timeout=TIMEOUT_MS)
     lab.page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     lab.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    lab.page.wait_for_selector(".attnlab-view[data-kind=model_view] .attnlab-thumb",
-                               timeout=TIMEOUT_MS)
+    lab.page.wait_for_selector(
+        ".attnlab-view[data-kind=model_view] .attnlab-thumb", timeout=TIMEOUT_MS
+    )
     views = lab.page.locator(".attnlab-view")
     assert [views.nth(i).get_attribute("data-kind") for i in range(3)] == [
-        "head_view", "timeline", "model_view"]
+        "head_view",
+        "timeline",
+        "model_view",
+    ]
     assert lab.page.locator(".attnlab-fallback").count() == 0  # the scripts ran
     inked = lab.page.locator(".attnlab-lines").evaluate(
         "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
-        ".filter((v, i) => i % 4 == 0 && v < 200).length")
+        ".filter((v, i) => i % 4 == 0 && v < 200).length"
+    )
     assert inked > 100
     # the mouse
     lab.page.locator(".attnlab-queries .attnlab-token").nth(2).hover()
@@ -163,7 +200,8 @@ def test_views_draw_answer_mouse_and_keys_and_fall_back_untrusted(server, browse
     assert lab.page.locator(".attnlab-view[data-kind=timeline]").get_attribute("data-layer") == "1"
     # the control: without the attribute, the notebook takes the arrow and the slider stays
     lab.page.locator(".attnlab-slider").evaluate(
-        "s => s.removeAttribute('data-lm-suppress-shortcuts')")
+        "s => s.removeAttribute('data-lm-suppress-shortcuts')"
+    )
     _click_slider_thumb(lab)
     lab.page.keyboard.press("ArrowLeft")
     assert lab.step() == "100"
@@ -171,7 +209,8 @@ def test_views_draw_answer_mouse_and_keys_and_fall_back_untrusted(server, browse
     lab.page.wait_for_function(
         "() => !document.querySelector("
         "'.jp-mod-current .jp-mod-dirty, .lm-mod-current.jp-mod-dirty')",
-        timeout=TIMEOUT_MS)
+        timeout=TIMEOUT_MS,
+    )
     lab.close()
 
     saved = json.loads((notebooks / "views.ipynb").read_text())

@@ -36,8 +36,9 @@ def test_heatmap_shows_one_head_with_token_labels(plt, model_weights):
 def test_heatmap_cross_attention_into_given_axes(plt, rng):
     weights = softmax_rows(rng.standard_normal((3, 4)))
     _, (left, right) = plt.subplots(1, 2)
-    ax = al.viz.heatmap(weights, ["a", "b", "c"], ["w", "x", "y", "z"], ax=right, title="cross",
-                        colorbar=False)
+    ax = al.viz.heatmap(
+        weights, ["a", "b", "c"], ["w", "x", "y", "z"], ax=right, title="cross", colorbar=False
+    )
     assert ax is right and not left.images
     assert _labels(ax.get_xticklabels()) == ["w", "x", "y", "z"]
     assert _labels(ax.get_yticklabels()) == ["a", "b", "c"]
@@ -72,8 +73,22 @@ def test_heads_grid_shares_one_scale(plt, rng):
         np.testing.assert_array_equal(ax.images[0].get_array(), weights[h])
         assert ax.images[0].get_clim() == (0.0, float(weights.max()))
     # 4 columns: labels only along the left column and the bottom row of each column
-    assert [bool(_labels(ax.get_yticklabels())) for ax in drawn] == [True, False, False, False, True, False]
-    assert [bool(_labels(ax.get_xticklabels())) for ax in drawn] == [False, False, True, True, True, True]
+    assert [bool(_labels(ax.get_yticklabels())) for ax in drawn] == [
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert [bool(_labels(ax.get_xticklabels())) for ax in drawn] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_heads_picks_a_layer_of_a_model(plt, model_weights):
@@ -98,8 +113,9 @@ def test_layers_grid_is_layers_by_heads_with_a_colour_bar(plt, model_weights):
 def test_layers_scale_head_shows_each_heads_pattern(plt, model_weights):
     figure = al.viz.layers(model_weights * 0.1, scale="head")
     drawn = [ax for ax in figure.axes if ax.images]
-    np.testing.assert_allclose(drawn[2].images[0].get_array(),
-                               model_weights[0, 2] / model_weights[0, 2].max(), rtol=1e-6)
+    np.testing.assert_allclose(
+        drawn[2].images[0].get_array(), model_weights[0, 2] / model_weights[0, 2].max(), rtol=1e-6
+    )
     assert [ax for ax in figure.axes if ax.get_ylabel() == "weight / the head's strongest"]
     with pytest.raises(ValueError, match=r"scale: expected one of \('absolute', 'row', 'head'\)"):
         al.viz.layers(model_weights, scale="panel")
@@ -148,5 +164,7 @@ def test_bad_arguments(plt, model_weights):
 def test_missing_matplotlib_names_the_extra(monkeypatch, model_weights):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"attnlab.viz.heatmap needs matplotlib: pip install attnlab\[viz\]"):
+    with pytest.raises(
+        ImportError, match=r"attnlab.viz.heatmap needs matplotlib: pip install attnlab\[viz\]"
+    ):
         al.viz.heatmap(model_weights)

@@ -17,12 +17,13 @@ def test_max_pools_long_inputs_and_says_so(rng, payload):
     for r in range(64):
         for c in range(64):
             rows = slice(r * 300 // 64, (r + 1) * 300 // 64)
-            block = weights[..., rows, c * 130 // 64:(c + 1) * 130 // 64]
+            block = weights[..., rows, c * 130 // 64 : (c + 1) * 130 // 64]
             pooled[..., r, c] = block.max(axis=(-2, -1))
     assert data["top"] == 1.0
     np.testing.assert_allclose(cells, pooled * 65535, atol=1)  # float32 rounding: one level
-    assert data["pooledNote"] == ("300 x 130 tokens max-pooled to 64 x 64 cells: each cell shows "
-                                  "the largest weight it covers")
+    assert data["pooledNote"] == (
+        "300 x 130 tokens max-pooled to 64 x 64 cells: each cell shows the largest weight it covers"
+    )
     assert payload(al.viz.model_view(weights[..., :60, :60]))["pooledNote"] == ""
 
 
@@ -51,6 +52,9 @@ def test_bad_input(model_weights):
         al.viz.model_view(model_weights, resolution=4)
     with pytest.raises(ValueError, match=r"scale: expected one of"):
         al.viz.model_view(model_weights, scale="Absolute")
-    with pytest.raises(ValueError, match=r"batch_index: weights of shape \(2, 3, 5, 5\) has no "
-                                         r"batch axis"):
+    with pytest.raises(
+        ValueError,
+        match=r"batch_index: weights of shape \(2, 3, 5, 5\) has no "
+        r"batch axis",
+    ):
         al.viz.model_view(model_weights, batch_index=1)

@@ -13,8 +13,9 @@ def recorded():
     """A 2-layer GPT with rotary positions, recorded with its queries and keys on two rows."""
     task = al.data.tasks.reverse(4, 5, n_train=50, n_test=10)
     al.manual_seed(0)
-    model = al.models.GPT(len(task.vocab), task.block_size, n_layer=2, n_head=4, d_model=16,
-                          positions="rotary")
+    model = al.models.GPT(
+        len(task.vocab), task.block_size, n_layer=2, n_head=4, d_model=16, positions="rotary"
+    )
     rows = task.test.inputs[:2]
     with al.record_attention(model, qk=True) as rec, al.no_grad():
         model(rows)
@@ -33,8 +34,9 @@ def test_embeds_the_heads_queries_keys_and_weights(recorded, payload):
     assert data["m"] == length and data["batchNote"] == "batch item 1 of 2"
     keys = payload.array(data["keys"], "<u2").reshape(length, length)
     np.testing.assert_array_equal(keys, np.broadcast_to(np.arange(length), keys.shape))
-    np.testing.assert_array_equal(payload.array(data["weights"], "<f4").reshape(length, length),
-                                  rec["blocks.1.attn"][1, 2])
+    np.testing.assert_array_equal(
+        payload.array(data["weights"], "<f4").reshape(length, length), rec["blocks.1.attn"][1, 2]
+    )
     assert payload(al.viz.neuron_view(rec, layer=-1, head=2))["module"] == "blocks.1.attn"
 
 
@@ -70,16 +72,22 @@ def test_static_picture(plt, recorded):
 
 def test_bad_input(recorded, model_weights):
     rec, tokens = recorded
-    with pytest.raises(TypeError, match=r"record: expected what record_attention\(model, qk=True\) "
-                                        r"yields, got dict"):
+    with pytest.raises(
+        TypeError,
+        match=r"record: expected what record_attention\(model, qk=True\) "
+        r"yields, got dict",
+    ):
         al.viz.neuron_view({"a": model_weights})
     plain = al.nn.MultiheadAttention(8, 2)
     with al.record_attention(plain) as without:
         plain(np.zeros((1, 2, 8), np.float32))
     with pytest.raises(ValueError, match=r"record: made without qk=True"):
         al.viz.neuron_view(without)
-    with pytest.raises(ValueError, match=r"layer: 'blocks.7.attn' is not a recorded module; "
-                                         r"recorded: \['blocks.0.attn', 'blocks.1.attn'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer: 'blocks.7.attn' is not a recorded module; "
+        r"recorded: \['blocks.0.attn', 'blocks.1.attn'\]",
+    ):
         al.viz.neuron_view(rec, layer="blocks.7.attn")
     with pytest.raises(ValueError, match=r"layer: 2 is out of range for recorded modules = 2"):
         al.viz.neuron_view(rec, layer=2)

@@ -21,14 +21,22 @@ def test_rope_angles_are_positions_times_inverse_frequencies():
 
 
 def test_kinds_show_the_functional_matrices(plt):
-    np.testing.assert_array_equal(_image(al.viz.positional("sinusoidal", length=10, dim=8)),
-                                  F.sinusoidal_positional_encoding(10, 8, dtype=np.float64))
-    np.testing.assert_allclose(_image(al.viz.positional("rope", length=10, dim=8)),
-                               np.mod(al.viz.positions.rope_angles(10, 8), 2 * math.pi))
-    np.testing.assert_array_equal(_image(al.viz.positional("alibi", length=6, num_heads=4, head=3)),
-                                  F.alibi_bias(4, 6, 6, dtype=np.float64)[3])
-    np.testing.assert_array_equal(_image(al.viz.positional("t5", length=40, num_buckets=8, max_distance=20)),
-                                  F.relative_position_bucket(40, 40, num_buckets=8, max_distance=20))
+    np.testing.assert_array_equal(
+        _image(al.viz.positional("sinusoidal", length=10, dim=8)),
+        F.sinusoidal_positional_encoding(10, 8, dtype=np.float64),
+    )
+    np.testing.assert_allclose(
+        _image(al.viz.positional("rope", length=10, dim=8)),
+        np.mod(al.viz.positions.rope_angles(10, 8), 2 * math.pi),
+    )
+    np.testing.assert_array_equal(
+        _image(al.viz.positional("alibi", length=6, num_heads=4, head=3)),
+        F.alibi_bias(4, 6, 6, dtype=np.float64)[3],
+    )
+    np.testing.assert_array_equal(
+        _image(al.viz.positional("t5", length=40, num_buckets=8, max_distance=20)),
+        F.relative_position_bucket(40, 40, num_buckets=8, max_distance=20),
+    )
 
 
 def test_a_matrix_is_drawn_as_given(plt, tmp_path):
@@ -46,11 +54,17 @@ def test_long_tables_have_thinned_ticks(plt):
 
 
 def test_bad_arguments(plt):
-    with pytest.raises(ValueError, match=r"kind_or_matrix: expected one of \('sinusoidal', 'rope', 'alibi', 't5'\)"):
+    with pytest.raises(
+        ValueError, match=r"kind_or_matrix: expected one of \('sinusoidal', 'rope', 'alibi', 't5'\)"
+    ):
         al.viz.positional("learned")
-    with pytest.raises(ValueError, match=r"kind_or_matrix: expected a non-empty 2-d array, got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"kind_or_matrix: expected a non-empty 2-d array, got shape \(3,\)"
+    ):
         al.viz.positional(np.zeros(3))
-    with pytest.raises(TypeError, match=r"kind_or_matrix: expected a kind name or a real 2-d array, got bool"):
+    with pytest.raises(
+        TypeError, match=r"kind_or_matrix: expected a kind name or a real 2-d array, got bool"
+    ):
         al.viz.positional(np.zeros((2, 2), bool))
     with pytest.raises(ValueError, match=r"head: 8 is out of range for num_heads = 8"):
         al.viz.positional("alibi", head=8)

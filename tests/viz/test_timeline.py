@@ -40,9 +40,12 @@ def test_static_picture_is_the_last_step(plt, model_weights):
 
 
 def test_bad_input(model_weights):
-    with pytest.raises(ValueError, match=r"snapshots\[1\] weights: shape \(layers, H, Lq, Lk\) = "
-                                         r"\(1, 3, 5, 5\) does not match snapshots\[0\]'s "
-                                         r"\(2, 3, 5, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"snapshots\[1\] weights: shape \(layers, H, Lq, Lk\) = "
+        r"\(1, 3, 5, 5\) does not match snapshots\[0\]'s "
+        r"\(2, 3, 5, 5\)",
+    ):
         al.viz.timeline([(0, model_weights), (1, model_weights[0])])
     with pytest.raises(ValueError, match=r"snapshots: the list is empty"):
         al.viz.timeline([])
@@ -50,8 +53,11 @@ def test_bad_input(model_weights):
         al.viz.timeline([model_weights])
     with pytest.raises(TypeError, match=r"snapshots\[0\] step: expected a real number, got str"):
         al.viz.timeline([("0", model_weights)])
-    with pytest.raises(TypeError, match=r"snapshots: expected a History or a list of \(step, "
-                                        r"weights\), got ndarray"):
+    with pytest.raises(
+        TypeError,
+        match=r"snapshots: expected a History or a list of \(step, "
+        r"weights\), got ndarray",
+    ):
         al.viz.timeline(model_weights)
     with pytest.raises(ValueError, match=r"layer: 2 is out of range for layers = 2"):
         al.viz.timeline([(0, model_weights)], layer=2)

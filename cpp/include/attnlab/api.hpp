@@ -63,8 +63,7 @@ struct SoftmaxStats {
 // receives what the backward needs besides out.
 template <class T>
 void attention_forward(const AttentionShape& shape, const AttentionInputs<T>& in,
-                       const AttentionOptions& opt, T* out, T* weights,
-                       SoftmaxStats<T> stats = {});
+                       const AttentionOptions& opt, T* out, T* weights, SoftmaxStats<T> stats = {});
 
 // Gradients of the forward above with respect to q, k, v; dscores, when not null, receives the
 // gradient with respect to the (biased, scaled) scores, (batch, heads, lq, lk) = dbias unreduced.
@@ -126,8 +125,7 @@ void cross_entropy_backward(const T* row_grad, const T* logits, const std::int64
 // flat index first + i (first >= 0, first + n <= 2^63 - 1); the backward is the same call on
 // the gradient.
 template <class T>
-void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y,
-                     index_t first = 0);
+void dropout_forward(const T* x, index_t n, double p, std::uint64_t seed, T* y, index_t first = 0);
 
 // out (n, dim) = weight (vocab, dim) rows at indices (n), each in [0, vocab). The backward sums
 // grad_out rows into dweight (vocab, dim) per index, in position order; row padding_idx (if in
@@ -158,8 +156,8 @@ void linear_forward(const T* x, index_t n, index_t in, const T* w, index_t out, 
 
 // Gradients of linear_forward: dx (n, in), dw (out, in) and dbias (out), each unless null.
 template <class T>
-void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in,
-                     index_t out, T* dx, T* dw, T* dbias);
+void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index_t in, index_t out,
+                     T* dx, T* dw, T* dbias);
 
 // A batch of matrices: element (b, r, c) at data[b * stride_batch + r * stride_row +
 // c * stride_col], strides in elements, of any sign (0 = broadcast; a transpose swaps them).

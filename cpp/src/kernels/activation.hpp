@@ -39,8 +39,7 @@ struct Activations {
     __attribute__((always_inline)) static inline V gauss(const V& x) {
         if constexpr (std::is_same_v<T, float> && !std::is_same_v<V, T>)
             return Exp<A, T>::exp2_nonpositive(x * x * V(T(-0.5) * ExpConstants<T>::kLog2e));
-        else
-            return exp(T(-0.5) * x * x);
+        else return exp(T(-0.5) * x * x);
     }
 
     // 1 / d for finite d >= 1: the approximate reciprocal (12 bits on SSE2/AVX, 14 on AVX-512,
@@ -73,7 +72,8 @@ struct Activations {
             // an integer (undefined behaviour).
             const V z = xsimd::min(V(T(10)), xsimd::max(V(T(-10)), x * kInvSqrt2));
             const auto nan = xsimd::isnan(x);
-            return L::choose(nan, x, V(T(0.5) * (V(T(1)) + xsimd::erf(L::choose(nan, V(T(0)), z)))));
+            return L::choose(nan, x,
+                             V(T(0.5) * (V(T(1)) + xsimd::erf(L::choose(nan, V(T(0)), z)))));
         } else {
             // z past 1e4 changes nothing (g is 0 there) and keeps 1 + p z finite; NaN passes.
             V z = xsimd::min(V(1e4f), xsimd::abs(x) * kInvSqrt2);
@@ -89,7 +89,8 @@ struct Activations {
 
     template <Activation F, class V>
     __attribute__((always_inline)) static inline V value(const V& x) {
-        if constexpr (F == Activation::relu) return L::choose(x < V(T(0)), V(T(0)), x);  // NaN stays NaN
+        if constexpr (F == Activation::relu)
+            return L::choose(x < V(T(0)), V(T(0)), x);  // NaN stays NaN
         if constexpr (F == Activation::silu) return x / (V(T(1)) + exp(-x));
         if constexpr (F == Activation::gelu) return x * normal_cdf(x, gauss(x));
         if constexpr (F == Activation::gelu_tanh) return x * tanh_gate(x);
@@ -109,7 +110,8 @@ struct Activations {
         }
         if constexpr (F == Activation::gelu_tanh) {
             V s = tanh_gate(x);
-            return s + T(2) * x * s * (V(T(1)) - s) * kSqrt2OverPi * (V(T(1)) + T(3) * kCubic * x * x);
+            return s +
+                   T(2) * x * s * (V(T(1)) - s) * kSqrt2OverPi * (V(T(1)) + T(3) * kCubic * x * x);
         }
     }
 
@@ -126,10 +128,14 @@ struct Activations {
     // forward when g is null, else backward.
     static void run(Activation f, const T* g, const T* x, index_t n, T* y) {
         switch (f) {
-            case Activation::relu: return apply<Activation::relu>(g, x, n, y);
-            case Activation::silu: return apply<Activation::silu>(g, x, n, y);
-            case Activation::gelu: return apply<Activation::gelu>(g, x, n, y);
-            case Activation::gelu_tanh: return apply<Activation::gelu_tanh>(g, x, n, y);
+            case Activation::relu:
+                return apply<Activation::relu>(g, x, n, y);
+            case Activation::silu:
+                return apply<Activation::silu>(g, x, n, y);
+            case Activation::gelu:
+                return apply<Activation::gelu>(g, x, n, y);
+            case Activation::gelu_tanh:
+                return apply<Activation::gelu_tanh>(g, x, n, y);
         }
     }
 };

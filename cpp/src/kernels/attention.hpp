@@ -62,8 +62,10 @@ struct Attention {
                 a2 = xsimd::fma(u, B::load_unaligned(v + 2 * W), a2);
                 a3 = xsimd::fma(u, B::load_unaligned(v + 3 * W), a3);
             }
-            a0.store_unaligned(acc + c); a1.store_unaligned(acc + c + W);
-            a2.store_unaligned(acc + c + 2 * W); a3.store_unaligned(acc + c + 3 * W);
+            a0.store_unaligned(acc + c);
+            a1.store_unaligned(acc + c + W);
+            a2.store_unaligned(acc + c + 2 * W);
+            a3.store_unaligned(acc + c + 3 * W);
         }
         for (; c < n; c += W) {
             B a0 = B::load_unaligned(acc + c);
@@ -88,7 +90,8 @@ struct Attention {
     static void add_alibi(const AttentionPlan<T>& p, index_t h, index_t i, index_t j0, index_t lo,
                           index_t hi, T* s) {
         const T slope = p.in.alibi_slopes[h] * kLog2e;
-        const T offset = static_cast<T>(j0 - i - (p.opt.bottom_right ? p.shape.lk - p.shape.lq : 0));
+        const T offset =
+            static_cast<T>(j0 - i - (p.opt.bottom_right ? p.shape.lk - p.shape.lq : 0));
         alignas(64) T lane[W];
         for (index_t c = 0; c < W; ++c) lane[c] = static_cast<T>(c);
         const B iota = B::load_aligned(lane), neg_slope(-slope);
@@ -129,8 +132,8 @@ struct Attention {
     // Turns the dot products s[0:BK] of query row i against keys j0.. (already scaled and in
     // base 2: K^T is packed times scale * log2 e) into final scores: biased, and -inf wherever
     // the key may not be attended. Returns the row maximum.
-    static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
-                           index_t j0, T* s) {
+    static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i, index_t j0,
+                           T* s) {
         KeyRange range = key_range(p.shape, p.opt, i);
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
@@ -138,7 +141,8 @@ struct Attention {
             return row_max(s);
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
-            const T* row = bias.data + b * bias.stride_b + h * bias.stride_h + i * bias.stride_q + j0;
+            const T* row =
+                bias.data + b * bias.stride_b + h * bias.stride_h + i * bias.stride_q + j0;
             index_t c = lo;
             for (; c + W <= hi; c += W)
                 (B::load_unaligned(s + c) + bias_base2(B::load_unaligned(row + c)))
@@ -222,8 +226,8 @@ struct Attention {
     // pr[0:ce] = 2^(s - m). A plain block's row max may come as its lane maxima (else null).
     // Returns false when the row sees nothing in this block (pr = 0).
     static bool exp_with_new_max(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
-                                 index_t j0, index_t n, index_t ce, bool plain,
-                                 const T* lane_max, T* s, T& m, T* lanes, T* o, T* pr) {
+                                 index_t j0, index_t n, index_t ce, bool plain, const T* lane_max,
+                                 T* s, T& m, T* lanes, T* o, T* pr) {
         T mx = !plain     ? finish_scores(p, b, h, i, j0, s)
                : lane_max ? simd::reduce_max(B::load_unaligned(lane_max))
                           : row_max(s);
@@ -269,16 +273,16 @@ struct Attention {
         const bool dropout = p.opt.dropout_p > 0;
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
-        T* S = scratch;                        // (rows, BK): scores
-        T* P = S + kQueryBlock * BK;           // (rows, BK): 2^(S - max)
-        T* O = P + kQueryBlock * BK;           // (rows, dvp)
-        T* m = O + kQueryBlock * dvp;          // running max
-        T* l = m + kQueryBlock;                // running sum
-        T* lanes = l + kQueryBlock;            // (rows, W): the running sum before its reduction
-        T* shifts = lanes + kQueryBlock * W;   // (rows, k_blocks): the max each block used
+        T* S = scratch;                       // (rows, BK): scores
+        T* P = S + kQueryBlock * BK;          // (rows, BK): 2^(S - max)
+        T* O = P + kQueryBlock * BK;          // (rows, dvp)
+        T* m = O + kQueryBlock * dvp;         // running max
+        T* l = m + kQueryBlock;               // running sum
+        T* lanes = l + kQueryBlock;           // (rows, W): the running sum before its reduction
+        T* shifts = lanes + kQueryBlock * W;  // (rows, k_blocks): the max each block used
         T* lane_max = shifts + kQueryBlock * p.k_blocks;  // (rows, W): row maxima of a block
-        T* E = lane_max + kQueryBlock * W;     // (rows, lde) with weights
-        const index_t lde = p.k_blocks * BK + kPad;  // rows 4 KiB apart would share L1 sets
+        T* E = lane_max + kQueryBlock * W;                // (rows, lde) with weights
+        const index_t lde = p.k_blocks * BK + kPad;       // rows 4 KiB apart would share L1 sets
         fill(O, rows * dvp, T(0));
         fill(m, rows, kNegInf);
         fill(lanes, rows * W, T(0));
@@ -299,8 +303,8 @@ struct Attention {
             auto each_row_tile = [&](auto f) {
                 for (index_t i = 0; i < rows; i += Gemm::MR) {
                     const index_t tr = std::min<index_t>(Gemm::MR, rows - i);
-                    const index_t tc = std::clamp<index_t>(
-                        key_range(sh, p.opt, i0 + i + tr - 1).hi - j0, 0, cols);
+                    const index_t tc =
+                        std::clamp<index_t>(key_range(sh, p.opt, i0 + i + tr - 1).hi - j0, 0, cols);
                     if (tc > 0) f(i, tr, tc);
                 }
             };
@@ -309,13 +313,12 @@ struct Attention {
             // fold each row's lane maxima into lane_max: that row's max then needs no pass
             // over its scores (the pass was 7% of a (32, 4, 128, 32) forward, the folding
             // costs about half of that).
-            const bool starts_rows = plain && std::any_of(m, m + rows, [](T x) {
-                return x == kNegInf;
-            });
+            const bool starts_rows =
+                plain && std::any_of(m, m + rows, [](T x) { return x == kNegInf; });
             if (starts_rows) fill(lane_max, rows * W, kNegInf);
             if (!diagonal) {
-                Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK,
-                          false, starts_rows ? lane_max : nullptr);
+                Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK, false,
+                          starts_rows ? lane_max : nullptr);
             } else {
                 each_row_tile([&](index_t i, index_t tr, index_t tc) {
                     Gemm::run(tr, round_up(tc, W), sh.dim, q + i * sh.dim, sh.dim, 1,
@@ -351,8 +354,8 @@ struct Attention {
             }
             if (v_finite[blk] && diagonal) {  // the probabilities past a tile's columns are 0
                 each_row_tile([&](index_t i, index_t tr, index_t tc) {
-                    Gemm::run(tr, dvp, tc, P + i * BK, BK, 1, vp + j0 * dvp, dvp, O + i * dvp,
-                              dvp, true);
+                    Gemm::run(tr, dvp, tc, P + i * BK, BK, 1, vp + j0 * dvp, dvp, O + i * dvp, dvp,
+                              true);
                 });
             } else if (v_finite[blk]) {
                 Gemm::run(rows, dvp, cols, P, BK, 1, vp + j0 * dvp, dvp, O, dvp, true);
@@ -444,8 +447,8 @@ struct Attention {
     // dQ += dS K for one tile: dS (rows, n) with row stride ld, K rows j0.. of q head h's kv
     // head. A block of K holding NaN or inf must not reach the queries that give it zero
     // weight, so such blocks skip zeros.
-    static void add_dq(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t blk,
-                       const T* ds, index_t ld, index_t rows, T* dQ) {
+    static void add_dq(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t blk, const T* ds,
+                       index_t ld, index_t rows, T* dQ) {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0), dp = p.dim_pad;
         const T* kp = kv.kp + j0 * dp;
@@ -453,7 +456,8 @@ struct Attention {
             MicroKernel<A, T>::run(rows, dp, n, ds, ld, 1, kp, dp, dQ, dp, true);
             return;
         }
-        for (index_t r = 0; r < rows; ++r) accumulate_rows(dQ + r * dp, dp, ds + r * ld, 1, kp, dp, n);
+        for (index_t r = 0; r < rows; ++r)
+            accumulate_rows(dQ + r * dp, dp, ds + r * ld, 1, kp, dp, n);
     }
 
     // dK and dV of one key block, summed over every q head of its kv group and every query.
@@ -464,8 +468,8 @@ struct Attention {
         key_block_gradients(p, p.head_kv_grad(b, hk), b, hk, blk, scratch, nullptr);
     }
 
-    static void key_block_gradients(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv,
-                                    index_t b, index_t hk, index_t blk, T* scratch, T* dq_acc) {
+    static void key_block_gradients(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t b,
+                                    index_t hk, index_t blk, T* scratch, T* dq_acc) {
         const AttentionShape& sh = p.shape;
         const index_t j0 = blk * BK, n = std::min(BK, sh.lk - j0);
         const index_t dp = p.dim_pad, dvp = p.dim_v_pad;
@@ -485,7 +489,8 @@ struct Attention {
                 if (blk < kb.lo || blk >= kb.hi) continue;
                 tile_gradients(p, kv, b, h, i0, rows, blk, S, G);
                 if (p.ds_store) {
-                    T* ds = p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
+                    T* ds =
+                        p.ds_store + ((b * sh.heads + h - p.ds_head0) * sh.lq + i0) * sh.lk + j0;
                     for (index_t r = 0; r < rows; ++r)
                         std::copy(G + r * BK, G + r * BK + n, ds + r * sh.lk);
                 }
@@ -530,8 +535,8 @@ struct Attention {
     }
 
     // dq rows i0.. of head h from their accumulated dS K (row stride dim_pad).
-    static void store_dq(const AttentionPlan<T>& p, index_t b, index_t h, index_t i0,
-                         index_t rows, const T* dQ) {
+    static void store_dq(const AttentionPlan<T>& p, index_t b, index_t h, index_t i0, index_t rows,
+                         const T* dQ) {
         const AttentionShape& sh = p.shape;
         const T scale = static_cast<T>(p.opt.scale);
         T* dq = p.dq + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;

@@ -40,8 +40,8 @@ struct ExpConstants<float> {
     static constexpr float kFlush = -88.0f;  // rounds to n = -127: exponent field 0, so 2^n = 0
     static constexpr float kLog2e = 1.44269504088896341f;
     static constexpr float kLn2 = 0.693147180559945309f;
-    static constexpr float kLo2 = -200.0f;     // 2^kLo2 rounds to 0
-    static constexpr float kFlush2 = -127.0f;  // n = -127: exponent field 0, so 2^n = 0
+    static constexpr float kLo2 = -200.0f;         // 2^kLo2 rounds to 0
+    static constexpr float kFlush2 = -127.0f;      // n = -127: exponent field 0, so 2^n = 0
     static constexpr float kLn2Hi = 0.693359375f;  // few bits: n * kLn2Hi is exact
     static constexpr float kLn2Lo = -2.12194440e-4f;
     static constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -49,7 +49,7 @@ struct ExpConstants<float> {
     // Minimax for relative error on [-ln2/2, ln2/2], by iteratively reweighted least squares
     // on 4001 Chebyshev nodes; after float rounding, Horner's max relative error is 9.6e-8.
     static constexpr float coefficient(int i) {
-        constexpr float c[kDegree + 1] = {1.0f,        1.0f,         0.49999991f, 0.16666420f,
+        constexpr float c[kDegree + 1] = {1.0f,         1.0f,          0.49999991f,  0.16666420f,
                                           0.041668225f, 0.0083748158f, 0.0013836846f};
         return c[i];
     }
@@ -169,15 +169,14 @@ struct Exp {
     static B exp2_table(const B& t) {
         const __m512 powers = _mm512_setr_ps(
             1.0f, 1.04427378242741384f, 1.09050773266525766f, 1.13878863475669166f,
-            1.18920711500272107f, 1.24185781207348405f, 1.29683955465100967f,
-            1.35425554693689273f, 1.41421356237309505f, 1.47682614593949931f,
-            1.54221082540794082f, 1.61049033194925431f, 1.68179283050742909f,
-            1.75625216037329948f, 1.83400808640934246f, 1.91520656139714729f);
+            1.18920711500272107f, 1.24185781207348405f, 1.29683955465100967f, 1.35425554693689273f,
+            1.41421356237309505f, 1.47682614593949931f, 1.54221082540794082f, 1.61049033194925431f,
+            1.68179283050742909f, 1.75625216037329948f, 1.83400808640934246f, 1.91520656139714729f);
         constexpr float kShifter16 = 786432.0f;  // 1.5 * 2^19: adding it rounds to 1/16ths
         const B tc = xsimd::max(B(C::kLo2), t);  // NaN passes, as in eval_nonpositive
         const B u = tc + B(kShifter16);          // the low 4 bits of u's mantissa hold j
         const B k = u - B(kShifter16);
-        const B r = tc - k;                      // exact
+        const B r = tc - k;  // exact
         using I32 = xsimd::batch<std::int32_t, A>;
         const B table = _mm512_permutexvar_ps(simd::bitcast<I32>(u), powers);
         const B q = xsimd::fma(xsimd::fma(B(0.0555041086648215800f), r, B(0.240226506959100712f)),
@@ -204,8 +203,7 @@ struct Exp {
     static B polynomial2(const B& r) {
         if constexpr (sizeof(T) == 4) {
             B p(C::coefficient2(C::kDegree2));
-            for (int i = C::kDegree2 - 1; i >= 0; --i)
-                p = xsimd::fma(p, r, B(C::coefficient2(i)));
+            for (int i = C::kDegree2 - 1; i >= 0; --i) p = xsimd::fma(p, r, B(C::coefficient2(i)));
             return p;
         }
         return polynomial(r * B(C::kLn2));
@@ -225,9 +223,12 @@ struct Exp {
         constexpr index_t W = static_cast<index_t>(B::size);
         auto f = [variant](const B& v) {
             switch (variant) {
-                case ExpVariant::nonpositive: return eval_nonpositive(v);
-                case ExpVariant::base2_nonpositive: return exp2_nonpositive(v);
-                default: return eval(v);
+                case ExpVariant::nonpositive:
+                    return eval_nonpositive(v);
+                case ExpVariant::base2_nonpositive:
+                    return exp2_nonpositive(v);
+                default:
+                    return eval(v);
             }
         };
         index_t i = 0;

@@ -38,8 +38,10 @@ struct MicroKernel {
     // columns) and no accumulate, the sums start from it instead of zero: a linear's bias
     // without a second pass over C.
     template <int M, int N>
-    __attribute__((always_inline)) static inline void tile(index_t k, const T* a, index_t lda, index_t ldp, const T* b, index_t ldb,
-                     T* c, index_t ldc, bool accumulate, T* lane_max, const T* bias) {
+    __attribute__((always_inline)) static inline void tile(index_t k, const T* a, index_t lda,
+                                                           index_t ldp, const T* b, index_t ldb,
+                                                           T* c, index_t ldc, bool accumulate,
+                                                           T* lane_max, const T* bias) {
         B start[N];
         for (int v = 0; v < N; ++v) start[v] = bias ? B::load_unaligned(bias + v * W) : B(T(0));
         B acc[M][N];
@@ -71,8 +73,7 @@ struct MicroKernel {
     // The last m < MR rows of a column panel.
     template <int N, int M = MR - 1>
     static void rest(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
-                     index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max,
-                     const T* bias) {
+                     index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max, const T* bias) {
         if constexpr (M > 0) {
             if (m == M)
                 return tile<M, N>(k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max, bias);
@@ -82,15 +83,14 @@ struct MicroKernel {
 
     template <int N>
     static void panel(index_t m, index_t k, const T* a, index_t lda, index_t ldp, const T* b,
-                      index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max,
-                      const T* bias) {
+                      index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max, const T* bias) {
         auto rows_max = [&](index_t i) { return lane_max ? lane_max + i * W : nullptr; };
         index_t i = 0;
         for (; i + MR <= m; i += MR)
-            tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate,
-                        rows_max(i), bias);
-        rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate,
-                rows_max(i), bias);
+            tile<MR, N>(k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate, rows_max(i),
+                        bias);
+        rest<N>(m - i, k, a + i * lda, lda, ldp, b, ldb, c + i * ldc, ldc, accumulate, rows_max(i),
+                bias);
     }
 
     // C (m x n) = A B (+ bias, n values, a row added to every row of C), or C += A B with
@@ -103,7 +103,9 @@ struct MicroKernel {
     static void run(index_t m, index_t n, index_t k, const T* a, index_t lda, index_t ldp,
                     const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
                     T* lane_max = nullptr, const T* bias = nullptr, index_t strip_stride = 0) {
-        auto strip = [&](index_t j) { return strip_stride ? b + j / kStrip * strip_stride : b + j; };
+        auto strip = [&](index_t j) {
+            return strip_stride ? b + j / kStrip * strip_stride : b + j;
+        };
         index_t j = 0;
         for (; j + NV * W <= n; j += NV * W)
             panel<NV>(m, k, a, lda, ldp, strip(j), ldb, c + j, ldc, accumulate, lane_max,
@@ -116,8 +118,8 @@ struct MicroKernel {
     // each k step still feeds MR * nv FMAs from its MR broadcasts.
     template <int N>
     static void narrow(index_t nv, index_t m, index_t k, const T* a, index_t lda, index_t ldp,
-                       const T* b, index_t ldb, T* c, index_t ldc, bool accumulate,
-                       T* lane_max, const T* bias) {
+                       const T* b, index_t ldb, T* c, index_t ldc, bool accumulate, T* lane_max,
+                       const T* bias) {
         if constexpr (N > 0) {
             if (nv == N)
                 return panel<N>(m, k, a, lda, ldp, b, ldb, c, ldc, accumulate, lane_max, bias);

@@ -25,8 +25,8 @@ struct CrossEntropy {
             }
             T lse = S::log_sum_exp(x, n);
             T smooth = s == T(0) ? T(0) : L::sum(n, [&](auto v, index_t i) {
-                return lse - L::template load<decltype(v)>(x + i);
-            }) / T(n);
+                                              return lse - L::template load<decltype(v)>(x + i);
+                                          }) / T(n);
             loss[r] = (T(1) - s) * (lse - x[target[r]]) + s * smooth;
         }
     }
@@ -44,7 +44,8 @@ struct CrossEntropy {
             const T lse = S::log_sum_exp(x, n), shift = s / T(n);
             L::each(n, [&](auto v, index_t i) {
                 using V = decltype(v);
-                L::store(dx + i, V(gr * (S::E::of_nonpositive(L::template load<V>(x + i) - lse) - shift)));
+                L::store(dx + i,
+                         V(gr * (S::E::of_nonpositive(L::template load<V>(x + i) - lse) - shift)));
             });
             dx[target[r]] -= gr * (T(1) - s);
         }

@@ -17,7 +17,9 @@ struct Norm {
 
     // sum(x - shift) / n.
     static T mean_from(const T* x, index_t n, T shift) {
-        return L::sum(n, [&](auto v, index_t i) { return L::template load<decltype(v)>(x + i) - shift; }) / T(n);
+        return L::sum(n, [&](auto v,
+                             index_t i) { return L::template load<decltype(v)>(x + i) - shift; }) /
+               T(n);
     }
 
     // (mean, 1 / sqrt(var + eps)) of one row; centred = false gives RMS norm's (0, 1/rms).
@@ -28,10 +30,12 @@ struct Norm {
             mean += mean_from(x, n, mean);
         }
         T m = mean;
-        T var = L::sum(n, [&](auto v, index_t i) {
-            auto d = L::template load<decltype(v)>(x + i) - m;
-            return d * d;
-        }) / T(n);
+        T var = L::sum(n,
+                       [&](auto v, index_t i) {
+                           auto d = L::template load<decltype(v)>(x + i) - m;
+                           return d * d;
+                       }) /
+                T(n);
         rstd = T(1) / std::sqrt(var + eps);
     }
 
@@ -57,20 +61,28 @@ struct Norm {
             stats(x, n, centred, eps, mean, rstd);
             // dx = rstd * (g*w - mean(g*w) - x_hat * mean(g*w * x_hat)); the first mean only
             // when centred (RMS norm does not subtract the mean).
-            T mean_gw = centred ? L::sum(n, [&](auto v, index_t i) {
-                using V = decltype(v);
-                return L::template load<V>(g + i) * L::template load<V>(w + i);
-            }) / T(n) : T(0);
-            T mean_gwh = L::sum(n, [&](auto v, index_t i) {
-                using V = decltype(v);
-                V h = (L::template load<V>(x + i) - mean) * rstd;
-                return L::template load<V>(g + i) * L::template load<V>(w + i) * h;
-            }) / T(n);
+            T mean_gw =
+                centred ? L::sum(n,
+                                 [&](auto v, index_t i) {
+                                     using V = decltype(v);
+                                     return L::template load<V>(g + i) * L::template load<V>(w + i);
+                                 }) /
+                              T(n)
+                        : T(0);
+            T mean_gwh =
+                L::sum(n,
+                       [&](auto v, index_t i) {
+                           using V = decltype(v);
+                           V h = (L::template load<V>(x + i) - mean) * rstd;
+                           return L::template load<V>(g + i) * L::template load<V>(w + i) * h;
+                       }) /
+                T(n);
             L::each(n, [&](auto v, index_t i) {
                 using V = decltype(v);
                 V gi = L::template load<V>(g + i);
                 V h = (L::template load<V>(x + i) - mean) * rstd;
-                L::store(dx + i, V((gi * L::template load<V>(w + i) - mean_gw - h * mean_gwh) * rstd));
+                L::store(dx + i,
+                         V((gi * L::template load<V>(w + i) - mean_gw - h * mean_gwh) * rstd));
                 L::store(dw + i, V(L::template load<V>(dw + i) + gi * h));
                 if (centred) L::store(db + i, V(L::template load<V>(db + i) + gi));
             });

@@ -53,8 +53,8 @@ public:
             const std::uint64_t segment = j >> 32;
             const std::uint64_t left = (std::uint64_t(1) << 32) - (j & 0xffffffffULL);
             const index_t m = static_cast<index_t>(std::min<std::uint64_t>(left, n - c));
-            apply_segment(segment == 0 ? key_ : mix64(key_ + segment), static_cast<std::uint32_t>(j),
-                          x + c, m, scale, y + c);
+            apply_segment(segment == 0 ? key_ : mix64(key_ + segment),
+                          static_cast<std::uint32_t>(j), x + c, m, scale, y + c);
             c += m;
         }
     }

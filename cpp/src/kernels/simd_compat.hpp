@@ -1,8 +1,9 @@
 // The one place that knows which xsimd version we build against: Debian 12 ships 8.1
 // (no reduce_add; its hadd on avx512f needs AVX512DQ; bitwise_cast names the batch type),
-// conda-forge and Homebrew ship 13+ (reduce_add, no hadd; bitwise_cast names the element type). Reductions run once per row of a tile: for 8.1 they pair lanes up in
-// log2(W) steps (AVX-512F's reduce intrinsics, else a tree over the stored lanes), since a
-// chain of W - 1 dependent steps was a tenth of a short row's softmax.
+// conda-forge and Homebrew ship 13+ (reduce_add, no hadd; bitwise_cast names the element type).
+// Reductions run once per row of a tile: for 8.1 they pair lanes up in log2(W) steps (AVX-512F's
+// reduce intrinsics, else a tree over the stored lanes), since a chain of W - 1 dependent steps was
+// a tenth of a short row's softmax.
 #pragma once
 
 #include <xsimd/xsimd.hpp>

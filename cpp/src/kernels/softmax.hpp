@@ -16,7 +16,9 @@ struct Softmax {
 
     static T log_sum_exp(const T* x, index_t n) {
         T m = L::max(x, n);
-        T s = L::sum(n, [&](auto v, index_t i) { return E::of_nonpositive(L::template load<decltype(v)>(x + i) - m); });
+        T s = L::sum(n, [&](auto v, index_t i) {
+            return E::of_nonpositive(L::template load<decltype(v)>(x + i) - m);
+        });
         return m + std::log(s);
     }
 
@@ -53,10 +55,12 @@ struct Softmax {
         for (index_t r = 0; r < rows; ++r, g += n, x += n, dx += n) {
             row(x, n, log, dx);
             if (log) {
-                T sg = L::sum(n, [&](auto v, index_t i) { return L::template load<decltype(v)>(g + i); });
+                T sg = L::sum(
+                    n, [&](auto v, index_t i) { return L::template load<decltype(v)>(g + i); });
                 L::each(n, [&](auto v, index_t i) {
                     using V = decltype(v);
-                    L::store(dx + i, V(L::template load<V>(g + i) - E::of_nonpositive(L::template load<V>(dx + i)) * sg));
+                    L::store(dx + i, V(L::template load<V>(g + i) -
+                                       E::of_nonpositive(L::template load<V>(dx + i)) * sg));
                 });
                 continue;
             }
@@ -66,7 +70,8 @@ struct Softmax {
             });
             L::each(n, [&](auto v, index_t i) {
                 using V = decltype(v);
-                L::store(dx + i, V(L::template load<V>(dx + i) * (L::template load<V>(g + i) - gy)));
+                L::store(dx + i,
+                         V(L::template load<V>(dx + i) * (L::template load<V>(g + i) - gy)));
             });
         }
     }

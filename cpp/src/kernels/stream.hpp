@@ -27,19 +27,22 @@ struct Stream {
     static void store(T* dst, const B& x) {
 #if defined(__AVX512F__)
         if constexpr (std::is_base_of<xsimd::avx512f, A>::value) {
-            if constexpr (kFloat) _mm512_stream_ps(dst, x); else _mm512_stream_pd(dst, x);
+            if constexpr (kFloat) _mm512_stream_ps(dst, x);
+            else _mm512_stream_pd(dst, x);
             return;
         }
 #endif
 #if defined(__AVX__)
         if constexpr (std::is_base_of<xsimd::avx, A>::value) {
-            if constexpr (kFloat) _mm256_stream_ps(dst, x); else _mm256_stream_pd(dst, x);
+            if constexpr (kFloat) _mm256_stream_ps(dst, x);
+            else _mm256_stream_pd(dst, x);
             return;
         }
 #endif
 #if defined(__SSE2__)
         if constexpr (std::is_base_of<xsimd::sse2, A>::value) {
-            if constexpr (kFloat) _mm_stream_ps(dst, x); else _mm_stream_pd(dst, x);
+            if constexpr (kFloat) _mm_stream_ps(dst, x);
+            else _mm_stream_pd(dst, x);
             return;
         }
 #endif
@@ -51,8 +54,8 @@ struct Stream {
     static void copy(const T* src, index_t n, T* dst) {
         const auto addr = reinterpret_cast<std::uintptr_t>(dst);
         constexpr std::uintptr_t bytes = sizeof(B);
-        index_t head = addr % sizeof(T) ? n
-                                        : static_cast<index_t>((bytes - addr % bytes) % bytes / sizeof(T));
+        index_t head =
+            addr % sizeof(T) ? n : static_cast<index_t>((bytes - addr % bytes) % bytes / sizeof(T));
         head = std::min(head, n);
         std::copy(src, src + head, dst);
         index_t c = head;

@@ -211,11 +211,18 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
     const index_t n = z.n, c = z.c, f = z.f, d = z.d, l = z.l, e = z.e;
     const index_t kv = z.kv_heads * d;
     if (n == 0 || c == 0) {  // no token: every parameter's gradient is zero
-        const std::array<std::pair<T*, index_t>, 12> all = {{
-            {g.w.in_proj_weight, e * c}, {g.w.in_proj_bias, e}, {g.w.out_proj_weight, c * c},
-            {g.w.out_proj_bias, c}, {g.w.linear1_weight, f * c}, {g.w.linear1_bias, f},
-            {g.w.linear2_weight, c * f}, {g.w.linear2_bias, c}, {g.w.norm1_weight, c},
-            {g.w.norm1_bias, c}, {g.w.norm2_weight, c}, {g.w.norm2_bias, c}}};
+        const std::array<std::pair<T*, index_t>, 12> all = {{{g.w.in_proj_weight, e * c},
+                                                             {g.w.in_proj_bias, e},
+                                                             {g.w.out_proj_weight, c * c},
+                                                             {g.w.out_proj_bias, c},
+                                                             {g.w.linear1_weight, f * c},
+                                                             {g.w.linear1_bias, f},
+                                                             {g.w.linear2_weight, c * f},
+                                                             {g.w.linear2_bias, c},
+                                                             {g.w.norm1_weight, c},
+                                                             {g.w.norm1_bias, c},
+                                                             {g.w.norm2_weight, c},
+                                                             {g.w.norm2_bias, c}}};
         for (const auto& [p, count] : all)
             if (p) std::fill(p, p + count, T(0));
         return;
@@ -278,8 +285,8 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
     // da: the gradient of a, and of x through the residual; then of out_proj's output.
     const T* da = dx1;
     if (!opt.norm_first) {
-        layer_norm_backward(dx1, sv.sum1, n, c, w.norm1_weight, opt.norm1_eps, b3,
-                            g.w.norm1_weight, g.w.norm1_bias);
+        layer_norm_backward(dx1, sv.sum1, n, c, w.norm1_weight, opt.norm1_eps, b3, g.w.norm1_weight,
+                            g.w.norm1_bias);
         da = b3;
     }
     const T* dprojected = da;
@@ -290,15 +297,14 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
     merge_heads(z, sv.attention, b4);  // the out projection's input, again
     linear_backward(dprojected, b4, w.out_proj_weight, n, c, c, b5, g.w.out_proj_weight,
                     g.w.out_proj_bias);  // b5: d merged
-    T* dattention = b4;  // (B, H, L, D)
+    T* dattention = b4;                  // (B, H, L, D)
     const auto gather = active_kernels().plumbing<T>().gather;
     threads::parallel_for(z.b, [&](index_t i, int) {
         gather(b5 + i * l * c, z.heads, l, d, d, c, dattention + i * z.heads * l * d);
     });
     attention_backward<T>(attention_shape(z), attention_inputs<T>(at, sv.q, sv.k, sv.v),
-                       attention_options(z, opt), dattention, dq, dk, dv, nullptr,
-                       sv.attention, SoftmaxStats<const T>{sv.stats.row_max_base2,
-                                                           sv.stats.row_inv});
+                          attention_options(z, opt), dattention, dq, dk, dv, nullptr, sv.attention,
+                          SoftmaxStats<const T>{sv.stats.row_max_base2, sv.stats.row_inv});
     if (opt.rotary) {  // rotating back is rope's backward
         const std::vector<double> at_position = positions(z);
         rope_forward(dq, z.b * z.heads * l, d, at_position.data(), l, opt.rope, true, dq);
@@ -330,8 +336,7 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
     // and pre-norm norm1's parameters'.
     const bool norm1_grads = opt.norm_first && (g.w.norm1_weight || g.w.norm1_bias);
     T* dh = g.x || norm1_grads ? b4 : nullptr;
-    linear_backward(dqkv, h, w.in_proj_weight, n, c, e, dh, g.w.in_proj_weight,
-                    g.w.in_proj_bias);
+    linear_backward(dqkv, h, w.in_proj_weight, n, c, e, dh, g.w.in_proj_weight, g.w.in_proj_bias);
     if (opt.norm_first && dh)
         layer_norm_backward(dh, x, n, c, w.norm1_weight, opt.norm1_eps, g.x ? g.x : b3,
                             g.w.norm1_weight, g.w.norm1_bias);
@@ -340,13 +345,13 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
     if (g.x) add(da, opt.norm_first ? g.x : dh, n * c, g.x);
 }
 
-#define ATTNLAB_INSTANTIATE(T)                                                                 \
-    template void encoder_layer_forward<T>(                                                    \
-        const EncoderLayerShape&, const EncoderLayerWeights<T>&, const EncoderLayerOptions&,  \
-        const EncoderLayerAttention<T>&, const T*, T*, const EncoderLayerSaved<T>*);          \
-    template void encoder_layer_backward<T>(                                                   \
-        const EncoderLayerShape&, const EncoderLayerWeights<T>&, const EncoderLayerOptions&,  \
-        const EncoderLayerAttention<T>&, const T*, const EncoderLayerSaved<T>&, const T*,     \
+#define ATTNLAB_INSTANTIATE(T)                                                               \
+    template void encoder_layer_forward<T>(                                                  \
+        const EncoderLayerShape&, const EncoderLayerWeights<T>&, const EncoderLayerOptions&, \
+        const EncoderLayerAttention<T>&, const T*, T*, const EncoderLayerSaved<T>*);         \
+    template void encoder_layer_backward<T>(                                                 \
+        const EncoderLayerShape&, const EncoderLayerWeights<T>&, const EncoderLayerOptions&, \
+        const EncoderLayerAttention<T>&, const T*, const EncoderLayerSaved<T>&, const T*,    \
         const EncoderLayerGrads<T>&);
 ATTNLAB_INSTANTIATE(float)
 ATTNLAB_INSTANTIATE(double)

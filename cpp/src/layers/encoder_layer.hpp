@@ -60,7 +60,7 @@ struct EncoderLayerOptions {
 // What the attention reads besides q, k and v, and where the keys and values go.
 template <class T>
 struct EncoderLayerAttention {
-    Broadcast4<std::uint8_t> mask;   // over (batch, heads, length, past + length)
+    Broadcast4<std::uint8_t> mask;    // over (batch, heads, length, past + length)
     const T* alibi_slopes = nullptr;  // (heads) or null
     const T* past_keys = nullptr;     // (batch, kv_heads, past, dim), as attention read them
     const T* past_values = nullptr;

@@ -15,7 +15,7 @@ struct SgdBuffers {
     const T* grad = nullptr;
     T* momentum_buffer = nullptr;  // null when momentum is 0
     index_t size = 0;
-    bool fresh_buffer = false;     // the buffer is new: this step sets it to the gradient, as torch
+    bool fresh_buffer = false;  // the buffer is new: this step sets it to the gradient, as torch
 };
 
 struct SgdOptions {
@@ -31,7 +31,7 @@ struct AdamBuffers {
     T* exp_avg_sq = nullptr;
     T* max_exp_avg_sq = nullptr;  // null unless amsgrad
     index_t size = 0;
-    index_t step = 1;             // this step's count (1 on the first), for the bias corrections
+    index_t step = 1;  // this step's count (1 on the first), for the bias corrections
 };
 
 struct AdamOptions {

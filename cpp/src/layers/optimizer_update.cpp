@@ -5,6 +5,7 @@
 // follow torch.optim's single-tensor (CPU default) updates, each rounded on its own; a
 // contracted multiply-add moves a result by an ulp per step, which 50 steps grow past 1e-6.
 #include "arch/gcc_avx512_warnings.hpp"
+
 #include "layers/optimizer_update.hpp"
 
 #include <cmath>
@@ -37,20 +38,14 @@ void sgd_chunk(const SgdBuffers<T>& b, index_t begin, index_t n, const SgdOption
     auto with_grad = [&](auto&& grad) {
         if (!b.momentum_buffer) return apply(grad);
         auto buf = flat_view(b.momentum_buffer + begin, n);
-        if (b.fresh_buffer)
-            assign(buf, grad);
-        else
-            assign(buf, buf * momentum + T(1 - o.dampening) * grad);
-        if (o.nesterov)
-            apply(grad + momentum * buf);
-        else
-            apply(buf);
+        if (b.fresh_buffer) assign(buf, grad);
+        else assign(buf, buf * momentum + T(1 - o.dampening) * grad);
+        if (o.nesterov) apply(grad + momentum * buf);
+        else apply(buf);
     };
     // torch skips a zero weight decay (0 * inf would be NaN).
-    if (o.weight_decay != 0)
-        with_grad(sign * g + T(o.weight_decay) * p);
-    else
-        with_grad(sign * g);
+    if (o.weight_decay != 0) with_grad(sign * g + T(o.weight_decay) * p);
+    else with_grad(sign * g);
 }
 
 template <class T>
@@ -69,17 +64,13 @@ void adam_chunk(const AdamBuffers<T>& b, index_t begin, index_t n, const AdamOpt
 
     auto update_param = [&](const auto& second_moment) {
         auto denom = xt::sqrt(second_moment) / bias_correction2_sqrt + eps;
-        if (decoupled)
-            assign(p, p * decay + (neg_step_size * m) / denom);
-        else
-            assign(p, p + (neg_step_size * m) / denom);
+        if (decoupled) assign(p, p * decay + (neg_step_size * m) / denom);
+        else assign(p, p + (neg_step_size * m) / denom);
     };
     auto with_grad = [&](auto&& grad) {
         // exp_avg.lerp_(grad, 1 - beta1): torch's lerp picks its formula by the weight.
-        if (weight < T(0.5))
-            assign(m, m + weight * (grad - m));
-        else
-            assign(m, grad - (grad - m) * (T(1) - weight));
+        if (weight < T(0.5)) assign(m, m + weight * (grad - m));
+        else assign(m, grad - (grad - m) * (T(1) - weight));
         assign(v, v * beta2 + (one_minus_beta2 * grad) * grad);
         if (!b.max_exp_avg_sq) return update_param(v);
         auto v_max = flat_view(b.max_exp_avg_sq + begin, n);
@@ -91,14 +82,12 @@ void adam_chunk(const AdamBuffers<T>& b, index_t begin, index_t n, const AdamOpt
     // grad is lazy: the coupled decay reads p before the last assignment, the only one writing p.
     if (o.weight_decay != 0 && !o.decoupled_weight_decay)
         with_grad(sign * g + T(o.weight_decay) * p);
-    else
-        with_grad(sign * g);
+    else with_grad(sign * g);
 }
 
 template void sgd_chunk<float>(const SgdBuffers<float>&, index_t, index_t, const SgdOptions&);
 template void sgd_chunk<double>(const SgdBuffers<double>&, index_t, index_t, const SgdOptions&);
 template void adam_chunk<float>(const AdamBuffers<float>&, index_t, index_t, const AdamOptions&);
-template void adam_chunk<double>(const AdamBuffers<double>&, index_t, index_t,
-                                 const AdamOptions&);
+template void adam_chunk<double>(const AdamBuffers<double>&, index_t, index_t, const AdamOptions&);
 
 }  // namespace attnlab::layers::ATTNLAB_ARCH_NS

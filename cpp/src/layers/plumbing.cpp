@@ -5,6 +5,7 @@
 // ATTNLAB_ARCH_NS naming it and that arch's flags, so xtensor vectorises through xsimd at each
 // arch (XTENSOR_USE_XSIMD).
 #include "arch/gcc_avx512_warnings.hpp"
+
 #include "layers/plumbing.hpp"
 
 #include <array>
@@ -61,8 +62,7 @@ void add(const T* a, const T* b, index_t n, T* out) {
 }
 
 template void gather<float>(const float*, index_t, index_t, index_t, index_t, index_t, float*);
-template void gather<double>(const double*, index_t, index_t, index_t, index_t, index_t,
-                             double*);
+template void gather<double>(const double*, index_t, index_t, index_t, index_t, index_t, double*);
 template void add<float>(const float*, const float*, index_t, float*);
 template void add<double>(const double*, const double*, index_t, double*);
 

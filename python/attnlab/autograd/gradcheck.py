@@ -3,7 +3,7 @@ defaults: eps=1e-6, atol=1e-5, rtol=1e-3)."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -23,9 +23,16 @@ def _outputs(result) -> list[Tensor]:
     return tensors
 
 
-def gradcheck(fn: Callable[..., Tensor | Sequence[Tensor]], inputs: Sequence[Tensor] | Tensor, *,
-              eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0,
-              raise_exception: bool = True) -> bool:
+def gradcheck(
+    fn: Callable[..., Tensor | Sequence[Tensor]],
+    inputs: Sequence[Tensor] | Tensor,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> bool:
     """Checks ``fn``'s backward against finite differences at ``inputs``.
 
     For random weights ``u`` on the outputs, it compares d(sum u * fn(inputs)) / d input, from
@@ -63,8 +70,9 @@ def gradcheck(fn: Callable[..., Tensor | Sequence[Tensor]], inputs: Sequence[Ten
             total = term if total is None else total + term
         if total is not None:
             total.backward()
-    analytical = [np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad
-                  for i in checked]
+    analytical = [
+        np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad for i in checked
+    ]
     for i, g in zip(checked, saved):
         inputs[i].grad = g
 

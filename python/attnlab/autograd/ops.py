@@ -33,8 +33,10 @@ class Add(Function):
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, ctx.shapes[0]) if na else None,
-                unbroadcast(g, ctx.shapes[1]) if nb else None)
+        return (
+            unbroadcast(g, ctx.shapes[0]) if na else None,
+            unbroadcast(g, ctx.shapes[1]) if nb else None,
+        )
 
 
 class Sub(Function):
@@ -44,8 +46,10 @@ class Sub(Function):
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, ctx.shapes[0]) if na else None,
-                unbroadcast(-g, ctx.shapes[1]) if nb else None)
+        return (
+            unbroadcast(g, ctx.shapes[0]) if na else None,
+            unbroadcast(-g, ctx.shapes[1]) if nb else None,
+        )
 
 
 class Mul(Function):
@@ -55,8 +59,10 @@ class Mul(Function):
 
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g * ctx.b, _shape(ctx.a)) if na else None,
-                unbroadcast(g * ctx.a, _shape(ctx.b)) if nb else None)
+        return (
+            unbroadcast(g * ctx.b, _shape(ctx.a)) if na else None,
+            unbroadcast(g * ctx.a, _shape(ctx.b)) if nb else None,
+        )
 
 
 class Div(Function):
@@ -67,8 +73,10 @@ class Div(Function):
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
         gb = g / ctx.b
-        return (unbroadcast(gb, _shape(ctx.a)) if na else None,
-                unbroadcast(-gb * ctx.a / ctx.b, _shape(ctx.b)) if nb else None)
+        return (
+            unbroadcast(gb, _shape(ctx.a)) if na else None,
+            unbroadcast(-gb * ctx.a / ctx.b, _shape(ctx.b)) if nb else None,
+        )
 
 
 class Neg(Function):
@@ -192,8 +200,10 @@ class Where(Function):
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad
         zero = g.dtype.type(0)
-        return (unbroadcast(np.where(ctx.condition, g, zero), ctx.shapes[0]) if na else None,
-                unbroadcast(np.where(ctx.condition, zero, g), ctx.shapes[1]) if nb else None)
+        return (
+            unbroadcast(np.where(ctx.condition, g, zero), ctx.shapes[0]) if na else None,
+            unbroadcast(np.where(ctx.condition, zero, g), ctx.shapes[1]) if nb else None,
+        )
 
 
 class Cast(Function):
@@ -230,7 +240,9 @@ class Mean(Function):
         return np.asarray(a.mean(axis=axis, keepdims=keepdims))
 
     def backward(ctx, g):
-        return _expand_reduced(g / g.dtype.type(max(ctx.count, 1)), ctx.shape, ctx.axis, ctx.keepdims)
+        return _expand_reduced(
+            g / g.dtype.type(max(ctx.count, 1)), ctx.shape, ctx.axis, ctx.keepdims
+        )
 
 
 class Max(Function):
@@ -252,7 +264,9 @@ class Reshape(Function):
         try:
             return reshape(a, shape)
         except ValueError:
-            raise ValueError(f"shape: cannot reshape a tensor of shape {a.shape} into {shape}") from None
+            raise ValueError(
+                f"shape: cannot reshape a tensor of shape {a.shape} into {shape}"
+            ) from None
 
     def backward(ctx, g):
         return reshape(g, ctx.shape)
@@ -273,7 +287,9 @@ class BroadcastTo(Function):
         try:
             return np.broadcast_to(a, shape)
         except ValueError:
-            raise ValueError(f"shape: cannot expand a tensor of shape {a.shape} to {shape}") from None
+            raise ValueError(
+                f"shape: cannot expand a tensor of shape {a.shape} to {shape}"
+            ) from None
 
     def backward(ctx, g):
         return unbroadcast(g, ctx.shape)

@@ -3,7 +3,14 @@
 Arrays in, arrays out. The ``_backward`` functions are the raw kernels that autograd calls.
 """
 
-from attnlab.functional.activation import gelu, gelu_backward, relu, relu_backward, silu, silu_backward
+from attnlab.functional.activation import (
+    gelu,
+    gelu_backward,
+    relu,
+    relu_backward,
+    silu,
+    silu_backward,
+)
 from attnlab.functional.attention import (
     AttentionStats,
     scaled_dot_product_attention,

@@ -97,8 +97,22 @@ def _window(window: object, lq: int, lk: int) -> tuple[int, int]:
     return sides[0], sides[1]
 
 
-def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
-             dropout_p, seed, *, need_seed: str) -> _Call:
+def _prepare(
+    q,
+    k,
+    v,
+    mask,
+    bias,
+    alibi_slopes,
+    is_causal,
+    causal_alignment,
+    window,
+    scale,
+    dropout_p,
+    seed,
+    *,
+    need_seed: str,
+) -> _Call:
     q = float_array(q, "q")
     k = float_array(k, "k", like=q)
     v = float_array(v, "v", like=q)
@@ -128,7 +142,9 @@ def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, win
     kernel_scores = q4.shape[:2] + (lq, lk)
 
     if mask is not None:
-        mask = bool_array(mask, "mask", hint=" (True = may attend; pass additive float masks as bias=)")
+        mask = bool_array(
+            mask, "mask", hint=" (True = may attend; pass additive float masks as bias=)"
+        )
         mask = _kernel_operand(broadcast(mask, "mask", score_shape).reshape(kernel_scores))
     if bias is not None:
         bias = float_array(bias, "bias", like=q)
@@ -145,7 +161,9 @@ def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, win
 
     is_causal = flag(is_causal, "is_causal")
     if causal_alignment not in _ALIGNMENTS:
-        raise ValueError(f"causal_alignment: expected one of {_ALIGNMENTS}, got {causal_alignment!r}")
+        raise ValueError(
+            f"causal_alignment: expected one of {_ALIGNMENTS}, got {causal_alignment!r}"
+        )
     left, right = _window(window, lq, lk)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
@@ -158,10 +176,15 @@ def _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, win
             raise ValueError(f"seed: {need_seed}")
         seed = next_seed() if dropout_p > 0 else 0
     seed = check_seed(seed)
-    options = _core.AttentionOptions(scale=scale, causal=is_causal,
-                                     bottom_right=causal_alignment == "bottom_right",
-                                     window_left=left, window_right=right, dropout_p=dropout_p,
-                                     seed=seed)
+    options = _core.AttentionOptions(
+        scale=scale,
+        causal=is_causal,
+        bottom_right=causal_alignment == "bottom_right",
+        window_left=left,
+        window_right=right,
+        dropout_p=dropout_p,
+        seed=seed,
+    )
     return _Call(q4, k4, v4, mask, bias, alibi_slopes, lead, score_shape, options)
 
 
@@ -223,8 +246,9 @@ def scaled_dot_product_attention(
     return_stats = flag(return_stats, "return_stats")
     if takes_tensors(q, k, v, mask, bias):
         extras: dict = {}
-        out = _Attention.apply(q, k, v, mask, bias, call=call, return_weights=return_weights,
-                               extras=extras)
+        out = _Attention.apply(
+            q, k, v, mask, bias, call=call, return_weights=return_weights, extras=extras
+        )
         results = [out]
         if return_weights:
             results.append(Tensor(extras["weights"]))
@@ -254,8 +278,18 @@ def _forward(c: _Call, return_weights: bool, return_stats: bool):
     stats = None
     if return_stats:
         stats = AttentionStats(empty((b, h, lq), c.q.dtype), empty((b, h, lq), c.q.dtype))
-    _core.attention_forward(c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, c.options, out=out,
-                            weights=weights, **(stats._asdict() if stats else {}))
+    _core.attention_forward(
+        c.q,
+        c.k,
+        c.v,
+        c.mask,
+        c.bias,
+        c.alibi_slopes,
+        c.options,
+        out=out,
+        weights=weights,
+        **(stats._asdict() if stats else {}),
+    )
     return out, weights, stats
 
 
@@ -266,8 +300,21 @@ def _backward(c: _Call, g4: np.ndarray, saved: dict, want_dscores: bool):
     # every gradient.
     dq, dk, dv = (_core.cached_empty(x.shape, x.dtype) for x in (c.q, c.k, c.v))
     dscores = zeros(c.q.shape[:3] + (c.k.shape[2],), c.q.dtype) if want_dscores else None
-    _core.attention_backward(g4, c.q, c.k, c.v, c.mask, c.bias, c.alibi_slopes, c.options,
-                             dq=dq, dk=dk, dv=dv, dscores=dscores, **saved)
+    _core.attention_backward(
+        g4,
+        c.q,
+        c.k,
+        c.v,
+        c.mask,
+        c.bias,
+        c.alibi_slopes,
+        c.options,
+        dq=dq,
+        dk=dk,
+        dv=dv,
+        dscores=dscores,
+        **saved,
+    )
     return dq, dk, dv, dscores
 
 
@@ -313,8 +360,8 @@ def packed_heads(qkv: np.ndarray, heads: int, kv_heads: int) -> tuple[np.ndarray
     d = width // (heads + 2 * kv_heads)
     c, kv = heads * d, kv_heads * d
     q = qkv[..., :c].reshape(b, length, heads, d)
-    k = qkv[..., c:c + kv].reshape(b, length, kv_heads, d)
-    v = qkv[..., c + kv:].reshape(b, length, kv_heads, d)
+    k = qkv[..., c : c + kv].reshape(b, length, kv_heads, d)
+    v = qkv[..., c + kv :].reshape(b, length, kv_heads, d)
     return tuple(x.transpose(0, 2, 1, 3) for x in (q, k, v))
 
 
@@ -325,8 +372,9 @@ class _PackedAttention(_Attention):
 
     def forward(ctx, qkv, mask, bias, *, heads, kv_heads, call, return_weights, extras):
         ctx.packed = qkv.shape, heads, kv_heads
-        out = ctx._attend(*packed_heads(qkv, heads, kv_heads), mask, bias, call, return_weights,
-                          extras)
+        out = ctx._attend(
+            *packed_heads(qkv, heads, kv_heads), mask, bias, call, return_weights, extras
+        )
         extras["v"] = ctx.call.v
         return out
 
@@ -339,9 +387,18 @@ class _PackedAttention(_Attention):
         return dqkv, None, dbias
 
 
-def packed_self_attention(qkv: Tensor, heads: int, kv_heads: int, mask=None, bias=None, *,
-                          alibi_slopes=None, is_causal: bool = False, dropout_p: float = 0.0,
-                          return_weights: bool = False) -> tuple[Tensor, Tensor | None, np.ndarray]:
+def packed_self_attention(
+    qkv: Tensor,
+    heads: int,
+    kv_heads: int,
+    mask=None,
+    bias=None,
+    *,
+    alibi_slopes=None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    return_weights: bool = False,
+) -> tuple[Tensor, Tensor | None, np.ndarray]:
     """:func:`scaled_dot_product_attention` of the q, k, v that :func:`packed_heads` cuts from
     ``qkv`` (B, L, (H + 2 Hkv) D), as one node of the graph.
 
@@ -351,8 +408,16 @@ def packed_self_attention(qkv: Tensor, heads: int, kv_heads: int, mask=None, bia
     """
     extras: dict = {}
     call = (alibi_slopes, is_causal, "top_left", None, None, dropout_p, None)
-    out = _PackedAttention.apply(qkv, mask, bias, heads=heads, kv_heads=kv_heads, call=call,
-                                 return_weights=return_weights, extras=extras)
+    out = _PackedAttention.apply(
+        qkv,
+        mask,
+        bias,
+        heads=heads,
+        kv_heads=kv_heads,
+        call=call,
+        return_weights=return_weights,
+        extras=extras,
+    )
     weights = Tensor(extras["weights"]) if return_weights else None
     return out, weights, extras["v"]
 
@@ -388,9 +453,21 @@ def scaled_dot_product_attention_backward(
         (dq, dk, dv), plus dbias (bias's own shape, summed over broadcast axes) when ``bias``
         is given.
     """
-    c = _prepare(q, k, v, mask, bias, alibi_slopes, is_causal, causal_alignment, window, scale,
-                 dropout_p, seed,
-                 need_seed="pass the forward's seed to the backward when dropout_p > 0")
+    c = _prepare(
+        q,
+        k,
+        v,
+        mask,
+        bias,
+        alibi_slopes,
+        is_causal,
+        causal_alignment,
+        window,
+        scale,
+        dropout_p,
+        seed,
+        need_seed="pass the forward's seed to the backward when dropout_p > 0",
+    )
     grad_out = float_array(grad_out, "grad_out", like=c.q)
     out_shape = c.lead + (c.q.shape[2], c.v.shape[3])
     if grad_out.shape != out_shape:

@@ -35,8 +35,9 @@ class _Dropout(Function):
         return _apply(g, ctx.p, ctx.seed)
 
 
-def dropout(x: np.ndarray, p: float = 0.5, *, seed: int | None = None,
-            training: bool = True) -> np.ndarray:
+def dropout(
+    x: np.ndarray, p: float = 0.5, *, seed: int | None = None, training: bool = True
+) -> np.ndarray:
     """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p).
 
     Whether an element is kept depends only on ``seed`` and its flat (C-order) index, so the
@@ -56,8 +57,9 @@ def dropout(x: np.ndarray, p: float = 0.5, *, seed: int | None = None,
     return _apply(x, p, seed)
 
 
-def dropout_backward(grad_out: np.ndarray, p: float = 0.5, *, seed: int | None = None,
-                     training: bool = True) -> np.ndarray:
+def dropout_backward(
+    grad_out: np.ndarray, p: float = 0.5, *, seed: int | None = None, training: bool = True
+) -> np.ndarray:
     """Gradient of :func:`dropout`: grad_out through the forward's mask (pass its ``seed``)."""
     g = float_array(grad_out, "grad_out")
     p = _probability(p)

@@ -24,7 +24,9 @@ def _padding(padding_idx: int | None, vocab: int) -> int:
 def _weight(weight: np.ndarray, name: str = "weight") -> np.ndarray:
     weight = float_array(weight, name)
     if weight.ndim != 2:
-        raise ValueError(f"{name}: expected 2 dimensions (num_embeddings, D), got shape {weight.shape}")
+        raise ValueError(
+            f"{name}: expected 2 dimensions (num_embeddings, D), got shape {weight.shape}"
+        )
     return weight
 
 
@@ -48,7 +50,9 @@ class _RelativePositionBias(Function):
         return relative_position_bias_backward(g, ctx.table, ctx.buckets)
 
 
-def embedding(indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | None = None) -> np.ndarray:
+def embedding(
+    indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | None = None
+) -> np.ndarray:
     """weight[indices]: rows of weight (V, D) gathered to indices.shape + (D,).
 
     Indices must be integers in [0, V). ``padding_idx``'s row gets no gradient in
@@ -65,8 +69,9 @@ def embedding(indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | Non
     return out.reshape(idx.shape + (weight.shape[1],))
 
 
-def embedding_backward(grad_out: np.ndarray, indices: np.ndarray, weight: np.ndarray, *,
-                       padding_idx: int | None = None) -> np.ndarray:
+def embedding_backward(
+    grad_out: np.ndarray, indices: np.ndarray, weight: np.ndarray, *, padding_idx: int | None = None
+) -> np.ndarray:
     """dweight (V, D): each row the sum of grad_out's rows at the positions holding its index,
     added in position order (deterministic with repeated indices)."""
     weight = _weight(weight)
@@ -75,8 +80,12 @@ def embedding_backward(grad_out: np.ndarray, indices: np.ndarray, weight: np.nda
     g = float_array(grad_out, "grad_out", like=weight, like_name="weight")
     expect_shape(g, "grad_out", idx.shape + (weight.shape[1],), "indices.shape + (D,)")
     dweight = empty(weight.shape, dtype=weight.dtype)
-    _core.embedding_backward(contiguous(g).reshape(idx.size, weight.shape[1]),
-                             idx.reshape(-1), padding_idx=pad, dweight=dweight)
+    _core.embedding_backward(
+        contiguous(g).reshape(idx.size, weight.shape[1]),
+        idx.reshape(-1),
+        padding_idx=pad,
+        dweight=dweight,
+    )
     return dweight
 
 
@@ -91,8 +100,9 @@ def relative_position_bias(table: np.ndarray, buckets: np.ndarray) -> np.ndarray
     return contiguous(np.moveaxis(out, -1, 0))
 
 
-def relative_position_bias_backward(grad_out: np.ndarray, table: np.ndarray,
-                                    buckets: np.ndarray) -> np.ndarray:
+def relative_position_bias_backward(
+    grad_out: np.ndarray, table: np.ndarray, buckets: np.ndarray
+) -> np.ndarray:
     """dtable (num_buckets, H) from grad_out (H, Lq, Lk), summed per bucket."""
     table = _weight(table, "table")
     g = float_array(grad_out, "grad_out", like=table, like_name="table")

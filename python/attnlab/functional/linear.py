@@ -73,8 +73,9 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     return _forward(_rows(x), weight, bias).reshape(x.shape[:-1] + (weight.shape[0],))
 
 
-def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                    bias: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def linear_backward(
+    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`linear`: ``(dx, dweight)``, plus ``dbias`` when ``bias`` is given."""
     x, weight, bias = _check(x, weight, bias)
     grad_out = float_array(grad_out, "grad_out", like=x, like_name="x")

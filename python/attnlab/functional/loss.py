@@ -21,18 +21,21 @@ def _prepare(logits, target, ignore_index, label_smoothing, reduction):
     target = int_array(target, "target")
     # PyTorch's layout: the class axis is 1, or 0 for an unbatched (C,) input.
     class_axis = 0 if logits.ndim == 1 else 1
-    expected = logits.shape[:class_axis] + logits.shape[class_axis + 1:]
+    expected = logits.shape[:class_axis] + logits.shape[class_axis + 1 :]
     expect_shape(target, "target", expected, "logits' shape without the class axis")
     ignore_index = index(ignore_index, "ignore_index")
     label_smoothing = real_number(label_smoothing, "label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing: expected 0 <= label_smoothing <= 1, got {label_smoothing}")
+        raise ValueError(
+            f"label_smoothing: expected 0 <= label_smoothing <= 1, got {label_smoothing}"
+        )
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
     classes = logits.shape[class_axis]
     if classes == 0 and target.size > 0:
-        raise ValueError(f"logits: expected at least 1 class along axis {class_axis}, got shape "
-                         f"{logits.shape}")
+        raise ValueError(
+            f"logits: expected at least 1 class along axis {class_axis}, got shape {logits.shape}"
+        )
     # An explicit row count: for an empty (0, 0) input reshape cannot infer it.
     rows = contiguous(np.moveaxis(logits, class_axis, -1)).reshape(target.size, classes)
     options = dict(ignore_index=ignore_index, label_smoothing=label_smoothing)
@@ -80,8 +83,9 @@ def cross_entropy(
     """
     if isinstance(logits, Tensor) or isinstance(target, Tensor):
         target = target.data if isinstance(target, Tensor) else target
-        options = dict(ignore_index=ignore_index, label_smoothing=label_smoothing,
-                       reduction=reduction)
+        options = dict(
+            ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction
+        )
         return _CrossEntropy.apply(logits, target, options=options)
     rows, flat_target, options = _prepare(logits, target, ignore_index, label_smoothing, reduction)
     loss = empty(rows.shape[0], dtype=rows.dtype)

@@ -13,7 +13,6 @@ from attnlab._validation import float_array, sum_to_shape
 from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
 
-
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
@@ -98,9 +97,17 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return _MatMul.apply(a, b)
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
-            and a.dtype is b.dtype and (a.dtype is _FLOAT32 or a.dtype is _FLOAT64)
-            and a.shape[1] == b.shape[0] and a.flags.aligned and b.flags.aligned):
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.ndim == 2
+        and b.ndim == 2
+        and a.dtype is b.dtype
+        and (a.dtype is _FLOAT32 or a.dtype is _FLOAT64)
+        and a.shape[1] == b.shape[0]
+        and a.flags.aligned
+        and b.flags.aligned
+    ):
         # Two valid matrices, the per-op cost of a chain of small products: straight to the
         # core (whose binding checks its boundary anyway).
         out = empty((a.shape[0], b.shape[1]), a.dtype)
@@ -117,8 +124,9 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return reshape(x, shape)
 
 
-def _gradient(left: np.ndarray, right: np.ndarray, batch: tuple[int, ...],
-              shape: tuple[int, ...]) -> np.ndarray:
+def _gradient(
+    left: np.ndarray, right: np.ndarray, batch: tuple[int, ...], shape: tuple[int, ...]
+) -> np.ndarray:
     """left @ right over the batch, summed to an operand's ``shape`` over its broadcast axes."""
     if math.prod(shape[:-2]) == 1 and math.prod(batch) > 1:
         # The operand is shared by the whole batch (W of x @ W): its gradient is one product
@@ -130,8 +138,14 @@ def _gradient(left: np.ndarray, right: np.ndarray, batch: tuple[int, ...],
     return sum_to_shape(full, shape) if full.shape != shape else full
 
 
-def matmul_backward(grad_out: np.ndarray, a: np.ndarray, b: np.ndarray, *, needs_a: bool = True,
-                    needs_b: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+def matmul_backward(
+    grad_out: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    needs_a: bool = True,
+    needs_b: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of :func:`matmul`: ``(da, db)`` of a's and b's own shapes (summed over the
     batch axes they were broadcast along); None for one not needed."""
     a, b, a2, b2, batch, shape = _operands(a, b)

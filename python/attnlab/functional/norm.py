@@ -23,7 +23,7 @@ def _prepare(x, normalized_shape, weight, bias, eps, grad_out=None):
     x = float_array(x, "x")
     shape = _shape(normalized_shape)
     k = len(shape)
-    if x.ndim < k or x.shape[x.ndim - k:] != shape:
+    if x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise ValueError(
             f"x: expected trailing axes of shape {shape} (normalized_shape), got shape {x.shape}"
         )
@@ -112,8 +112,11 @@ def layer_norm_backward(
     dw = empty_like(w) if w is not None else None
     db = empty_like(b) if b is not None else None
     _core.layer_norm_backward(g, rows, w, eps=eps, dx=dx, dweight=dw, dbias=db)
-    return (dx.reshape(x.shape), None if dw is None else dw.reshape(weight.shape),
-            None if db is None else db.reshape(bias.shape))
+    return (
+        dx.reshape(x.shape),
+        None if dw is None else dw.reshape(weight.shape),
+        None if db is None else db.reshape(bias.shape),
+    )
 
 
 def rms_norm(

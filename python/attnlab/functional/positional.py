@@ -16,7 +16,6 @@ from attnlab._validation import (
     as_rows,
     broadcast,
     expect_ndim,
-    expect_shape,
     flag,
     float_array,
     index,
@@ -42,8 +41,9 @@ def _float_dtype(dtype: object) -> np.dtype:
     return dtype
 
 
-def sinusoidal_positional_encoding(length: int, dim: int, *, base: float = 10000.0,
-                                   offset: int = 0, dtype: object = np.float32) -> np.ndarray:
+def sinusoidal_positional_encoding(
+    length: int, dim: int, *, base: float = 10000.0, offset: int = 0, dtype: object = np.float32
+) -> np.ndarray:
     """Vaswani et al.'s table (length, dim): column 2i is sin(p / base^(2i/dim)), column 2i+1
     the cos of the same angle, for positions p = offset, ..., offset + length - 1.
 
@@ -75,19 +75,33 @@ def _rope_call(x, positions, base, rotary_dim, interleaved, inverse, name):
     if positions is None:
         pos = np.arange(length, dtype=np.float64)
     else:
-        if not isinstance(positions, np.ndarray) or positions.dtype == np.bool_ or not (
-            np.issubdtype(positions.dtype, np.integer) or np.issubdtype(positions.dtype, np.floating)
+        if (
+            not isinstance(positions, np.ndarray)
+            or positions.dtype == np.bool_
+            or not (
+                np.issubdtype(positions.dtype, np.integer)
+                or np.issubdtype(positions.dtype, np.floating)
+            )
         ):
-            raise TypeError(f"positions: expected a NumPy array of ints or floats, got "
-                            f"{getattr(positions, 'dtype', type(positions).__name__)}")
+            raise TypeError(
+                f"positions: expected a NumPy array of ints or floats, got "
+                f"{getattr(positions, 'dtype', type(positions).__name__)}"
+            )
         if positions.shape == (length,):
             pos = positions.astype(np.float64)
         else:
             pos = broadcast(positions, "positions", x.shape[:-1]).astype(np.float64).reshape(-1)
     rows = as_rows(x)
     out = empty_like(rows)
-    _core.rope_forward(rows, np.ascontiguousarray(pos), rotary_dim=rotary_dim,
-                       interleaved=interleaved, base=base, inverse=inverse, out=out)
+    _core.rope_forward(
+        rows,
+        np.ascontiguousarray(pos),
+        rotary_dim=rotary_dim,
+        interleaved=interleaved,
+        base=base,
+        inverse=inverse,
+        out=out,
+    )
     return out.reshape(x.shape)
 
 
@@ -100,8 +114,14 @@ class _Rope(Function):
         return _rope_call(g, ctx.positions, *ctx.options, True, "grad_out")
 
 
-def rope(x: np.ndarray, positions: np.ndarray | None = None, *, base: float = 10000.0,
-         rotary_dim: int | None = None, interleaved: bool = False) -> np.ndarray:
+def rope(
+    x: np.ndarray,
+    positions: np.ndarray | None = None,
+    *,
+    base: float = 10000.0,
+    rotary_dim: int | None = None,
+    interleaved: bool = False,
+) -> np.ndarray:
     """Rotary position embedding (RoFormer) of x (..., L, D).
 
     Pair k of the first ``rotary_dim`` features (default D, even) of the row at position p is
@@ -116,9 +136,14 @@ def rope(x: np.ndarray, positions: np.ndarray | None = None, *, base: float = 10
     return _rope_call(x, positions, base, rotary_dim, interleaved, False, "x")
 
 
-def rope_backward(grad_out: np.ndarray, positions: np.ndarray | None = None, *,
-                  base: float = 10000.0, rotary_dim: int | None = None,
-                  interleaved: bool = False) -> np.ndarray:
+def rope_backward(
+    grad_out: np.ndarray,
+    positions: np.ndarray | None = None,
+    *,
+    base: float = 10000.0,
+    rotary_dim: int | None = None,
+    interleaved: bool = False,
+) -> np.ndarray:
     """Gradient of :func:`rope` with respect to x: grad_out rotated back by the same angles."""
     return _rope_call(grad_out, positions, base, rotary_dim, interleaved, True, "grad_out")
 
@@ -143,12 +168,20 @@ def alibi_slopes(num_heads: int, *, dtype: object = np.float64) -> np.ndarray:
     except (ValueError, MemoryError) as e:
         raise type(e)(f"num_heads: {num_heads} slopes do not fit in memory ({e})") from None
     out[:low] = _power_of_two_slopes(np.arange(1, low + 1, dtype=np.float64), low)
-    out[low:] = _power_of_two_slopes(np.arange(1, 2 * (num_heads - low), 2, dtype=np.float64), 2 * low)
+    out[low:] = _power_of_two_slopes(
+        np.arange(1, 2 * (num_heads - low), 2, dtype=np.float64), 2 * low
+    )
     return out
 
 
-def alibi_bias(num_heads: int, lq: int, lk: int, *, causal_alignment: str = "top_left",
-               dtype: object = np.float32) -> np.ndarray:
+def alibi_bias(
+    num_heads: int,
+    lq: int,
+    lk: int,
+    *,
+    causal_alignment: str = "top_left",
+    dtype: object = np.float32,
+) -> np.ndarray:
     """ALiBi's additive bias (num_heads, Lq, Lk): -slope_h * |j - a_i|, a_i = i, or
     i + Lk - Lq with ``causal_alignment="bottom_right"`` (a cache of earlier keys).
 
@@ -158,15 +191,18 @@ def alibi_bias(num_heads: int, lq: int, lk: int, *, causal_alignment: str = "top
     lq = _size(lq, "lq")
     lk = _size(lk, "lk")
     if causal_alignment not in _ALIGNMENTS:
-        raise ValueError(f"causal_alignment: expected one of {_ALIGNMENTS}, got {causal_alignment!r}")
+        raise ValueError(
+            f"causal_alignment: expected one of {_ALIGNMENTS}, got {causal_alignment!r}"
+        )
     shift = lk - lq if causal_alignment == "bottom_right" else 0
     distance = np.abs(np.arange(lk)[None, :] - (np.arange(lq)[:, None] + shift))
     slopes = alibi_slopes(num_heads)
     return (-slopes[:, None, None] * distance[None]).astype(_float_dtype(dtype))
 
 
-def relative_position_bucket(lq: int, lk: int, *, num_buckets: int = 32, max_distance: int = 128,
-                             bidirectional: bool = True) -> np.ndarray:
+def relative_position_bucket(
+    lq: int, lk: int, *, num_buckets: int = 32, max_distance: int = 128, bidirectional: bool = True
+) -> np.ndarray:
     """T5's relative-position buckets (Lq, Lk) of key j relative to query i, int64.
 
     Bidirectional: half the buckets for keys after the query. Distances below half the
@@ -190,13 +226,18 @@ def relative_position_bucket(lq: int, lk: int, *, num_buckets: int = 32, max_dis
         distance = np.maximum(-relative, 0)
     max_exact = num_buckets // 2
     if max_exact == 0:
-        raise ValueError("num_buckets: too few buckets for T5's rule (need >= 2, or >= 4 "
-                         "when bidirectional)")
+        raise ValueError(
+            "num_buckets: too few buckets for T5's rule (need >= 2, or >= 4 when bidirectional)"
+        )
     if max_distance <= max_exact:
-        raise ValueError(f"max_distance: expected > {max_exact} (the exact buckets), got {max_distance}")
+        raise ValueError(
+            f"max_distance: expected > {max_exact} (the exact buckets), got {max_distance}"
+        )
     scaled = np.maximum(distance, max_exact).astype(np.float32) / np.float32(max_exact)
     log_ratio = np.float32(math.log(max_distance / max_exact))
-    large = max_exact + (np.log(scaled) / log_ratio * np.float32(num_buckets - max_exact)).astype(np.int64)
+    large = max_exact + (np.log(scaled) / log_ratio * np.float32(num_buckets - max_exact)).astype(
+        np.int64
+    )
     large = np.minimum(large, num_buckets - 1)
     return buckets + np.where(distance < max_exact, distance, large)
 

@@ -46,8 +46,9 @@ def _load(name: str) -> ModuleType:
     try:
         import torch  # noqa: F401
     except ImportError as e:
-        raise ImportError("attnlab.interop needs PyTorch (pip install torch); the rest of "
-                          "attnlab runs without it") from e
+        raise ImportError(
+            "attnlab.interop needs PyTorch (pip install torch); the rest of attnlab runs without it"
+        ) from e
     return importlib.import_module(f"attnlab.interop.{name}")
 
 

@@ -42,8 +42,14 @@ class TorchRotary(nn.Module):
     position p turned by p * base^(-2k / rotary_dim); pairs (k, k + rotary_dim/2), or (2k,
     2k + 1) when ``interleaved``. Angles in float64 on the host, as attnlab's kernel."""
 
-    def __init__(self, dim: int, *, base: float = 10000.0, rotary_dim: int | None = None,
-                 interleaved: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        base: float = 10000.0,
+        rotary_dim: int | None = None,
+        interleaved: bool = False,
+    ) -> None:
         super().__init__()
         self.dim, self.base = dim, base
         self.rotary_dim = dim if rotary_dim is None else rotary_dim
@@ -57,6 +63,7 @@ class TorchRotary(nn.Module):
             inv_freq = self.base ** (-2.0 * k / self.rotary_dim)
             angles = torch.arange(t, dtype=torch.float64)[:, None] * inv_freq  # (T, rd / 2)
             return angles.cos().to(x.device, x.dtype), angles.sin().to(x.device, x.dtype)
+
         key = (t, self.base, self.rotary_dim, x.device, x.dtype)
         return self._table.get(key, build)
 
@@ -86,6 +93,7 @@ class TorchALiBi(nn.Module):
 
     def causal_bias(self, t: int, like: torch.Tensor) -> torch.Tensor:
         """(H, T, T) additive mask, in float64 on the host and then like's dtype."""
+
         def build():
             slopes = torch.from_numpy(alibi_slopes(self.num_heads))  # (H,) float64
             pos = torch.arange(t, dtype=torch.float64)
@@ -93,6 +101,7 @@ class TorchALiBi(nn.Module):
             bias = -slopes[:, None, None] * distance  # (H, T, T)
             bias = bias.masked_fill(distance < 0, -math.inf)
             return (bias.to(like.device, like.dtype),)
+
         return self._table.get((t, like.device, like.dtype), build)[0]
 
 
@@ -183,8 +192,9 @@ class TorchGPT(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         t = idx.shape[1]
         if t > self.config.block_size:
-            raise ValueError(f"idx: sequence length {t} exceeds block_size "
-                             f"{self.config.block_size}")
+            raise ValueError(
+                f"idx: sequence length {t} exceeds block_size {self.config.block_size}"
+            )
         x = self.wte(idx)  # (B, T, C)
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(t, device=idx.device))  # (T, C) broadcast over B
@@ -198,8 +208,9 @@ class TorchTokenEmbedding(nn.Module):
     """attnlab's TokenEmbedding: token vectors times sqrt(d_model) plus learned or sinusoidal
     positions (the table a non-persistent buffer, attnlab's float32 values)."""
 
-    def __init__(self, vocab_size: int, d_model: int, max_len: int, positions: str,
-                 dropout: float) -> None:
+    def __init__(
+        self, vocab_size: int, d_model: int, max_len: int, positions: str, dropout: float
+    ) -> None:
         super().__init__()
         self.max_len, self.scale = max_len, float(math.sqrt(d_model))
         self.tok = nn.Embedding(vocab_size, d_model)
@@ -219,8 +230,9 @@ class TorchTokenEmbedding(nn.Module):
         return self.drop(self.tok(idx) * self.scale + self.positions(t, idx.device))
 
 
-def _pre_norm_layer(d_model: int, n_head: int, d_ff: int, dropout: float, activation: str,
-                   layer: type) -> nn.Module:
+def _pre_norm_layer(
+    d_model: int, n_head: int, d_ff: int, dropout: float, activation: str, layer: type
+) -> nn.Module:
     """A pre-norm torch layer of attnlab's models' settings."""
     return layer(d_model, n_head, d_ff, dropout, activation, batch_first=True, norm_first=True)
 
@@ -237,19 +249,28 @@ class TorchEncoderClassifier(nn.Module):
     def __init__(self, config: EncoderClassifierConfig) -> None:
         super().__init__()
         if not isinstance(config, EncoderClassifierConfig):
-            raise TypeError(f"config: expected an EncoderClassifierConfig, got "
-                            f"{type(config).__name__}")
+            raise TypeError(
+                f"config: expected an EncoderClassifierConfig, got {type(config).__name__}"
+            )
         c = self.config = config
         extra = 1 if c.pooling == "cls" else 0
-        self.embed = TorchTokenEmbedding(c.vocab_size, c.d_model, c.max_len + extra, c.positions,
-                                         c.dropout)
+        self.embed = TorchTokenEmbedding(
+            c.vocab_size, c.d_model, c.max_len + extra, c.positions, c.dropout
+        )
         if c.pooling == "cls":
             self.cls_token = nn.Parameter(torch.zeros(1, 1, c.d_model))
-        layer = _pre_norm_layer(c.d_model, c.n_head, c.d_ff or 4 * c.d_model, c.dropout,
-                               c.activation, nn.TransformerEncoderLayer)
+        layer = _pre_norm_layer(
+            c.d_model,
+            c.n_head,
+            c.d_ff or 4 * c.d_model,
+            c.dropout,
+            c.activation,
+            nn.TransformerEncoderLayer,
+        )
         # Without nested tensors: padded positions are computed (not zeroed), as in attnlab.
-        self.encoder = nn.TransformerEncoder(layer, c.n_layer, norm=nn.LayerNorm(c.d_model),
-                                             enable_nested_tensor=False)
+        self.encoder = nn.TransformerEncoder(
+            layer, c.n_layer, norm=nn.LayerNorm(c.d_model), enable_nested_tensor=False
+        )
         self.head = nn.Linear(c.d_model, c.num_classes)
 
     def forward(self, idx: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -291,33 +312,55 @@ class TorchSeq2Seq(nn.Module):
         self.src_embed = TorchTokenEmbedding(c.src_vocab_size, *embed_args)
         self.tgt_embed = TorchTokenEmbedding(c.tgt_vocab_size, *embed_args)
         layer_args = (c.d_model, c.n_head, c.d_ff or 4 * c.d_model, c.dropout, c.activation)
-        encoder = nn.TransformerEncoder(_pre_norm_layer(*layer_args, nn.TransformerEncoderLayer),
-                                        c.n_layer, nn.LayerNorm(c.d_model),
-                                        enable_nested_tensor=False)
-        decoder = nn.TransformerDecoder(_pre_norm_layer(*layer_args, nn.TransformerDecoderLayer),
-                                        c.n_layer, nn.LayerNorm(c.d_model))
-        self.transformer = nn.Transformer(c.d_model, c.n_head, custom_encoder=encoder,
-                                          custom_decoder=decoder, batch_first=True)
+        encoder = nn.TransformerEncoder(
+            _pre_norm_layer(*layer_args, nn.TransformerEncoderLayer),
+            c.n_layer,
+            nn.LayerNorm(c.d_model),
+            enable_nested_tensor=False,
+        )
+        decoder = nn.TransformerDecoder(
+            _pre_norm_layer(*layer_args, nn.TransformerDecoderLayer),
+            c.n_layer,
+            nn.LayerNorm(c.d_model),
+        )
+        self.transformer = nn.Transformer(
+            c.d_model, c.n_head, custom_encoder=encoder, custom_decoder=decoder, batch_first=True
+        )
         self.generator = nn.Linear(c.d_model, c.tgt_vocab_size)
 
     def encode(self, src: torch.Tensor, src_key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The memory (B, S, C) the decoder attends to."""
-        return self.transformer.encoder(self.src_embed(src),
-                                        src_key_padding_mask=_padding(src_key_mask))
+        return self.transformer.encoder(
+            self.src_embed(src), src_key_padding_mask=_padding(src_key_mask)
+        )
 
-    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, *,
-               src_key_mask: torch.Tensor | None = None,
-               tgt_key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        *,
+        src_key_mask: torch.Tensor | None = None,
+        tgt_key_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Next-token logits (B, T, V) for decoder input tgt (B, T) given the memory."""
         t = tgt.shape[1]
         future = torch.ones(t, t, dtype=torch.bool, device=tgt.device).triu(1)  # True = masked
-        h = self.transformer.decoder(self.tgt_embed(tgt), memory, tgt_mask=future,
-                                     tgt_key_padding_mask=_padding(tgt_key_mask),
-                                     memory_key_padding_mask=_padding(src_key_mask))
+        h = self.transformer.decoder(
+            self.tgt_embed(tgt),
+            memory,
+            tgt_mask=future,
+            tgt_key_padding_mask=_padding(tgt_key_mask),
+            memory_key_padding_mask=_padding(src_key_mask),
+        )
         return self.generator(h)  # (B, T, V)
 
-    def forward(self, src: torch.Tensor, tgt: torch.Tensor, *,
-                src_key_mask: torch.Tensor | None = None,
-                tgt_key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        src: torch.Tensor,
+        tgt: torch.Tensor,
+        *,
+        src_key_mask: torch.Tensor | None = None,
+        tgt_key_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         memory = self.encode(src, src_key_mask)
         return self.decode(tgt, memory, src_key_mask=src_key_mask, tgt_key_mask=tgt_key_mask)

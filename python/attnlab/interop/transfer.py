@@ -22,19 +22,30 @@ from attnlab.models.gpt import MLP, Block
 # (attnlab class, torch class) of every pair of submodules that may stand at the same name:
 # the layers that convert on their own, and those that only stand inside them or in a model.
 PAIRS = {(ours, theirs) for theirs, ours, _, _ in CORRESPONDING} | {
-    (nn.Linear, tnn.modules.linear.NonDynamicallyQuantizableLinear), (nn.Dropout, tnn.Dropout),
-    (nn.ModuleList, tnn.ModuleList), (nn.ReLU, tnn.ReLU), (nn.GELU, tnn.GELU),
+    (nn.Linear, tnn.modules.linear.NonDynamicallyQuantizableLinear),
+    (nn.Dropout, tnn.Dropout),
+    (nn.ModuleList, tnn.ModuleList),
+    (nn.ReLU, tnn.ReLU),
+    (nn.GELU, tnn.GELU),
     (nn.MultiheadAttention, tm.TorchCausalSelfAttention),
-    (nn.RotaryEmbedding, tm.TorchRotary), (nn.ALiBi, tm.TorchALiBi),
-    (GPT, tm.TorchGPT), (Block, tm.TorchBlock), (MLP, tm.TorchMLP),
-    (TokenEmbedding, tm.TorchTokenEmbedding), (EncoderClassifier, tm.TorchEncoderClassifier),
+    (nn.RotaryEmbedding, tm.TorchRotary),
+    (nn.ALiBi, tm.TorchALiBi),
+    (GPT, tm.TorchGPT),
+    (Block, tm.TorchBlock),
+    (MLP, tm.TorchMLP),
+    (TokenEmbedding, tm.TorchTokenEmbedding),
+    (EncoderClassifier, tm.TorchEncoderClassifier),
     (Seq2Seq, tm.TorchSeq2Seq),
 }
 
 # The layers whose ``activation`` is a setting (checked by their builders), a module on one
 # side and possibly a function on the other.
-_ACTIVATION_HOLDERS = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
-                       tnn.TransformerEncoderLayer, tnn.TransformerDecoderLayer)
+_ACTIVATION_HOLDERS = (
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+    tnn.TransformerEncoderLayer,
+    tnn.TransformerDecoderLayer,
+)
 
 
 def _probability(value: Any, name: str) -> float:
@@ -56,8 +67,11 @@ def _layer_norm_eps(value: Any, name: str) -> float:
 
 def _rotary(source: Any, name: str) -> dict[str, Any]:
     """A rotary module's settings, checked by attnlab's own RotaryEmbedding."""
-    settings = {"base": source.base, "rotary_dim": source.rotary_dim,
-                "interleaved": source.interleaved}
+    settings = {
+        "base": source.base,
+        "rotary_dim": source.rotary_dim,
+        "interleaved": source.interleaved,
+    }
     try:
         nn.RotaryEmbedding(source.dim, **settings)
     except (TypeError, ValueError) as e:
@@ -88,16 +102,21 @@ def float_dtype(module: tnn.Module, where: str) -> Any:
             seen.setdefault(t.dtype, name)
     for dtype, name in seen.items():
         if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"{where}: {name!r} has dtype {dtype}; attnlab computes in float32 or "
-                            "float64 (convert the module with .float() or .double() first)")
+            raise TypeError(
+                f"{where}: {name!r} has dtype {dtype}; attnlab computes in float32 or "
+                "float64 (convert the module with .float() or .double() first)"
+            )
     if len(seen) > 1:
-        raise TypeError(f"{where}: mixes float32 ({seen[torch.float32]!r}) and float64 "
-                        f"({seen[torch.float64]!r}) tensors; attnlab modules have one dtype")
+        raise TypeError(
+            f"{where}: mixes float32 ({seen[torch.float32]!r}) and float64 "
+            f"({seen[torch.float64]!r}) tensors; attnlab modules have one dtype"
+        )
     return np.float64 if torch.float64 in seen else np.float32
 
 
-def _pairs(ours: nn.Module, theirs: tnn.Module, where: str,
-           from_torch: bool) -> list[tuple[str, nn.Module, tnn.Module]]:
+def _pairs(
+    ours: nn.Module, theirs: tnn.Module, where: str, from_torch: bool
+) -> list[tuple[str, nn.Module, tnn.Module]]:
     """(path, attnlab module, torch module) at each name of both trees; TypeError naming the
     first submodule without a counterpart of a matching class."""
     a, t = dict(ours.named_modules()), dict(theirs.named_modules())
@@ -112,19 +131,25 @@ def _pairs(ours: nn.Module, theirs: tnn.Module, where: str,
         if name not in source or name not in target:
             missing = "the torch module" if name not in t else "the attnlab module"
             found = source.get(name, target.get(name))
-            raise TypeError(f"{path}: {_class(found)} has no counterpart in {missing} "
-                            f"({_class(theirs)} <-> {_class(ours)})")
+            raise TypeError(
+                f"{path}: {_class(found)} has no counterpart in {missing} "
+                f"({_class(theirs)} <-> {_class(ours)})"
+            )
         if (type(a[name]), type(t[name])) not in PAIRS:
-            raise TypeError(f"{path}: {_class(source[name])} is not a module attnlab converts "
-                            f"here (its counterpart would be {_class(target[name])})")
+            raise TypeError(
+                f"{path}: {_class(source[name])} is not a module attnlab converts "
+                f"here (its counterpart would be {_class(target[name])})"
+            )
         out.append((path, a[name], t[name]))
     return out
 
 
 def _no_hooks(module: tnn.Module, path: str) -> None:
     if module._forward_hooks or module._forward_pre_hooks:
-        raise ValueError(f"{path}: has forward hooks, which may change what it computes and "
-                         "attnlab cannot carry; remove them before converting")
+        raise ValueError(
+            f"{path}: has forward hooks, which may change what it computes and "
+            "attnlab cannot carry; remove them before converting"
+        )
 
 
 def _copy_settings(source: Any, target: Any, kind: type, path: str, from_torch: bool) -> None:
@@ -141,13 +166,16 @@ def _state(ours: nn.Module, theirs: tnn.Module, where: str, from_torch: bool) ->
     """The weights, bitwise, through each side's strict load_state_dict."""
     try:
         if from_torch:
-            ours.load_state_dict({k: v.detach().cpu().numpy().copy()
-                                  for k, v in theirs.state_dict().items()})
+            ours.load_state_dict(
+                {k: v.detach().cpu().numpy().copy() for k, v in theirs.state_dict().items()}
+            )
         else:
             theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     except (RuntimeError, ValueError) as e:
-        raise ValueError(f"{where}: the weights of {_class(theirs)} do not fit "
-                         f"{_class(ours)}, a layout attnlab cannot express: {e}") from None
+        raise ValueError(
+            f"{where}: the weights of {_class(theirs)} do not fit "
+            f"{_class(ours)}, a layout attnlab cannot express: {e}"
+        ) from None
 
 
 def carry(source: Any, target: Any, where: str) -> None:

@@ -6,5 +6,11 @@ from attnlab.models.encoder_classifier import EncoderClassifier, EncoderClassifi
 from attnlab.models.gpt import GPT, GPTConfig
 from attnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
-__all__ = ["EncoderClassifier", "EncoderClassifierConfig", "GPT", "GPTConfig", "Seq2Seq",
-           "Seq2SeqConfig"]
+__all__ = [
+    "EncoderClassifier",
+    "EncoderClassifierConfig",
+    "GPT",
+    "GPTConfig",
+    "Seq2Seq",
+    "Seq2SeqConfig",
+]

@@ -1,4 +1,5 @@
-"""What the models share: token embedding plus positions, and the checks of their inputs and configs."""
+"""What the models share: token embedding plus positions, and the checks of their inputs and
+configs."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ POSITIONS = ("learned", "sinusoidal")
 class TokenEmbedding(nn.Module):
     """Token vectors times sqrt(d_model) (Vaswani et al.) plus learned or sinusoidal positions."""
 
-    def __init__(self, vocab_size: int, d_model: int, max_len: int, positions: str,
-                 dropout: float, dtype: Any) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        max_len: int,
+        positions: str,
+        dropout: float,
+        dtype: Any,
+    ) -> None:
         super().__init__()
         if positions not in POSITIONS:
             raise ValueError(f"positions: expected one of {POSITIONS}, got {positions!r}")
@@ -48,8 +56,10 @@ class TokenEmbedding(nn.Module):
 def token_ids(idx: Any, name: str) -> np.ndarray:
     idx = idx.data if isinstance(idx, Tensor) else idx
     if not isinstance(idx, np.ndarray) or idx.ndim != 2 or idx.dtype.kind not in "iu":
-        raise ValueError(f"{name}: expected integer token ids of shape (B, T), got "
-                         f"{getattr(idx, 'dtype', type(idx).__name__)} {getattr(idx, 'shape', '')}")
+        raise ValueError(
+            f"{name}: expected integer token ids of shape (B, T), got "
+            f"{getattr(idx, 'dtype', type(idx).__name__)} {getattr(idx, 'shape', '')}"
+        )
     return idx
 
 
@@ -58,14 +68,17 @@ def key_mask_array(key_mask: Any, shape: tuple[int, int], name: str) -> np.ndarr
         return None
     key_mask = key_mask.data if isinstance(key_mask, Tensor) else key_mask
     if not isinstance(key_mask, np.ndarray) or key_mask.dtype != np.bool_:
-        raise TypeError(f"{name}: expected a bool array (True = real token), got "
-                        f"{getattr(key_mask, 'dtype', type(key_mask).__name__)}")
+        raise TypeError(
+            f"{name}: expected a bool array (True = real token), got "
+            f"{getattr(key_mask, 'dtype', type(key_mask).__name__)}"
+        )
     if key_mask.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {key_mask.shape}")
     return key_mask
 
 
 def check_sizes(config: object, names: tuple[str, ...]) -> None:
-    """Each named field of a model config is an int >= 1; ValueError naming the first that is not."""
+    """Each named field of a model config is an int >= 1; ValueError naming the first that is
+    not."""
     for name in names:
         at_least(getattr(config, name), name, 1)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
-from attnlab.models._embed import POSITIONS, check_sizes, TokenEmbedding, key_mask_array, token_ids
+from attnlab.models._embed import POSITIONS, TokenEmbedding, check_sizes, key_mask_array, token_ids
 from attnlab.tensor import Tensor, cat
 
 _POOLING = ("cls", "mean", "none")
@@ -46,28 +46,63 @@ class EncoderClassifier(nn.Module):
     padding is neither attended to nor pooled.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, *, max_len: int, n_layer: int = 2,
-                 n_head: int = 4, d_model: int = 64, d_ff: int | None = None,
-                 dropout: float = 0.0, pooling: str = "cls", positions: str = "learned",
-                 activation: str = "gelu", dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        max_len: int,
+        n_layer: int = 2,
+        n_head: int = 4,
+        d_model: int = 64,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
+        pooling: str = "cls",
+        positions: str = "learned",
+        activation: str = "gelu",
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
-        c = EncoderClassifierConfig(vocab_size, num_classes, max_len, n_layer, n_head, d_model,
-                                    d_ff, dropout, pooling, positions, activation)
+        c = EncoderClassifierConfig(
+            vocab_size,
+            num_classes,
+            max_len,
+            n_layer,
+            n_head,
+            d_model,
+            d_ff,
+            dropout,
+            pooling,
+            positions,
+            activation,
+        )
         self.config = c
         extra = 1 if c.pooling == "cls" else 0
-        self.embed = TokenEmbedding(c.vocab_size, c.d_model, c.max_len + extra, c.positions,
-                                    c.dropout, dtype)
+        self.embed = TokenEmbedding(
+            c.vocab_size, c.d_model, c.max_len + extra, c.positions, c.dropout, dtype
+        )
         if c.pooling == "cls":
             self.cls_token = nn.Parameter(np.zeros((1, 1, c.d_model), dtype=dtype))
             nn.init.normal_(self.cls_token, 0.0, 0.02)
-        layer = nn.TransformerEncoderLayer(c.d_model, c.n_head, c.d_ff or 4 * c.d_model,
-                                           c.dropout, activation=c.activation, norm_first=True,
-                                           batch_first=True, dtype=dtype)
-        self.encoder = nn.TransformerEncoder(layer, c.n_layer, norm=nn.LayerNorm(c.d_model, dtype=dtype))
+        layer = nn.TransformerEncoderLayer(
+            c.d_model,
+            c.n_head,
+            c.d_ff or 4 * c.d_model,
+            c.dropout,
+            activation=c.activation,
+            norm_first=True,
+            batch_first=True,
+            dtype=dtype,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, c.n_layer, norm=nn.LayerNorm(c.d_model, dtype=dtype)
+        )
         self.head = nn.Linear(c.d_model, c.num_classes, dtype=dtype)
 
     @classmethod
-    def from_config(cls, config: EncoderClassifierConfig, *, dtype: Any = np.float32) -> EncoderClassifier:
+    def from_config(
+        cls, config: EncoderClassifierConfig, *, dtype: Any = np.float32
+    ) -> EncoderClassifier:
         return cls(**asdict(config), dtype=dtype)
 
     def forward(self, idx: np.ndarray | Tensor, key_mask: np.ndarray | None = None) -> Tensor:

@@ -7,8 +7,9 @@ embedding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,8 +65,9 @@ class Block(nn.Module):
         super().__init__()
         self.ln_1 = nn.LayerNorm(c.d_model, dtype=dtype)
         positions = None if c.positions == "learned" else c.positions
-        self.attn = nn.MultiheadAttention(c.d_model, c.n_head, dropout=c.dropout,
-                                          positions=positions, dtype=dtype)
+        self.attn = nn.MultiheadAttention(
+            c.d_model, c.n_head, dropout=c.dropout, positions=positions, dtype=dtype
+        )
         self.dropout = nn.Dropout(c.dropout)
         if c.mlp:
             self.ln_2 = nn.LayerNorm(c.d_model, dtype=dtype)
@@ -77,9 +79,16 @@ class Block(nn.Module):
         # The block as one call into the core (one node of the graph), when its parts are.
         mlp = self.mlp
         fused = fused_forward(
-            x, self.attn, self.ln_1, None if mlp is None else (mlp.c_fc, mlp.gelu, mlp.c_proj),
-            self.ln_2, (self.dropout, None, None if mlp is None else mlp.dropout),
-            norm_first=True, is_causal=True, cache=cache)
+            x,
+            self.attn,
+            self.ln_1,
+            None if mlp is None else (mlp.c_fc, mlp.gelu, mlp.c_proj),
+            self.ln_2,
+            (self.dropout, None, None if mlp is None else mlp.dropout),
+            norm_first=True,
+            is_causal=True,
+            cache=cache,
+        )
         if fused is not None:
             return fused
         x = x + self.dropout(self.attn(self.ln_1(x), is_causal=True, cache=cache))
@@ -97,16 +106,39 @@ class GPT(nn.Module):
     (4, 16, 12)
     """
 
-    def __init__(self, vocab_size: int, block_size: int, *, n_layer: int = 2, n_head: int = 4,
-                 d_model: int = 64, dropout: float = 0.0, positions: str = "learned",
-                 tie_weights: bool = True, mlp: bool = True, d_ff: int | None = None,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        block_size: int,
+        *,
+        n_layer: int = 2,
+        n_head: int = 4,
+        d_model: int = 64,
+        dropout: float = 0.0,
+        positions: str = "learned",
+        tie_weights: bool = True,
+        mlp: bool = True,
+        d_ff: int | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
-        c = GPTConfig(vocab_size, block_size, n_layer, n_head, d_model, dropout, positions,
-                      tie_weights, mlp, d_ff)
+        c = GPTConfig(
+            vocab_size,
+            block_size,
+            n_layer,
+            n_head,
+            d_model,
+            dropout,
+            positions,
+            tie_weights,
+            mlp,
+            d_ff,
+        )
         self.config = c
         self.wte = nn.Embedding(c.vocab_size, c.d_model, dtype=dtype)
-        self.wpe = nn.Embedding(c.block_size, c.d_model, dtype=dtype) if c.positions == "learned" else None
+        self.wpe = (
+            nn.Embedding(c.block_size, c.d_model, dtype=dtype) if c.positions == "learned" else None
+        )
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([Block(c, dtype) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.d_model, dtype=dtype)
@@ -130,8 +162,9 @@ class GPT(nn.Module):
     def from_config(cls, config: GPTConfig, *, dtype: Any = np.float32) -> GPT:
         return cls(**asdict(config), dtype=dtype)
 
-    def forward(self, idx: np.ndarray | Tensor, *,
-                cache: Sequence[nn.KVCache] | None = None) -> Tensor:
+    def forward(
+        self, idx: np.ndarray | Tensor, *, cache: Sequence[nn.KVCache] | None = None
+    ) -> Tensor:
         """Logits (B, T, V) of idx (B, T).
 
         ``cache``: one :class:`~attnlab.nn.KVCache` per block (``model.new_cache()``) holding
@@ -141,8 +174,10 @@ class GPT(nn.Module):
         """
         idx = idx.data if isinstance(idx, Tensor) else idx
         if not isinstance(idx, np.ndarray) or idx.ndim != 2:
-            raise ValueError(f"idx: expected token ids of shape (B, T), got "
-                             f"{getattr(idx, 'shape', type(idx).__name__)}")
+            raise ValueError(
+                f"idx: expected token ids of shape (B, T), got "
+                f"{getattr(idx, 'shape', type(idx).__name__)}"
+            )
         past = 0 if cache is None else self._cached_length(cache)
         t = idx.shape[1]
         if past + t > self.config.block_size:
@@ -161,18 +196,30 @@ class GPT(nn.Module):
         return [nn.KVCache() for _ in self.blocks]
 
     def _cached_length(self, cache: Sequence[nn.KVCache]) -> int:
-        if not isinstance(cache, Sequence) or len(cache) != len(self.blocks) or \
-                not all(isinstance(c, nn.KVCache) for c in cache):
-            raise TypeError(f"cache: expected a sequence of {len(self.blocks)} KVCaches, one per "
-                            f"block (model.new_cache()), got {type(cache).__name__}")
+        if (
+            not isinstance(cache, Sequence)
+            or len(cache) != len(self.blocks)
+            or not all(isinstance(c, nn.KVCache) for c in cache)
+        ):
+            raise TypeError(
+                f"cache: expected a sequence of {len(self.blocks)} KVCaches, one per "
+                f"block (model.new_cache()), got {type(cache).__name__}"
+            )
         lengths = {len(c) for c in cache}
         if len(lengths) != 1:
             raise ValueError(f"cache: its blocks hold different lengths {sorted(lengths)}")
         return lengths.pop()
 
-    def generate(self, idx: np.ndarray, max_new_tokens: int, *, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int | None = None,
-                 use_cache: bool = True) -> np.ndarray:
+    def generate(
+        self,
+        idx: np.ndarray,
+        max_new_tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+    ) -> np.ndarray:
         """Continues each row of ``idx`` (B, T) by ``max_new_tokens`` sampled tokens.
 
         temperature 0 is greedy (argmax); ``top_k`` keeps the k likeliest tokens; the same seed
@@ -186,11 +233,17 @@ class GPT(nn.Module):
         """
         idx = np.asarray(idx)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
-            raise ValueError(f"idx: expected integer token ids of shape (B, T), got {idx.dtype} {idx.shape}")
+            raise ValueError(
+                f"idx: expected integer token ids of shape (B, T), got {idx.dtype} {idx.shape}"
+            )
         max_new_tokens = index(max_new_tokens, "max_new_tokens")
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens: expected an int >= 0, got {max_new_tokens}")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or temperature < 0
+        ):
             raise ValueError(f"temperature: expected a number >= 0, got {temperature!r}")
         if top_k is not None:
             top_k = index(top_k, "top_k")
@@ -208,7 +261,7 @@ class GPT(nn.Module):
                 for _ in range(max_new_tokens):
                     if cache is not None and out.shape[1] <= block_size:
                         # The tokens the cache has not seen yet: the prompt, then one a step.
-                        logits = self(out[:, len(cache[0]):], cache=cache).data[:, -1, :]  # (B, V)
+                        logits = self(out[:, len(cache[0]) :], cache=cache).data[:, -1, :]  # (B, V)
                     else:
                         logits = self(out[:, -block_size:]).data[:, -1, :]
                     token = _sample(logits, temperature, top_k, rng)[:, None]  # (B, 1)
@@ -218,8 +271,9 @@ class GPT(nn.Module):
         return out
 
 
-def _sample(logits: np.ndarray, temperature: float, top_k: int | None,
-            rng: np.random.Generator) -> np.ndarray:
+def _sample(
+    logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
+) -> np.ndarray:
     """One token id per row of logits (B, V)."""
     if temperature == 0:
         return logits.argmax(axis=-1)

@@ -19,16 +19,24 @@ class Embedding(Module):
     """weight (num_embeddings, embedding_dim) ~ N(0, 1); the padding row starts at zero and
     gets no gradient."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 *, dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         self.num_embeddings = features(num_embeddings, "num_embeddings")
         self.embedding_dim = features(embedding_dim, "embedding_dim")
         if padding_idx is not None:
             padding_idx = index(padding_idx, "padding_idx")
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(f"padding_idx: expected an int in [{-self.num_embeddings}, "
-                                 f"{self.num_embeddings}), got {padding_idx}")
+                raise ValueError(
+                    f"padding_idx: expected an int in [{-self.num_embeddings}, "
+                    f"{self.num_embeddings}), got {padding_idx}"
+                )
             padding_idx %= self.num_embeddings
         self.padding_idx = padding_idx
         self.weight = Parameter(init.empty((self.num_embeddings, self.embedding_dim), dtype))

@@ -5,7 +5,8 @@ registration order, the stacks' layer copies, and the check that layers are batc
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from attnlab import functional as F
 from attnlab._allocation import reserve
@@ -39,27 +40,42 @@ def activation_module(activation: str | Callable[[Tensor], Tensor]) -> Module | 
     if activation == "swiglu":
         return SwiGLU()
     if isinstance(activation, str) or not callable(activation):
-        raise ValueError(f"activation: expected one of {_ACTIVATIONS} or a callable, got {activation!r}")
+        raise ValueError(
+            f"activation: expected one of {_ACTIVATIONS} or a callable, got {activation!r}"
+        )
     return activation
 
 
 def check_batch_first(batch_first: Any) -> None:
     if batch_first is not True:
-        raise ValueError("batch_first: attnlab is batch-first everywhere, (B, L, C); only "
-                         f"batch_first=True is accepted, got {batch_first!r} (transpose "
-                         "seq-first inputs with x.transpose(0, 1))")
+        raise ValueError(
+            "batch_first: attnlab is batch-first everywhere, (B, L, C); only "
+            f"batch_first=True is accepted, got {batch_first!r} (transpose "
+            "seq-first inputs with x.transpose(0, 1))"
+        )
 
 
-def add_feed_forward(layer: Module, blocks: int, d_model: int, dim_feedforward: int,
-                     dropout: float, activation: str | Callable, layer_norm_eps: float,
-                     norm_first: bool, bias: bool, dtype: Any) -> None:
+def add_feed_forward(
+    layer: Module,
+    blocks: int,
+    d_model: int,
+    dim_feedforward: int,
+    dropout: float,
+    activation: str | Callable,
+    layer_norm_eps: float,
+    norm_first: bool,
+    bias: bool,
+    dtype: Any,
+) -> None:
     """Registers on ``layer``, as torch does after its attention: linear1, dropout, linear2,
     norm1..norm<blocks>, dropout1..dropout<blocks>, and sets norm_first and activation. For
     swiglu, linear1 gives 2 * dim_feedforward features, [gate | value]."""
     dim_feedforward = positive_int(dim_feedforward, "dim_feedforward")
     layer_norm_eps = positive(layer_norm_eps, "layer_norm_eps")
     swiglu = isinstance(activation, str) and activation == "swiglu"
-    layer.linear1 = Linear(d_model, 2 * dim_feedforward if swiglu else dim_feedforward, bias, dtype=dtype)
+    layer.linear1 = Linear(
+        d_model, 2 * dim_feedforward if swiglu else dim_feedforward, bias, dtype=dtype
+    )
     layer.dropout = Dropout(dropout)
     layer.linear2 = Linear(dim_feedforward, d_model, bias, dtype=dtype)
     layer.norm_first = flag(norm_first, "norm_first")

@@ -37,12 +37,20 @@ from attnlab.nn.positional import ALiBi, RotaryEmbedding
 from attnlab.tensor import Tensor, cat
 
 
-def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
-                  feed_forward: tuple[Linear, Module, Linear] | None, norm2: LayerNorm | None,
-                  dropouts: tuple[Dropout | None, Dropout | None, Dropout | None], *,
-                  norm_first: bool, mask: Any = None,
-                  key_mask: Any = None, is_causal: bool = False,
-                  cache: KVCache | None = None) -> Tensor | None:
+def fused_forward(
+    x: Any,
+    attn: MultiheadAttention,
+    norm1: LayerNorm,
+    feed_forward: tuple[Linear, Module, Linear] | None,
+    norm2: LayerNorm | None,
+    dropouts: tuple[Dropout | None, Dropout | None, Dropout | None],
+    *,
+    norm_first: bool,
+    mask: Any = None,
+    key_mask: Any = None,
+    is_causal: bool = False,
+    cache: KVCache | None = None,
+) -> Tensor | None:
     """The layer's output Tensor (B, L, C) of x (a node of the graph when x or a parameter
     requires grad and grad is enabled), or None when this layer or call needs the Python
     composition.
@@ -56,12 +64,18 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
     """
     data = x.data if isinstance(x, Tensor) else x
     dtype = attn.out_proj.weight.dtype
-    if not isinstance(data, np.ndarray) or data.dtype != dtype or data.ndim != 3 \
-            or data.shape[2] != attn.embed_dim:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != dtype
+        or data.ndim != 3
+        or data.shape[2] != attn.embed_dim
+    ):
         return None  # the composition raises the error
     modules = [attn, norm1, norm2] + (list(feed_forward) if feed_forward else [])
-    graph = is_grad_enabled() and (getattr(x, "requires_grad", False) or any(
-        p.requires_grad for m in modules if m is not None for p in m.parameters()))
+    graph = is_grad_enabled() and (
+        getattr(x, "requires_grad", False)
+        or any(p.requires_grad for m in modules if m is not None for p in m.parameters())
+    )
     if graph and cache is not None:
         return None
     options = _options(attn, norm1, feed_forward, norm2, norm_first, is_causal)
@@ -82,8 +96,11 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
     if cache is not None:
         if cache.keys is not None:
             past_keys, past_values = cache.keys, cache.values
-            if past_keys.shape[:2] != (b, hkv) or past_keys.shape[3] != d \
-                    or past_keys.dtype != dtype:
+            if (
+                past_keys.shape[:2] != (b, hkv)
+                or past_keys.shape[3] != d
+                or past_keys.dtype != dtype
+            ):
                 return None  # KVCache.extend raises the error
         keys, values = (empty((b, hkv, lk, d), dtype) for _ in range(2))
     _draw_dropout_seeds(options, attn, dropouts)
@@ -93,14 +110,22 @@ def fused_forward(x: Any, attn: MultiheadAttention, norm1: LayerNorm,
     alibi = attn.positions.slopes if isinstance(attn.positions, ALiBi) else None
     attention = dict(options=options, heads=h, kv_heads=hkv, mask=mask, alibi_slopes=alibi)
     if graph:
-        out = _EncoderLayer.apply(x, *params.values(), names=tuple(params), attention=attention,
-                                  weights=weights)
+        out = _EncoderLayer.apply(
+            x, *params.values(), names=tuple(params), attention=attention, weights=weights
+        )
     else:
         out = Tensor(empty(data.shape, dtype))
         _core.encoder_layer_forward(
-            contiguous(data), **{k: _array(p) for k, p in params.items()}, **attention,
-            past_keys=past_keys, past_values=past_values, keys=keys, values=values,
-            weights=weights, out=out.data)
+            contiguous(data),
+            **{k: _array(p) for k, p in params.items()},
+            **attention,
+            past_keys=past_keys,
+            past_values=past_values,
+            keys=keys,
+            values=values,
+            weights=weights,
+            out=out.data,
+        )
     if cache is not None:
         cache.keys, cache.values = keys, values
     if takers:
@@ -118,17 +143,21 @@ class _EncoderLayer(Function):
         ctx.x, ctx.attention = contiguous(x), attention
         ctx.params = {name: None if p is None else contiguous(p) for name, p in zip(names, params)}
         out = empty(x.shape, x.dtype)
-        ctx.saved = _core.encoder_layer_forward(ctx.x, **ctx.params, **attention, weights=weights,
-                                                out=out, training=True)
+        ctx.saved = _core.encoder_layer_forward(
+            ctx.x, **ctx.params, **attention, weights=weights, out=out, training=True
+        )
         return out
 
     def backward(ctx, g):
         need_x, *need = ctx.needs_input_grad
         dx = empty(ctx.x.shape, ctx.x.dtype) if need_x else None
-        grads = {f"d_{name}": empty(p.shape, p.dtype) if wanted else None
-                 for (name, p), wanted in zip(ctx.params.items(), need)}
-        _core.encoder_layer_backward(ctx.saved, ctx.x, contiguous(g), **ctx.params,
-                                     **ctx.attention, dx=dx, **grads)
+        grads = {
+            f"d_{name}": empty(p.shape, p.dtype) if wanted else None
+            for (name, p), wanted in zip(ctx.params.items(), need)
+        }
+        _core.encoder_layer_backward(
+            ctx.saved, ctx.x, contiguous(g), **ctx.params, **ctx.attention, dx=dx, **grads
+        )
         return (dx, *grads.values())
 
 
@@ -136,13 +165,18 @@ def _array(p: Tensor | None) -> np.ndarray | None:
     return None if p is None else contiguous(p.data)
 
 
-def _draw_dropout_seeds(options: _core.EncoderLayerOptions, attn: MultiheadAttention,
-                        dropouts: tuple[Dropout | None, ...]) -> None:
+def _draw_dropout_seeds(
+    options: _core.EncoderLayerOptions,
+    attn: MultiheadAttention,
+    dropouts: tuple[Dropout | None, ...],
+) -> None:
     """Each dropout that applies (a module in training mode with p > 0) and its seed, drawn
     from al.manual_seed's generator in the order the composition draws them."""
     sites = [("attention_dropout", attn.training, attn.dropout)]
-    sites += [(name, m is not None and m.training, 0.0 if m is None else m.p)
-              for name, m in zip(("dropout1", "dropout", "dropout2"), dropouts)]
+    sites += [
+        (name, m is not None and m.training, 0.0 if m is None else m.p)
+        for name, m in zip(("dropout1", "dropout", "dropout2"), dropouts)
+    ]
     for name, training, p in sites:
         if training and p > 0:
             option = _core.DropoutOption()
@@ -156,28 +190,49 @@ def _plain(module: Any, *classes: type) -> bool:
     return type(module) in classes and "forward" not in module.__dict__
 
 
-def _options(attn: MultiheadAttention, norm1: LayerNorm, feed_forward, norm2,
-             norm_first: bool, is_causal: bool) -> _core.EncoderLayerOptions | None:
+def _options(
+    attn: MultiheadAttention,
+    norm1: LayerNorm,
+    feed_forward,
+    norm2,
+    norm_first: bool,
+    is_causal: bool,
+) -> _core.EncoderLayerOptions | None:
     """The core's options for these parts, or None when one of them is not the core's."""
     c = attn.embed_dim
-    if not (_plain(attn, MultiheadAttention) and _plain(attn.out_proj, Linear)) \
-            or attn.bias_k is not None or attn.add_zero_attn or attn._head_mask is not None \
-            or attn.kdim != c or attn.vdim != c:
+    if (
+        not (_plain(attn, MultiheadAttention) and _plain(attn.out_proj, Linear))
+        or attn.bias_k is not None
+        or attn.add_zero_attn
+        or attn._head_mask is not None
+        or attn.kdim != c
+        or attn.vdim != c
+    ):
         return None
     positions = attn.positions
-    if not (positions is None
-            or _plain(positions, ALiBi) and positions.num_heads == attn.num_heads
-            or _plain(positions, RotaryEmbedding) and positions.dim == attn.head_dim):
+    if not (
+        positions is None
+        or _plain(positions, ALiBi)
+        and positions.num_heads == attn.num_heads
+        or _plain(positions, RotaryEmbedding)
+        and positions.dim == attn.head_dim
+    ):
         return None
     norms = [norm1] + ([norm2] if feed_forward else [])
-    if not all(_plain(n, LayerNorm) and n.normalized_shape == (c,)
-               and isinstance(n.eps, (int, float)) and 0 < n.eps < float("inf") for n in norms):
+    if not all(
+        _plain(n, LayerNorm)
+        and n.normalized_shape == (c,)
+        and isinstance(n.eps, (int, float))
+        and 0 < n.eps < float("inf")
+        for n in norms
+    ):
         return None
     options = _core.EncoderLayerOptions()
     if feed_forward:
         linear1, activation, linear2 = feed_forward
-        if not (_plain(linear1, Linear) and _plain(linear2, Linear)
-                and _plain(activation, ReLU, GELU)):
+        if not (
+            _plain(linear1, Linear) and _plain(linear2, Linear) and _plain(activation, ReLU, GELU)
+        ):
             return None
         if type(activation) is ReLU:
             options.activation = "relu"
@@ -190,7 +245,10 @@ def _options(attn: MultiheadAttention, norm1: LayerNorm, feed_forward, norm2,
     if isinstance(positions, RotaryEmbedding):
         rope = _core.RopeOptions()
         rope.rotary_dim, rope.interleaved, rope.base = (
-            positions.rotary_dim, positions.interleaved, positions.base)
+            positions.rotary_dim,
+            positions.interleaved,
+            positions.base,
+        )
         options.rotary, options.rope = True, rope
     return options
 
@@ -200,12 +258,22 @@ def _parameters(attn: MultiheadAttention, norm1: LayerNorm, feed_forward, norm2)
     in_proj = attn.in_proj_weight
     if in_proj is None:  # grouped-query heads: the three weights packed for one product
         in_proj = cat([attn.q_proj_weight, attn.k_proj_weight, attn.v_proj_weight])
-    params = dict(in_proj_weight=in_proj, in_proj_bias=attn.in_proj_bias,
-                  out_proj_weight=attn.out_proj.weight, out_proj_bias=attn.out_proj.bias,
-                  norm1_weight=norm1.weight, norm1_bias=norm1.bias)
+    params = dict(
+        in_proj_weight=in_proj,
+        in_proj_bias=attn.in_proj_bias,
+        out_proj_weight=attn.out_proj.weight,
+        out_proj_bias=attn.out_proj.bias,
+        norm1_weight=norm1.weight,
+        norm1_bias=norm1.bias,
+    )
     if feed_forward:
         linear1, _, linear2 = feed_forward
-        params.update(linear1_weight=linear1.weight, linear1_bias=linear1.bias,
-                      linear2_weight=linear2.weight, linear2_bias=linear2.bias,
-                      norm2_weight=norm2.weight, norm2_bias=norm2.bias)
+        params.update(
+            linear1_weight=linear1.weight,
+            linear1_bias=linear1.bias,
+            linear2_weight=linear2.weight,
+            linear2_bias=linear2.bias,
+            norm2_weight=norm2.weight,
+            norm2_bias=norm2.bias,
+        )
     return params

@@ -32,11 +32,16 @@ class KVCache:
         """Appends this call's k (B, Hkv, Lnew, D) and v (B, Hkv, Lnew, Dv); returns every
         key and value, the cached ones first (B, Hkv, L + Lnew, D)."""
         if self.keys is not None:
-            if k.shape[:2] != self.keys.shape[:2] or k.shape[3] != self.keys.shape[3] \
-                    or k.dtype != self.keys.dtype:
-                raise ValueError(f"cache: holds keys {self.keys.dtype} {self.keys.shape}, which "
-                                 f"keys {k.dtype} {k.shape} cannot follow (another batch, "
-                                 "layer or dtype: use a new KVCache)")
+            if (
+                k.shape[:2] != self.keys.shape[:2]
+                or k.shape[3] != self.keys.shape[3]
+                or k.dtype != self.keys.dtype
+            ):
+                raise ValueError(
+                    f"cache: holds keys {self.keys.dtype} {self.keys.shape}, which "
+                    f"keys {k.dtype} {k.shape} cannot follow (another batch, "
+                    "layer or dtype: use a new KVCache)"
+                )
             k = cat([Tensor(self.keys), k], axis=2)  # (B, Hkv, L + Lnew, D)
             v = cat([Tensor(self.values), v], axis=2)
         self.keys, self.values = k.data, v.data

@@ -24,8 +24,9 @@ def features(n: object, name: str) -> int:
 class Linear(Module):
     """y = x @ weight.T + bias, weight (out_features, in_features) as in torch.nn.Linear."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, *, dtype: Any = np.float32
+    ) -> None:
         super().__init__()
         self.in_features = features(in_features, "in_features")
         self.out_features = features(out_features, "out_features")
@@ -43,7 +44,10 @@ class Linear(Module):
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Identity(Module):

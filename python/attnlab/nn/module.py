@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, Mapping, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -66,7 +67,9 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
         if "_parameters" not in d:
-            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before setting {name!r}")
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before setting {name!r}"
+            )
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
             buffers.pop(name, None), modules.pop(name, None), d.pop(name, None)
@@ -77,8 +80,10 @@ class Module:
         elif name in params or name in modules:
             if value is not None:
                 kind = "Parameter" if name in params else "Module"
-                raise TypeError(f"{name}: cannot assign a {type(value).__name__} where a {kind} "
-                                f"is registered (expected a {kind} or None)")
+                raise TypeError(
+                    f"{name}: cannot assign a {type(value).__name__} where a {kind} "
+                    f"is registered (expected a {kind} or None)"
+                )
             (params if name in params else modules)[name] = None
         elif name in buffers:
             buffers[name] = None if value is None else _buffer_value(value, name)
@@ -104,7 +109,9 @@ class Module:
             raise TypeError(f"{name}: expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
 
-    def register_buffer(self, name: str, value: np.ndarray | Tensor | None, persistent: bool = True) -> None:
+    def register_buffer(
+        self, name: str, value: np.ndarray | Tensor | None, persistent: bool = True
+    ) -> None:
         """A state array that is not learned (a positional table, a mask): saved in
         ``state_dict`` when persistent, converted by ``double()``/``float()`` when float."""
         if not isinstance(name, str) or not name or "." in name:
@@ -138,8 +145,11 @@ class Module:
                 continue
             seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()
-                        if m is not None]
+            children = [
+                (f"{name}.{n}" if name else n, m)
+                for n, m in module._modules.items()
+                if m is not None
+            ]
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
@@ -168,7 +178,9 @@ class Module:
                 seen.add(id(value))
                 yield (f"{module_name}.{name}" if module_name else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter); a parameter shared by two modules (tied weights) once."""
         return self._named_members("_parameters", prefix, recurse)
 
@@ -176,7 +188,9 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, np.ndarray]]:
         return self._named_members("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
@@ -265,14 +279,18 @@ class Module:
             out[key] = (value.data if isinstance(value, Tensor) else value).copy()
         return out
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
         """Copies arrays into the parameters and buffers in place (optimizers keep working).
 
         Shapes and dtypes must match exactly (no silent casts). With ``strict`` (default), any
         missing or unexpected key is an error too. One ValueError names every problem.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
+            raise TypeError(
+                f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
+            )
         targets = {key: (module, name, table) for key, module, name, table in self._state_entries()}
         problems = []
         missing = [k for k in targets if k not in state_dict]
@@ -291,10 +309,14 @@ class Module:
             if not isinstance(array, np.ndarray):
                 problems.append(f"{key!r}: expected an ndarray, got {type(value).__name__}")
             elif array.shape != current.shape:
-                problems.append(f"{key!r}: shape {array.shape} does not match the module's {current.shape}")
+                problems.append(
+                    f"{key!r}: shape {array.shape} does not match the module's {current.shape}"
+                )
             elif array.dtype != current.dtype:
-                problems.append(f"{key!r}: dtype {array.dtype} does not match the module's "
-                                f"{current.dtype} (convert the module with .double()/.float(), or the arrays)")
+                problems.append(
+                    f"{key!r}: dtype {array.dtype} does not match the module's "
+                    f"{current.dtype} (convert the module with .double()/.float(), or the arrays)"
+                )
             else:
                 values[key] = array
         if problems:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,15 +24,28 @@ def _normalized(shape: int | Sequence[int]) -> tuple[int, ...]:
 class LayerNorm(Module):
     """As torch.nn.LayerNorm: weight 1 and bias 0, biased variance, eps 1e-5."""
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True, *, dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         self.normalized_shape = _normalized(normalized_shape)
         self.eps = positive(eps, "eps")
         self.elementwise_affine = flag(elementwise_affine, "elementwise_affine")
         bias = flag(bias, "bias")
-        self.weight = Parameter(init.empty(self.normalized_shape, dtype)) if elementwise_affine else None
-        self.bias = Parameter(init.empty(self.normalized_shape, dtype)) if elementwise_affine and bias else None
+        self.weight = (
+            Parameter(init.empty(self.normalized_shape, dtype)) if elementwise_affine else None
+        )
+        self.bias = (
+            Parameter(init.empty(self.normalized_shape, dtype))
+            if elementwise_affine and bias
+            else None
+        )
         for name in ("weight", "bias"):
             if getattr(self, name) is None:
                 self.register_parameter(name, None)
@@ -47,15 +61,23 @@ class LayerNorm(Module):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
 
 
 class RMSNorm(Module):
     """As torch.nn.RMSNorm: x / sqrt(mean(x^2) + eps) * weight; eps None = the dtype's
     machine epsilon."""
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
-                 elementwise_affine: bool = True, *, dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         self.normalized_shape = _normalized(normalized_shape)
         self.eps = None if eps is None else positive(eps, "eps")
@@ -70,4 +92,6 @@ class RMSNorm(Module):
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )

@@ -35,18 +35,22 @@ def _offset(offset: object) -> int:
     return offset
 
 
-def _positions(x: Tensor | np.ndarray, dim: int, offset: object, max_len: int,
-               what: str) -> tuple[int, int]:
+def _positions(
+    x: Tensor | np.ndarray, dim: int, offset: object, max_len: int, what: str
+) -> tuple[int, int]:
     """(offset, L) of x (..., L, C), checked against the table's C and max_len."""
     if x.ndim < 2:
         raise ValueError(f"x: expected (B, L, C) or (L, C), got shape {x.shape}")
     if x.shape[-1] != dim:
-        raise ValueError(f"x: axis -1 (C) has size {x.shape[-1]}, expected {what}={dim} "
-                         f"(shape {x.shape})")
+        raise ValueError(
+            f"x: axis -1 (C) has size {x.shape[-1]}, expected {what}={dim} (shape {x.shape})"
+        )
     offset, length = _offset(offset), x.shape[-2]
     if offset + length > max_len:
-        raise ValueError(f"x: positions {offset}..{offset + length - 1} reach past max_len="
-                         f"{max_len} (the table's length); build the module with a larger max_len")
+        raise ValueError(
+            f"x: positions {offset}..{offset + length - 1} reach past max_len="
+            f"{max_len} (the table's length); build the module with a larger max_len"
+        )
     return offset, length
 
 
@@ -61,20 +65,22 @@ class SinusoidalPositionalEncoding(Module):
     convert it. Angles are computed in float64 and rounded once.
     """
 
-    def __init__(self, d_model: int, max_len: int = 5000, *, base: float = 10000.0,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self, d_model: int, max_len: int = 5000, *, base: float = 10000.0, dtype: Any = np.float32
+    ) -> None:
         super().__init__()
         self.d_model = features(d_model, "d_model")
         self.max_len = features(max_len, "max_len")
         self.base = positive(base, "base")
         reserve((self.max_len, self.d_model), what="a position table")
-        table = F.sinusoidal_positional_encoding(self.max_len, self.d_model, base=self.base,
-                                                 dtype=dtype)
+        table = F.sinusoidal_positional_encoding(
+            self.max_len, self.d_model, base=self.base, dtype=dtype
+        )
         self.register_buffer("pe", table, persistent=False)
 
     def forward(self, x: Tensor, *, offset: int = 0) -> Tensor:
         start, length = _positions(x, self.d_model, offset, self.max_len, "d_model")
-        return x + self.pe[start:start + length]  # (B, L, C) + (L, C)
+        return x + self.pe[start : start + length]  # (B, L, C) + (L, C)
 
     def extra_repr(self) -> str:
         return f"{self.d_model}, max_len={self.max_len}"
@@ -93,9 +99,10 @@ class LearnedPositionalEmbedding(Module):
         init.normal_(self.weight)
 
     def forward(self, x: Tensor, *, offset: int = 0) -> Tensor:
-        start, length = _positions(x, self.embedding_dim, offset, self.max_positions,
-                                   "embedding_dim")
-        return x + self.weight[start:start + length]  # (B, L, C) + (L, C)
+        start, length = _positions(
+            x, self.embedding_dim, offset, self.max_positions, "embedding_dim"
+        )
+        return x + self.weight[start : start + length]  # (B, L, C) + (L, C)
 
     def extra_repr(self) -> str:
         return f"{self.max_positions}, {self.embedding_dim}"
@@ -106,46 +113,61 @@ class RotaryEmbedding(Module):
     ``base``, ``rotary_dim`` (features turned, default dim), ``interleaved`` pairs. No
     parameters or buffers (the kernel computes the angles in float64)."""
 
-    def __init__(self, dim: int, *, base: float = 10000.0, rotary_dim: int | None = None,
-                 interleaved: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        base: float = 10000.0,
+        rotary_dim: int | None = None,
+        interleaved: bool = False,
+    ) -> None:
         super().__init__()
         self.dim = features(dim, "dim")
         self.base = positive(base, "base")
         rotary_dim = self.dim if rotary_dim is None else features(rotary_dim, "rotary_dim")
         if rotary_dim % 2 or rotary_dim > self.dim:
-            raise ValueError(f"rotary_dim: expected an even int <= dim={self.dim}, got {rotary_dim}")
+            raise ValueError(
+                f"rotary_dim: expected an even int <= dim={self.dim}, got {rotary_dim}"
+            )
         self.rotary_dim = rotary_dim
         self.interleaved = flag(interleaved, "interleaved")
 
     def rotate(self, x: Tensor, *, offset: int = 0) -> Tensor:
         """x (..., L, D) turned as the tokens at positions offset, ..., offset + L - 1."""
         if x.ndim < 2 or x.shape[-1] != self.dim:
-            raise ValueError(f"x: expected (..., L, D) with D = dim = {self.dim}, got shape {x.shape}")
+            raise ValueError(
+                f"x: expected (..., L, D) with D = dim = {self.dim}, got shape {x.shape}"
+            )
         offset = _offset(offset)
         positions = np.arange(offset, offset + x.shape[-2]) if offset else None
-        return F.rope(x, positions, base=self.base, rotary_dim=self.rotary_dim,
-                      interleaved=self.interleaved)
+        return F.rope(
+            x, positions, base=self.base, rotary_dim=self.rotary_dim, interleaved=self.interleaved
+        )
 
     def forward(self, q: Tensor, k: Tensor, *, offset: int = 0) -> tuple[Tensor, Tensor]:
         """q and k, both starting at position ``offset``."""
         return self.rotate(q, offset=offset), self.rotate(k, offset=offset)
 
-    def attention_inputs(self, q: Tensor, k: Tensor, *,
-                         past: int = 0) -> tuple[Tensor, Tensor, dict]:
+    def attention_inputs(
+        self, q: Tensor, k: Tensor, *, past: int = 0
+    ) -> tuple[Tensor, Tensor, dict]:
         q, k = self(q, k, offset=past)
         return q, k, {}
 
     def extra_repr(self) -> str:
-        return (f"{self.dim}, base={self.base}, rotary_dim={self.rotary_dim}, "
-                f"interleaved={self.interleaved}")
+        return (
+            f"{self.dim}, base={self.base}, rotary_dim={self.rotary_dim}, "
+            f"interleaved={self.interleaved}"
+        )
 
 
 class ScoreTerms(Module):
     """A relative encoding that only adds to the scores (ALiBi, T5): its kernel arguments
     depend on the sizes, never on q or k."""
 
-    def attention_inputs(self, q: Tensor, k: Tensor, *,
-                         past: int = 0) -> tuple[Tensor, Tensor, dict]:
+    def attention_inputs(
+        self, q: Tensor, k: Tensor, *, past: int = 0
+    ) -> tuple[Tensor, Tensor, dict]:
         return q, k, self.score_terms(q.shape[1], q.shape[2], past + k.shape[2], past=past)
 
     def score_terms(self, heads: int, lq: int, lk: int, *, past: int = 0) -> dict:
@@ -177,8 +199,9 @@ class ALiBi(ScoreTerms):
         """What the kernel adds to the scores of ``heads`` heads: ``alibi_slopes`` (the
         kernel's alignment of the queries places them, whatever ``past``)."""
         if heads != self.num_heads:
-            raise ValueError(f"q: axis 1 (H) has size {heads}, expected ALiBi's "
-                             f"num_heads={self.num_heads}")
+            raise ValueError(
+                f"q: axis 1 (H) has size {heads}, expected ALiBi's num_heads={self.num_heads}"
+            )
         return {"alibi_slopes": self.slopes}
 
     def extra_repr(self) -> str:
@@ -193,24 +216,40 @@ class RelativePositionBias(ScoreTerms):
     F.relative_position_bias so that the table gets gradients. The table starts ~ N(0, 1)
     (torch.nn.Embedding's default)."""
 
-    def __init__(self, num_heads: int, num_buckets: int = 32, max_distance: int = 128,
-                 bidirectional: bool = True, *, dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        num_heads: int,
+        num_buckets: int = 32,
+        max_distance: int = 128,
+        bidirectional: bool = True,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         self.num_heads = features(num_heads, "num_heads")
         self.num_buckets = features(num_buckets, "num_buckets")
         self.max_distance = features(max_distance, "max_distance")
         self.bidirectional = flag(bidirectional, "bidirectional")
-        F.relative_position_bucket(1, 1, num_buckets=self.num_buckets,  # checks the options now
-                                   max_distance=self.max_distance, bidirectional=self.bidirectional)
+        F.relative_position_bucket(
+            1,
+            1,
+            num_buckets=self.num_buckets,  # checks the options now
+            max_distance=self.max_distance,
+            bidirectional=self.bidirectional,
+        )
         self.relative_attention_bias = Embedding(self.num_buckets, self.num_heads, dtype=dtype)
         self._buckets: tuple[tuple[int, int], np.ndarray] | None = None
 
     def buckets(self, lq: int, lk: int) -> np.ndarray:
         """(Lq, Lk) int64 bucket of each (query, key) pair; the last sizes' are kept."""
         if self._buckets is None or self._buckets[0] != (lq, lk):
-            b = F.relative_position_bucket(lq, lk, num_buckets=self.num_buckets,
-                                           max_distance=self.max_distance,
-                                           bidirectional=self.bidirectional)
+            b = F.relative_position_bucket(
+                lq,
+                lk,
+                num_buckets=self.num_buckets,
+                max_distance=self.max_distance,
+                bidirectional=self.bidirectional,
+            )
             self._buckets = (lq, lk), b
         return self._buckets[1]
 
@@ -221,10 +260,14 @@ class RelativePositionBias(ScoreTerms):
         """What the kernel adds to the scores of ``heads`` heads: the (H, Lq, Lk) ``bias``,
         the rows of queries past, ..., past + lq - 1."""
         if heads != self.num_heads:
-            raise ValueError(f"q: axis 1 (H) has size {heads}, expected "
-                             f"RelativePositionBias's num_heads={self.num_heads}")
+            raise ValueError(
+                f"q: axis 1 (H) has size {heads}, expected "
+                f"RelativePositionBias's num_heads={self.num_heads}"
+            )
         return {"bias": self(past + lq, lk)[:, past:] if past else self(lq, lk)}
 
     def extra_repr(self) -> str:
-        return (f"{self.num_heads}, num_buckets={self.num_buckets}, max_distance="
-                f"{self.max_distance}, bidirectional={self.bidirectional}")
+        return (
+            f"{self.num_heads}, num_buckets={self.num_buckets}, max_distance="
+            f"{self.max_distance}, bidirectional={self.bidirectional}"
+        )

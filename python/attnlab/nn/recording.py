@@ -15,8 +15,7 @@ reads) copies the queries and keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -36,8 +35,15 @@ class RecordsAttention:
             return ()
         return tuple(r for r in self._attention_recorders if r._takes(self))
 
-    def _record(self, takers: tuple[AttentionRecord, ...], weights: np.ndarray, out: Tensor,
-                value: np.ndarray, query: np.ndarray, key: np.ndarray) -> None:
+    def _record(
+        self,
+        takers: tuple[AttentionRecord, ...],
+        weights: np.ndarray,
+        out: Tensor,
+        value: np.ndarray,
+        query: np.ndarray,
+        key: np.ndarray,
+    ) -> None:
         """weights (B, H, Lq, Lk); out (B, H, Lq, Dv), the kernel's output A V before any
         dropout; value (B, Hkv, Lk, Dv), the values it weighed (extra keys included); query
         (B, H, Lq, D) and key (B, Hkv, Lk, D), what the kernel scored (after rotary
@@ -59,8 +65,9 @@ class AttentionRecord(Mapping):
     With ``qk=True``, ``qk(name)`` gives the queries and keys the kernel scored.
     """
 
-    def __init__(self, model: Module, every: int, *, keep_outputs: bool = False,
-                 qk: bool = False) -> None:
+    def __init__(
+        self, model: Module, every: int, *, keep_outputs: bool = False, qk: bool = False
+    ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"model: expected an attnlab.nn.Module, got {type(model).__name__}")
         every = index(every, "every")
@@ -69,8 +76,9 @@ class AttentionRecord(Mapping):
         self.every = every
         self.keep_outputs = flag(keep_outputs, "keep_outputs")
         self.keeps_qk = flag(qk, "qk")
-        self._names = {id(m): name for name, m in model.named_modules()
-                       if isinstance(m, RecordsAttention)}
+        self._names = {
+            id(m): name for name, m in model.named_modules() if isinstance(m, RecordsAttention)
+        }
         if not self._names:
             raise ValueError(f"model: {type(model).__name__} has no attention module to record")
         self._modules = [m for _, m in model.named_modules() if id(m) in self._names]
@@ -88,8 +96,15 @@ class AttentionRecord(Mapping):
         self._calls[key] = calls + 1
         return calls % self.every == 0
 
-    def _put(self, module: RecordsAttention, weights: np.ndarray, out: Tensor,
-             value: np.ndarray, query: np.ndarray, key: np.ndarray) -> None:
+    def _put(
+        self,
+        module: RecordsAttention,
+        weights: np.ndarray,
+        out: Tensor,
+        value: np.ndarray,
+        query: np.ndarray,
+        key: np.ndarray,
+    ) -> None:
         name = self._names[id(module)]
         self._history.setdefault(name, []).append(weights)
         if self.keeps_qk:  # copies: the kernel's inputs may be views of a packed projection

@@ -3,7 +3,8 @@ computation, batch-first."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,21 +28,55 @@ class TransformerEncoderLayer(Module):
     Only ``batch_first=True``: every attnlab module takes (B, L, C).
     """
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation: str | Callable[[Tensor], Tensor] = "relu", layer_norm_eps: float = 1e-5,
-                 batch_first: bool = True, norm_first: bool = False, bias: bool = True, *,
-                 num_kv_heads: int | None = None, positions: Module | str | None = None,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = True,
+        norm_first: bool = False,
+        bias: bool = True,
+        *,
+        num_kv_heads: int | None = None,
+        positions: Module | str | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         check_batch_first(batch_first)
         head_counts(d_model, nhead, num_kv_heads, names=("d_model", "nhead"))
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            num_kv_heads=num_kv_heads, positions=positions, dtype=dtype)
-        add_feed_forward(self, 2, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
-                         norm_first, bias, dtype)
+        self.self_attn = MultiheadAttention(
+            d_model,
+            nhead,
+            dropout=dropout,
+            bias=bias,
+            num_kv_heads=num_kv_heads,
+            positions=positions,
+            dtype=dtype,
+        )
+        add_feed_forward(
+            self,
+            2,
+            d_model,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            norm_first,
+            bias,
+            dtype,
+        )
 
-    def forward(self, src: Tensor, *, mask: np.ndarray | None = None,
-                key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
+    def forward(
+        self,
+        src: Tensor,
+        *,
+        mask: np.ndarray | None = None,
+        key_mask: np.ndarray | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
         """src (B, L, C) -> (B, L, C); the masks as MultiheadAttention's.
 
         The layer runs as one call into the core, and its backward as another
@@ -54,9 +89,17 @@ class TransformerEncoderLayer(Module):
         cls = TransformerEncoderLayer  # a subclass's own blocks are its to run
         if type(self)._sa_block is cls._sa_block and type(self)._ff_block is cls._ff_block:
             fused = fused_forward(
-                x, self.self_attn, self.norm1, (self.linear1, self.activation, self.linear2),
-                self.norm2, (self.dropout1, self.dropout, self.dropout2),
-                norm_first=self.norm_first, mask=mask, key_mask=key_mask, is_causal=is_causal)
+                x,
+                self.self_attn,
+                self.norm1,
+                (self.linear1, self.activation, self.linear2),
+                self.norm2,
+                (self.dropout1, self.dropout, self.dropout2),
+                norm_first=self.norm_first,
+                mask=mask,
+                key_mask=key_mask,
+                is_causal=is_causal,
+            )
             if fused is not None:
                 return fused
         if self.norm_first:
@@ -78,15 +121,22 @@ class TransformerEncoder(Module):
     """``num_layers`` deep copies of ``encoder_layer`` (``layers``, a ModuleList) and an
     optional final ``norm``, as torch.nn.TransformerEncoder."""
 
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
-                 norm: Module | None = None) -> None:
+    def __init__(
+        self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None
+    ) -> None:
         super().__init__()
         self.layers = clones(encoder_layer, num_layers, "encoder_layer")
         self.num_layers = len(self.layers)
         self.add_module("norm", norm)
 
-    def forward(self, src: Tensor, *, mask: np.ndarray | None = None,
-                key_mask: np.ndarray | None = None, is_causal: bool = False) -> Tensor:
+    def forward(
+        self,
+        src: Tensor,
+        *,
+        mask: np.ndarray | None = None,
+        key_mask: np.ndarray | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
         x = src
         for layer in self.layers:
             x = layer(x, mask=mask, key_mask=key_mask, is_causal=is_causal)

@@ -31,12 +31,27 @@ class Adam(Optimizer):
     _state_keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _optional_state_keys = ("max_exp_avg_sq",)
 
-    def __init__(self, params: Iterable, lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
@@ -63,20 +78,32 @@ class Adam(Optimizer):
             states = []
             for p, d in zip(params, data):
                 state = self.state[p] if p in self.state else {}
-                new = {} if state else {"step": 0, "exp_avg": np.zeros_like(d),
-                                        "exp_avg_sq": np.zeros_like(d)}
+                new = (
+                    {}
+                    if state
+                    else {"step": 0, "exp_avg": np.zeros_like(d), "exp_avg_sq": np.zeros_like(d)}
+                )
                 if amsgrad and "max_exp_avg_sq" not in state:
                     new["max_exp_avg_sq"] = np.zeros_like(d)
                 states.append({**state, **new})
             steps = [s["step"] + 1 for s in states]
             beta1, beta2 = group["betas"]
-            _core.adam_step(data, grads, [s["exp_avg"] for s in states],
-                            [s["exp_avg_sq"] for s in states],
-                            [s["max_exp_avg_sq"] for s in states] if amsgrad else [], steps,
-                            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                            weight_decay=group["weight_decay"],
-                            decoupled_weight_decay=group["decoupled_weight_decay"],
-                            amsgrad=amsgrad, maximize=group["maximize"])
+            _core.adam_step(
+                data,
+                grads,
+                [s["exp_avg"] for s in states],
+                [s["exp_avg_sq"] for s in states],
+                [s["max_exp_avg_sq"] for s in states] if amsgrad else [],
+                steps,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                decoupled_weight_decay=group["decoupled_weight_decay"],
+                amsgrad=amsgrad,
+                maximize=group["maximize"],
+            )
             for p, state, step in zip(params, states, steps):  # counted once the step has run
                 state["step"] = step
                 self.state[p] = state
@@ -87,12 +114,27 @@ class AdamW(Adam):
     """AdamW: Adam with decoupled weight decay (``p *= 1 - lr * weight_decay`` each step),
     torch.optim.AdamW's arguments and defaults (``weight_decay=1e-2``)."""
 
-    def __init__(self, params: Iterable, lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )
 
     def _check_group(self, group: dict) -> None:
         super()._check_group(group)

@@ -18,8 +18,9 @@ from attnlab.optim.optimizer import Optimizer, nonnegative
 
 def _checked_optimizer(optimizer: object) -> Optimizer:
     if not isinstance(optimizer, Optimizer):
-        raise TypeError("optimizer: expected an attnlab.optim optimizer, got "
-                        f"{type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer: expected an attnlab.optim optimizer, got {type(optimizer).__name__}"
+        )
     return optimizer
 
 
@@ -34,15 +35,18 @@ class LRScheduler:
         _checked_optimizer(optimizer)
         last_epoch = index(last_epoch, "last_epoch")
         if last_epoch < -1:
-            raise ValueError(f"last_epoch: expected -1 (a new schedule) or a step >= 0, got "
-                             f"{last_epoch}")
+            raise ValueError(
+                f"last_epoch: expected -1 (a new schedule) or a step >= 0, got {last_epoch}"
+            )
         self.optimizer = optimizer
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise ValueError(f"last_epoch: resuming at {last_epoch} needs 'initial_lr' in "
-                                 f"param_groups[{i}] (load the optimizer's state dict first)")
+                raise ValueError(
+                    f"last_epoch: resuming at {last_epoch} needs 'initial_lr' in "
+                    f"param_groups[{i}] (load the optimizer's state dict first)"
+                )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
@@ -82,8 +86,10 @@ class LRScheduler:
             raise ValueError(f"state_dict: unexpected key {key!r}")
         groups = len(self.optimizer.param_groups)
         if len(state_dict["base_lrs"]) != groups:
-            raise ValueError(f"state_dict['base_lrs']: has {len(state_dict['base_lrs'])} lrs, "
-                             f"the optimizer has {groups} param groups")
+            raise ValueError(
+                f"state_dict['base_lrs']: has {len(state_dict['base_lrs'])} lrs, "
+                f"the optimizer has {groups} param groups"
+            )
         self.__dict__.update(state_dict)
 
 
@@ -92,18 +98,24 @@ class LambdaLR(LRScheduler):
     torch.optim.lr_scheduler.LambdaLR. Plain functions are not saved in the state dict (as
     torch); callable objects have their ``__dict__`` saved."""
 
-    def __init__(self, optimizer: Optimizer,
-                 lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
         groups = len(_checked_optimizer(optimizer).param_groups)
         lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
         if len(lambdas) != groups:
-            raise ValueError(f"lr_lambda: expected {groups} functions (one per param group), "
-                             f"got {len(lambdas)}")
+            raise ValueError(
+                f"lr_lambda: expected {groups} functions (one per param group), got {len(lambdas)}"
+            )
         for i, fn in enumerate(lambdas):
             if not callable(fn):
-                raise TypeError(f"lr_lambda: expected a function of the step, got "
-                                f"{type(fn).__name__} (group {i})")
+                raise TypeError(
+                    f"lr_lambda: expected a function of the step, got "
+                    f"{type(fn).__name__} (group {i})"
+                )
         self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
@@ -112,16 +124,20 @@ class LambdaLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
-                               for fn in self.lr_lambdas]
+        state["lr_lambdas"] = [
+            None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+            for fn in self.lr_lambdas
+        ]
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         state = dict(state_dict)
         saved = state.get("lr_lambdas", [])
         if len(saved) != len(self.lr_lambdas):
-            raise ValueError(f"state_dict['lr_lambdas']: has {len(saved)} entries, expected "
-                             f"{len(self.lr_lambdas)}")
+            raise ValueError(
+                f"state_dict['lr_lambdas']: has {len(saved)} entries, expected "
+                f"{len(self.lr_lambdas)}"
+            )
         lambdas = self.lr_lambdas
         super().load_state_dict(state)
         self.lr_lambdas = lambdas
@@ -142,15 +158,23 @@ class WarmupCosine(LRScheduler):
     every group; it stays there after ``total_steps``. The first step (0) of a warm-up has lr 0.
     """
 
-    def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int,
-                 min_lr: float = 0.0, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        warmup_steps: int,
+        total_steps: int,
+        min_lr: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
         self.warmup_steps = index(warmup_steps, "warmup_steps")
         self.total_steps = index(total_steps, "total_steps")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps: expected an int >= 0, got {self.warmup_steps}")
         if self.total_steps <= self.warmup_steps:
-            raise ValueError(f"total_steps: expected more than warmup_steps "
-                             f"({self.warmup_steps}), got {self.total_steps}")
+            raise ValueError(
+                f"total_steps: expected more than warmup_steps "
+                f"({self.warmup_steps}), got {self.total_steps}"
+            )
         self.min_lr = nonnegative(min_lr, "min_lr")
         super().__init__(optimizer, last_epoch)
 
@@ -170,8 +194,14 @@ class Noam(LRScheduler):
     ``warmup_steps`` steps, then decay as 1 / sqrt(s). The groups' own lrs are not used.
     """
 
-    def __init__(self, optimizer: Optimizer, d_model: int, warmup_steps: int,
-                 factor: float = 1.0, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        d_model: int,
+        warmup_steps: int,
+        factor: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
         self.d_model = index(d_model, "d_model")
         self.warmup_steps = index(warmup_steps, "warmup_steps")
         for name in ("d_model", "warmup_steps"):
@@ -182,7 +212,7 @@ class Noam(LRScheduler):
 
     def lr_at(self, group: int, base_lr: float, step: int) -> float:
         s = step + 1
-        return self.factor * self.d_model ** -0.5 * min(s ** -0.5, s * self.warmup_steps ** -1.5)
+        return self.factor * self.d_model**-0.5 * min(s**-0.5, s * self.warmup_steps**-1.5)
 
 
 __all__ = ["LRScheduler", "LambdaLR", "Noam", "WarmupCosine"]

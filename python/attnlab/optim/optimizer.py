@@ -10,6 +10,7 @@ import numpy as np
 
 from attnlab._validation import FLOAT_DTYPES, flag, real_number
 
+
 class ParamState(MutableMapping):
     """Per-parameter state, keyed by the parameter object itself (by identity, as torch keys
     tensors): ``opt.state[p]`` is p's dict of buffers, created empty on first access."""
@@ -44,29 +45,34 @@ def _is_parameter(p: object) -> bool:
 
 def _checked_parameter(p: object, where: str) -> Any:
     if not _is_parameter(p):
-        raise TypeError(f"params: expected parameters (objects with .data and .grad) or dicts "
-                        f"of them, got {type(p).__name__} ({where})")
+        raise TypeError(
+            f"params: expected parameters (objects with .data and .grad) or dicts "
+            f"of them, got {type(p).__name__} ({where})"
+        )
     data = p.data
     if not isinstance(data, np.ndarray) or data.dtype not in FLOAT_DTYPES:
         got = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
-        raise TypeError(f"params: expected parameters of dtype float32 or float64, got {got} "
-                        f"({where})")
+        raise TypeError(
+            f"params: expected parameters of dtype float32 or float64, got {got} ({where})"
+        )
     return p
 
 
-def _expect_like(value: object, data: np.ndarray, name: str, alternative: str,
-                 type_error: type[Exception]) -> None:
+def _expect_like(
+    value: object, data: np.ndarray, name: str, alternative: str, type_error: type[Exception]
+) -> None:
     """Raises unless ``value`` is an ndarray of ``data``'s dtype (else ``type_error``) and shape
     (else ValueError)."""
     if not isinstance(value, np.ndarray):
-        raise type_error(f"{name}: expected a NumPy array{alternative}, got "
-                         f"{type(value).__name__}")
+        raise type_error(f"{name}: expected a NumPy array{alternative}, got {type(value).__name__}")
     if value.dtype != data.dtype:
-        raise type_error(f"{name}: dtype {value.dtype} does not match the parameter's dtype "
-                         f"{data.dtype}")
+        raise type_error(
+            f"{name}: dtype {value.dtype} does not match the parameter's dtype {data.dtype}"
+        )
     if value.shape != data.shape:
-        raise ValueError(f"{name}: expected shape {data.shape} (the parameter's shape), got "
-                         f"{value.shape}")
+        raise ValueError(
+            f"{name}: expected shape {data.shape} (the parameter's shape), got {value.shape}"
+        )
 
 
 def nonnegative(value: object, name: str) -> float:
@@ -93,10 +99,15 @@ class Optimizer:
     """
 
     def __init__(self, params: Iterable, defaults: Mapping[str, Any]) -> None:
-        if _is_parameter(params) or isinstance(params, (np.ndarray, Mapping)) \
-                or not isinstance(params, Iterable):
-            raise TypeError("params: expected an iterable of parameters or of dicts (param "
-                            f"groups), got {type(params).__name__}")
+        if (
+            _is_parameter(params)
+            or isinstance(params, (np.ndarray, Mapping))
+            or not isinstance(params, Iterable)
+        ):
+            raise TypeError(
+                "params: expected an iterable of parameters or of dicts (param "
+                f"groups), got {type(params).__name__}"
+            )
         self.defaults = dict(defaults)
         self.state = ParamState()
         self.param_groups: list[dict] = []
@@ -135,17 +146,21 @@ class Optimizer:
         if _is_parameter(params):
             params = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError(f"params: expected an ordered collection ({where}), got a set, whose "
-                            "order changes between runs; use a list")
+            raise TypeError(
+                f"params: expected an ordered collection ({where}), got a set, whose "
+                "order changes between runs; use a list"
+            )
         elif isinstance(params, np.ndarray) or not isinstance(params, Iterable):
-            raise TypeError(f"params: expected an iterable of parameters ({where}), got "
-                            f"{type(params).__name__}")
+            raise TypeError(
+                f"params: expected an iterable of parameters ({where}), got {type(params).__name__}"
+            )
         params = [_checked_parameter(p, f"{where}, position {i}") for i, p in enumerate(params)]
         seen: set[int] = set()
         for i, p in enumerate(params):
             if id(p) in seen:
-                raise ValueError(f"params: {where} holds the parameter at position {i} more "
-                                 "than once")
+                raise ValueError(
+                    f"params: {where} holds the parameter at position {i} more than once"
+                )
             seen.add(id(p))
         if any(id(p) in seen for g in self.param_groups for p in g["params"]):
             raise ValueError(f"params: some parameters of {where} appear in an earlier group")
@@ -181,8 +196,10 @@ class Optimizer:
                 got = d.dtype if isinstance(d, np.ndarray) else type(d).__name__
                 raise TypeError(f"{name}.data: expected dtype float32 or float64, got {got}")
             if not d.flags.c_contiguous or not d.flags.writeable:
-                raise ValueError(f"{name}.data: expected a writable C-contiguous array (the step "
-                                 "updates it in place)")
+                raise ValueError(
+                    f"{name}.data: expected a writable C-contiguous array (the step "
+                    "updates it in place)"
+                )
             _expect_like(g, d, f"{name}.grad", " or None", TypeError)
             params.append(p)
             data.append(d)
@@ -208,7 +225,8 @@ class Optimizer:
             groups.append(packed)
         state = {
             index[id(p)]: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in s.items()}
-            for p, s in self.state.items() if id(p) in index
+            for p, s in self.state.items()
+            if id(p) in index
         }
         return {"state": state, "param_groups": groups}
 
@@ -222,11 +240,14 @@ class Optimizer:
             if key not in state_dict:
                 raise ValueError(f"state_dict: missing key '{key}'")
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
-        if not isinstance(saved_groups, (list, tuple)) \
-                or len(saved_groups) != len(self.param_groups):
+        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(
+            self.param_groups
+        ):
             got = len(saved_groups) if isinstance(saved_groups, (list, tuple)) else "no list of"
-            raise ValueError(f"state_dict['param_groups']: has {got} param groups, this optimizer "
-                             f"has {len(self.param_groups)}")
+            raise ValueError(
+                f"state_dict['param_groups']: has {got} param groups, this optimizer "
+                f"has {len(self.param_groups)}"
+            )
         by_index: dict[Any, Any] = {}
         groups = []
         for gi, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
@@ -234,16 +255,25 @@ class Optimizer:
             if not isinstance(saved, Mapping) or not isinstance(saved.get("params"), (list, tuple)):
                 raise ValueError(f"{where}: expected a dict with a 'params' list of indices")
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{where}: has {len(saved['params'])} parameters, this "
-                                 f"optimizer's group has {len(group['params'])}")
+                raise ValueError(
+                    f"{where}: has {len(saved['params'])} parameters, this "
+                    f"optimizer's group has {len(group['params'])}"
+                )
             for index, p in zip(saved["params"], group["params"]):
-                if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
-                        or index in by_index:
-                    raise ValueError(f"{where}['params']: expected distinct int indices, got "
-                                     f"{index!r}")
+                if (
+                    isinstance(index, bool)
+                    or not isinstance(index, (int, np.integer))
+                    or index in by_index
+                ):
+                    raise ValueError(
+                        f"{where}['params']: expected distinct int indices, got {index!r}"
+                    )
                 by_index[index] = p
-            new = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"},
-                   "params": group["params"]}
+            new = {
+                **self.defaults,
+                **{k: v for k, v in saved.items() if k != "params"},
+                "params": group["params"],
+            }
             self._check_group(new)
             groups.append(new)
         if not isinstance(saved_state, Mapping):
@@ -261,15 +291,20 @@ class Optimizer:
         """A checked copy of one parameter's saved state."""
         if not isinstance(entry, Mapping):
             raise ValueError(f"{where}: expected a dict, got {type(entry).__name__}")
-        missing = [k for k in self._state_keys if k not in entry and entry
-                   and k not in self._optional_state_keys]
+        missing = [
+            k
+            for k in self._state_keys
+            if k not in entry and entry and k not in self._optional_state_keys
+        ]
         if missing:
             raise ValueError(f"{where}: missing key {missing[0]!r}")
         out = {}
         for key, value in entry.items():
             if key not in self._state_keys:
-                raise ValueError(f"{where}: unexpected key {key!r} (expected "
-                                 f"{', '.join(map(repr, self._state_keys))})")
+                raise ValueError(
+                    f"{where}: unexpected key {key!r} (expected "
+                    f"{', '.join(map(repr, self._state_keys))})"
+                )
             if key == "step":
                 out[key] = _step_count(value, f"{where}['step']")
                 continue
@@ -282,7 +317,12 @@ def _step_count(value: object, name: str) -> int:
     """A saved step count (an int, or torch's float step converted to NumPy) as an int >= 0."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < 0 or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value < 0
+        or value != int(value)
+    ):
         raise ValueError(f"{name}: expected a whole number >= 0, got {value!r}")
     return int(value)

@@ -24,11 +24,25 @@ class SGD(Optimizer):
 
     _state_keys = ("momentum_buffer",)
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 *, maximize: bool = False) -> None:
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
         self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
@@ -39,8 +53,10 @@ class SGD(Optimizer):
         for name in ("nesterov", "maximize"):
             group[name] = flag(group[name], name)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError("nesterov: Nesterov momentum needs momentum > 0 and dampening 0, "
-                             f"got momentum={group['momentum']}, dampening={group['dampening']}")
+            raise ValueError(
+                "nesterov: Nesterov momentum needs momentum > 0 and dampening 0, "
+                f"got momentum={group['momentum']}, dampening={group['dampening']}"
+            )
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One SGD update of every parameter that has a grad."""
@@ -53,10 +69,18 @@ class SGD(Optimizer):
                     buf = self.state[p].get("momentum_buffer") if p in self.state else None
                     fresh.append(buf is None)
                     buffers.append(np.empty_like(d) if buf is None else buf)
-            _core.sgd_step(data, grads, buffers, fresh, lr=group["lr"],
-                           momentum=group["momentum"], dampening=group["dampening"],
-                           weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                           maximize=group["maximize"])
+            _core.sgd_step(
+                data,
+                grads,
+                buffers,
+                fresh,
+                lr=group["lr"],
+                momentum=group["momentum"],
+                dampening=group["dampening"],
+                weight_decay=group["weight_decay"],
+                nesterov=group["nesterov"],
+                maximize=group["maximize"],
+            )
             for p, buf in zip(params, buffers):  # new buffers count once the step has run
                 self.state[p]["momentum_buffer"] = buf
         return loss

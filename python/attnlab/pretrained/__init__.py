@@ -19,5 +19,17 @@ from attnlab.pretrained.tagger import TokenTagger
 from attnlab.pretrained.tokenizer import Encoding, Tokenizer
 from attnlab.pretrained.weights import load_bert
 
-__all__ = ["BertConfig", "BertModel", "Encoding", "Pooling", "SentenceEncoder", "TagReport",
-           "TokenTagger", "Tokenizer", "load_bert", "minilm", "minilm_path", "tag_report"]
+__all__ = [
+    "BertConfig",
+    "BertModel",
+    "Encoding",
+    "Pooling",
+    "SentenceEncoder",
+    "TagReport",
+    "TokenTagger",
+    "Tokenizer",
+    "load_bert",
+    "minilm",
+    "minilm_path",
+    "tag_report",
+]

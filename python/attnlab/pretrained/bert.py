@@ -45,15 +45,21 @@ class BertConfig:
         embedding, a decoder, an unknown activation)."""
         model_type = config.get("model_type", "bert")
         if model_type != "bert":
-            raise ValueError(f"{source}: model_type {model_type!r} is not supported (expected "
-                             "'bert': the BERT architecture)")
-        unsupported = {"position_embedding_type": ("absolute",), "is_decoder": (False,),
-                       "add_cross_attention": (False,)}
+            raise ValueError(
+                f"{source}: model_type {model_type!r} is not supported (expected "
+                "'bert': the BERT architecture)"
+            )
+        unsupported = {
+            "position_embedding_type": ("absolute",),
+            "is_decoder": (False,),
+            "add_cross_attention": (False,),
+        }
         for field_name, allowed in unsupported.items():
             value = config.get(field_name, allowed[0])
             if value not in allowed:
-                raise ValueError(f"{source}: {field_name} = {value!r} is not supported "
-                                 f"(expected {allowed[0]!r})")
+                raise ValueError(
+                    f"{source}: {field_name} = {value!r} is not supported (expected {allowed[0]!r})"
+                )
         values = {f.name: config[f.name] for f in fields(cls) if f.name in config}
         built = cls(**values)
         built.check(source)
@@ -61,27 +67,42 @@ class BertConfig:
 
     def check(self, source: str = "config") -> None:
         """ValueError naming the field and value of any size or setting out of range."""
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{source}: {name} = {value!r} is not supported (expected an "
-                                 "int >= 1)")
+                raise ValueError(
+                    f"{source}: {name} = {value!r} is not supported (expected an int >= 1)"
+                )
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"{source}: hidden_size = {self.hidden_size} is not divisible by "
-                             f"num_attention_heads = {self.num_attention_heads}")
+            raise ValueError(
+                f"{source}: hidden_size = {self.hidden_size} is not divisible by "
+                f"num_attention_heads = {self.num_attention_heads}"
+            )
         if self.hidden_act not in _ACTIVATIONS:
-            raise ValueError(f"{source}: hidden_act = {self.hidden_act!r} is not supported "
-                             f"(expected one of {sorted(_ACTIVATIONS)})")
+            raise ValueError(
+                f"{source}: hidden_act = {self.hidden_act!r} is not supported "
+                f"(expected one of {sorted(_ACTIVATIONS)})"
+            )
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValueError(f"{source}: {name} = {value!r} is not supported (expected a "
-                                 "probability in [0, 1))")
+                raise ValueError(
+                    f"{source}: {name} = {value!r} is not supported (expected a "
+                    "probability in [0, 1))"
+                )
         eps = self.layer_norm_eps
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"{source}: layer_norm_eps = {eps!r} is not supported (expected a "
-                             "number > 0)")
+            raise ValueError(
+                f"{source}: layer_norm_eps = {eps!r} is not supported (expected a number > 0)"
+            )
 
 
 def _activation(hidden_act: str) -> nn.Module:
@@ -132,8 +153,9 @@ class BertModel(nn.Module):
     has one there; it is set to 0). Built with random weights; :func:`load_bert` fills them.
     """
 
-    def __init__(self, config: BertConfig, *, add_pooling_layer: bool = True,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self, config: BertConfig, *, add_pooling_layer: bool = True, dtype: Any = np.float32
+    ) -> None:
         super().__init__()
         if not isinstance(config, BertConfig):
             raise TypeError(f"config: expected a BertConfig, got {type(config).__name__}")
@@ -141,16 +163,27 @@ class BertModel(nn.Module):
         self.config = config
         self.embeddings = BertEmbeddings(config, dtype=dtype)
         layer = nn.TransformerEncoderLayer(
-            config.hidden_size, config.num_attention_heads, config.intermediate_size,
-            config.hidden_dropout_prob, activation=_activation(config.hidden_act),
-            layer_norm_eps=config.layer_norm_eps, norm_first=False, dtype=dtype)
+            config.hidden_size,
+            config.num_attention_heads,
+            config.intermediate_size,
+            config.hidden_dropout_prob,
+            activation=_activation(config.hidden_act),
+            layer_norm_eps=config.layer_norm_eps,
+            norm_first=False,
+            dtype=dtype,
+        )
         layer.self_attn.dropout = config.attention_probs_dropout_prob
         layer.dropout = nn.Dropout(0.0)
         self.encoder = nn.TransformerEncoder(layer, config.num_hidden_layers)
         self.add_module("pooler", BertPooler(config, dtype=dtype) if add_pooling_layer else None)
 
-    def forward(self, input_ids: np.ndarray | Tensor, *, key_mask: np.ndarray | None = None,
-                token_type_ids: np.ndarray | None = None) -> Tensor:
+    def forward(
+        self,
+        input_ids: np.ndarray | Tensor,
+        *,
+        key_mask: np.ndarray | None = None,
+        token_type_ids: np.ndarray | None = None,
+    ) -> Tensor:
         """The last hidden state (B, T, C).
 
         Args:
@@ -163,16 +196,19 @@ class BertModel(nn.Module):
         b, t = ids.shape
         cfg = self.config
         if t > cfg.max_position_embeddings:
-            raise ValueError(f"input_ids: {t} tokens exceed max_position_embeddings="
-                             f"{cfg.max_position_embeddings} (truncate the text)")
+            raise ValueError(
+                f"input_ids: {t} tokens exceed max_position_embeddings="
+                f"{cfg.max_position_embeddings} (truncate the text)"
+            )
         _check_range(ids, "input_ids", cfg.vocab_size, "vocab_size")
         if token_type_ids is None:
             types = np.zeros((b, t), dtype=np.int64)
         else:
             types = _ids(token_type_ids, "token_type_ids")
             if types.shape != (b, t):
-                raise ValueError(f"token_type_ids: expected input_ids' shape {(b, t)}, got "
-                                 f"{types.shape}")
+                raise ValueError(
+                    f"token_type_ids: expected input_ids' shape {(b, t)}, got {types.shape}"
+                )
             _check_range(types, "token_type_ids", cfg.type_vocab_size, "type_vocab_size")
         key_mask = None if key_mask is None else _key_mask(key_mask, "key_mask", b, t)
         x = self.embeddings(ids, types)  # (B, T, C)
@@ -181,14 +217,18 @@ class BertModel(nn.Module):
     def pool(self, hidden: Tensor) -> Tensor:
         """BERT's pooler output (B, C) from the last hidden state (B, T, C)."""
         if self.pooler is None:
-            raise ValueError("pool: this model has no pooler (built with add_pooling_layer=False "
-                             "or loaded from weights without pooler.dense)")
+            raise ValueError(
+                "pool: this model has no pooler (built with add_pooling_layer=False "
+                "or loaded from weights without pooler.dense)"
+            )
         return self.pooler(hidden)
 
     def extra_repr(self) -> str:
         c = self.config
-        return (f"layers={c.num_hidden_layers}, heads={c.num_attention_heads}, "
-                f"hidden={c.hidden_size}, vocab={c.vocab_size}")
+        return (
+            f"layers={c.num_hidden_layers}, heads={c.num_attention_heads}, "
+            f"hidden={c.hidden_size}, vocab={c.vocab_size}"
+        )
 
 
 def _ids(x: Any, name: str) -> np.ndarray:
@@ -203,4 +243,3 @@ def _check_range(ids: np.ndarray, name: str, size: int, size_name: str) -> None:
     if ids.size and (ids.min() < 0 or ids.max() >= size):
         bad = ids[(ids < 0) | (ids >= size)][0]
         raise ValueError(f"{name}: {int(bad)} is out of range [0, {size_name}={size})")
-

@@ -12,13 +12,16 @@ from typing import Any
 def model_folder(path: Any, name: str = "path") -> Path:
     """``path`` (str or os.PathLike) as an existing folder; TypeError/ValueError naming it."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name}: expected a folder path (str or os.PathLike), got "
-                        f"{type(path).__name__}")
+        raise TypeError(
+            f"{name}: expected a folder path (str or os.PathLike), got {type(path).__name__}"
+        )
     folder = Path(path)
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise ValueError(f"{name}: {str(folder)!r} {what} (expected a Hugging Face model folder "
-                         "with config.json and model.safetensors)")
+        raise ValueError(
+            f"{name}: {str(folder)!r} {what} (expected a Hugging Face model folder "
+            "with config.json and model.safetensors)"
+        )
     return folder
 
 

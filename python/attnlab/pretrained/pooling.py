@@ -40,8 +40,10 @@ class Pooling:
             modes = config["pooling_mode"]
             modes = [modes] if isinstance(modes, str) else modes
             if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes):
-                raise ValueError(f"{source}: pooling_mode = {config['pooling_mode']!r} is not "
-                                 f"supported (expected one of {MODES} or a list of them)")
+                raise ValueError(
+                    f"{source}: pooling_mode = {config['pooling_mode']!r} is not "
+                    f"supported (expected one of {MODES} or a list of them)"
+                )
         else:
             modes = [mode for flag, mode in _FLAGS.items() if config.get(flag, False)] or ["mean"]
         try:
@@ -60,7 +62,9 @@ class Pooling:
             if mode == "cls":
                 out.append(hidden[:, 0])
             elif mode == "max":
-                out.append(np.where(key_mask[..., None], hidden, -np.inf).max(axis=1, initial=-np.inf))
+                out.append(
+                    np.where(key_mask[..., None], hidden, -np.inf).max(axis=1, initial=-np.inf)
+                )
             elif mode in ("mean", "mean_sqrt_len_tokens"):
                 total = np.einsum("btc,bt->bc", hidden, weights[..., 0])
                 out.append(total / (count if mode == "mean" else np.sqrt(count)))

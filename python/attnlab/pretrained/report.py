@@ -27,14 +27,16 @@ class TagReport:
     accuracy: float
 
     @classmethod
-    def from_predictions(cls, targets: np.ndarray, predictions: np.ndarray,
-                         labels: tuple[str, ...]) -> TagReport:
+    def from_predictions(
+        cls, targets: np.ndarray, predictions: np.ndarray, labels: tuple[str, ...]
+    ) -> TagReport:
         """The report of label ids ``predictions`` against ``targets`` (same shape; targets
         equal to IGNORE do not count)."""
         targets, predictions = np.asarray(targets), np.asarray(predictions)
         if targets.shape != predictions.shape:
-            raise ValueError(f"predictions: expected targets' shape {targets.shape}, got "
-                             f"{predictions.shape}")
+            raise ValueError(
+                f"predictions: expected targets' shape {targets.shape}, got {predictions.shape}"
+            )
         counted = targets != IGNORE
         t, p = targets[counted], predictions[counted]
         k = len(labels)
@@ -49,18 +51,22 @@ class TagReport:
         return cls(tuple(labels), precision, recall, f1, support, accuracy)
 
     def averages(self) -> dict[str, tuple[float, float, float]]:
-        """"macro avg" and "weighted avg" (by support) of (precision, recall, F1)."""
+        """ "macro avg" and "weighted avg" (by support) of (precision, recall, F1)."""
         weights = self.support / max(self.support.sum(), 1)
         rows = np.stack([self.precision, self.recall, self.f1])  # (3, K)
-        return {"macro avg": tuple(rows.mean(axis=1).tolist()),
-                "weighted avg": tuple((rows @ weights).tolist())}
+        return {
+            "macro avg": tuple(rows.mean(axis=1).tolist()),
+            "weighted avg": tuple((rows @ weights).tolist()),
+        }
 
     def __str__(self) -> str:
         width = max(len(label) for label in self.labels + ("weighted avg",))
         lines = [f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}", ""]
         for i, label in enumerate(self.labels):
-            lines.append(f"{label:>{width}} {self.precision[i]:9.2f} {self.recall[i]:9.2f} "
-                         f"{self.f1[i]:9.2f} {self.support[i]:9d}")
+            lines.append(
+                f"{label:>{width}} {self.precision[i]:9.2f} {self.recall[i]:9.2f} "
+                f"{self.f1[i]:9.2f} {self.support[i]:9d}"
+            )
         n = int(self.support.sum())
         lines += ["", f"{'accuracy':>{width}} {'':9} {'':9} {self.accuracy:9.2f} {n:9d}"]
         for name, (p, r, f) in self.averages().items():
@@ -69,12 +75,16 @@ class TagReport:
 
 
 @no_grad()
-def tag_report(model: Module, task: Task, *, split: str = "test", batch_size: int = 64) -> TagReport:
+def tag_report(
+    model: Module, task: Task, *, split: str = "test", batch_size: int = 64
+) -> TagReport:
     """The :class:`TagReport` of ``model`` on a "tagging" Task's split, in eval mode (the mode
     is restored): the argmax of its logits at every counted target."""
     if not isinstance(task, Task) or task.kind != "tagging":
-        raise TypeError(f"task: expected a Task of kind 'tagging', got "
-                        f"{getattr(task, 'kind', type(task).__name__)!r}")
+        raise TypeError(
+            f"task: expected a Task of kind 'tagging', got "
+            f"{getattr(task, 'kind', type(task).__name__)!r}"
+        )
     training = model.training
     model.eval()
     targets, predictions = [], []
@@ -84,5 +94,6 @@ def tag_report(model: Module, task: Task, *, split: str = "test", batch_size: in
             targets.append(batch.targets)
     finally:
         model.train(training)
-    return TagReport.from_predictions(np.concatenate(targets), np.concatenate(predictions),
-                                      task.labels)
+    return TagReport.from_predictions(
+        np.concatenate(targets), np.concatenate(predictions), task.labels
+    )

@@ -44,26 +44,40 @@ class SentenceEncoder:
         kinds = [m.get("type") for m in modules]
         for kind in kinds:
             if kind not in (_TRANSFORMER, _POOLING, _NORMALIZE):
-                raise ValueError(f"modules.json: module type {kind!r} is not supported (expected "
-                                 "a Transformer, then Pooling, then optionally Normalize)")
+                raise ValueError(
+                    f"modules.json: module type {kind!r} is not supported (expected "
+                    "a Transformer, then Pooling, then optionally Normalize)"
+                )
         if kinds not in ([_TRANSFORMER, _POOLING], [_TRANSFORMER, _POOLING, _NORMALIZE]):
-            raise ValueError(f"modules.json: the modules {kinds} are not supported (expected a "
-                             "Transformer, then Pooling, then optionally Normalize)")
+            raise ValueError(
+                f"modules.json: the modules {kinds} are not supported (expected a "
+                "Transformer, then Pooling, then optionally Normalize)"
+            )
         transformer = _module_folder(folder, modules[0])
         pooling = _module_folder(folder, modules[1])
-        settings = read_object(transformer, "sentence_bert_config.json",
-                               "the Transformer module's settings", optional=True) or {}
+        settings = (
+            read_object(
+                transformer,
+                "sentence_bert_config.json",
+                "the Transformer module's settings",
+                optional=True,
+            )
+            or {}
+        )
         self.model = load_bert(transformer, dtype=dtype)
         limit = settings.get("max_seq_length") or self.model.config.max_position_embeddings
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 2:
-            raise ValueError(f"sentence_bert_config.json: max_seq_length = {limit!r} is not "
-                             "supported (expected an int >= 2)")
+            raise ValueError(
+                f"sentence_bert_config.json: max_seq_length = {limit!r} is not "
+                "supported (expected an int >= 2)"
+            )
         self.max_seq_length = min(limit, self.model.config.max_position_embeddings)
         self.do_lower_case = settings.get("do_lower_case", False) is True
         self.tokenizer = Tokenizer(transformer, max_length=self.max_seq_length)
         config_path = str(Path(modules[1].get("path", "")) / "config.json")
         self.pooling = Pooling.from_config(
-            read_object(pooling, "config.json", "the Pooling module's settings"), config_path)
+            read_object(pooling, "config.json", "the Pooling module's settings"), config_path
+        )
         self.normalize = len(modules) == 3
         self.dim = self.model.config.hidden_size * len(self.pooling.modes)
 
@@ -73,8 +87,9 @@ class SentenceEncoder:
         texts = texts_list(texts)
         return self.tokenizer([t.lower() for t in texts] if self.do_lower_case else texts)
 
-    def encode(self, texts: str | Sequence[str], batch_size: int = 32,
-               progress: bool | None = None) -> np.ndarray:
+    def encode(
+        self, texts: str | Sequence[str], batch_size: int = 32, progress: bool | None = None
+    ) -> np.ndarray:
         """Sentence embeddings: (N, dim) for a list of N texts, (dim,) for one str (as
         sentence-transformers), in the model's dtype (float32 unless built with float64).
 
@@ -95,7 +110,7 @@ class SentenceEncoder:
         bar = _bar(len(starts), progress)
         try:
             for start in starts:
-                rows = order[start:start + batch_size]
+                rows = order[start : start + batch_size]
                 out[rows] = self._embed(encoding.rows(rows))
                 if bar is not None:
                     bar.update(1)
@@ -111,8 +126,9 @@ class SentenceEncoder:
         training = self.model.training
         self.model.eval()
         try:
-            return self.model(batch.input_ids, key_mask=batch.key_mask,
-                              token_type_ids=batch.token_type_ids).data
+            return self.model(
+                batch.input_ids, key_mask=batch.key_mask, token_type_ids=batch.token_type_ids
+            ).data
         finally:
             self.model.train(training)
 
@@ -125,19 +141,26 @@ class SentenceEncoder:
     def __repr__(self) -> str:
         c = self.model.config
         norm = ", normalize" if self.normalize else ""
-        return (f"SentenceEncoder(BERT {c.num_hidden_layers} layers x {c.num_attention_heads} "
-                f"heads, dim={self.dim}, max_seq_length={self.max_seq_length}, "
-                f"pooling={self.pooling.name}{norm})")
+        return (
+            f"SentenceEncoder(BERT {c.num_hidden_layers} layers x {c.num_attention_heads} "
+            f"heads, dim={self.dim}, max_seq_length={self.max_seq_length}, "
+            f"pooling={self.pooling.name}{norm})"
+        )
 
 
 def _module_folder(folder: Path, module: dict) -> Path:
     """The folder of a modules.json entry (its "path", relative to the model folder)."""
     relative = module.get("path", "")
-    if not isinstance(relative, str) or Path(relative).is_absolute() or ".." in Path(relative).parts:
+    if (
+        not isinstance(relative, str)
+        or Path(relative).is_absolute()
+        or ".." in Path(relative).parts
+    ):
         raise ValueError(f"modules.json: path {relative!r} is not a folder inside the model")
     if not (folder / relative).is_dir():
-        raise ValueError(f"modules.json: the folder {relative!r} of module "
-                         f"{module.get('type')!r} is missing")
+        raise ValueError(
+            f"modules.json: the folder {relative!r} of module {module.get('type')!r} is missing"
+        )
     return folder / relative
 
 

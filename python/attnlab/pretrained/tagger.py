@@ -22,13 +22,20 @@ class TokenTagger(nn.Module):
     what ``al.fit`` trains on a "tagging" Task.
     """
 
-    def __init__(self, encoder: BertModel, num_labels: int, *, dropout: float | None = None) -> None:
+    def __init__(
+        self, encoder: BertModel, num_labels: int, *, dropout: float | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(encoder, BertModel):
-            raise TypeError(f"encoder: expected an attnlab.pretrained.BertModel, got "
-                            f"{type(encoder).__name__}")
+            raise TypeError(
+                f"encoder: expected an attnlab.pretrained.BertModel, got {type(encoder).__name__}"
+            )
         num_labels = at_least(num_labels, "num_labels", 1)
-        p = encoder.config.hidden_dropout_prob if dropout is None else real_number(dropout, "dropout")
+        p = (
+            encoder.config.hidden_dropout_prob
+            if dropout is None
+            else real_number(dropout, "dropout")
+        )
         self.encoder = encoder
         self.dropout = nn.Dropout(p)
         dtype = encoder.embeddings.word_embeddings.weight.dtype
@@ -36,7 +43,12 @@ class TokenTagger(nn.Module):
         nn.init.normal_(self.classifier.weight, 0.0, 0.02)
         nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, input_ids: np.ndarray, *, key_mask: np.ndarray | None = None,
-                token_type_ids: np.ndarray | None = None) -> Tensor:
+    def forward(
+        self,
+        input_ids: np.ndarray,
+        *,
+        key_mask: np.ndarray | None = None,
+        token_type_ids: np.ndarray | None = None,
+    ) -> Tensor:
         hidden = self.encoder(input_ids, key_mask=key_mask, token_type_ids=token_type_ids)
         return self.classifier(self.dropout(hidden))  # (B, T, K)

@@ -49,9 +49,13 @@ class Encoding:
         picked = np.arange(len(self))[index]
         tokens = [self.tokens[i] for i in picked]
         t = max((len(row) for row in tokens), default=0)
-        return Encoding(self.input_ids[picked, :t], self.key_mask[picked, :t],
-                        self.token_type_ids[picked, :t], tokens,
-                        [self.word_ids[i] for i in picked])
+        return Encoding(
+            self.input_ids[picked, :t],
+            self.key_mask[picked, :t],
+            self.token_type_ids[picked, :t],
+            tokens,
+            [self.word_ids[i] for i in picked],
+        )
 
 
 def texts_list(texts: Any, name: str = "texts") -> list[str]:
@@ -89,13 +93,16 @@ class Tokenizer:
         try:
             from tokenizers import Tokenizer as RustTokenizer
         except ImportError:
-            raise ImportError("attnlab.pretrained reads tokenizer.json with the tokenizers "
-                              "package: pip install 'attnlab[pretrained]'") from None
+            raise ImportError(
+                "attnlab.pretrained reads tokenizer.json with the tokenizers "
+                "package: pip install 'attnlab[pretrained]'"
+            ) from None
         try:
             self._tokenizer = RustTokenizer.from_file(str(file))
         except Exception as e:  # tokenizers raises a bare Exception for a malformed file
-            raise ValueError(f"{file.name}: not a tokenizer the tokenizers package can read "
-                             f"({e})") from None
+            raise ValueError(
+                f"{file.name}: not a tokenizer the tokenizers package can read ({e})"
+            ) from None
         if max_length is None:
             config = read_object(folder, "tokenizer_config.json", "", optional=True) or {}
             limit = config.get("model_max_length")
@@ -160,8 +167,9 @@ class Tokenizer:
             ids[i, :n] = e.ids
             types[i, :n] = e.type_ids
             mask[i, :n] = e.attention_mask
-        return Encoding(ids, mask, types, [e.tokens for e in encodings],
-                        [e.word_ids for e in encodings])
+        return Encoding(
+            ids, mask, types, [e.tokens for e in encodings], [e.word_ids for e in encodings]
+        )
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, max_length={self.max_length})"

@@ -69,7 +69,9 @@ def attnlab_name(name: str) -> tuple[str, int | None] | None:
     return f"{prefix}{target}.{leaf}", part
 
 
-def load_bert(path: str | os.PathLike, *, dtype: Any = np.float32, strict: bool = True) -> BertModel:
+def load_bert(
+    path: str | os.PathLike, *, dtype: Any = np.float32, strict: bool = True
+) -> BertModel:
     """A BERT encoder from a Hugging Face folder, with no torch and no network.
 
     Reads ``config.json`` and ``model.safetensors`` (or the shards that
@@ -109,9 +111,8 @@ def load_bert(path: str | os.PathLike, *, dtype: Any = np.float32, strict: bool 
         for key, (kind, shape) in _headers(file).items():
             shapes[key] = (file, kind, shape)
     prefixed = any(k.startswith("bert.") for k in shapes)
-    entries = {(k[len("bert."):] if prefixed and k.startswith("bert.") else k): k for k in shapes}
-    model = BertModel(config, add_pooling_layer="pooler.dense.weight" in entries,
-                      dtype=model_dtype)
+    entries = {(k[len("bert.") :] if prefixed and k.startswith("bert.") else k): k for k in shapes}
+    model = BertModel(config, add_pooling_layer="pooler.dense.weight" in entries, dtype=model_dtype)
     expected = {name: array.shape for name, array in model.state_dict().items()}
     parts, problems = _match(entries, shapes, expected, strict, prefixed)
     if problems:
@@ -126,8 +127,13 @@ def load_bert(path: str | os.PathLike, *, dtype: Any = np.float32, strict: bool 
     return model.eval()
 
 
-def _match(entries: dict[str, str], shapes: dict[str, tuple], expected: dict[str, tuple],
-           strict: bool, prefixed: bool) -> tuple[dict[str, list[str]], list[str]]:
+def _match(
+    entries: dict[str, str],
+    shapes: dict[str, tuple],
+    expected: dict[str, tuple],
+    strict: bool,
+    prefixed: bool,
+) -> tuple[dict[str, list[str]], list[str]]:
     """For each attnlab parameter, the stored names that fill it (q, k, v in that order for
     in_proj), and every problem: unexpected keys (with ``strict``), unsupported dtypes,
     shapes that differ from the config's, missing keys."""
@@ -138,8 +144,9 @@ def _match(entries: dict[str, str], shapes: dict[str, tuple], expected: dict[str
         target = attnlab_name(name)
         if target is None or target[0] not in expected:
             if name not in _BUFFERS and strict:
-                problems.append(f"unexpected key {stored!r} (not a BertModel weight; "
-                                "strict=False ignores it)")
+                problems.append(
+                    f"unexpected key {stored!r} (not a BertModel weight; strict=False ignores it)"
+                )
             continue
         al_name, part = target
         seen.add(target)
@@ -156,8 +163,11 @@ def _match(entries: dict[str, str], shapes: dict[str, tuple], expected: dict[str
             parts[al_name][part or 0] = stored
     for al_name in expected:
         thirds = (0, 1, 2) if al_name.endswith(("in_proj_weight", "in_proj_bias")) else (None,)
-        problems += [f"missing key {_hf_name(al_name, part, prefixed)!r}" for part in thirds
-                     if (al_name, part) not in seen]
+        problems += [
+            f"missing key {_hf_name(al_name, part, prefixed)!r}"
+            for part in thirds
+            if (al_name, part) not in seen
+        ]
     return parts, problems
 
 
@@ -168,8 +178,10 @@ def _hf_name(al_name: str, part: int | None, prefixed: bool) -> str:
     if module.startswith("encoder.layers."):
         _, _, index, inner = module.split(".", 3)
         if leaf.startswith("in_proj_"):
-            inner, leaf = ("attention.self.query", "attention.self.key",
-                           "attention.self.value")[part], leaf[len("in_proj_"):]
+            inner, leaf = (
+                ("attention.self.query", "attention.self.key", "attention.self.value")[part],
+                leaf[len("in_proj_") :],
+            )
         else:
             inner = next(hf for hf, (al, _) in _LAYER_NAMES.items() if al == inner)
         return f"{prefix}encoder.layer.{index}.{inner}.{leaf}"
@@ -184,17 +196,29 @@ def _weight_files(folder: Path) -> list[Path]:
     index = read_object(folder, INDEX, "the shard map", optional=True)
     if index is None:
         pickles = [p.name for p in folder.glob("*.bin")]
-        hint = (f" ({', '.join(pickles)} is a pickle, which attnlab never loads: convert it "
-                "with safetensors)") if pickles else ""
+        hint = (
+            (
+                f" ({', '.join(pickles)} is a pickle, which attnlab never loads: convert it "
+                "with safetensors)"
+            )
+            if pickles
+            else ""
+        )
         raise ValueError(f"{WEIGHTS}: missing from {str(folder)!r} (the model's weights){hint}")
     weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise ValueError(f"{INDEX}: expected a non-empty 'weight_map' object")
     shards = []
     for name in dict.fromkeys(weight_map.values()):
-        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".safetensors"):
-            raise ValueError(f"{INDEX}: weight_map names {name!r}, expected a .safetensors file "
-                             "in the same folder")
+        if (
+            not isinstance(name, str)
+            or Path(name).name != name
+            or not name.endswith(".safetensors")
+        ):
+            raise ValueError(
+                f"{INDEX}: weight_map names {name!r}, expected a .safetensors file "
+                "in the same folder"
+            )
         if not (folder / name).is_file():
             raise ValueError(f"{name}: missing from {str(folder)!r} (a shard {INDEX} lists)")
         shards.append(folder / name)
@@ -205,8 +229,10 @@ def _safetensors():
     try:
         import safetensors
     except ImportError:
-        raise ImportError("load_bert reads weights with the safetensors package: pip install "
-                          "'attnlab[pretrained]' (or pip install safetensors)") from None
+        raise ImportError(
+            "load_bert reads weights with the safetensors package: pip install "
+            "'attnlab[pretrained]' (or pip install safetensors)"
+        ) from None
     return safetensors
 
 

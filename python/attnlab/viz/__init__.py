@@ -19,5 +19,17 @@ from attnlab.viz.neuron_view import neuron_view
 from attnlab.viz.positions import positional
 from attnlab.viz.timeline import timeline
 
-__all__ = ["View", "curves", "document", "head_view", "heads", "heatmap", "layers", "model_view",
-           "neuron_view", "positional", "save_document", "timeline"]
+__all__ = [
+    "View",
+    "curves",
+    "document",
+    "head_view",
+    "heads",
+    "heatmap",
+    "layers",
+    "model_view",
+    "neuron_view",
+    "positional",
+    "save_document",
+    "timeline",
+]

@@ -22,8 +22,9 @@ def pyplot(function: str) -> ModuleType:
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError(f"attnlab.viz.{function} needs matplotlib: pip install attnlab[viz]"
-                          ) from error
+        raise ImportError(
+            f"attnlab.viz.{function} needs matplotlib: pip install attnlab[viz]"
+        ) from error
     return plt
 
 
@@ -47,8 +48,11 @@ def token_text(ax, x: float, y: float, text: str, **kwargs) -> None:
     ax.text(x, y, text, parse_math=False, fontsize=FONT_SIZE, **kwargs)
 
 
-SCALE_LABELS = {"absolute": "attention weight", "row": "weight / its query's strongest",
-                "head": "weight / the head's strongest"}
+SCALE_LABELS = {
+    "absolute": "attention weight",
+    "row": "weight / its query's strongest",
+    "head": "weight / the head's strongest",
+}
 
 
 def scaled(weights: np.ndarray, scale: str) -> tuple[np.ndarray, float]:
@@ -81,8 +85,16 @@ def label_stride(count: int, inches: float, font_size: float = FONT_SIZE) -> int
     return max(1, math.ceil(count / fits))
 
 
-def set_token_ticks(ax, query_labels: list[str], key_labels: list[str], width: float,
-                    height: float, *, show_x: bool = True, show_y: bool = True) -> None:
+def set_token_ticks(
+    ax,
+    query_labels: list[str],
+    key_labels: list[str],
+    width: float,
+    height: float,
+    *,
+    show_x: bool = True,
+    show_y: bool = True,
+) -> None:
     """Token labels on both axes of a heatmap of ``width`` x ``height`` inches, thinned to fit."""
     for show, labels, inches, set_ticks, set_labels in (
         (show_x, key_labels, width, ax.set_xticks, ax.set_xticklabels),
@@ -98,8 +110,9 @@ def set_token_ticks(ax, query_labels: list[str], key_labels: list[str], width: f
     ax.tick_params(axis="y", length=2)
 
 
-def draw_grid(figure, weights: np.ndarray, row_names: list[str], *, cmap, scale: str,
-              title: str) -> None:
+def draw_grid(
+    figure, weights: np.ndarray, row_names: list[str], *, cmap, scale: str, title: str
+) -> None:
     """``weights`` (rows, cols, Lq, Lk) as a grid of heatmaps (rows down, heads across) on
     one colour scale, with one colour bar saying what the colour is."""
     rows, cols = weights.shape[:2]
@@ -107,8 +120,9 @@ def draw_grid(figure, weights: np.ndarray, row_names: list[str], *, cmap, scale:
     axes = figure.subplots(rows, cols, squeeze=False)
     figure.suptitle(title, fontsize=FONT_SIZE + 2, parse_math=False)
     for (r, c), ax in np.ndenumerate(axes):
-        image = ax.imshow(values[r, c], cmap=cmap, vmin=0.0, vmax=top, aspect="auto",
-                          interpolation="nearest")
+        image = ax.imshow(
+            values[r, c], cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest"
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         if r == 0:

@@ -27,10 +27,16 @@ import numpy as np
 
 from attnlab._validation import FLOAT_DTYPES
 
-_LAYOUTS = ("(Lq, Lk), (H, Lq, Lk), (layers, H, Lq, Lk), (layers, B, H, Lq, Lk), a list of "
-            "per-layer arrays or a record")
-_MODEL_OUTPUT_FIELDS = ("attentions", "encoder_attentions", "decoder_attentions",
-                        "cross_attentions")
+_LAYOUTS = (
+    "(Lq, Lk), (H, Lq, Lk), (layers, H, Lq, Lk), (layers, B, H, Lq, Lk), a list of "
+    "per-layer arrays or a record"
+)
+_MODEL_OUTPUT_FIELDS = (
+    "attentions",
+    "encoder_attentions",
+    "decoder_attentions",
+    "cross_attentions",
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Attention:
 
     @property
     def batch_note(self) -> str:
-        """"batch item i of B" where the input had a batch of more than one, else ""."""
+        """ "batch item i of B" where the input had a batch of more than one, else ""."""
         if self.batch is None or self.batch[1] == 1:
             return ""
         return f"batch item {self.batch[0]} of {self.batch[1]}"
@@ -76,8 +82,9 @@ def _array(x: object, name: str) -> np.ndarray:
     x = _torch_to_numpy(x)
     if not isinstance(x, np.ndarray):
         if not hasattr(x, "__array__") or isinstance(x, (str, bytes, Sequence, Mapping)):
-            raise TypeError(f"{name}: expected an array of attention weights, got "
-                            f"{type(x).__name__}")
+            raise TypeError(
+                f"{name}: expected an array of attention weights, got {type(x).__name__}"
+            )
         x = np.asarray(x)
     if x.dtype == np.float16:
         x = x.astype(np.float32)
@@ -110,26 +117,31 @@ def _no_batch_axis(batch_index: object, what: str) -> None:
         raise ValueError(
             f"batch_index: {what} has no batch axis (a 4-d array is read as (layers, H, Lq, "
             "Lk)); pass a 5-d (layers, B, H, Lq, Lk) array or a list of per-layer (B, H, Lq, "
-            "Lk) arrays, such as Hugging Face's outputs.attentions")
+            "Lk) arrays, such as Hugging Face's outputs.attentions"
+        )
 
 
-def _from_layers(items: list[tuple[str, object]], name: str, batch_index: object,
-                 keyed: bool) -> Attention:
+def _from_layers(
+    items: list[tuple[str, object]], name: str, batch_index: object, keyed: bool
+) -> Attention:
     """Per-layer arrays (label, array), each (H, Lq, Lk) or (B, H, Lq, Lk), as one model."""
     arrays = []
     for label, item in items:
         where = f"{name}[{label!r}]" if keyed else f"{name}[{label}]"
         a = _array(item, where)
         if a.ndim not in (3, 4):
-            raise ValueError(f"{where}: expected (H, Lq, Lk) or (B, H, Lq, Lk), got shape "
-                             f"{a.shape}")
+            raise ValueError(
+                f"{where}: expected (H, Lq, Lk) or (B, H, Lq, Lk), got shape {a.shape}"
+            )
         arrays.append((where, a))
     first_where, first = arrays[0]
     for where, a in arrays[1:]:
         if a.shape != first.shape:
-            raise ValueError(f"{where}: shape {a.shape} does not match {first_where}'s "
-                             f"{first.shape} (every layer needs the same B, H, Lq, Lk; pass "
-                             "the modules of one shape, e.g. only the cross attention)")
+            raise ValueError(
+                f"{where}: shape {a.shape} does not match {first_where}'s "
+                f"{first.shape} (every layer needs the same B, H, Lq, Lk; pass "
+                "the modules of one shape, e.g. only the cross attention)"
+            )
     batch = None
     if first.ndim == 4:
         batch = _batch_item(batch_index, first.shape[0])
@@ -144,12 +156,15 @@ def _from_layers(items: list[tuple[str, object]], name: str, batch_index: object
 def _from_mapping(record: Mapping, name: str, batch_index: object) -> Attention:
     fields = [f for f in _MODEL_OUTPUT_FIELDS if isinstance(record.get(f), (tuple, list))]
     if fields:
-        raise TypeError(f"{name}: a model output; pass one of its attention fields: "
-                        + ", ".join(f"outputs.{f}" for f in fields))
+        raise TypeError(
+            f"{name}: a model output; pass one of its attention fields: "
+            + ", ".join(f"outputs.{f}" for f in fields)
+        )
     if not record:
         raise ValueError(f"{name}: the record holds no attention module")
-    return _from_layers([(str(key), value) for key, value in record.items()], name,
-                        batch_index, keyed=True)
+    return _from_layers(
+        [(str(key), value) for key, value in record.items()], name, batch_index, keyed=True
+    )
 
 
 def _from_array(a: np.ndarray, name: str, batch_index: object) -> Attention:
@@ -157,8 +172,9 @@ def _from_array(a: np.ndarray, name: str, batch_index: object) -> Attention:
         item, size = _batch_item(batch_index, a.shape[1])
         return Attention(a[:, item], [], a.shape[:1] + a.shape[2:3], (item, size))
     if not 2 <= a.ndim <= 4:
-        raise ValueError(f"{name}: expected 2 to 5 dimensions {_LAYOUTS}, "
-                         f"got {a.ndim} with shape {a.shape}")
+        raise ValueError(
+            f"{name}: expected 2 to 5 dimensions {_LAYOUTS}, got {a.ndim} with shape {a.shape}"
+        )
     _no_batch_axis(batch_index, f"{name} of shape {a.shape}")
     return Attention(a.reshape((1,) * (4 - a.ndim) + a.shape), [], a.shape[:-2])
 
@@ -179,11 +195,16 @@ def attention(weights: object, name: str = "weights", *, batch_index: object = N
     else:
         result = _from_array(_array(weights, name), name, batch_index)
     if not result.layer_names:
-        result = Attention(result.weights, [f"layer {i}" for i in range(result.shape[0])],
-                           result.leading, result.batch)
+        result = Attention(
+            result.weights,
+            [f"layer {i}" for i in range(result.shape[0])],
+            result.leading,
+            result.batch,
+        )
     # NaN reaches min and max, and so does an infinity: no array-sized temporary
-    if result.weights.size and not (np.isfinite(result.weights.min())
-                                    and np.isfinite(result.weights.max())):
+    if result.weights.size and not (
+        np.isfinite(result.weights.min()) and np.isfinite(result.weights.max())
+    ):
         raise ValueError(f"{name}: contains NaN or inf")
     return result
 
@@ -210,8 +231,9 @@ def token_labels(tokens: object, count: int, name: str, axis: str) -> list[str]:
     if tokens is None:
         return [str(i) for i in range(count)]
     if isinstance(tokens, (str, bytes)) or not isinstance(tokens, (Sequence, np.ndarray)):
-        raise TypeError(f"{name}: expected a sequence of token strings, got "
-                        f"{type(tokens).__name__}")
+        raise TypeError(
+            f"{name}: expected a sequence of token strings, got {type(tokens).__name__}"
+        )
     labels = []
     for i, token in enumerate(tokens):
         if isinstance(token, (str, np.str_)):
@@ -225,14 +247,16 @@ def token_labels(tokens: object, count: int, name: str, axis: str) -> list[str]:
     return labels
 
 
-def query_key_labels(tokens: object, key_tokens: object, lq: int,
-                     lk: int) -> tuple[list[str], list[str]]:
+def query_key_labels(
+    tokens: object, key_tokens: object, lq: int, lk: int
+) -> tuple[list[str], list[str]]:
     """Labels of the queries and keys; ``key_tokens`` defaults to ``tokens`` for self attention
     and must be given for cross attention (Lq != Lk) when ``tokens`` is."""
     queries = token_labels(tokens, lq, "tokens", "Lq (axis -2)")
     if key_tokens is None:
         if tokens is not None and lq != lk:
-            raise ValueError(f"key_tokens: needed for cross attention (Lq = {lq} queries, "
-                             f"Lk = {lk} keys)")
+            raise ValueError(
+                f"key_tokens: needed for cross attention (Lq = {lq} queries, Lk = {lk} keys)"
+            )
         return queries, (queries if lq == lk else token_labels(None, lk, "key_tokens", ""))
     return queries, token_labels(key_tokens, lk, "key_tokens", "Lk (axis -1)")

@@ -44,9 +44,15 @@ def quantized(values: np.ndarray, top: float) -> str:
 def labels(att: Attention, tokens: object, key_tokens: object) -> dict:
     """The fields every view shares: token strings, layer names, sizes, the batch item."""
     queries, keys = query_key_labels(tokens, key_tokens, *att.shape[2:])
-    return {"tokens": queries, "keyTokens": keys, "layers": att.layer_names,
-            "heads": att.shape[1], "lq": att.shape[2], "lk": att.shape[3],
-            "batchNote": att.batch_note}
+    return {
+        "tokens": queries,
+        "keyTokens": keys,
+        "layers": att.layer_names,
+        "heads": att.shape[1],
+        "lq": att.shape[2],
+        "lk": att.shape[3],
+        "batchNote": att.batch_note,
+    }
 
 
 def pooled(weights: np.ndarray, resolution: int) -> np.ndarray:
@@ -57,11 +63,13 @@ def pooled(weights: np.ndarray, resolution: int) -> np.ndarray:
     rows, cols = weights.shape[-2:]
     if rows > resolution:
         starts = (np.arange(resolution + 1) * rows) // resolution
-        weights = np.stack([weights[..., a:b, :].max(axis=-2) for a, b in zip(starts, starts[1:])],
-                           axis=-2)
+        weights = np.stack(
+            [weights[..., a:b, :].max(axis=-2) for a, b in zip(starts, starts[1:])], axis=-2
+        )
     if cols > resolution:
-        weights = np.maximum.reduceat(weights, (np.arange(resolution) * cols) // resolution,
-                                      axis=-1)
+        weights = np.maximum.reduceat(
+            weights, (np.arange(resolution) * cols) // resolution, axis=-1
+        )
     return weights
 
 

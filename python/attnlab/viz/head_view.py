@@ -10,8 +10,14 @@ import numpy as np
 
 from attnlab._threads import get_num_threads
 from attnlab._validation import index
-from attnlab.viz._figure import (SCALE_LABELS, checked_scale, label_stride, new_figure, scaled,
-                                 token_text)
+from attnlab.viz._figure import (
+    SCALE_LABELS,
+    checked_scale,
+    label_stride,
+    new_figure,
+    scaled,
+    token_text,
+)
 from attnlab.viz._inputs import checked_index
 from attnlab.viz._payload import b64, labels, quantized, top_of, view_input
 from attnlab.viz.html import View
@@ -63,9 +69,17 @@ def _top_keys(weights: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
     return keys, np.take_along_axis(weights, keys, axis=-1)
 
 
-def head_view(weights, tokens=None, key_tokens=None, *, layer: int = 0, heads=None,
-              top_k: int | None = None, scale: str = "absolute",
-              batch_index: int | None = None) -> View:
+def head_view(
+    weights,
+    tokens=None,
+    key_tokens=None,
+    *,
+    layer: int = 0,
+    heads=None,
+    top_k: int | None = None,
+    scale: str = "absolute",
+    batch_index: int | None = None,
+) -> View:
     """Query tokens (left) and key tokens (right) joined by lines, one colour per head.
 
     A line's opacity is its attention weight (``scale="absolute"``, the default: a diffuse
@@ -84,8 +98,16 @@ def head_view(weights, tokens=None, key_tokens=None, *, layer: int = 0, heads=No
     att = view_input(weights, "weights", batch_index)
     count, per_layer, lq, lk = att.shape
     layer = checked_index(layer, "layer", count, "layers") % count
-    shown = list(range(per_layer)) if heads is None else sorted(
-        {checked_index(h, f"heads[{i}]", per_layer, "H") % per_layer for i, h in enumerate(heads)})
+    shown = (
+        list(range(per_layer))
+        if heads is None
+        else sorted(
+            {
+                checked_index(h, f"heads[{i}]", per_layer, "H") % per_layer
+                for i, h in enumerate(heads)
+            }
+        )
+    )
     if top_k is None:
         top_k = max(1, LINES_PER_HEAD // lq)
     elif index(top_k, "top_k") < 1:
@@ -95,8 +117,13 @@ def head_view(weights, tokens=None, key_tokens=None, *, layer: int = 0, heads=No
     top = top_of(kept)
     wide = lk > 1 << 16
     data = labels(att, tokens, key_tokens) | {
-        "layer": layer, "shown": shown, "k": keys.shape[-1], "scale": scale, "top": top,
-        "keyBytes": 4 if wide else 2, "keys": b64(keys.astype("<u4" if wide else "<u2")),
+        "layer": layer,
+        "shown": shown,
+        "k": keys.shape[-1],
+        "scale": scale,
+        "top": top,
+        "keyBytes": 4 if wide else 2,
+        "keys": b64(keys.astype("<u4" if wide else "<u2")),
         "weights": quantized(kept, top),
     }
     title = f"head view ({lq} x {lk} tokens)"
@@ -135,8 +162,9 @@ def _picture(data: dict, keys: np.ndarray, kept: np.ndarray, title: str, layer_n
         colours = np.empty((visible.size, 4))
         colours[:, :3] = _colour(head, data["heads"])
         colours[:, 3] = s[visible]
-        segments = np.stack([np.stack([np.zeros_like(y0), y0], -1),
-                             np.stack([np.ones_like(y1), y1], -1)], axis=1)
+        segments = np.stack(
+            [np.stack([np.zeros_like(y0), y0], -1), np.stack([np.ones_like(y1), y1], -1)], axis=1
+        )
         ax.add_collection(LineCollection(segments, colors=colours, linewidths=1.0))
         ax.set_xlim(0, 1)
         ax.set_ylim(rows, 0)
@@ -144,15 +172,22 @@ def _picture(data: dict, keys: np.ndarray, kept: np.ndarray, title: str, layer_n
         ax.set_title(f"head {head}", fontsize=9, color=_colour(head, data["heads"]))
     stride_q, stride_k = label_stride(lq, height), label_stride(lk, height)
     for i in range(0, lq, stride_q):
-        token_text(axes[0], -0.04, (i + 0.5) * rows / lq, data["tokens"][i], ha="right",
-                   va="center")
+        token_text(
+            axes[0], -0.04, (i + 0.5) * rows / lq, data["tokens"][i], ha="right", va="center"
+        )
     for j in range(0, lk, stride_k):
-        token_text(axes[-1], 1.04, (j + 0.5) * rows / lk, data["keyTokens"][j], ha="left",
-                   va="center")
+        token_text(
+            axes[-1], 1.04, (j + 0.5) * rows / lk, data["keyTokens"][j], ha="left", va="center"
+        )
     if data["k"] < lk:
         note.append(f"each query's {data['k']} strongest keys of {lk}")
-    lines = [f"{title}, {layer_name}", data["batchNote"], "query (left) \u2192 key (right); "
-             f"line opacity = {SCALE_LABELS[data['scale']]} (below {STATIC_FAINTEST:.3f}: "
-             "not drawn)", "; ".join(note)]
+    lines = [
+        f"{title}, {layer_name}",
+        data["batchNote"],
+        "query (left) \u2192 key (right); "
+        f"line opacity = {SCALE_LABELS[data['scale']]} (below {STATIC_FAINTEST:.3f}: "
+        "not drawn)",
+        "; ".join(note),
+    ]
     figure.suptitle("\n".join(line for line in lines if line), fontsize=9, parse_math=False)
     return figure

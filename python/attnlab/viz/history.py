@@ -37,20 +37,25 @@ def series(history: object) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if hasattr(history, "to_dict"):
         history = history.to_dict()
     if not isinstance(history, Mapping):
-        raise TypeError(f"history: expected a mapping or an object with to_dict(), got "
-                        f"{type(history).__name__}")
+        raise TypeError(
+            f"history: expected a mapping or an object with to_dict(), got {type(history).__name__}"
+        )
     result = {}
     if "step" in history:
-        steps = np.array([_number(s, f"history['step'][{i}]")
-                          for i, s in enumerate(history["step"])])
+        steps = np.array(
+            [_number(s, f"history['step'][{i}]") for i, s in enumerate(history["step"])]
+        )
         for name, values in history.items():
             if name == "step":
                 continue
             if len(values) != len(steps):
-                raise ValueError(f"history[{name!r}]: {len(values)} values, but history['step'] "
-                                 f"has {len(steps)}")
-            result[str(name)] = steps, np.array(
-                [_number(v, f"history[{name!r}][{i}]") for i, v in enumerate(values)])
+                raise ValueError(
+                    f"history[{name!r}]: {len(values)} values, but history['step'] has {len(steps)}"
+                )
+            result[str(name)] = (
+                steps,
+                np.array([_number(v, f"history[{name!r}][{i}]") for i, v in enumerate(values)]),
+            )
     else:
         result = {str(name): _pairs(values, str(name)) for name, values in history.items()}
     result = {name: (s[np.isfinite(v)], v[np.isfinite(v)]) for name, (s, v) in result.items()}
@@ -77,12 +82,19 @@ def curves(history, *, log_loss: bool | None = None):
     others = {n: d for n, d in data.items() if n not in losses and n not in rates}
     panels = [p for p in ((losses, "loss"), (others, "value"), (rates, "learning rate")) if p[0]]
     plt = pyplot("curves")
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2),
-                                squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False, layout="constrained"
+    )
     for ax, (group, ylabel) in zip(axes[0], panels):
         for name, (steps, values) in group.items():
-            ax.plot(steps, values, label=name, marker="o" if len(values) < 30 else None,
-                    markersize=3, linewidth=1.2)
+            ax.plot(
+                steps,
+                values,
+                label=name,
+                marker="o" if len(values) < 30 else None,
+                markersize=3,
+                linewidth=1.2,
+            )
         positive = all((v > 0).all() for _, v in group.values())
         if ylabel == "loss" and (positive if log_loss is None else log_loss):
             ax.set_yscale("log")

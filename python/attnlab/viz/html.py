@@ -25,8 +25,10 @@ from pathlib import Path
 from attnlab.viz._payload import script_json
 
 _FORMATS = (".html", ".svg", ".png", ".pdf")
-_FALLBACK_NOTE = ("A static picture of an interactive attnlab view: run the cell (or trust the "
-                  "notebook) to explore it.")
+_FALLBACK_NOTE = (
+    "A static picture of an interactive attnlab view: run the cell (or trust the "
+    "notebook) to explore it."
+)
 
 
 @cache
@@ -70,13 +72,23 @@ class View:
     def _fallback_html(self, element: str) -> str:
         """The static picture and a one-line note; the view's script removes both."""
         png = self._static_png()
-        picture = "" if png is None else (
-            f'<img alt="{html_escape.escape(self.title)}" style="max-width:100%" '
-            f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
-        note = _FALLBACK_NOTE if png is not None else (
-            _FALLBACK_NOTE + " (Install matplotlib for a static picture here.)")
-        return (f'<div class="attnlab-fallback" id="{element}-fallback">{picture}'
-                f"<div><i>{html_escape.escape(note)}</i></div></div>")
+        picture = (
+            ""
+            if png is None
+            else (
+                f'<img alt="{html_escape.escape(self.title)}" style="max-width:100%" '
+                f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+            )
+        )
+        note = (
+            _FALLBACK_NOTE
+            if png is not None
+            else (_FALLBACK_NOTE + " (Install matplotlib for a static picture here.)")
+        )
+        return (
+            f'<div class="attnlab-fallback" id="{element}-fallback">{picture}'
+            f"<div><i>{html_escape.escape(note)}</i></div></div>"
+        )
 
     def _static_png(self) -> bytes | None:
         """The static picture as PNG bytes, drawn once; None without matplotlib. In 256
@@ -92,8 +104,9 @@ class View:
             self.figure().savefig(drawn, format="png", dpi=72)
             drawn.seek(0)
             buffer = io.BytesIO()
-            Image.open(drawn).convert("RGB").quantize(colors=256).save(buffer, format="PNG",
-                                                                        optimize=True)
+            Image.open(drawn).convert("RGB").quantize(colors=256).save(
+                buffer, format="PNG", optimize=True
+            )
             self._png = buffer.getvalue()
         return self._png
 
@@ -121,8 +134,10 @@ class View:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in _FORMATS:
-            raise ValueError(f"path: {str(path)!r} ends in {suffix or 'no extension'!r}; "
-                             f"expected one of {', '.join(_FORMATS)}")
+            raise ValueError(
+                f"path: {str(path)!r} ends in {suffix or 'no extension'!r}; "
+                f"expected one of {', '.join(_FORMATS)}"
+            )
         if suffix == ".html":
             return save_document([self], path, title=self.title)
         _check_folder(path)
@@ -153,17 +168,23 @@ class View:
 def document(views: Sequence[View], title: str = "attnlab") -> str:
     """One self-contained HTML document holding several views (each keeps its own ids and
     data), for :func:`save_document` or a web page of your own."""
-    if isinstance(views, View) or not isinstance(views, Sequence) or not all(
-            isinstance(v, View) for v in views):
+    if (
+        isinstance(views, View)
+        or not isinstance(views, Sequence)
+        or not all(isinstance(v, View) for v in views)
+    ):
         raise TypeError(f"views: expected a list of attnlab Views, got {type(views).__name__}")
     body = "\n".join(view._fragment(fallback=False) for view in views)
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<link rel="icon" href="data:,"><title>{html_escape.escape(title)}</title></head>\n'
-            f"<body>\n{body}\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<link rel="icon" href="data:,"><title>{html_escape.escape(title)}</title></head>\n'
+        f"<body>\n{body}\n</body></html>\n"
+    )
 
 
-def save_document(views: Sequence[View], path: str | os.PathLike, *,
-                  title: str = "attnlab") -> Path:
+def save_document(
+    views: Sequence[View], path: str | os.PathLike, *, title: str = "attnlab"
+) -> Path:
     """Writes several views into one HTML file at ``path`` (see :func:`document`), through a
     temporary file in the same folder, fsync and rename, so that an interrupted save leaves
     any older file whole. The folder must exist. Returns the path."""
@@ -174,13 +195,15 @@ def save_document(views: Sequence[View], path: str | os.PathLike, *,
 
 def _check_folder(path: Path) -> None:
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"path: cannot save {str(path)!r}: the folder "
-                                f"{str(path.parent)!r} does not exist")
+        raise FileNotFoundError(
+            f"path: cannot save {str(path)!r}: the folder {str(path.parent)!r} does not exist"
+        )
 
 
 def _write_atomically(data: bytes, path: Path) -> Path:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)

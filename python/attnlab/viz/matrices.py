@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import math
 
-from attnlab.viz._figure import (AXES_FRACTION, FONT_SIZE, checked_scale, draw_grid, pyplot,
-                                 set_token_ticks, side_inches)
+from attnlab.viz._figure import (
+    AXES_FRACTION,
+    FONT_SIZE,
+    checked_scale,
+    draw_grid,
+    pyplot,
+    set_token_ticks,
+    side_inches,
+)
 from attnlab.viz._inputs import attention, checked_index, nonempty, query_key_labels
 
 
@@ -16,9 +23,19 @@ def _pick(att, layer: object, head: object):
     return att.weights[layer, head], att.layer_names[layer], head % att.shape[1]
 
 
-def heatmap(weights, tokens=None, key_tokens=None, *, ax=None, layer: int = 0, head: int = 0,
-            cmap: str = "viridis", title: str | None = None, colorbar: bool = True,
-            batch_index: int | None = None):
+def heatmap(
+    weights,
+    tokens=None,
+    key_tokens=None,
+    *,
+    ax=None,
+    layer: int = 0,
+    head: int = 0,
+    cmap: str = "viridis",
+    title: str | None = None,
+    colorbar: bool = True,
+    batch_index: int | None = None,
+):
     """One head's weights as a heatmap: queries down the rows, keys along the columns.
 
     ``weights``: any accepted layout ((Lq, Lk), (H, Lq, Lk), (layers, H, Lq, Lk), a list of
@@ -34,30 +51,49 @@ def heatmap(weights, tokens=None, key_tokens=None, *, ax=None, layer: int = 0, h
     if ax is None:
         width = side_inches(len(keys), per_item=0.22, lowest=3.0, highest=9.0)
         height = side_inches(len(queries), per_item=0.22, lowest=3.0, highest=9.0)
-        _, ax = plt.subplots(figsize=(width + (1.6 if colorbar else 0.6), height + 0.8),
-                             layout="constrained")
-    width, height = ax.get_position().width * ax.figure.get_figwidth(), \
-        ax.get_position().height * ax.figure.get_figheight()
+        _, ax = plt.subplots(
+            figsize=(width + (1.6 if colorbar else 0.6), height + 0.8), layout="constrained"
+        )
+    width, height = (
+        ax.get_position().width * ax.figure.get_figwidth(),
+        ax.get_position().height * ax.figure.get_figheight(),
+    )
     image = ax.imshow(matrix, cmap=cmap, aspect="auto", interpolation="nearest")
     set_token_ticks(ax, queries, keys, width, height)
     ax.set_xlabel("key", fontsize=FONT_SIZE)
     ax.set_ylabel("query", fontsize=FONT_SIZE)
-    ax.set_title(f"{layer_name}, head {head}" if title is None else title,
-                 fontsize=FONT_SIZE + 1, parse_math=False)
+    ax.set_title(
+        f"{layer_name}, head {head}" if title is None else title,
+        fontsize=FONT_SIZE + 1,
+        parse_math=False,
+    )
     if colorbar:
         ax.figure.colorbar(image, ax=ax).ax.tick_params(labelsize=FONT_SIZE)
     return ax
 
 
 def _grid(plt, rows: int, cols: int, panel: float, title: str):
-    figure, axes = plt.subplots(rows, cols, figsize=(cols * panel + 1.2, rows * panel + 0.8),
-                                squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(cols * panel + 1.2, rows * panel + 0.8),
+        squeeze=False,
+        layout="constrained",
+    )
     figure.suptitle(title, fontsize=FONT_SIZE + 2, parse_math=False)
     return figure, axes
 
 
-def heads(layer_weights, tokens=None, key_tokens=None, *, layer: int = 0, cols: int | None = None,
-          cmap: str = "viridis", batch_index: int | None = None):
+def heads(
+    layer_weights,
+    tokens=None,
+    key_tokens=None,
+    *,
+    layer: int = 0,
+    cols: int | None = None,
+    cmap: str = "viridis",
+    batch_index: int | None = None,
+):
     """A grid of one layer's heads on a shared colour scale; returns the Figure.
 
     ``layer_weights``: (H, Lq, Lk) or any accepted layout (``layer`` picks the layer). Token
@@ -81,18 +117,21 @@ def heads(layer_weights, tokens=None, key_tokens=None, *, layer: int = 0, cols: 
         if i >= count:
             ax.set_axis_off()
             continue
-        image = ax.imshow(matrices[i], cmap=cmap, vmin=0.0, vmax=top, aspect="auto",
-                          interpolation="nearest")
+        image = ax.imshow(
+            matrices[i], cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest"
+        )
         inches = panel * AXES_FRACTION
-        set_token_ticks(ax, queries, keys, inches, inches, show_x=i >= count - cols,
-                        show_y=i % cols == 0)
+        set_token_ticks(
+            ax, queries, keys, inches, inches, show_x=i >= count - cols, show_y=i % cols == 0
+        )
         ax.set_title(f"head {i}", fontsize=FONT_SIZE + 1)
     figure.colorbar(image, ax=axes, shrink=0.6).ax.tick_params(labelsize=FONT_SIZE)
     return figure
 
 
-def layers(model_weights, *, cmap: str = "viridis", scale: str = "absolute",
-           batch_index: int | None = None):
+def layers(
+    model_weights, *, cmap: str = "viridis", scale: str = "absolute", batch_index: int | None = None
+):
     """An overview of every head: layers down the rows, heads along the columns, with a
     colour bar; returns the Figure.
 
@@ -105,8 +144,9 @@ def layers(model_weights, *, cmap: str = "viridis", scale: str = "absolute",
     count, per_layer = att.shape[:2]
     panel = min(2.0, max(0.8, 14.0 / max(count, per_layer)))
     plt = pyplot("layers")
-    figure = plt.figure(figsize=(per_layer * panel + 1.8, count * panel + 0.8),
-                        layout="constrained")
+    figure = plt.figure(
+        figsize=(per_layer * panel + 1.8, count * panel + 0.8), layout="constrained"
+    )
     title = "attention: layers x heads" + (f" ({att.batch_note})" if att.batch_note else "")
     draw_grid(figure, att.weights, att.layer_names, cmap=cmap, scale=scale, title=title)
     return figure

@@ -4,8 +4,7 @@ bar and a readout (assets/model_view.js draws it; :func:`_picture` is its static
 from __future__ import annotations
 
 from attnlab.viz._figure import checked_scale, draw_grid, ink_colormap, new_figure
-from attnlab.viz._payload import (checked_resolution, labels, pooled, quantized, top_of,
-                                  view_input)
+from attnlab.viz._payload import checked_resolution, labels, pooled, quantized, top_of, view_input
 from attnlab.viz.html import View
 
 
@@ -13,12 +12,21 @@ def pooled_note(lq: int, lk: int, rq: int, rk: int) -> str:
     """What a view says when its cells are max-pooled."""
     if (rq, rk) == (lq, lk):
         return ""
-    return (f"{lq} x {lk} tokens max-pooled to {rq} x {rk} cells: each cell shows the "
-            "largest weight it covers")
+    return (
+        f"{lq} x {lk} tokens max-pooled to {rq} x {rk} cells: each cell shows the "
+        "largest weight it covers"
+    )
 
 
-def model_view(weights, tokens=None, key_tokens=None, *, resolution: int = 128,
-               scale: str = "absolute", batch_index: int | None = None) -> View:
+def model_view(
+    weights,
+    tokens=None,
+    key_tokens=None,
+    *,
+    resolution: int = 128,
+    scale: str = "absolute",
+    batch_index: int | None = None,
+) -> View:
     """Every head as a thumbnail, layers down and heads across; click one to enlarge it with
     its query and key tokens on the axes, a colour bar, and the weight under the pointer
     (with both tokens' positions).
@@ -34,7 +42,11 @@ def model_view(weights, tokens=None, key_tokens=None, *, resolution: int = 128,
     top = top_of(cells)
     rq, rk = cells.shape[2:]
     data = labels(att, tokens, key_tokens) | {
-        "rq": rq, "rk": rk, "top": top, "scale": scale, "cells": quantized(cells, top),
+        "rq": rq,
+        "rk": rk,
+        "top": top,
+        "scale": scale,
+        "cells": quantized(cells, top),
         "pooledNote": pooled_note(*att.shape[2:], rq, rk),
     }
     title = f"model view ({att.shape[0]} layers x {att.shape[1]} heads)"
@@ -43,8 +55,14 @@ def model_view(weights, tokens=None, key_tokens=None, *, resolution: int = 128,
         rows, cols = cells.shape[:2]
         figure = new_figure("model_view", min(16.0, 1.2 * cols + 2.2), min(16.0, 1.2 * rows + 1.0))
         notes = [title, data["batchNote"], data["pooledNote"]]
-        draw_grid(figure, cells, att.layer_names, cmap=ink_colormap(), scale=scale,
-                  title="\n".join(n for n in notes if n))
+        draw_grid(
+            figure,
+            cells,
+            att.layer_names,
+            cmap=ink_colormap(),
+            scale=scale,
+            title="\n".join(n for n in notes if n),
+        )
         return figure
 
     return View("model_view", title, data, picture)

@@ -10,20 +10,26 @@ import numpy as np
 from attnlab._validation import real_number
 from attnlab.viz._figure import checked_scale, draw_grid, ink_colormap, new_figure
 from attnlab.viz._inputs import Attention, checked_index
-from attnlab.viz._payload import (checked_resolution, labels, pooled, quantized, top_of,
-                                  view_input)
+from attnlab.viz._payload import checked_resolution, labels, pooled, quantized, top_of, view_input
 from attnlab.viz.html import View
 from attnlab.viz.model_view import pooled_note
 
 
 def _snapshots(snapshots: object, batch_index: object) -> tuple[list[float], list[Attention]]:
     if hasattr(snapshots, "timeline") and hasattr(snapshots, "snapshots"):  # a History
-        example = 0 if batch_index is None else checked_index(
-            batch_index, "batch_index", len(snapshots.snapshot_inputs), "snapshot rows")
+        example = (
+            0
+            if batch_index is None
+            else checked_index(
+                batch_index, "batch_index", len(snapshots.snapshot_inputs), "snapshot rows"
+            )
+        )
         snapshots, batch_index = snapshots.timeline(example=example), None
     if not isinstance(snapshots, Sequence) or isinstance(snapshots, (str, bytes)):
-        raise TypeError(f"snapshots: expected a History or a list of (step, weights), got "
-                        f"{type(snapshots).__name__}")
+        raise TypeError(
+            f"snapshots: expected a History or a list of (step, weights), got "
+            f"{type(snapshots).__name__}"
+        )
     if not snapshots:
         raise ValueError("snapshots: the list is empty")
     steps, atts = [], []
@@ -33,13 +39,23 @@ def _snapshots(snapshots: object, batch_index: object) -> tuple[list[float], lis
         steps.append(real_number(item[0], f"snapshots[{i}] step"))
         atts.append(view_input(item[1], f"snapshots[{i}] weights", batch_index))
         if atts[i].shape != atts[0].shape:
-            raise ValueError(f"snapshots[{i}] weights: shape (layers, H, Lq, Lk) = {atts[i].shape} "
-                             f"does not match snapshots[0]'s {atts[0].shape}")
+            raise ValueError(
+                f"snapshots[{i}] weights: shape (layers, H, Lq, Lk) = {atts[i].shape} "
+                f"does not match snapshots[0]'s {atts[0].shape}"
+            )
     return steps, atts
 
 
-def timeline(snapshots, tokens=None, key_tokens=None, *, layer: int = 0, resolution: int = 96,
-             scale: str = "absolute", batch_index: int | None = None) -> View:
+def timeline(
+    snapshots,
+    tokens=None,
+    key_tokens=None,
+    *,
+    layer: int = 0,
+    resolution: int = 96,
+    scale: str = "absolute",
+    batch_index: int | None = None,
+) -> View:
     """How a layer's heads change over training: a slider and a play button over the steps,
     opening at the last one, with the tokens on each head's axes and the weight under the
     pointer.
@@ -60,8 +76,13 @@ def timeline(snapshots, tokens=None, key_tokens=None, *, layer: int = 0, resolut
     top = top_of(cells)
     rq, rk = cells.shape[3:]
     data = labels(atts[0], tokens, key_tokens) | {
-        "layer": layer, "steps": [int(s) if s.is_integer() else s for s in steps],
-        "rq": rq, "rk": rk, "top": top, "scale": scale, "cells": quantized(cells, top),
+        "layer": layer,
+        "steps": [int(s) if s.is_integer() else s for s in steps],
+        "rq": rq,
+        "rk": rk,
+        "top": top,
+        "scale": scale,
+        "cells": quantized(cells, top),
         "pooledNote": pooled_note(*atts[0].shape[2:], rq, rk),
     }
     title = f"timeline ({len(steps)} steps)"
@@ -69,10 +90,19 @@ def timeline(snapshots, tokens=None, key_tokens=None, *, layer: int = 0, resolut
     def picture():
         heads = cells.shape[2]
         figure = new_figure("timeline", min(16.0, 1.8 * heads + 1.6), 2.9)
-        notes = [f"{title}: {atts[0].layer_names[layer]} at step {data['steps'][-1]}",
-                 data["batchNote"], data["pooledNote"]]
-        draw_grid(figure, cells[-1, layer][None], [atts[0].layer_names[layer]],
-                  cmap=ink_colormap(), scale=scale, title="\n".join(n for n in notes if n))
+        notes = [
+            f"{title}: {atts[0].layer_names[layer]} at step {data['steps'][-1]}",
+            data["batchNote"],
+            data["pooledNote"],
+        ]
+        draw_grid(
+            figure,
+            cells[-1, layer][None],
+            [atts[0].layer_names[layer]],
+            cmap=ink_colormap(),
+            scale=scale,
+            title="\n".join(n for n in notes if n),
+        )
         return figure
 
     return View("timeline", title, data, picture)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from attnlab.data.task import Split, Task, positive_int, symbols
 from attnlab.data.tasks._rows import distinct_rows, generator, head_tail, split_sizes
 

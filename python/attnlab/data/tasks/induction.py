@@ -53,9 +53,7 @@ def induction(
     else:
         periods = range(positive_int(min_period, "min_period", 2), half + 1)
         if not periods:
-            raise ValueError(
-                f"min_period: expected <= length // 2 = {half}, got {min_period}"
-            )
+            raise ValueError(f"min_period: expected <= length // 2 = {half}, got {min_period}")
     distinct = length - periods.start  # the symbols before the repeat, at the longest
     if vocab_size < distinct:
         raise ValueError(

@@ -17,13 +17,35 @@ from attnlab.data.task import IGNORE, Split, Task, positive_int
 
 TAGS = ("keyword", "name", "builtin", "number", "string", "operator", "comment")
 # Modules whose source trains, and others, never seen in training, whose source tests.
-TRAIN_MODULES = ("textwrap", "shlex", "fractions", "heapq", "calendar", "difflib", "fnmatch",
-                 "glob", "graphlib", "pprint", "reprlib", "sched", "statistics", "string",
-                 "queue", "contextlib")
+TRAIN_MODULES = (
+    "textwrap",
+    "shlex",
+    "fractions",
+    "heapq",
+    "calendar",
+    "difflib",
+    "fnmatch",
+    "glob",
+    "graphlib",
+    "pprint",
+    "reprlib",
+    "sched",
+    "statistics",
+    "string",
+    "queue",
+    "contextlib",
+)
 TEST_MODULES = ("dataclasses", "copy", "linecache", "operator", "bisect")
 _BUILTINS = frozenset(dir(builtins))
-_SKIPPED = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER,
-            tokenize.ENCODING, tokenize.ERRORTOKEN}
+_SKIPPED = {
+    tokenize.NEWLINE,
+    tokenize.NL,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENDMARKER,
+    tokenize.ENCODING,
+    tokenize.ERRORTOKEN,
+}
 
 
 def _tag(token: tokenize.TokenInfo) -> str | None:
@@ -87,10 +109,11 @@ def _rows(tokenizer: Any, lines: list[tuple[list[str], list[int]]], block_size: 
     targets: list[int] = []
     for i, (_, tags) in enumerate(lines):
         n = len(encoding.tokens[i])
-        line_ids = encoding.input_ids[i, 1:n - 1].tolist()[:width - 1] + [sep]
-        word_ids = encoding.word_ids[i][1:n - 1][:width - 1]
-        line_targets = [tags[w] if j == 0 or w != word_ids[j - 1] else IGNORE
-                        for j, w in enumerate(word_ids)] + [IGNORE]
+        line_ids = encoding.input_ids[i, 1 : n - 1].tolist()[: width - 1] + [sep]
+        word_ids = encoding.word_ids[i][1 : n - 1][: width - 1]
+        line_targets = [
+            tags[w] if j == 0 or w != word_ids[j - 1] else IGNORE for j, w in enumerate(word_ids)
+        ] + [IGNORE]
         if len(ids) + len(line_ids) > width:
             rows.append((ids, targets))
             ids, targets = [], []
@@ -109,9 +132,16 @@ def _rows(tokenizer: Any, lines: list[tuple[list[str], list[int]]], block_size: 
     return Split(inputs=inputs, targets=labels, key_mask=key_mask)
 
 
-def python_tags(tokenizer: Any, *, block_size: int = 64, n_train: int | None = None,
-                n_test: int | None = None, train_modules: tuple[str, ...] = TRAIN_MODULES,
-                test_modules: tuple[str, ...] = TEST_MODULES, seed: int = 0) -> Task:
+def python_tags(
+    tokenizer: Any,
+    *,
+    block_size: int = 64,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    train_modules: tuple[str, ...] = TRAIN_MODULES,
+    test_modules: tuple[str, ...] = TEST_MODULES,
+    seed: int = 0,
+) -> Task:
     """Tag every word of real Python source by its ``tokenize`` category.
 
     The words come from the standard library's own .py files (``train_modules`` for
@@ -130,26 +160,43 @@ def python_tags(tokenizer: Any, *, block_size: int = 64, n_train: int | None = N
     """
     for method in ("encode_words", "vocab", "pad_id"):
         if not hasattr(tokenizer, method):
-            raise TypeError(f"tokenizer: expected an attnlab.pretrained.Tokenizer, got "
-                            f"{type(tokenizer).__name__} (no {method})")
+            raise TypeError(
+                f"tokenizer: expected an attnlab.pretrained.Tokenizer, got "
+                f"{type(tokenizer).__name__} (no {method})"
+            )
     block_size = at_least(block_size, "block_size", 4)
     rng = np.random.default_rng(seed)
     splits = []
-    for modules, argument, n, name in ((train_modules, "train_modules", n_train, "n_train"),
-                                       (test_modules, "test_modules", n_test, "n_test")):
+    for modules, argument, n, name in (
+        (train_modules, "train_modules", n_train, "n_train"),
+        (test_modules, "test_modules", n_test, "n_test"),
+    ):
         if isinstance(modules, str) or not isinstance(modules, (tuple, list)) or not modules:
-            raise TypeError(f"{argument}: expected a non-empty tuple of module names, got "
-                            f"{modules!r}")
-        lines = [line for module in modules
-                 for line in tagged_lines(_module_source(module, argument))]
+            raise TypeError(
+                f"{argument}: expected a non-empty tuple of module names, got {modules!r}"
+            )
+        lines = [
+            line for module in modules for line in tagged_lines(_module_source(module, argument))
+        ]
         split = _rows(tokenizer, lines, block_size)
         if n is not None:
             n = positive_int(n, name)
             if n > len(split):
                 raise ValueError(f"{name}: {n} exceeds the {len(split)} rows of these modules")
             keep = np.sort(rng.choice(len(split), n, replace=False))
-            split = Split(inputs=split.inputs[keep], targets=split.targets[keep],
-                          key_mask=split.key_mask[keep])
+            split = Split(
+                inputs=split.inputs[keep],
+                targets=split.targets[keep],
+                key_mask=split.key_mask[keep],
+            )
         splits.append(split)
-    return Task("python_tags", "tagging", tuple(tokenizer.vocab), splits[0], splits[1],
-                num_classes=len(TAGS), labels=TAGS, pad_id=tokenizer.pad_id)
+    return Task(
+        "python_tags",
+        "tagging",
+        tuple(tokenizer.vocab),
+        splits[0],
+        splits[1],
+        num_classes=len(TAGS),
+        labels=TAGS,
+        pad_id=tokenizer.pad_id,
+    )
