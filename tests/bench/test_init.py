@@ -2,13 +2,17 @@
 and impl, on every arch with --arch all."""
 
 import json
+from dataclasses import fields
 
 import pytest
 
 import attnlab as al
 from attnlab.__main__ import main
+from attnlab.bench.denormals import NORMAL_INPUT
 from attnlab.bench.libraries import after_impl
-from attnlab.bench.timing import arch_impl
+from attnlab.bench.timing import Result, arch_impl
+
+LIBRARIES = ("numpy matmul", "torch sdpa")  # the rows of attnlab after another library
 
 
 def test_quick_json(capsys):
@@ -38,7 +42,9 @@ def test_quick_json(capsys):
             (r["row"], r["impl"]) for r in report["results"]
         }
     attnlab = {r["row"]: r for r in report["results"] if r["impl"] == "attnlab"}
+    assert set(attnlab) == rows  # every row has attnlab, its reference
     for r in report["results"]:
+        assert set(r) == {field.name for field in fields(Result)}
         assert r["median_ms"] > 0 and len(r["samples_ms"]) == 1
         assert r["gflops"] > 0 or r["row"].split()[0] in (
             "layer_norm",
@@ -57,14 +63,20 @@ def test_quick_json(capsys):
     assert ("forward causal", "attnlab, not causal") in impls
     assert ("forward + weights", "attnlab, no weights") in impls
     assert ("GPT generate 8 tokens L4 C32 H2 B2 prompt 8", "attnlab, no cache") in impls
-    # The small forward right after another library's call, beside its steady state.
-    after = {(r["row"], r["impl"]) for r in report["results"] if "right after" in r["row"]}
+    # The small forward right after another library's call, and in single calls alternating
+    # with it, beside its steady state.
+    settings = ("right after", "in single calls alternating with")
+    after = {(r["row"], r["impl"]) for r in report["results"] if r["row"].endswith(LIBRARIES)}
     libraries = ["numpy matmul"] + (["torch sdpa"] if report["info"]["torch"] else [])
     assert after == {
-        (f"forward (8, 4, 128, 32) right after {lib}", impl)
+        (f"forward (8, 4, 128, 32) {setting} {lib}", impl)
+        for setting in settings
         for lib in libraries
         for impl in ("attnlab", after_impl(lib))
     }
+    denormals = {r["impl"] for r in report["results"] if r["row"].endswith("on denormals")}
+    assert {"attnlab", NORMAL_INPUT} <= denormals
+    assert ("torch" in denormals) == (report["info"]["torch"] is not None)
     adamw = {r["impl"] for r in report["results"] if r["row"].startswith("AdamW step")}
     assert adamw == ({"attnlab"} if report["info"]["torch"] is None else {"attnlab", "torch"})
     # --arch all: attnlab on every other arch in every kernel row, in the same rounds.
@@ -73,9 +85,9 @@ def test_quick_json(capsys):
         name
         for name in rows
         if name.startswith(("forward", "linear", "layer_norm", "gelu", "cross_entropy"))
-        and "right after" not in name
+        and not name.endswith(LIBRARIES)
     ]
-    assert len(kernel_rows) >= 10
+    assert len(kernel_rows) >= 11
     for name in kernel_rows:
         row_impls = {r["impl"] for r in report["results"] if r["row"] == name}
         assert {arch_impl(a) for a in others} <= row_impls, name
@@ -99,6 +111,8 @@ def test_quick_table_prints_every_row_and_summary(capsys):
         "small GPT step",
         "AdamW step",
         "right after numpy matmul: attnlab's call takes",
+        "in single calls alternating with numpy matmul: attnlab's call takes",
+        "on denormals: attnlab takes",
         "causal speed-up (1, 4, 512, 64)",
         "time to solve reverse (length 16, vocab 10): ",
     ):

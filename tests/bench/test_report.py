@@ -6,6 +6,7 @@ import json
 import pytest
 
 from attnlab.bench.attention import NO_WEIGHTS, NON_CAUSAL
+from attnlab.bench.denormals import NORMAL_INPUT
 from attnlab.bench.generation import NO_CACHE
 from attnlab.bench.libraries import after_impl
 from attnlab.bench.report import machine_name, print_table, write_json
@@ -52,6 +53,7 @@ def rows():
             before={after_impl("torch sdpa"): lambda: None},
         ),
         _row("GPT generate", NO_CACHE, 6.0),
+        _row("linear on denormals", NORMAL_INPUT, 0.5, "<= 1.3x the normal-input time"),
     ]
 
 
@@ -68,6 +70,8 @@ def test_table_has_every_result_target_and_summary(rows):
         "weights cost (4, 8, 1024, 64): the forward with weights takes 1.25x the forward",
         "forward right after torch sdpa: attnlab's call takes 1.25x its steady-state time",
         "GPT generate: the key/value cache is 6.00x faster than the whole context a step",
+        "linear on denormals: attnlab takes 2.00x its time on a normal input (target <= 1.3x)",
+        "target: <= 1.3x the normal-input time\n",
         "scaling (1, 4, 256, 64): 1 thread 10.0 ms, 2 threads 5.5 ms, speed-up 1.82x",
         "grows peak RSS by 12.0 MiB",
         "time to solve reverse: 99.5% test token accuracy after 20 steps in 1.5 s",

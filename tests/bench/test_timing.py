@@ -64,3 +64,25 @@ def test_peak_growth_counts_what_the_call_allocates():
     if growth is None:  # no /proc/self/clear_refs (not Linux)
         pytest.skip("peak RSS cannot be reset on this system")
     assert 60 <= growth <= 200
+
+
+def test_single_calls_alternate_and_each_is_timed(monkeypatch):
+    """A single-calls sample: no warm-up call, each call after the other library's, and the
+    median of the calls' own times (not the mean: one slow call does not move it)."""
+    calls, clock = [], iter([0.0, 1.0, 10.0, 12.0, 20.0, 21.0])
+    monkeypatch.setattr(timing, "_settle", lambda: calls.append("settle"))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    seconds = timing.single_calls_sample(
+        lambda: calls.append("fn"), 3, before=lambda: calls.append("before")
+    )
+    assert calls == ["settle"] + ["before", "fn"] * 3
+    assert seconds == 1.0  # the calls took 1, 2 and 1 s
+
+
+def test_single_calls_row_is_sampled_in_single_calls(monkeypatch):
+    samplers = []
+    monkeypatch.setattr(timing, "sample", lambda *a: samplers.append("sample") or 1.0)
+    monkeypatch.setattr(timing, "single_calls_sample", lambda *a: samplers.append("single") or 2.0)
+    row = Row("op", 1e9, {"attnlab": lambda: None, "peer": lambda: None}, single_calls=True)
+    assert timing.time_row(row, 2) == {"attnlab": [2.0, 2.0], "peer": [2.0, 2.0]}
+    assert samplers == ["single"] * 4

@@ -8,7 +8,8 @@ operation (4 B H Lq Lk D for attention, halved when causal; the backward counts 
 forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count.
 Peak memory is the growth of the process's peak RSS over the call (Linux: VmHWM, reset before
 each call), inputs excluded. A "cold call" row instead times one call after COLD_IDLE_S of idle,
-as a notebook cell makes it. With several arches (``arches``), each kernel row also times
+as a notebook cell makes it; a "single calls" row takes the median of single calls, each
+timed on its own. With several arches (``arches``), each kernel row also times
 attnlab on every other arch, as "attnlab [name]", in the same rounds.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 
 import attnlab as al
 from attnlab.bench.attention import attention_rows, long_sequence_memory, thread_scaling
+from attnlab.bench.denormals import denormal_rows
 from attnlab.bench.generation import generation_rows
 from attnlab.bench.layers import block_rows, linear_rows, module_rows
 from attnlab.bench.libraries import after_rows
@@ -86,7 +88,12 @@ def _run(
         # The FMA peak cannot be exceeded, so a lower reading only means that something else
         # ran meanwhile: take the best of one before and one after the rows.
         peak = al.arch.peak_gflops(threads)
-        rows = attention_rows(quick, torch) + linear_rows(quick, torch) + block_rows(quick, torch)
+        rows = (
+            attention_rows(quick, torch)
+            + linear_rows(quick, torch)
+            + denormal_rows(quick, torch)
+            + block_rows(quick, torch)
+        )
         arches = al.arch.available() if all_arches else [al.arch.current()]
         add_arches(rows, arches)  # the kernel rows; the model rows would take minutes per arch
         rows += (

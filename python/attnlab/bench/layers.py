@@ -11,26 +11,30 @@ from attnlab.bench.timing import Row
 F = al.functional
 
 
-def linear_rows(quick: bool, torch) -> list[Row]:
-    if not hasattr(F, "linear"):
-        return []
+def linear_operands(quick: bool) -> tuple[np.ndarray, np.ndarray]:
+    """x (N, in) and weight (out, in) of the linear rows: float32 N(0, 1) draws."""
     n, i, o = (512, 256, 256) if quick else (4096, 512, 512)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, i), dtype=np.float32)
     w = rng.standard_normal((o, i), dtype=np.float32)
-    wt = np.ascontiguousarray(w.T)
-    impls = {"attnlab": lambda: F.linear(x, w), "numpy": lambda: x @ wt}
+    return x, w
+
+
+def linear_row(x: np.ndarray, w: np.ndarray, impls: dict, torch, target: str, suffix="") -> Row:
+    """The row of ``impls`` (attnlab's first), which compute linear(x, w) or its like, and
+    torch's linear on the same arrays."""
+    n, i, o = *x.shape, w.shape[0]
     if torch is not None:
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         impls["torch"] = lambda: torch.nn.functional.linear(tx, tw)
-    return [
-        Row(
-            f"linear ({n}x{i}) @ ({i}x{o})",
-            2 * n * i * o,
-            impls,
-            ">= 1.1x numpy, >= 1x torch, >= 80% peak",
-        )
-    ]
+    return Row(f"linear ({n}x{i}) @ ({i}x{o}){suffix}", 2 * n * i * o, impls, target)
+
+
+def linear_rows(quick: bool, torch) -> list[Row]:
+    x, w = linear_operands(quick)
+    wt = np.ascontiguousarray(w.T)
+    impls = {"attnlab": lambda: F.linear(x, w), "numpy": lambda: x @ wt}
+    return [linear_row(x, w, impls, torch, ">= 1.1x numpy, >= 1x torch, >= 80% peak")]
 
 
 def module_rows(quick: bool, torch) -> list[Row]:

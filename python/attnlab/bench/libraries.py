@@ -1,5 +1,7 @@
 """attnlab's call right after another library's (NumPy's BLAS, torch), whose threads still
-spin on the cores, beside its steady state."""
+spin on the cores, beside its steady state: in back-to-back calls, and in single calls
+alternating with the other library's, as a notebook comparing the two or a model mixing them
+through interop makes them."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ def after_impl(library: str) -> str:
 
 def after_rows(quick: bool, torch) -> list[Row]:
     """The small forward right after a NumPy matmul (OpenBLAS) and a torch SDPA call, whose
-    idle threads keep spinning on the cores, beside the same call in the steady state."""
+    idle threads keep spinning on the cores, beside the same call in the steady state; then the
+    same in single calls, each timed on its own (``Row.single_calls``)."""
     shape = small_shape(quick)
     q, k, v = attention_inputs(shape)
     a = np.random.default_rng(3).standard_normal((512, 512), dtype=np.float32)
@@ -34,15 +37,16 @@ def after_rows(quick: bool, torch) -> list[Row]:
     def call():
         return F.scaled_dot_product_attention(q, k, v)
 
-    rows = []
-    for library, spin in spinners.items():
-        rows.append(
-            Row(
-                f"forward {shape} right after {library}",
-                4 * b * h * l * l * d,
-                {"attnlab": call, after_impl(library): call},
-                f"{after_impl(library)} <= 1.3x attnlab (steady state)",
-                before={after_impl(library): spin},
-            )
+    settings = {"right after": False, "in single calls alternating with": True}
+    return [
+        Row(
+            f"forward {shape} {setting} {library}",
+            4 * b * h * l * l * d,
+            {"attnlab": call, after_impl(library): call},
+            f"{after_impl(library)} <= 1.3x attnlab (steady state)",
+            before={after_impl(library): spin},
+            single_calls=single_calls,
         )
-    return rows
+        for setting, single_calls in settings.items()
+        for library, spin in spinners.items()
+    ]

@@ -1,5 +1,5 @@
 """How a row is timed: rounds interleaved over its implementations, each sample a steady-state
-average or a cold call; peak memory; attnlab forced to other arches."""
+average, a cold call or a run of single calls; peak memory; attnlab forced to other arches."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ class Row:
     # name -> another library's call made, untimed, right before each timed call of that
     # implementation: its threads still spin on the cores when attnlab's call starts.
     before: dict = field(default_factory=dict)
+    # Each sample is the median of single calls, each timed on its own with no warm-up call,
+    # as a notebook comparing two libraries makes them, instead of a back-to-back average.
+    single_calls: bool = False
 
 
 # ------------------------------------------------------------------------------------------
@@ -123,6 +126,21 @@ def sample(fn, repeats: int = 1, before=None) -> float:
     return total / repeats
 
 
+def single_calls_sample(fn, calls: int, before=None) -> float:
+    """The median seconds of ``calls`` single calls of ``fn``, each timed on its own, after the
+    settling pause and with no warm-up call; with ``before``, each follows an untimed call of
+    it, so that the two alternate as a notebook or a model mixing two libraries calls them."""
+    _settle()
+    seconds = []
+    for _ in range(calls):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds)
+
+
 # A cold call follows this much idle: every worker thread (ours, OpenMP's, OpenBLAS's) asleep.
 COLD_IDLE_S = 1.0
 
@@ -148,11 +166,14 @@ def time_row(
     for _ in range(rounds):
         for name, fn in row.impls.items():
             prepare(name)
-            times[name].append(
-                _cold_sample(fn, cold_idle_s)
-                if row.cold
-                else sample(fn, repeats[name], row.before.get(name))
-            )
+            before = row.before.get(name)
+            if row.cold:
+                seconds = _cold_sample(fn, cold_idle_s)
+            elif row.single_calls:
+                seconds = single_calls_sample(fn, repeats[name], before)
+            else:
+                seconds = sample(fn, repeats[name], before)
+            times[name].append(seconds)
     return times
 
 
