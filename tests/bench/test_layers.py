@@ -1,5 +1,7 @@
 """attnlab.bench.layers: the linear and building-block rows' peers compute attnlab's result."""
 
+import inspect
+
 import numpy as np
 
 from attnlab.bench.layers import block_rows, linear_rows, module_rows
@@ -23,4 +25,6 @@ def test_every_peer_computes_attnlabs_result(torch):
 def test_multihead_attention_row_fills_the_gradients(torch):
     (row,) = module_rows(True, torch)
     assert set(row.impls) == {"attnlab", "torch"} and row.flops > 0
+    mha = inspect.getclosurevars(row.impls["attnlab"]).nonlocals["mha"]
     row.impls["attnlab"]()  # forward + backward: every parameter gets its gradient
+    assert all(np.abs(p.grad).max() > 0 for p in mha.parameters())
