@@ -124,3 +124,10 @@ def test_avx_instructions_appear_only_in_their_arch_kernels():
         if f not in local and not ("avx512" in f or ("avx2" in f and isa == {"avx"}))
     }
     assert not leaks, f"SIMD beyond the baseline outside its arch kernels: {sorted(leaks)[:5]}"
+
+
+def test_peak_gflops_validation():
+    with pytest.raises(TypeError, match="threads"):
+        al.arch.peak_gflops(1.5)
+    with pytest.raises(ValueError, match="threads"):
+        al.arch.peak_gflops(0)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     elif args.command == "bench":
-        from attnlab._bench import run as bench_run
+        from attnlab.bench import run as bench_run
 
         if args.threads is not None and not 1 <= args.threads <= 1024:
             parser.error("--threads: expected 1 to 1024")
