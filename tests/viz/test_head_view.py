@@ -65,6 +65,25 @@ def test_top_keys_are_the_largest_and_the_first_of_ties(rng):
             assert sorted(c for c in chosen if w[c] == kth) == ties[: sum(w[chosen] == kth)]
 
 
+@pytest.mark.parametrize("values", ["distinct", "ties", "sparse"])
+def test_top_keys_of_long_rows_match_a_stable_sort(rng, values):
+    # rows at least 16 times longer than k take the grouped search; its answer must be the
+    # stable sort's: the k largest, the first columns among ties at the k-th place
+    for _ in range(20):
+        n, k = int(rng.integers(300, 1100)), int(rng.integers(1, 12))
+        shape = (2, int(rng.integers(1, 600)), n)
+        if values == "distinct":
+            weights = rng.random(shape)
+        elif values == "ties":
+            weights = rng.integers(0, 4, shape).astype(np.float32)
+        else:  # mostly zeros, a few equal peaks: many groups reach the threshold
+            weights = (rng.random(shape) < 3 / n).astype(np.float32)
+        keys, kept = _top_keys(weights, k)
+        expected = np.sort(np.argsort(-weights, axis=-1, kind="stable")[..., :k], axis=-1)
+        np.testing.assert_array_equal(keys, expected)
+        np.testing.assert_array_equal(kept, np.take_along_axis(weights, expected, axis=-1))
+
+
 def test_weights_above_one_are_drawn_relative_to_the_largest(payload):
     data = payload(al.viz.head_view(np.array([[0.5, 2.0], [4.0, 0.0]])))
     assert data["top"] == 4.0
