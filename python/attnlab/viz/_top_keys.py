@@ -5,13 +5,11 @@ uint16 weight levels."""
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from attnlab._threads import get_num_threads
 from attnlab._validation import index
-from attnlab.viz._payload import b64, quantized
+from attnlab.viz._payload import b64, on_threads, quantized
 
 LINES_PER_HEAD = 1 << 15
 """The default budget: keys kept per query = this // Lq (at least 1, at most Lk)."""
@@ -92,9 +90,12 @@ def _top_of_long_rows(rows: np.ndarray, k: int) -> np.ndarray:
         chosen = np.nonzero(reaching[found])[1].reshape(-1, 1, k)  # (Rc, 1, k) ascending
         slabs = -(-n // groups)
         cols = (np.arange(slabs)[:, None] * groups + chosen).reshape(found.size, slabs * k)
-        outside = cols >= n  # the last slab's missing columns
-        candidates = rows[found[:, None], np.minimum(cols, n - 1)]  # (Rc, slabs k)
-        candidates[outside] = -np.inf
+        # one flat np.take (2-D fancy indexing is about 3x slower); the last slab's missing
+        # columns read the next row (or clip at the end) and are then set below every weight
+        flat = np.ravel(rows)  # a view unless the rows are strided
+        candidates = np.take(flat, cols + (found * n)[:, None], mode="clip")  # (Rc, slabs k)
+        if n % groups:
+            candidates[cols >= n] = -np.inf
         keys[found] = np.take_along_axis(cols, _top_of_rows(candidates, k), axis=1)
     rest = np.flatnonzero(~clean)
     if rest.size:
@@ -124,6 +125,5 @@ def top_keys(weights: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         for head in np.ndindex(weights.shape[:-2])
         for start in range(0, weights.shape[-2], ROWS_PER_TASK)
     ]
-    with ThreadPoolExecutor(max_workers=max(1, min(get_num_threads(), len(tasks)))) as pool:
-        list(pool.map(one, tasks))
+    on_threads(one, tasks)
     return keys, np.take_along_axis(weights, keys, axis=-1)
