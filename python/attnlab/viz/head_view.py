@@ -50,7 +50,7 @@ def head_view(
 
     ``weights``: any layout of :mod:`attnlab.viz` (a model, a record, Hugging Face's
     ``outputs.attentions``, torch tensors). ``layer``, ``heads``: what shows first (default:
-    layer 0, every head). ``top_k``: keys kept per query (default ``LINES_PER_HEAD // Lq``,
+    layer 0, every head). ``top_k``: keys kept per query (default ``32768 // Lq``,
     at least 1); the view says when it keeps fewer than all. ``batch_index``: the batch item
     of an input with a batch axis (default the first).
     """
