@@ -282,6 +282,96 @@ def test_model_view_enlarges_the_clicked_head_with_axes_and_colour_bar(
     assert name == "attnlab-model-view.png" and png.startswith(b"\x89PNG")
 
 
+def heatmap_box(page) -> dict:
+    """The enlarged head's heatmap on the page: 360 px square, a colour bar (58 px) right of
+    it, a title line (18 px) above it, the query labels left of it."""
+    big = page.page.locator(".attnlab-big").bounding_box()
+    return {"x": big["x"] + big["width"] - 58 - 360, "y": big["y"] + 18, "w": 360, "h": 360}
+
+
+def reading(readout: str) -> tuple[int, int, float | None]:
+    """(query, key, weight or None) from a readout of one token each way."""
+    query, rest = readout.removeprefix("query ").split(" \u2192 key ")
+    key, value = rest.split(": ", 1)
+    weight = float(value.rsplit(" ", 1)[1]) if "weight" in value else None
+    return int(query.split()[0]), int(key.split()[0]), weight
+
+
+def test_model_view_zooms_to_tokens_and_finds_them(open_page, rng, tmp_path):
+    length = 1024
+    weights = softmax_rows(4 * rng.standard_normal((2, length, length))).astype(np.float32)
+    tokens = [f"t{i}" for i in range(length)]
+    tokens[700] = "needle"
+    page = open_page(al.viz.model_view(weights, tokens).save(tmp_path / "zoom.html"))
+    page.page.locator(".attnlab-thumb").nth(1).click()
+    reset = page.page.locator(".attnlab-enlarged button", has_text="reset zoom")
+    assert page.data("view") == "" and reset.is_disabled()
+    assert all(t.isdigit() for t in page.data("row-ticks").split("\n"))  # pooled: positions
+    whole = page.signature(".attnlab-big")
+    # drag over a 12-pixel square: about 34 tokens each way, every other one labelled
+    box, mouse = heatmap_box(page), page.page.mouse
+    mouse.move(box["x"] + 100, box["y"] + 100)
+    mouse.down()
+    mouse.move(box["x"] + 112, box["y"] + 112, steps=4)
+    mouse.up()
+    rows, cols = (tuple(map(int, span.split("-"))) for span in page.data("view").split(","))
+    assert rows[0] <= 100 * length // 360 < rows[1] and 20 < rows[1] - rows[0] < 50
+    assert 20 < cols[1] - cols[0] < 50 and not reset.is_disabled()
+    ticks = page.data("row-ticks").split("\n")
+    assert len(ticks) > 8 and ticks[0] == f"t{rows[0]}" and all(t.startswith("t") for t in ticks)
+    assert page.signature(".attnlab-big") != whole
+    assert "each query's 32 strongest keys at full resolution" in page.text(".attnlab-zoom-note")
+    # each cell is one token: the readout is its weight, as kept (or says it is not kept)
+    values = []
+    for n in range(40):
+        mouse.move(box["x"] + 4 + 9 * n, box["y"] + 4 + 9 * n)
+        query, key, weight = reading(page.text(".attnlab-enlarged .attnlab-readout"))
+        assert rows[0] <= query < rows[1] and cols[0] <= key < cols[1]
+        kept = np.sort(weights[1, query])[-32]
+        if weight is None:
+            assert weights[1, query, key] < kept
+        else:
+            assert weights[1, query, key] >= kept
+            assert weight == pytest.approx(weights[1, query, key], abs=1e-4)
+        values.append(weight)
+    assert any(v is not None for v in values)
+    reset.click()
+    assert page.data("view") == "" and page.signature(".attnlab-big") == whole
+    # the wheel halves the span around the pointer
+    mouse.move(box["x"] + 90, box["y"] + 270)
+    mouse.wheel(0, -100)
+    page.page.wait_for_function("() => document.querySelector('.attnlab-view').dataset.view")
+    rows, cols = (tuple(map(int, span.split("-"))) for span in page.data("view").split(","))
+    assert rows[1] - rows[0] == cols[1] - cols[0] == length // 2
+    assert rows[0] <= 270 * length // 360 < rows[1] and cols[0] <= 90 * length // 360 < cols[1]
+    # find a token: Enter zooms to it, its row marked, every token of the window labelled
+    find = page.page.locator(".attnlab-find")
+    find.fill("needle")
+    assert page.data("found") == "1" and page.text(".attnlab-found") == "1 found"
+    find.press("Enter")
+    assert page.data("mark") == "q700" and page.data("view") == "688-712,688-712"
+    assert page.data("row-ticks").split("\n") == tokens[688:712]
+    assert page.text(".attnlab-enlarged .attnlab-readout").startswith(
+        "query 700 \u201cneedle\u201d (match 1 of 1"
+    )
+    name, svg = page.download("SVG")
+    assert name == "attnlab-model-view.svg" and b"needle" in svg
+
+
+def test_model_view_zooms_into_exact_weights(open_page, model_weights, tmp_path):
+    page = open_page(al.viz.model_view(model_weights, TOKENS).save(tmp_path / "exact.html"))
+    page.page.locator(".attnlab-thumb").nth(4).click()
+    box, mouse = heatmap_box(page), page.page.mouse
+    mouse.move(box["x"] + 10, box["y"] + 10)
+    mouse.wheel(0, -100)
+    page.page.wait_for_function("() => document.querySelector('.attnlab-view').dataset.view")
+    assert page.data("view") == "0-4,0-4"
+    assert "strongest keys" not in page.text(".attnlab-zoom-note")  # every weight is there
+    mouse.move(box["x"] + 3 * 90 + 45, box["y"] + 2 * 90 + 45)
+    query, key, weight = reading(page.text(".attnlab-enlarged .attnlab-readout"))
+    assert (query, key) == (2, 3) and weight == pytest.approx(model_weights[1, 1, 2, 3], abs=1e-4)
+
+
 def test_model_view_absolute_scale_shows_diffuse_heads_pale(open_page, tmp_path):
     diffuse = np.full((8, 8), 1 / 8, np.float32)
     sharp = np.eye(8, dtype=np.float32)
@@ -359,7 +449,7 @@ def test_every_input_and_menu_keeps_its_keys_from_jupyter(open_page, model_weigh
     ]
     page = open_page(al.viz.save_document(views, tmp_path / "keys.html"))
     controls = page.page.locator(".attnlab-view input, .attnlab-view select")
-    assert controls.count() == 7  # layer, colour and find; colour; layer, step and colour
+    assert controls.count() == 8  # layer, colour, find; colour, find; layer, step, colour
     for i in range(controls.count()):
         assert controls.nth(i).get_attribute("data-lm-suppress-shortcuts") == "true"
 

@@ -9,7 +9,8 @@ import pytest
 
 import attnlab as al
 from attention_samples import softmax_rows
-from attnlab.viz.head_view import LINES_PER_HEAD, STATIC_FAINTEST, STATIC_LINES, _top_keys
+from attnlab.viz._top_keys import LINES_PER_HEAD
+from attnlab.viz.head_view import STATIC_FAINTEST, STATIC_LINES
 
 
 def test_keeps_every_key_of_short_inputs_with_absolute_weights(model_weights, payload):
@@ -47,22 +48,6 @@ def test_keeps_the_top_keys_of_long_inputs(rng, payload):
         levels / 65535, np.take_along_axis(weights, keys.astype(int), -1), atol=1 / 65535
     )
     assert payload(al.viz.head_view(weights))["k"] == LINES_PER_HEAD // 300
-
-
-def test_top_keys_are_the_largest_and_the_first_of_ties(rng):
-    for _ in range(200):
-        rows, n = rng.integers(1, 8), rng.integers(2, 12)
-        k = int(rng.integers(1, n))
-        weights = rng.integers(0, 3, (2, rows, n)).astype(np.float32)  # ties everywhere
-        keys, kept = _top_keys(weights, k)
-        np.testing.assert_array_equal(kept, np.take_along_axis(weights, keys, axis=-1))
-        for head, row in np.ndindex(2, rows):
-            w, chosen = weights[head, row], keys[head, row]
-            assert len(set(chosen)) == k
-            np.testing.assert_array_equal(np.sort(w[chosen]), np.sort(w)[-k:])
-            kth = np.sort(w)[-k]
-            ties = [c for c in range(n) if w[c] == kth]
-            assert sorted(c for c in chosen if w[c] == kth) == ties[: sum(w[chosen] == kth)]
 
 
 def test_weights_above_one_are_drawn_relative_to_the_largest(payload):

@@ -110,6 +110,26 @@ def test_layers_grid_is_layers_by_heads_with_a_colour_bar(plt, model_weights):
     assert len(bars) == 1 and not bars[0].images
 
 
+def test_layers_long_module_names_stay_beside_their_row(plt, rng):
+    record = {
+        f"model.encoder.layers.{i}.self_attention.attn": softmax_rows(
+            rng.standard_normal((12, 16, 16))
+        )
+        for i in range(12)
+    }
+    figure = al.viz.layers(record)
+    figure.canvas.draw()
+    drawn = [ax for ax in figure.axes if ax.images]
+    names = [ax.yaxis.label for ax in drawn[::12]]
+    assert names[3].get_text() == "model.encoder.\nlayers.3.\nself_attention.\nattn"
+    boxes = [name.get_window_extent() for name in names]
+    panels = [ax.get_window_extent() for ax in drawn]
+    for row, box in enumerate(boxes):
+        assert not any(box.overlaps(panel) for panel in panels)
+        assert box.y0 >= panels[12 * row].y0 - 2 and box.y1 <= panels[12 * row].y1 + 2
+        assert row == 0 or not box.overlaps(boxes[row - 1])
+
+
 def test_layers_scale_head_shows_each_heads_pattern(plt, model_weights):
     figure = al.viz.layers(model_weights * 0.1, scale="head")
     drawn = [ax for ax in figure.axes if ax.images]

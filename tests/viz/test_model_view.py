@@ -27,6 +27,22 @@ def test_max_pools_long_inputs_and_says_so(rng, payload):
     assert payload(al.viz.model_view(weights[..., :60, :60]))["pooledNote"] == ""
 
 
+def test_pooled_inputs_carry_each_querys_kept_keys_for_zooming(rng, payload):
+    weights = softmax_rows(3 * rng.standard_normal((1, 2, 300, 300))).astype(np.float32)
+    data = payload(al.viz.model_view(weights, resolution=64, top_k=5))
+    keys = payload.array(data["keys"], "<u2").reshape(1, 2, 300, 5)
+    np.testing.assert_array_equal(
+        keys, np.sort(np.argsort(-weights, axis=-1, kind="stable")[..., :5], axis=-1)
+    )
+    levels = payload.array(data["weights"], "<u2").reshape(1, 2, 300, 5)
+    np.testing.assert_allclose(
+        levels / 65535, np.take_along_axis(weights, keys.astype(int), -1), atol=1 / 65535
+    )
+    assert data["k"] == 5 and data["keyBytes"] == 2
+    exact = payload(al.viz.model_view(weights[..., :50, :50], top_k=5))
+    assert exact["k"] == 0 and "keys" not in exact  # the cells are every weight already
+
+
 def test_record_input_names_layers_and_states_the_batch_item(model_weights, payload):
     record = {f"h.{i}.attn": np.stack([model_weights[i], model_weights[i] * 0]) for i in range(2)}
     data = payload(al.viz.model_view(record, batch_index=1, scale="head"))
@@ -52,6 +68,8 @@ def test_bad_input(model_weights):
         al.viz.model_view(model_weights, resolution=4)
     with pytest.raises(ValueError, match=r"scale: expected one of"):
         al.viz.model_view(model_weights, scale="Absolute")
+    with pytest.raises(ValueError, match=r"top_k: expected an int >= 1, got 0"):
+        al.viz.model_view(model_weights, top_k=0)
     with pytest.raises(
         ValueError,
         match=r"batch_index: weights of shape \(2, 3, 5, 5\) has no "

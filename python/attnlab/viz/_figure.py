@@ -110,6 +110,29 @@ def set_token_ticks(
     ax.tick_params(axis="y", length=2)
 
 
+ROW_NAME_CHARS = 18
+"""A grid's row names wrap at this many characters a line."""
+
+
+def wrapped_name(name: str, width: int, lines: int) -> str:
+    """``name`` in at most ``lines`` lines of about ``width`` characters, broken after its dots
+    (module paths); what does not fit goes from the front (the shared prefix), marked "…"."""
+    parts, rows = [p + "." for p in name.split(".")], []
+    parts[-1] = parts[-1][:-1]
+    for part in parts:
+        while len(part) > width:  # a part longer than a line is cut where the line ends
+            rows.append(part[:width])
+            part = part[width:]
+        if rows and len(rows[-1]) + len(part) <= width:
+            rows[-1] += part
+        else:
+            rows.append(part)
+    if len(rows) > lines:
+        rows = rows[-lines:]
+        rows[0] = "…" + rows[0]
+    return "\n".join(rows)
+
+
 def draw_grid(
     figure, weights: np.ndarray, row_names: list[str], *, cmap, scale: str, title: str
 ) -> None:
@@ -118,6 +141,9 @@ def draw_grid(
     rows, cols = weights.shape[:2]
     values, top = scaled(weights, scale)
     axes = figure.subplots(rows, cols, squeeze=False)
+    # row names across, wrapped to the lines a row's height holds: upright, a long module
+    # name ran along its neighbours'
+    lines = max(1, int(0.85 * figure.get_figheight() / rows * 72 / (1.25 * FONT_SIZE)))
     figure.suptitle(title, fontsize=FONT_SIZE + 2, parse_math=False)
     for (r, c), ax in np.ndenumerate(axes):
         image = ax.imshow(
@@ -128,7 +154,14 @@ def draw_grid(
         if r == 0:
             ax.set_title(f"head {c}", fontsize=FONT_SIZE)
         if c == 0:
-            ax.set_ylabel(row_names[r], fontsize=FONT_SIZE, parse_math=False)
+            ax.set_ylabel(
+                wrapped_name(row_names[r], ROW_NAME_CHARS, lines),
+                fontsize=FONT_SIZE,
+                parse_math=False,
+                rotation=0,
+                ha="right",
+                va="center",
+            )
     bar = figure.colorbar(image, ax=axes, shrink=0.8 if rows > 1 else 1.0)
     bar.ax.tick_params(labelsize=FONT_SIZE)
     bar.set_label(SCALE_LABELS[scale], fontsize=FONT_SIZE)

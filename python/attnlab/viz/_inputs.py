@@ -22,6 +22,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -50,6 +51,11 @@ class Attention:
     layer_names: list[str]
     leading: tuple[int, ...]
     batch: tuple[int, int] | None = None
+
+    @cached_property
+    def low(self) -> np.floating | float:
+        """The smallest weight (NaN if any is NaN), read once for the checks that need it."""
+        return self.weights.min() if self.weights.size else 0.0
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -202,17 +208,15 @@ def attention(weights: object, name: str = "weights", *, batch_index: object = N
             result.batch,
         )
     # NaN reaches min and max, and so does an infinity: no array-sized temporary
-    if result.weights.size and not (
-        np.isfinite(result.weights.min()) and np.isfinite(result.weights.max())
-    ):
+    if result.weights.size and not (np.isfinite(result.low) and np.isfinite(result.weights.max())):
         raise ValueError(f"{name}: contains NaN or inf")
     return result
 
 
 def nonnegative(att: Attention, name: str = "weights") -> Attention:
     """``att`` itself when no weight is negative (attention weights are probabilities)."""
-    if att.weights.size and att.weights.min() < 0:
-        raise ValueError(f"{name}: attention weights must be >= 0, found {att.weights.min()}")
+    if att.low < 0:
+        raise ValueError(f"{name}: attention weights must be >= 0, found {att.low}")
     return att
 
 

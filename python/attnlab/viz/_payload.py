@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
+from attnlab._threads import get_num_threads
 from attnlab._validation import index
 from attnlab.viz._inputs import Attention, attention, nonempty, nonnegative, query_key_labels
+
+T = TypeVar("T")
 
 LEVELS = 65535
 """Weights travel as round(LEVELS * weight / top): readable to about 1e-5 of ``top``."""
@@ -55,6 +61,14 @@ def labels(att: Attention, tokens: object, key_tokens: object) -> dict:
     }
 
 
+def on_threads(function: Callable[[T], object], tasks: Iterable[T]) -> None:
+    """function(task) for every task on the kernels' thread count: NumPy releases the GIL in
+    its loops, and on a loaded machine more threads also get a larger share of it."""
+    tasks = list(tasks)
+    with ThreadPoolExecutor(max_workers=max(1, min(get_num_threads(), len(tasks)))) as pool:
+        list(pool.map(function, tasks))
+
+
 def pooled(weights: np.ndarray, resolution: int) -> np.ndarray:
     """Max-pooled to at most ``resolution`` cells on each of the last two axes, so that a
     single strong weight stays visible in a long sequence. Rows first, a slice of rows at a
@@ -63,9 +77,13 @@ def pooled(weights: np.ndarray, resolution: int) -> np.ndarray:
     rows, cols = weights.shape[-2:]
     if rows > resolution:
         starts = (np.arange(resolution + 1) * rows) // resolution
-        weights = np.stack(
-            [weights[..., a:b, :].max(axis=-2) for a, b in zip(starts, starts[1:])], axis=-2
-        )
+        out = np.empty(weights.shape[:-2] + (resolution, cols), weights.dtype)
+
+        def one(cell: int) -> None:
+            np.max(weights[..., starts[cell] : starts[cell + 1], :], axis=-2, out=out[..., cell, :])
+
+        on_threads(one, range(resolution))
+        weights = out
     if cols > resolution:
         weights = np.maximum.reduceat(
             weights, (np.arange(resolution) * cols) // resolution, axis=-1

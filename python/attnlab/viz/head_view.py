@@ -4,12 +4,9 @@ colour per head (assets/head_view.js draws it; :func:`_picture` is its static eq
 from __future__ import annotations
 
 import colorsys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from attnlab._threads import get_num_threads
-from attnlab._validation import index
 from attnlab.viz._figure import (
     SCALE_LABELS,
     checked_scale,
@@ -19,11 +16,9 @@ from attnlab.viz._figure import (
     token_text,
 )
 from attnlab.viz._inputs import checked_index
-from attnlab.viz._payload import b64, labels, quantized, top_of, view_input
+from attnlab.viz._payload import labels, top_of, view_input
+from attnlab.viz._top_keys import checked_top_k, packed_keys, top_keys
 from attnlab.viz.html import View
-
-LINES_PER_HEAD = 1 << 15
-"""head_view's default budget: keys kept per query = this // Lq (at least 1, at most Lk)."""
 
 STATIC_LINES = 1024
 """The static picture draws at most this many lines per head, the strongest."""
@@ -31,42 +26,6 @@ STATIC_LINES = 1024
 STATIC_FAINTEST = 1 / 64
 """The static picture leaves out lines fainter than this opacity: next to invisible, they
 would make its PNG (a notebook's fallback) megabytes of noise."""
-
-
-def _top_of_rows(matrix: np.ndarray, k: int) -> np.ndarray:
-    """Columns of the ``k`` largest entries of each row of ``matrix`` (R, n), (R, k); among
-    equal entries at the k-th place, the first ones. np.partition of the values and a mask:
-    np.argpartition is up to 10x slower on long rows."""
-    rows = matrix.shape[0]
-    kth = np.partition(matrix, -k, axis=-1)[:, -k, None]  # (R, 1)
-    at_least = matrix >= kth
-    row, col = np.nonzero(at_least)
-    if row.size == rows * k:  # no ties at the k-th place (the usual case)
-        return col.reshape(rows, k)
-    greater = np.count_nonzero(matrix > kth, axis=1)  # (R,) < k
-    ties = matrix[row, col] == kth[row, 0]
-    rank = np.cumsum(ties) - 1  # ties before this one in its row, counted from the row's start
-    rank -= np.concatenate([[0], np.cumsum(ties)])[np.searchsorted(row, np.arange(rows))][row]
-    keep = ~ties | (rank < (k - greater)[row])
-    return col[keep].reshape(rows, k)
-
-
-def _top_keys(weights: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(key indices, weights) of the ``top_k`` strongest keys of each row, shapes (..., top_k);
-    one (Lq, Lk) matrix at a time on the kernels' thread count (NumPy releases the GIL), so that
-    the temporaries stay the size of a head per thread."""
-    if top_k >= weights.shape[-1]:
-        keys = np.broadcast_to(np.arange(weights.shape[-1]), weights.shape)
-        return keys, weights
-    keys = np.empty(weights.shape[:-1] + (top_k,), dtype=np.int64)
-
-    def one(head: tuple[int, ...]) -> None:
-        keys[head] = _top_of_rows(weights[head], top_k)
-
-    heads = list(np.ndindex(weights.shape[:-2]))
-    with ThreadPoolExecutor(max_workers=max(1, min(get_num_threads(), len(heads)))) as pool:
-        list(pool.map(one, heads))
-    return keys, np.take_along_axis(weights, keys, axis=-1)
 
 
 def head_view(
@@ -91,7 +50,7 @@ def head_view(
 
     ``weights``: any layout of :mod:`attnlab.viz` (a model, a record, Hugging Face's
     ``outputs.attentions``, torch tensors). ``layer``, ``heads``: what shows first (default:
-    layer 0, every head). ``top_k``: keys kept per query (default ``LINES_PER_HEAD // Lq``,
+    layer 0, every head). ``top_k``: keys kept per query (default ``32768 // Lq``,
     at least 1); the view says when it keeps fewer than all. ``batch_index``: the batch item
     of an input with a batch axis (default the first).
     """
@@ -108,23 +67,15 @@ def head_view(
             }
         )
     )
-    if top_k is None:
-        top_k = max(1, LINES_PER_HEAD // lq)
-    elif index(top_k, "top_k") < 1:
-        raise ValueError(f"top_k: expected an int >= 1, got {top_k}")
     scale = checked_scale(scale)
-    keys, kept = _top_keys(att.weights, min(int(top_k), lk))  # (layers, H, Lq, k)
+    keys, kept = top_keys(att.weights, checked_top_k(top_k, lq, lk))  # (layers, H, Lq, k)
     top = top_of(kept)
-    wide = lk > 1 << 16
     data = labels(att, tokens, key_tokens) | {
         "layer": layer,
         "shown": shown,
-        "k": keys.shape[-1],
         "scale": scale,
         "top": top,
-        "keyBytes": 4 if wide else 2,
-        "keys": b64(keys.astype("<u4" if wide else "<u2")),
-        "weights": quantized(kept, top),
+        **packed_keys(keys, kept, top, lk),
     }
     title = f"head view ({lq} x {lk} tokens)"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from attnlab.viz._figure import checked_scale, draw_grid, ink_colormap, new_figure
 from attnlab.viz._payload import checked_resolution, labels, pooled, quantized, top_of, view_input
+from attnlab.viz._top_keys import checked_top_k, packed_keys, top_keys
 from attnlab.viz.html import View
 
 
@@ -24,6 +25,7 @@ def model_view(
     key_tokens=None,
     *,
     resolution: int = 128,
+    top_k: int | None = None,
     scale: str = "absolute",
     batch_index: int | None = None,
 ) -> View:
@@ -33,22 +35,33 @@ def model_view(
 
     ``scale``: the colour is the weight itself ("absolute", the default), or the weight over
     the head's strongest ("head") or its query's strongest ("row"); the page can switch.
-    Sequences longer than ``resolution`` are max-pooled to that many cells per axis, and the
-    view says so. ``batch_index``: the batch item of an input with a batch axis.
+    The enlarged head zooms (drag over a region or turn the wheel; "reset zoom" shows it
+    whole), and "find a token" marks a token's positions (Enter zooms to the next). Sequences
+    longer than ``resolution`` are max-pooled to that many cells per axis, and the view says
+    so; the page then also carries each query's ``top_k`` strongest keys at full resolution
+    (default as in :func:`head_view`), which the zoomed head draws (the weaker ones are not
+    in the page, and the view says so). ``batch_index``: the batch item of an input with a
+    batch axis.
     """
     att = view_input(weights, "weights", batch_index)
     scale = checked_scale(scale)
     cells = pooled(att.weights, checked_resolution(resolution))  # (layers, H, rq, rk)
     top = top_of(cells)
     rq, rk = cells.shape[2:]
+    lq, lk = att.shape[2:]
+    top_k = checked_top_k(top_k, lq, lk)
     data = labels(att, tokens, key_tokens) | {
         "rq": rq,
         "rk": rk,
         "top": top,
         "scale": scale,
         "cells": quantized(cells, top),
-        "pooledNote": pooled_note(*att.shape[2:], rq, rk),
+        "pooledNote": pooled_note(lq, lk, rq, rk),
+        "k": 0,
     }
+    if (rq, rk) != (lq, lk):  # what the zoomed head draws
+        keys, kept = top_keys(att.weights, top_k)  # (layers, H, Lq, k)
+        data |= packed_keys(keys, kept, top, lk)
     title = f"model view ({att.shape[0]} layers x {att.shape[1]} heads)"
 
     def picture():

@@ -11,7 +11,7 @@ from attnlab._validation import index
 from attnlab.viz._figure import FONT_SIZE, new_figure, token_text
 from attnlab.viz._inputs import checked_index, query_key_labels
 from attnlab.viz._payload import b64
-from attnlab.viz.head_view import _top_keys
+from attnlab.viz._top_keys import top_keys
 from attnlab.viz.html import View
 
 MAX_KEYS = 64
@@ -74,7 +74,7 @@ def neuron_view(
     q = np.ascontiguousarray(q_all[item, head], dtype=np.float32)  # (Lq, D)
     k = np.ascontiguousarray(k_all[item, head // (heads // k_all.shape[1])], dtype=np.float32)
     weights = weights_all[item, head]  # (Lq, Lk)
-    keys, kept = _top_keys(weights, min(max_keys, lk))
+    keys, kept = top_keys(weights, min(max_keys, lk))
     order = np.argsort(keys, axis=-1, kind="stable")  # in position order
     keys, kept = np.take_along_axis(keys, order, -1), np.take_along_axis(kept, order, -1)
     queries, key_labels = query_key_labels(tokens, key_tokens, lq, lk)

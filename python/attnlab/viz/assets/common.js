@@ -63,20 +63,34 @@ window.attnlabViews = window.attnlabViews || {};
   // "12 “the”": a token with its position, so that digit tokens read unambiguously.
   A.token = function (tokens, i) { return i + " \u201c" + tokens[i] + "\u201d"; };
 
-  // The tokens a cell of a pooled axis covers: one token, or "first–last “a” … “b”".
-  A.cellTokens = function (tokens, cell, cells) {
-    var first = Math.floor((cell * tokens.length) / cells);
-    var last = Math.floor(((cell + 1) * tokens.length) / cells) - 1;
+  // The first token of cell ``cell`` of ``cells`` splitting tokens [from, to).
+  A.cellStart = function (cell, cells, from, to) {
+    return from + Math.floor((cell * (to - from)) / cells);
+  };
+
+  // The tokens first..last: one token, or "first–last “a” … “b”".
+  A.tokenRange = function (tokens, first, last) {
     if (last <= first) return A.token(tokens, first);
     return first + "\u2013" + last + " \u201c" + tokens[first] + "\u201d \u2026 \u201c" +
       tokens[last] + "\u201d";
   };
 
-  // Axis labels, one per cell: the tokens, or for pooled cells the position each starts at.
-  A.cellLabels = function (tokens, cells) {
-    if (cells === tokens.length) return tokens;
+  // The tokens a cell of a pooled axis covers (of tokens [from, to), default all of them).
+  A.cellTokens = function (tokens, cell, cells, from, to) {
+    from = from || 0;
+    to = to === undefined ? tokens.length : to;
+    return A.tokenRange(tokens, A.cellStart(cell, cells, from, to),
+      A.cellStart(cell + 1, cells, from, to) - 1);
+  };
+
+  // Axis labels, one per cell of tokens [from, to) (default all): the tokens, or for pooled
+  // cells the position each starts at.
+  A.cellLabels = function (tokens, cells, from, to) {
+    from = from || 0;
+    to = to === undefined ? tokens.length : to;
+    if (cells === to - from) return tokens.slice(from, to);
     var out = [];
-    for (var c = 0; c < cells; c++) out.push(String(Math.floor((c * tokens.length) / cells)));
+    for (var c = 0; c < cells; c++) out.push(String(A.cellStart(c, cells, from, to)));
     return out;
   };
 
