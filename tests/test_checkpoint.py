@@ -588,6 +588,11 @@ HEADERS = {  # name: (header, data, what the error says)
     "not JSON": ("{'w': 1}", b"", "the header is not valid JSON"),
     "NaN": ('{"__metadata__": {}, "w": NaN}', b"", "holds NaN, which is not JSON"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, b"", "nests too deeply"),
+    "huge int": (
+        '{"__metadata__": {}, "w": ' + "9" * 5000 + "}",
+        b"",
+        "the header is not valid JSON .Exceeds the limit",
+    ),
     "duplicate tensor": (
         f'{{"__metadata__": {json.dumps(metadata(bytes(8)))}, '
         f'"w": {json.dumps(tensor())}, "w": {json.dumps(tensor())}}}',
