@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import warnings
 from typing import Any
@@ -24,8 +23,7 @@ from typing import Any
 import atheris
 import numpy as np
 
-with atheris.instrument_imports(include=["attnlab"]):
-    import attnlab
+from harness import attnlab, fuzz
 
 VALUES: tuple[Any, ...] = (
     None,
@@ -170,10 +168,5 @@ def test_one_input(data: bytes) -> None:
             pass
 
 
-def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    fuzz(test_one_input)
