@@ -1052,7 +1052,7 @@ def valid_file(tmp_path_factory):
     loss = al.functional.cross_entropy(model(train).reshape(-1, 7), train.reshape(-1))
     loss.backward()
     optimizer.step()
-    al.save(model, path, optimizer=optimizer, step=1)
+    al.save(model, path, optimizer=optimizer, step=1, rng=True)
     return path.read_bytes()
 
 
@@ -1111,12 +1111,12 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
-    """One field of the header (a tensor's entry, a metadata string, a config argument)
-    replaced by arbitrary JSON."""
+    """One field of the header (a tensor's entry, a metadata string, a config argument, a
+    field of the RNG state) replaced by arbitrary JSON."""
     n = int.from_bytes(valid_file[:8], "little")
     header = json.loads(valid_file[8 : 8 + n])
     meta = header["__metadata__"]
-    where = data.draw(st.sampled_from(["tensor", "field", "metadata", "config"]))
+    where = data.draw(st.sampled_from(["tensor", "field", "metadata", "config", "rng"]))
     value = data.draw(json_values)
     if where == "tensor":
         header[data.draw(st.sampled_from(sorted(header)))] = value
@@ -1125,10 +1125,15 @@ def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
         header[name][data.draw(st.sampled_from(["dtype", "shape", "data_offsets"]))] = value
     elif where == "metadata":
         meta[data.draw(st.sampled_from(sorted(meta) + ["new"]))] = json.dumps(value)
-    else:
+    elif where == "config":
         config = json.loads(meta["config"])
         config[data.draw(st.sampled_from(sorted(config)))] = value
         meta["config"] = json.dumps(config)
+    else:
+        rng = json.loads(meta["rng_state"])
+        fields = rng["state"] if data.draw(st.booleans()) else rng
+        fields[data.draw(st.sampled_from(sorted(fields)))] = value
+        meta["rng_state"] = json.dumps(rng)
     text = json.dumps(header).encode()
     fuzz_path.write_bytes(len(text).to_bytes(8, "little") + text + valid_file[8 + n :])
     load_anything(fuzz_path)
