@@ -1,12 +1,12 @@
 """Atheris target: attnlab.load and attnlab.load_model on files made from the fuzz bytes.
 
 Each input is a whole file (the bytes as they are), or a valid checkpoint (a small GPT with
-its Adam state, made once at start) edited as the bytes choose: bytes set, cut or inserted, the
-8-byte header length replaced, or one header field (a tensor's dtype, shape or offsets, a
-metadata string, a config argument, a part of the optimizer's JSON) replaced by a value from
-the bytes, the rest of the file kept valid. A file must load (and rebuild, when it names a
-model) or raise attnlab.CheckpointError; any other exception, a sanitizer report, a crash, a
-hang or an allocation past the limit is a finding.
+its Adam state and RNG state, made once at start) edited as the bytes choose: bytes set, cut
+or inserted, the 8-byte header length replaced, or one header field (a tensor's dtype, shape
+or offsets, a metadata string, a config argument, a part of the optimizer's JSON or of the
+RNG state) replaced by a value from the bytes, the rest of the file kept valid. A file must
+load (and rebuild, when it names a model) or raise attnlab.CheckpointError; any other
+exception, a sanitizer report, a crash, a hang or an allocation past the limit is a finding.
 
 Run it with ``./scripts/run.sh fuzz [seconds]``, which runs it after fuzz_functional.py, each
 for half the time; extra arguments after the file are libFuzzer's.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import warnings
 from typing import Any
@@ -24,8 +23,7 @@ from typing import Any
 import atheris
 import numpy as np
 
-with atheris.instrument_imports(include=["attnlab"]):
-    import attnlab
+from harness import attnlab, fuzz
 
 VALUES: tuple[Any, ...] = (
     None,
@@ -68,7 +66,7 @@ VALUES: tuple[Any, ...] = (
 
 
 def seed_checkpoint() -> bytes:
-    """A small trained GPT with its Adam state and a step, as saved."""
+    """A small trained GPT with its Adam state, a step and the RNG state, as saved."""
     attnlab.manual_seed(0)
     model = attnlab.models.GPT(7, 5, n_layer=1, n_head=2, d_model=4)
     optimizer = attnlab.optim.Adam(model.parameters(), lr=0.1)
@@ -78,7 +76,7 @@ def seed_checkpoint() -> bytes:
     optimizer.step()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "seed.safetensors")
-        attnlab.save(model, path, optimizer=optimizer, step=1)
+        attnlab.save(model, path, optimizer=optimizer, step=1, rng=True)
         with open(path, "rb") as f:
             return f.read()
 
@@ -119,7 +117,7 @@ def edited_header(fdp: atheris.FuzzedDataProvider) -> bytes:
     header = json.loads(json.dumps(HEADER))
     meta = header["__metadata__"]
     names = sorted(k for k in header if k != "__metadata__")
-    where = fdp.ConsumeIntInRange(0, 4)
+    where = fdp.ConsumeIntInRange(0, 5)
     if where == 0:
         name = names[fdp.ConsumeIntInRange(0, len(names) - 1)]
         field = ("dtype", "shape", "data_offsets")[fdp.ConsumeIntInRange(0, 2)]
@@ -139,6 +137,12 @@ def edited_header(fdp: atheris.FuzzedDataProvider) -> bytes:
         group[keys[fdp.ConsumeIntInRange(0, len(keys) - 1)]] = value(fdp)
         optimizer["state"][str(value(fdp))] = {"step": value(fdp)}
         meta["optimizer"] = json.dumps(optimizer)
+    elif where == 4:
+        rng = json.loads(meta["rng_state"])
+        fields = rng["state"] if fdp.ConsumeBool() else rng  # PCG64's state and inc, or the rest
+        keys = sorted(fields)
+        fields[keys[fdp.ConsumeIntInRange(0, len(keys) - 1)]] = value(fdp)
+        meta["rng_state"] = json.dumps(rng)
     else:
         header[str(value(fdp))] = value(fdp)
     text = json.dumps(header).encode()
@@ -170,10 +174,5 @@ def test_one_input(data: bytes) -> None:
             pass
 
 
-def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    fuzz(test_one_input)

@@ -17,15 +17,14 @@ arguments after the file are libFuzzer's.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 
 import atheris
 import numpy as np
 
-with atheris.instrument_imports(include=["attnlab"]):
-    import attnlab
-    import attnlab.functional as F
+from harness import attnlab, fuzz
+
+F = attnlab.functional  # imported, with coverage hooks, by harness
 
 ACCEPTED = (TypeError, ValueError, MemoryError)
 FLOATS = (np.float32, np.float64)
@@ -357,10 +356,5 @@ def test_one_input(data: bytes) -> None:
             pass
 
 
-def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    fuzz(test_one_input)

@@ -304,6 +304,73 @@ def test_resuming_from_a_checkpoint_continues_bitwise_as_if_never_stopped(tmp_pa
     assert_bitwise(resumed.state_dict(), model.state_dict())
 
 
+def test_resuming_with_the_rng_state_draws_the_dropout_masks_of_the_uninterrupted_run(tmp_path):
+    """Seeded once: each step's dropout masks come from the global generator, whose state the
+    checkpoint carries (rng=True); without it, the resumed run draws other masks."""
+
+    def step(model, optimizer, i):
+        idx = np.random.default_rng(i).integers(0, 11, (4, 9))  # the batch: fixed by the step
+        logits = model(idx[:, :-1])
+        loss = al.functional.cross_entropy(logits.reshape(-1, 11), idx[:, 1:].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def fresh():
+        al.manual_seed(0)
+        model = al.models.GPT(11, 9, n_layer=2, n_head=2, d_model=8, dropout=0.3)
+        return model, al.optim.AdamW(model.parameters(), lr=1e-2)
+
+    model, optimizer = fresh()
+    for i in range(6):
+        step(model, optimizer, i)
+
+    first, first_optimizer = fresh()
+    for i in range(3):
+        step(first, first_optimizer, i)
+    path = tmp_path / "step3.safetensors"
+    al.save(first, path, optimizer=first_optimizer, step=3, rng=True)
+    del first, first_optimizer
+
+    def resume(rng):
+        al.manual_seed(12345)  # another process: the generator is anywhere
+        checkpoint = al.load(path, rng=rng)
+        resumed = al.load_model(checkpoint)
+        resumed_optimizer = al.optim.AdamW(resumed.parameters())
+        resumed_optimizer.load_state_dict(checkpoint.optimizer_state)
+        for i in range(checkpoint.step, 6):
+            step(resumed, resumed_optimizer, i)
+        return resumed.state_dict()
+
+    assert_bitwise(resume(rng=True), model.state_dict())
+    assert resume(rng=False)["wte.weight"].tobytes() != model.state_dict()["wte.weight"].tobytes()
+
+
+def test_the_rng_state_is_saved_only_when_asked_and_load_model_restores_it(tmp_path):
+    al.manual_seed(7)
+    model = al.models.GPT(11, 9, n_layer=1, n_head=2, d_model=8)
+    state = al.get_rng_state()
+    al.save(model, tmp_path / "with.safetensors", rng=True)
+    al.save(model, tmp_path / "without.safetensors")
+    assert al.load(tmp_path / "with.safetensors").rng_state == state
+    assert al.load(tmp_path / "without.safetensors").rng_state is None
+    al.manual_seed(8)
+    al.load_model(tmp_path / "with.safetensors", rng=True)
+    assert al.get_rng_state() == state
+    al.manual_seed(8)
+    other = al.get_rng_state()
+    al.load(tmp_path / "with.safetensors")  # rng=False: the generator is left alone
+    assert al.get_rng_state() == other
+    for load in (al.load, al.load_model):
+        with pytest.raises(al.CheckpointError, match="without.safetensors: holds no RNG state"):
+            load(tmp_path / "without.safetensors", rng=True)
+        with pytest.raises(TypeError, match="rng: expected a bool, got str"):
+            load(tmp_path / "with.safetensors", rng="yes")
+    assert al.get_rng_state() == other
+    with pytest.raises(TypeError, match="rng: expected a bool, got int"):
+        al.save(model, tmp_path / "x.safetensors", rng=1)
+
+
 # ---- what save accepts --------------------------------------------------------------------
 
 
@@ -513,11 +580,19 @@ def tensor(dtype="F32", shape=(2,), offsets=(0, 8)):
     return {"dtype": dtype, "shape": list(shape), "data_offsets": list(offsets)}
 
 
+# A real state (ints of 38 digits, below 2**128) that the cases below edit.
+RNG_STATE = json.dumps(np.random.default_rng(0).bit_generator.state, separators=(",", ":"))
+
 HEADERS = {  # name: (header, data, what the error says)
     "not an object": ([1, 2], b"", "the header is a JSON list, not an object"),
     "not JSON": ("{'w': 1}", b"", "the header is not valid JSON"),
     "NaN": ('{"__metadata__": {}, "w": NaN}', b"", "holds NaN, which is not JSON"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, b"", "nests too deeply"),
+    "huge int": (
+        '{"__metadata__": {}, "w": ' + "9" * 5000 + "}",
+        b"",
+        "the header is not valid JSON .Exceeds the limit",
+    ),
     "duplicate tensor": (
         f'{{"__metadata__": {json.dumps(metadata(bytes(8)))}, '
         f'"w": {json.dumps(tensor())}, "w": {json.dumps(tensor())}}}',
@@ -711,6 +786,25 @@ HEADERS = {  # name: (header, data, what the error says)
         "dtype 'float16' is not float32 or float64",
     ),
     "negative step": ({"__metadata__": metadata(step="-1")}, b"", "step '-1' is not an int"),
+    **{
+        f"rng_state {name}": ({"__metadata__": metadata(rng_state=text)}, b"", message)
+        for name, (text, message) in {
+            "not JSON": ("{", "rng_state is not valid JSON"),
+            "list": ("[]", "rng_state: expected a dict from get_rng_state, got list"),
+            "generator": (
+                RNG_STATE.replace("PCG64", "MT19937"),
+                "rng_state: bit_generator 'MT19937' is not 'PCG64'",
+            ),
+            "increment": (
+                RNG_STATE.replace('"inc":', '"inc":9'),
+                r"rng_state\['state'\]\['inc'\]: expected an int in",
+            ),
+            "float": (
+                RNG_STATE.replace('"uinteger":0', '"uinteger":0.5'),
+                r"rng_state\['uinteger'\]: expected an int, got float",
+            ),
+        }.items()
+    },
     "optimizer not JSON": (
         {"__metadata__": metadata(optimizer="{")},
         b"",
@@ -958,7 +1052,7 @@ def valid_file(tmp_path_factory):
     loss = al.functional.cross_entropy(model(train).reshape(-1, 7), train.reshape(-1))
     loss.backward()
     optimizer.step()
-    al.save(model, path, optimizer=optimizer, step=1)
+    al.save(model, path, optimizer=optimizer, step=1, rng=True)
     return path.read_bytes()
 
 
@@ -1017,12 +1111,12 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
-    """One field of the header (a tensor's entry, a metadata string, a config argument)
-    replaced by arbitrary JSON."""
+    """One field of the header (a tensor's entry, a metadata string, a config argument, a
+    field of the RNG state) replaced by arbitrary JSON."""
     n = int.from_bytes(valid_file[:8], "little")
     header = json.loads(valid_file[8 : 8 + n])
     meta = header["__metadata__"]
-    where = data.draw(st.sampled_from(["tensor", "field", "metadata", "config"]))
+    where = data.draw(st.sampled_from(["tensor", "field", "metadata", "config", "rng"]))
     value = data.draw(json_values)
     if where == "tensor":
         header[data.draw(st.sampled_from(sorted(header)))] = value
@@ -1031,10 +1125,15 @@ def test_fuzz_rewritten_header_fields(fuzz_path, valid_file, data):
         header[name][data.draw(st.sampled_from(["dtype", "shape", "data_offsets"]))] = value
     elif where == "metadata":
         meta[data.draw(st.sampled_from(sorted(meta) + ["new"]))] = json.dumps(value)
-    else:
+    elif where == "config":
         config = json.loads(meta["config"])
         config[data.draw(st.sampled_from(sorted(config)))] = value
         meta["config"] = json.dumps(config)
+    else:
+        rng = json.loads(meta["rng_state"])
+        fields = rng["state"] if data.draw(st.booleans()) else rng
+        fields[data.draw(st.sampled_from(sorted(fields)))] = value
+        meta["rng_state"] = json.dumps(rng)
     text = json.dumps(header).encode()
     fuzz_path.write_bytes(len(text).to_bytes(8, "little") + text + valid_file[8 + n :])
     load_anything(fuzz_path)

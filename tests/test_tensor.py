@@ -59,3 +59,73 @@ def test_bad_data_and_flags_are_named():
         al.tensor(np.zeros(2)).item()
     with pytest.raises(ValueError, match="truth value of a tensor of shape"):
         bool(al.tensor(np.zeros(2)))
+
+
+# A scalar on either side of an operator: never a wider dtype than the tensor's, as in PyTorch
+# (``emb(x) * np.sqrt(d)`` stays float32).
+SCALARS = [2.5, 2, np.float64(2.5), np.float32(2.5), np.float16(2.5), np.int64(2), np.bool_(1)]
+SCALAR_OPS = {
+    "add": lambda x, s: x + s,
+    "radd": lambda x, s: s + x,
+    "sub": lambda x, s: x - s,
+    "rsub": lambda x, s: s - x,
+    "mul": lambda x, s: x * s,
+    "rmul": lambda x, s: s * x,
+    "div": lambda x, s: x / s,
+    "rdiv": lambda x, s: s / x,
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scalar", SCALARS, ids=lambda s: f"{type(s).__name__}")
+@pytest.mark.parametrize("name", sorted(SCALAR_OPS))
+def test_a_scalar_keeps_the_tensors_dtype_forward_and_backward(dtype, scalar, name):
+    op = SCALAR_OPS[name]
+    x = al.tensor(np.linspace(0.5, 3.0, 6, dtype=dtype).reshape(2, 3), requires_grad=True)
+    out = op(x, scalar)
+    assert out.dtype == dtype
+    plain = scalar.item() if isinstance(scalar, np.generic) else scalar
+    np.testing.assert_array_equal(out.data, op(x.data, plain))
+    out.sum().backward()
+    assert x.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scalar", [np.float64(0.5), np.float32(0.5), np.int64(2)])
+def test_numpy_scalars_in_pow_clamp_and_where_keep_the_dtype(dtype, scalar):
+    x = al.tensor(np.linspace(0.5, 3.0, 6, dtype=dtype), requires_grad=True)
+    outs = [x**scalar, scalar**x, x.clamp(scalar, 2 * scalar), al.where(x.data > 1, x, scalar)]
+    for out in outs:
+        assert out.dtype == dtype
+    sum(o.sum() for o in outs).backward()
+    assert x.grad.dtype == dtype
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scalar", SCALARS, ids=lambda s: f"{type(s).__name__}")
+def test_scalar_results_match_torch(dtype, scalar):
+    import torch
+
+    x = np.linspace(0.5, 3.0, 6, dtype=dtype).reshape(2, 3)
+    for name, op in SCALAR_OPS.items():
+        ours = op(al.tensor(x), scalar).data
+        theirs = op(torch.from_numpy(x), scalar).numpy()
+        assert ours.dtype == theirs.dtype, name
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, err_msg=name)
+
+
+def test_arrays_and_unsupported_scalars_are_not_cast():
+    x = al.tensor(np.ones(3, np.float32))
+    with pytest.raises(TypeError, match="other: dtype float64 does not match the tensor's float32"):
+        x * np.array(2.0)  # a 0-d array is an array: its dtype must match
+    with pytest.raises(TypeError, match="other: dtype int64 does not match the tensor's float32"):
+        x + np.array(2)
+    with pytest.raises(TypeError, match="other: expected a Tensor, an ndarray or a number, got"):
+        x * np.complex128(1j)
+    with pytest.raises(TypeError, match="other: expected a Tensor, an ndarray or a number, got"):
+        x * 1j
+    with pytest.raises(TypeError, match="min: expected a number, got str"):
+        x.clamp("0")
+    with pytest.raises(TypeError, match="max: expected a number, got complex128"):
+        x.clamp(max=np.complex128(1))

@@ -27,7 +27,7 @@ from attnlab import (
     viz,
 )
 from attnlab._memory import empty_cache
-from attnlab._random import manual_seed
+from attnlab._random import get_rng_state, manual_seed, set_rng_state
 from attnlab._threads import get_num_threads, set_num_threads
 from attnlab._version import __version__
 from attnlab.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -54,6 +54,7 @@ __all__ = [
     "functional",
     "nn",
     "get_num_threads",
+    "get_rng_state",
     "interop",
     "interpret",
     "is_grad_enabled",
@@ -68,6 +69,7 @@ __all__ = [
     "save",
     "set_grad_enabled",
     "set_num_threads",
+    "set_rng_state",
     "stack",
     "teaching",
     "tensor",

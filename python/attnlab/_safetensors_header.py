@@ -73,7 +73,9 @@ def strict_json(text: str, what: str) -> Any:
 
     try:
         return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
-    except json.JSONDecodeError as e:
+    except HeaderError:
+        raise
+    except ValueError as e:  # JSONDecodeError, or an int of more digits than int() converts
         raise HeaderError(f"{what} is not valid JSON ({e})") from None
     except RecursionError:
         raise HeaderError(f"{what} nests too deeply") from None

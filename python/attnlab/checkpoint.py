@@ -25,6 +25,9 @@ The file is plain safetensors (any safetensors reader sees the weights under the
   parameter indices of each group and each parameter's scalar state (Adam's ``step``); the
   state's arrays (``exp_avg``, ``momentum_buffer``...) are tensors named
   ``__optimizer__/state/<index>/<name>``.
+- ``rng_state``: JSON of :func:`attnlab.get_rng_state` at the save, when ``save(...,
+  rng=True)``: the global generator that draws dropout masks and shuffles, so that a run
+  resumed with ``load(..., rng=True)`` draws what the uninterrupted run drew.
 
 Nothing is ever unpickled. Anything wrong with a file raises :class:`CheckpointError`, which
 says what: each header field is checked against the file's real size before the safetensors
@@ -50,7 +53,7 @@ import safetensors.numpy
 from attnlab import _allocation, _random, _rebuild
 from attnlab._atomic import write_atomically
 from attnlab._safetensors_header import DTYPES, Header, HeaderError, parse, strict_json
-from attnlab._validation import index
+from attnlab._validation import flag, index
 from attnlab.nn.module import Module
 from attnlab.optim.optimizer import Optimizer
 from attnlab.tensor import Tensor
@@ -76,7 +79,8 @@ class Checkpoint:
     its exported ``model_class`` and ``config`` (constructor arguments; None when the file
     has none), the ``optimizer_state`` (what ``Optimizer.load_state_dict`` takes; None when
     no optimizer was saved), the ``step`` given to :func:`save`, the raw string
-    ``metadata``, and the ``path`` read."""
+    ``metadata``, the ``path`` read, and the ``rng_state`` saved with ``rng=True`` (what
+    :func:`attnlab.set_rng_state` takes; None when it was not saved)."""
 
     state_dict: dict[str, np.ndarray]
     config: dict[str, Any] | None
@@ -85,6 +89,7 @@ class Checkpoint:
     step: int | None
     model_class: str | None
     path: str
+    rng_state: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         optimizer = "None"
@@ -102,9 +107,12 @@ def save(
     *,
     optimizer: Optimizer | None = None,
     step: int | None = None,
+    rng: bool = False,
 ) -> None:
     """Writes ``obj`` (a Module, or a state dict of name -> array) to ``path``, with the
-    state of ``optimizer`` (which must train obj's parameters) and ``step`` when given.
+    state of ``optimizer`` (which must train obj's parameters) and ``step`` when given, and
+    with ``rng`` the global generator's state (:func:`attnlab.get_rng_state`, which draws
+    dropout masks), as PyTorch users save ``torch.get_rng_state()``.
 
     The write is atomic: a temporary file in the same folder is written, fsynced and renamed
     over ``path``, then the folder is fsynced; if the save fails or is interrupted, an
@@ -122,6 +130,8 @@ def save(
         optimizer_json, optimizer_tensors = _optimizer_entries(optimizer, obj)
         metadata["optimizer"] = _rebuild.dumps(optimizer_json)
         tensors.update(optimizer_tensors)
+    if flag(rng, "rng"):
+        metadata["rng_state"] = _rebuild.dumps(_random.get_rng_state())
     bad = _non_finite(tensors)
     if bad:
         warnings.warn(
@@ -132,17 +142,24 @@ def save(
     write_atomically(path, _with_checksum(tensors, metadata))
 
 
-def load(path: str | os.PathLike) -> Checkpoint:
-    """Reads the checkpoint at ``path``, checking every field (see the module's docs).
+def load(path: str | os.PathLike, *, rng: bool = False) -> Checkpoint:
+    """Reads the checkpoint at ``path``, checking every field (see the module's docs); with
+    ``rng``, also puts the global generator back in the state saved with ``save(...,
+    rng=True)``, so that a resumed run draws the dropout masks the uninterrupted one drew.
 
     CheckpointError for a truncated, corrupt or hostile file, an unknown format version, a
-    checksum that does not match or a class that is not attnlab's; OSError when the file
-    cannot be opened. Warns (RuntimeWarning) when a tensor holds NaN or Inf.
+    checksum that does not match or a class that is not attnlab's, and with ``rng`` for a
+    file saved without it; OSError when the file cannot be opened. Warns (RuntimeWarning)
+    when a tensor holds NaN or Inf.
     """
-    return _load(_path(path), stacklevel=3)
+    rng = flag(rng, "rng")
+    checkpoint = _load(_path(path), stacklevel=3)
+    if rng:
+        _restore_rng(checkpoint)
+    return checkpoint
 
 
-def load_model(source: str | os.PathLike | Checkpoint) -> Module:
+def load_model(source: str | os.PathLike | Checkpoint, *, rng: bool = False) -> Module:
     """The model a checkpoint (a path, or what :func:`load` returned) holds: its class rebuilt
     from its config, with the saved weights loaded; in training mode, as its constructor
     leaves it (call ``.eval()`` for inference).
@@ -152,8 +169,10 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
     built (a layer appended, a head replaced), is rebuilt by your code instead, then
     ``module.load_state_dict(checkpoint.state_dict)``. The config cannot make the rebuild
     allocate much more than the file's own tensors hold; building draws no numbers from
-    ``al.manual_seed``'s generator (its state is restored).
+    ``al.manual_seed``'s generator (its state is restored). With ``rng``, the generator is
+    then put in the state the file holds, as ``load(..., rng=True)`` does.
     """
+    rng = flag(rng, "rng")
     if isinstance(source, Checkpoint):
         checkpoint = source
     else:
@@ -193,7 +212,17 @@ def load_model(source: str | os.PathLike | Checkpoint) -> Module:
         raise CheckpointError(
             f"{where}: the weights do not fit the {name} its config builds: {e}"
         ) from None
+    if rng:
+        _restore_rng(checkpoint)
     return model
+
+
+def _restore_rng(checkpoint: Checkpoint) -> None:
+    if checkpoint.rng_state is None:
+        raise CheckpointError(
+            f"{checkpoint.path}: holds no RNG state (save(..., rng=True) stores it)"
+        )
+    _random.set_rng_state(checkpoint.rng_state)
 
 
 # ---- writing ------------------------------------------------------------------------------
@@ -384,6 +413,13 @@ def _checkpoint(header: Header, data: bytes, path: str) -> Checkpoint:
         if not re.fullmatch(r"[0-9]{1,19}", step):
             raise HeaderError(f"the metadata's step {step!r} is not an int >= 0")
         step = int(step)
+    rng_state = None
+    if "rng_state" in meta:
+        where = "the metadata's rng_state"
+        try:
+            rng_state = _random.check_state(strict_json(meta["rng_state"], where), where)
+        except (TypeError, ValueError) as e:
+            raise HeaderError(str(e)) from None
     try:
         arrays = safetensors.numpy.load(data)
     except safetensors.SafetensorError as e:
@@ -399,7 +435,9 @@ def _checkpoint(header: Header, data: bytes, path: str) -> Checkpoint:
         raise HeaderError(
             f"tensor {next(iter(optimizer))!r} is an optimizer's, but the metadata has no optimizer"
         )
-    return Checkpoint(model, config, optimizer_state, dict(meta), step, model_class, path)
+    return Checkpoint(
+        model, config, optimizer_state, dict(meta), step, model_class, path, rng_state
+    )
 
 
 def _check_version(version: str | None) -> None:

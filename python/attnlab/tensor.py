@@ -259,7 +259,9 @@ class Tensor:
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
             raise ValueError("clamp: give min, max or both")
-        return ops.Clamp.apply(self, low=min, high=max)
+        low = None if min is None else _scalar(min, "min")
+        high = None if max is None else _scalar(max, "max")
+        return ops.Clamp.apply(self, low=low, high=high)
 
     def relu(self) -> Tensor:
         return functional.relu(self)
@@ -384,12 +386,19 @@ def _raw(x: Any) -> Any:
 
 
 def _operand(x: Any, like: Tensor, name: str = "other") -> Any:
-    """A binary op's other side: a Tensor or ndarray of ``like``'s dtype, or a Python number."""
+    """A binary op's other side: a Tensor or ndarray of ``like``'s dtype, or a Python number.
+
+    A scalar never changes a float tensor's dtype, as in PyTorch: a NumPy scalar becomes the
+    Python number it holds, which NumPy (NEP 50) casts to the array's dtype, so that
+    ``x * np.sqrt(d)`` stays float32. A 0-d ndarray is an array: its dtype must match.
+    """
     if isinstance(x, Tensor):
         data = x.data
     elif isinstance(x, np.ndarray):
         data = x
-    elif isinstance(x, (bool, int, float, np.number)):
+    elif isinstance(x, (np.bool_, np.integer, np.floating)):  # before float: np.float64 is one
+        return x.item()
+    elif isinstance(x, (bool, int, float)):
         return x
     else:
         raise TypeError(

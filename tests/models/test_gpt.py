@@ -192,9 +192,13 @@ def test_bad_arguments():
     model = small()
     with pytest.raises(ValueError, match="idx: sequence length 10 exceeds block_size 9"):
         model(np.zeros((1, 10), np.int64))
-    with pytest.raises(ValueError, match=r"idx: expected token ids of shape \(B, T\)"):
-        model(np.zeros(5, np.int64))
     with pytest.raises(ValueError, match="top_k: expected an int >= 1"):
         model.generate(np.zeros((1, 2), np.int64), 2, top_k=0)
     with pytest.raises(ValueError, match="temperature: expected a number >= 0"):
         model.generate(np.zeros((1, 2), np.int64), 2, temperature=-1.0)
+    with pytest.raises(TypeError, match="temperature: expected a real number, got str"):
+        model.generate(np.zeros((1, 2), np.int64), 2, temperature="0.5")
+    with pytest.raises(ValueError, match="temperature: expected a finite number, got nan"):
+        model.generate(np.zeros((1, 2), np.int64), 2, temperature=float("nan"))
+    with pytest.raises(TypeError, match="max_new_tokens: expected an int, got float"):
+        model.generate(np.zeros((1, 2), np.int64), 2.0)

@@ -331,6 +331,13 @@ def test_argument_errors():
         nn.MultiheadAttention(8, 2.0)
     with pytest.raises(ValueError, match="num_kv_heads: must be positive, got 0"):
         nn.MultiheadAttention(8, 4, num_kv_heads=0)
+    # torch builds a (8, 0) k_proj_weight for kdim=0: keys that carry no feature, a typo
+    with pytest.raises(ValueError, match="kdim: must be positive, got 0"):
+        nn.MultiheadAttention(8, 2, kdim=0)
+    with pytest.raises(ValueError, match="vdim: must be positive, got -1"):
+        nn.MultiheadAttention(8, 2, vdim=-1)
+    with pytest.raises(TypeError, match="kdim: expected an int, got float"):
+        nn.MultiheadAttention(8, 2, kdim=4.0)
     with pytest.raises(TypeError, match="bias: expected a bool, got str"):
         nn.MultiheadAttention(8, 2, bias="no")
     with pytest.raises(ValueError, match="num_heads: 4 is not divisible by num_kv_heads=3"):

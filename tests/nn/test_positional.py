@@ -98,3 +98,26 @@ def test_relative_position_bias_gathers_the_table_and_trains_it(rng):
     assert gradcheck(lambda w: m(4, 6), table)
     with pytest.raises(ValueError, match="max_distance"):
         nn.RelativePositionBias(2, num_buckets=8, max_distance=2)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda n: nn.SinusoidalPositionalEncoding(n, max_len=6), "d_model"),
+        (lambda n: nn.SinusoidalPositionalEncoding(4, max_len=n), "max_len"),
+        (lambda n: nn.LearnedPositionalEmbedding(n, 4), "max_positions"),
+        (lambda n: nn.LearnedPositionalEmbedding(6, n), "embedding_dim"),
+        (lambda n: nn.RotaryEmbedding(n), "dim"),
+        (lambda n: nn.RotaryEmbedding(4, rotary_dim=n), "rotary_dim"),
+        (lambda n: nn.ALiBi(n), "num_heads"),
+        (lambda n: nn.RelativePositionBias(n), "num_heads"),
+        (lambda n: nn.RelativePositionBias(2, num_buckets=n), "num_buckets"),
+        (lambda n: nn.RelativePositionBias(2, max_distance=n), "max_distance"),
+    ],
+)
+def test_sizes_must_be_positive_ints(make, name):
+    for n in (0, -3):
+        with pytest.raises(ValueError, match=f"{name}: must be positive, got {n}"):
+            make(n)
+    with pytest.raises(TypeError, match=f"{name}: expected an int, got float"):
+        make(4.0)

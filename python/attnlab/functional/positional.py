@@ -14,6 +14,7 @@ from attnlab import _core
 from attnlab._memory import empty_like
 from attnlab._validation import (
     as_rows,
+    at_least,
     broadcast,
     expect_ndim,
     flag,
@@ -25,13 +26,6 @@ from attnlab.autograd.function import Function
 from attnlab.tensor import Tensor
 
 _ALIGNMENTS = ("top_left", "bottom_right")
-
-
-def _size(x: object, name: str, minimum: int = 0) -> int:
-    x = index(x, name)
-    if x < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {x}")
-    return x
 
 
 def _float_dtype(dtype: object) -> np.dtype:
@@ -49,10 +43,10 @@ def sinusoidal_positional_encoding(
 
     Angles are computed in float64 and rounded once; an odd ``dim`` ends with a sin column.
     """
-    length = _size(length, "length")
-    dim = _size(dim, "dim")
+    length = at_least(length, "length", 0)
+    dim = at_least(dim, "dim", 0)
     base = positive(base, "base")
-    offset = _size(offset, "offset")
+    offset = at_least(offset, "offset", 0)
     dtype = _float_dtype(dtype)
     positions = np.arange(offset, offset + length, dtype=np.float64)[:, None]
     inv_freq = base ** (-np.arange(0, dim, 2, dtype=np.float64) / dim)
@@ -158,7 +152,7 @@ def alibi_slopes(num_heads: int, *, dtype: object = np.float64) -> np.ndarray:
     """ALiBi's per-head slopes (Press et al. 2022): 2^(-8/n), 2^(-16/n), ..., 2^(-8) for a power
     of two n; otherwise those of the largest power of two below n, followed by every other slope
     of twice that power, as in the paper's reference implementation."""
-    num_heads = _size(num_heads, "num_heads")
+    num_heads = at_least(num_heads, "num_heads", 0)
     dtype = _float_dtype(dtype)
     if num_heads == 0:
         return np.zeros(0, dtype=dtype)
@@ -188,8 +182,8 @@ def alibi_bias(
     With ``is_causal=True`` only j <= a_i is seen and this is the paper's bias; without it, it
     is the symmetric form that bidirectional ALiBi encoders use. Pass it as ``bias=``.
     """
-    lq = _size(lq, "lq")
-    lk = _size(lk, "lk")
+    lq = at_least(lq, "lq", 0)
+    lk = at_least(lk, "lk", 0)
     if causal_alignment not in _ALIGNMENTS:
         raise ValueError(
             f"causal_alignment: expected one of {_ALIGNMENTS}, got {causal_alignment!r}"
@@ -211,10 +205,10 @@ def relative_position_bucket(
     after the query all fall in bucket 0. The log is taken in float32 as in T5, so the bucket
     boundaries, and hence pretrained bias tables, match.
     """
-    lq = _size(lq, "lq")
-    lk = _size(lk, "lk")
-    num_buckets = _size(num_buckets, "num_buckets", 1)
-    max_distance = _size(max_distance, "max_distance", 1)
+    lq = at_least(lq, "lq", 0)
+    lk = at_least(lk, "lk", 0)
+    num_buckets = at_least(num_buckets, "num_buckets", 1)
+    max_distance = at_least(max_distance, "max_distance", 1)
     bidirectional = flag(bidirectional, "bidirectional")
     relative = np.arange(lk, dtype=np.int64)[None, :] - np.arange(lq, dtype=np.int64)[:, None]
     buckets = np.zeros((lq, lk), dtype=np.int64)
@@ -246,7 +240,7 @@ def sliding_window(size: int, *, causal: bool = True) -> tuple[int, int]:
     """The ``window=(left, right)`` argument of scaled_dot_product_attention for a local window
     of ``size`` keys per query (itself included): (size - 1, 0) when causal, else
     ((size - 1) // 2, (size - 1) // 2) centred on the query (``size`` must then be odd)."""
-    size = _size(size, "size", 1)
+    size = at_least(size, "size", 1)
     if flag(causal, "causal"):
         return size - 1, 0
     if size % 2 == 0:

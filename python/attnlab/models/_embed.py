@@ -9,7 +9,7 @@ import numpy as np
 
 from attnlab import nn
 from attnlab._allocation import reserve
-from attnlab._validation import at_least
+from attnlab._validation import at_least, int_array
 from attnlab.functional import sinusoidal_positional_encoding
 from attnlab.tensor import Tensor
 
@@ -53,14 +53,17 @@ class TokenEmbedding(nn.Module):
         return self.drop(x)
 
 
-def token_ids(idx: Any, name: str) -> np.ndarray:
-    idx = idx.data if isinstance(idx, Tensor) else idx
-    if not isinstance(idx, np.ndarray) or idx.ndim != 2 or idx.dtype.kind not in "iu":
-        raise ValueError(
-            f"{name}: expected integer token ids of shape (B, T), got "
-            f"{getattr(idx, 'dtype', type(idx).__name__)} {getattr(idx, 'shape', '')}"
-        )
-    return idx
+def token_ids(idx: Any, name: str, vocab_size: int, vocab_name: str = "vocab_size") -> np.ndarray:
+    """(B, T) token ids as int64 (an explicit conversion of other integer dtypes): TypeError
+    for a non-array or a non-integer dtype, ValueError for another ndim or an id outside
+    [0, vocab_size)."""
+    ids = int_array(idx.data if isinstance(idx, Tensor) else idx, name)
+    if ids.ndim != 2:
+        raise ValueError(f"{name}: expected 2 dimensions (B, T), got shape {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        bad = ids[(ids < 0) | (ids >= vocab_size)][0]
+        raise ValueError(f"{name}: {int(bad)} is out of range [0, {vocab_name}={vocab_size})")
+    return ids
 
 
 def key_mask_array(key_mask: Any, shape: tuple[int, int], name: str) -> np.ndarray | None:

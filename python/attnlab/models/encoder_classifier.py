@@ -106,7 +106,7 @@ class EncoderClassifier(nn.Module):
         return cls(**asdict(config), dtype=dtype)
 
     def forward(self, idx: np.ndarray | Tensor, key_mask: np.ndarray | None = None) -> Tensor:
-        idx = token_ids(idx, "idx")
+        idx = token_ids(idx, "idx", self.config.vocab_size)
         b, t = idx.shape
         key_mask = key_mask_array(key_mask, (b, t), "key_mask")
         pooling = self.config.pooling

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
-from attnlab._validation import flag, index
+from attnlab._validation import at_least, flag, real_number
 from attnlab.autograd import no_grad
 from attnlab.functional import softmax
-from attnlab.models._embed import check_sizes
+from attnlab.models._embed import check_sizes, token_ids
 from attnlab.nn.fused_layer import fused_forward
 from attnlab.tensor import Tensor
 
@@ -172,12 +172,7 @@ class GPT(nn.Module):
         at the cache's length (at most block_size in all), and its keys and values are added
         to the cache.
         """
-        idx = idx.data if isinstance(idx, Tensor) else idx
-        if not isinstance(idx, np.ndarray) or idx.ndim != 2:
-            raise ValueError(
-                f"idx: expected token ids of shape (B, T), got "
-                f"{getattr(idx, 'shape', type(idx).__name__)}"
-            )
+        idx = token_ids(idx, "idx", self.config.vocab_size)
         past = 0 if cache is None else self._cached_length(cache)
         t = idx.shape[1]
         if past + t > self.config.block_size:
@@ -231,24 +226,13 @@ class GPT(nn.Module):
         step. Once the context outgrows block_size, both run its last block_size tokens at
         every step: their positions have all moved, so nothing cached still holds.
         """
-        idx = np.asarray(idx)
-        if idx.ndim != 2 or idx.dtype.kind not in "iu":
-            raise ValueError(
-                f"idx: expected integer token ids of shape (B, T), got {idx.dtype} {idx.shape}"
-            )
-        max_new_tokens = index(max_new_tokens, "max_new_tokens")
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens: expected an int >= 0, got {max_new_tokens}")
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or temperature < 0
-        ):
-            raise ValueError(f"temperature: expected a number >= 0, got {temperature!r}")
+        idx = token_ids(idx, "idx", self.config.vocab_size)
+        max_new_tokens = at_least(max_new_tokens, "max_new_tokens", 0)
+        temperature = real_number(temperature, "temperature")
+        if temperature < 0:
+            raise ValueError(f"temperature: expected a number >= 0, got {temperature}")
         if top_k is not None:
-            top_k = index(top_k, "top_k")
-            if top_k < 1:
-                raise ValueError(f"top_k: expected an int >= 1, got {top_k}")
+            top_k = at_least(top_k, "top_k", 1)
         use_cache = flag(use_cache, "use_cache")
         rng = np.random.default_rng(seed)
         was_training = self.training

@@ -98,7 +98,7 @@ class Seq2Seq(nn.Module):
 
     def encode(self, src: np.ndarray, src_key_mask: np.ndarray | None = None) -> Tensor:
         """The memory (B, S, C) the decoder attends to."""
-        src = token_ids(src, "src")
+        src = token_ids(src, "src", self.config.src_vocab_size, "src_vocab_size")
         src_key_mask = key_mask_array(src_key_mask, src.shape, "src_key_mask")
         return self.transformer.encoder(self.src_embed(src), key_mask=src_key_mask)
 
@@ -111,7 +111,7 @@ class Seq2Seq(nn.Module):
         tgt_key_mask: np.ndarray | None = None,
     ) -> Tensor:
         """Next-token logits (B, T, V) for decoder input tgt (B, T) given the memory."""
-        tgt = token_ids(tgt, "tgt")
+        tgt = token_ids(tgt, "tgt", self.config.tgt_vocab_size, "tgt_vocab_size")
         tgt_key_mask = key_mask_array(tgt_key_mask, tgt.shape, "tgt_key_mask")
         h = self.transformer.decoder(
             self.tgt_embed(tgt),

@@ -13,7 +13,7 @@ from attnlab.functional.attention import packed_heads, packed_self_attention
 from attnlab.nn import init
 from attnlab.nn.feedforward import check_batch_first
 from attnlab.nn.kv_cache import KVCache
-from attnlab.nn.linear import Linear, features
+from attnlab.nn.linear import Linear
 from attnlab.nn.module import Module
 from attnlab.nn.parameter import Parameter
 from attnlab.nn.positional import ALiBi, RelativePositionBias, RotaryEmbedding, ScoreTerms
@@ -68,8 +68,8 @@ class MultiheadAttention(RecordsAttention, Module):
         check_batch_first(batch_first)
         self.dropout = dropout
         self.head_dim = self.embed_dim // self.num_heads
-        self.kdim = self.embed_dim if kdim is None else features(kdim, "kdim")
-        self.vdim = self.embed_dim if vdim is None else features(vdim, "vdim")
+        self.kdim = self.embed_dim if kdim is None else positive_int(kdim, "kdim")
+        self.vdim = self.embed_dim if vdim is None else positive_int(vdim, "vdim")
         self.batch_first = True
         self.add_zero_attn = flag(add_zero_attn, "add_zero_attn")
         bias = flag(bias, "bias")

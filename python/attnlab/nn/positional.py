@@ -19,20 +19,12 @@ import numpy as np
 
 from attnlab import functional as F
 from attnlab._allocation import reserve
-from attnlab._validation import flag, index, positive
+from attnlab._validation import at_least, flag, positive, positive_int
 from attnlab.nn import init
 from attnlab.nn.embedding import Embedding
-from attnlab.nn.linear import features
 from attnlab.nn.module import Module
 from attnlab.nn.parameter import Parameter
 from attnlab.tensor import Tensor
-
-
-def _offset(offset: object) -> int:
-    offset = index(offset, "offset")
-    if offset < 0:
-        raise ValueError(f"offset: expected an int >= 0, got {offset}")
-    return offset
 
 
 def _positions(
@@ -45,7 +37,7 @@ def _positions(
         raise ValueError(
             f"x: axis -1 (C) has size {x.shape[-1]}, expected {what}={dim} (shape {x.shape})"
         )
-    offset, length = _offset(offset), x.shape[-2]
+    offset, length = at_least(offset, "offset", 0), x.shape[-2]
     if offset + length > max_len:
         raise ValueError(
             f"x: positions {offset}..{offset + length - 1} reach past max_len="
@@ -69,8 +61,8 @@ class SinusoidalPositionalEncoding(Module):
         self, d_model: int, max_len: int = 5000, *, base: float = 10000.0, dtype: Any = np.float32
     ) -> None:
         super().__init__()
-        self.d_model = features(d_model, "d_model")
-        self.max_len = features(max_len, "max_len")
+        self.d_model = positive_int(d_model, "d_model")
+        self.max_len = positive_int(max_len, "max_len")
         self.base = positive(base, "base")
         reserve((self.max_len, self.d_model), what="a position table")
         table = F.sinusoidal_positional_encoding(
@@ -93,8 +85,8 @@ class LearnedPositionalEmbedding(Module):
 
     def __init__(self, max_positions: int, embedding_dim: int, *, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.max_positions = features(max_positions, "max_positions")
-        self.embedding_dim = features(embedding_dim, "embedding_dim")
+        self.max_positions = positive_int(max_positions, "max_positions")
+        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
         self.weight = Parameter(init.empty((self.max_positions, self.embedding_dim), dtype))
         init.normal_(self.weight)
 
@@ -122,9 +114,9 @@ class RotaryEmbedding(Module):
         interleaved: bool = False,
     ) -> None:
         super().__init__()
-        self.dim = features(dim, "dim")
+        self.dim = positive_int(dim, "dim")
         self.base = positive(base, "base")
-        rotary_dim = self.dim if rotary_dim is None else features(rotary_dim, "rotary_dim")
+        rotary_dim = self.dim if rotary_dim is None else positive_int(rotary_dim, "rotary_dim")
         if rotary_dim % 2 or rotary_dim > self.dim:
             raise ValueError(
                 f"rotary_dim: expected an even int <= dim={self.dim}, got {rotary_dim}"
@@ -138,7 +130,7 @@ class RotaryEmbedding(Module):
             raise ValueError(
                 f"x: expected (..., L, D) with D = dim = {self.dim}, got shape {x.shape}"
             )
-        offset = _offset(offset)
+        offset = at_least(offset, "offset", 0)
         positions = np.arange(offset, offset + x.shape[-2]) if offset else None
         return F.rope(
             x, positions, base=self.base, rotary_dim=self.rotary_dim, interleaved=self.interleaved
@@ -185,7 +177,7 @@ class ALiBi(ScoreTerms):
 
     def __init__(self, num_heads: int, *, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.num_heads = features(num_heads, "num_heads")
+        self.num_heads = positive_int(num_heads, "num_heads")
         reserve((self.num_heads,), what="ALiBi's slopes")
         slopes = F.alibi_slopes(self.num_heads, dtype=dtype)
         self.register_buffer("slopes", slopes, persistent=False)
@@ -226,9 +218,9 @@ class RelativePositionBias(ScoreTerms):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        self.num_heads = features(num_heads, "num_heads")
-        self.num_buckets = features(num_buckets, "num_buckets")
-        self.max_distance = features(max_distance, "max_distance")
+        self.num_heads = positive_int(num_heads, "num_heads")
+        self.num_buckets = positive_int(num_buckets, "num_buckets")
+        self.max_distance = positive_int(max_distance, "max_distance")
         self.bidirectional = flag(bidirectional, "bidirectional")
         F.relative_position_bucket(
             1,

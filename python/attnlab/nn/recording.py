@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from attnlab._validation import flag, index
+from attnlab._validation import at_least, flag, index
 from attnlab.nn.module import Module
 from attnlab.tensor import Tensor
 
@@ -70,10 +70,7 @@ class AttentionRecord(Mapping):
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"model: expected an attnlab.nn.Module, got {type(model).__name__}")
-        every = index(every, "every")
-        if every < 1:
-            raise ValueError(f"every: expected an int >= 1, got {every}")
-        self.every = every
+        self.every = at_least(every, "every", 1)
         self.keep_outputs = flag(keep_outputs, "keep_outputs")
         self.keeps_qk = flag(qk, "qk")
         self._names = {

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from attnlab import nn
-from attnlab._validation import int_array
+from attnlab.models._embed import token_ids
 from attnlab.nn.activation import GELU, ReLU
 from attnlab.nn.attention import _key_mask
 from attnlab.tensor import Tensor
@@ -192,24 +192,24 @@ class BertModel(nn.Module):
                 attention_mask); padding is never attended to. None: every token is real.
             token_type_ids: (B, T) segment ids in [0, type_vocab_size); None: all 0.
         """
-        ids = _ids(input_ids, "input_ids")
-        b, t = ids.shape
         cfg = self.config
+        ids = token_ids(input_ids, "input_ids", cfg.vocab_size)
+        b, t = ids.shape
         if t > cfg.max_position_embeddings:
             raise ValueError(
                 f"input_ids: {t} tokens exceed max_position_embeddings="
                 f"{cfg.max_position_embeddings} (truncate the text)"
             )
-        _check_range(ids, "input_ids", cfg.vocab_size, "vocab_size")
         if token_type_ids is None:
             types = np.zeros((b, t), dtype=np.int64)
         else:
-            types = _ids(token_type_ids, "token_type_ids")
+            types = token_ids(
+                token_type_ids, "token_type_ids", cfg.type_vocab_size, "type_vocab_size"
+            )
             if types.shape != (b, t):
                 raise ValueError(
                     f"token_type_ids: expected input_ids' shape {(b, t)}, got {types.shape}"
                 )
-            _check_range(types, "token_type_ids", cfg.type_vocab_size, "type_vocab_size")
         key_mask = None if key_mask is None else _key_mask(key_mask, "key_mask", b, t)
         x = self.embeddings(ids, types)  # (B, T, C)
         return self.encoder(x, key_mask=key_mask)
@@ -229,17 +229,3 @@ class BertModel(nn.Module):
             f"layers={c.num_hidden_layers}, heads={c.num_attention_heads}, "
             f"hidden={c.hidden_size}, vocab={c.vocab_size}"
         )
-
-
-def _ids(x: Any, name: str) -> np.ndarray:
-    """(B, T) integer ids as int64 (an explicit conversion of other integer dtypes)."""
-    ids = int_array(x.data if isinstance(x, Tensor) else x, name)
-    if ids.ndim != 2:
-        raise ValueError(f"{name}: expected 2 dimensions (B, T), got shape {ids.shape}")
-    return ids
-
-
-def _check_range(ids: np.ndarray, name: str, size: int, size_name: str) -> None:
-    if ids.size and (ids.min() < 0 or ids.max() >= size):
-        bad = ids[(ids < 0) | (ids >= size)][0]
-        raise ValueError(f"{name}: {int(bad)} is out of range [0, {size_name}={size})")
