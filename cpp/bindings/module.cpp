@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "attnlab/api.hpp"
+#include "fp_mode.hpp"
 #include "threads.hpp"
 
 namespace py = pybind11;
@@ -80,6 +81,24 @@ PYBIND11_MODULE(_core, m) {
             return highest.load();
         },
         py::arg("n"), py::arg("inner"), py::arg("calls"));
+    // For the tests of the denormal policy: the calling thread's floating-point control
+    // register (MXCSR, FPCR; 0 where unknown), a setter, and the bits kernels run with.
+    m.def("_fp_control", &attnlab::fp_mode::read);
+    m.def("_set_fp_control", &attnlab::fp_mode::write, py::arg("word"));
+    m.attr("_FLUSH_DENORMALS") = attnlab::fp_mode::kFlushDenormals;
+    // For the tests: runs n pool tasks; returns how many saw the flush bits unset.
+    m.def(
+        "_pool_selftest_unflushed",
+        [](std::int64_t n) {
+            std::atomic<std::int64_t> unflushed{0};
+            py::gil_scoped_release release;
+            attnlab::threads::parallel_for(n, [&](std::int64_t, int) {
+                using namespace attnlab::fp_mode;
+                if ((read() & kFlushDenormals) != kFlushDenormals) ++unflushed;
+            });
+            return unflushed.load();
+        },
+        py::arg("n"));
 #define ATTNLAB_REGISTER(op) attnlab::bindings::register_##op(m);
     ATTNLAB_BINDINGS(ATTNLAB_REGISTER)
 #undef ATTNLAB_REGISTER

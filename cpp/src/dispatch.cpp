@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "attnlab/api.hpp"
+#include "fp_mode.hpp"
 #include "kernel_table.hpp"
 
 namespace attnlab {
@@ -49,6 +50,7 @@ const KernelTable& active_kernels() {
 
 template <class T>
 void vector_exp(const T* x, index_t n, ExpVariant variant, T* out) {
+    fp_mode::FlushDenormals flush;  // as every kernel on the pool
     active_kernels().exp<T>()(x, n, variant, out);
 }
 

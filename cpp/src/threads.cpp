@@ -1,6 +1,7 @@
 #include "threads.hpp"
 
 #include "attnlab/api.hpp"
+#include "fp_mode.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -130,6 +131,9 @@ public:
         if (!parallel && run.owns_lock()) run.unlock();
         if (prepare) (*prepare)(parallel ? static_cast<int>(workers_.size()) + 1 : 1);
         {
+            // The caller's thread computes tasks as the workers do, in their mode: what a task
+            // computes must not depend on the thread that runs it.
+            fp_mode::FlushDenormals flush;
             InsidePool inside;
             if (parallel) {
                 {
@@ -194,6 +198,8 @@ private:
 
     void loop(int id, std::uint64_t seen) {
         inside_pool = true;
+        // A worker runs nothing but kernel tasks: it keeps their mode for good.
+        fp_mode::write(fp_mode::read() | fp_mode::kFlushDenormals);
         for (;;) {
             spin_until([&] {
                 return generation_.load(std::memory_order_acquire) != seen ||

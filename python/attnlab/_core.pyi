@@ -125,9 +125,15 @@ def _exp(x: numpy.typing.NDArray[numpy.float32], variant: str = 'general') -> nu
 @typing.overload
 def _exp(x: numpy.typing.NDArray[numpy.float64], variant: str = 'general') -> numpy.typing.NDArray[numpy.float64]:
     ...
+def _fp_control() -> int:
+    ...
 def _pool_selftest(n: typing.SupportsInt | typing.SupportsIndex, fail_at: typing.SupportsInt | typing.SupportsIndex) -> int:
     ...
 def _pool_selftest_nested(n: typing.SupportsInt | typing.SupportsIndex, inner: typing.SupportsInt | typing.SupportsIndex, calls: typing.SupportsInt | typing.SupportsIndex) -> int:
+    ...
+def _pool_selftest_unflushed(n: typing.SupportsInt | typing.SupportsIndex) -> int:
+    ...
+def _set_fp_control(word: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
 @typing.overload
 def activation_backward(kind: str, grad_out: numpy.typing.NDArray[numpy.float32], x: numpy.typing.NDArray[numpy.float32], dx: numpy.typing.NDArray[numpy.float32]) -> None:
@@ -303,4 +309,5 @@ def workspace_trim() -> None:
     """
     Frees everything the workspace cache holds.
     """
+_FLUSH_DENORMALS: int = 32832
 attention_blocks: tuple = (96, 128)

@@ -3,6 +3,11 @@
 The core compiles every kernel once per instruction set (sse2, avx2, avx512f on x86-64; neon64
 on arm64) and picks the best one this CPU and OS support. Tests use :func:`force` to run every
 kernel on every arch the machine has.
+
+Every kernel runs with denormal floats flushed to zero (x86-64: MXCSR's FTZ and DAZ; arm64:
+FPCR's FZ): a denormal input counts as zero and a result below ``np.finfo(dtype).tiny`` is
+stored as zero, so no kernel takes the slow path some CPUs (Intel's) run denormals on. The
+calling thread gets that mode only for the duration of the call and keeps its own afterwards.
 """
 
 from __future__ import annotations

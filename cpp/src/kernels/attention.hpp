@@ -17,6 +17,7 @@
 #include "kernels/random.hpp"
 #include "kernels/simd_compat.hpp"
 #include "kernels/stream.hpp"
+#include "kernels/transpose.hpp"
 
 namespace attnlab::kernels::ATTNLAB_ARCH_NS {
 
@@ -42,6 +43,10 @@ struct Attention {
     static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     static constexpr T kLog2e = static_cast<T>(attnlab::kLog2e);
     static_assert(BK % W == 0 && kPad % W == 0, "blocks must be whole SIMD batches");
+    // A packed key block of K^T or V^T (to_key_blocks) as the micro-kernel reads it: its rows
+    // kKeyLd apart, its strips key_strips(dim) apart (0: one row-major block).
+    static constexpr index_t kKeyLd = key_strip<A, T>();
+    static index_t key_strips(index_t dim) { return kKeyLd == BK ? 0 : dim * kKeyLd; }
 
     // acc[0:n] += sum_j coef[j * coef_stride] * rows[j][0:n] over j < count, skipping zero
     // coefficients so that NaN or inf in rows that carry no weight never reaches acc.
@@ -317,12 +322,13 @@ struct Attention {
                 plain && std::any_of(m, m + rows, [](T x) { return x == kNegInf; });
             if (starts_rows) fill(lane_max, rows * W, kNegInf);
             if (!diagonal) {
-                Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, BK, S, BK, false,
-                          starts_rows ? lane_max : nullptr);
+                Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt + blk * sh.dim * BK, kKeyLd, S, BK,
+                          false, starts_rows ? lane_max : nullptr, nullptr, key_strips(sh.dim));
             } else {
                 each_row_tile([&](index_t i, index_t tr, index_t tc) {
                     Gemm::run(tr, round_up(tc, W), sh.dim, q + i * sh.dim, sh.dim, 1,
-                              kt + blk * sh.dim * BK, BK, S + i * BK, BK, false);
+                              kt + blk * sh.dim * BK, kKeyLd, S + i * BK, BK, false, nullptr,
+                              nullptr, key_strips(sh.dim));
                 });
             }
             for (index_t r = 0; r < rows; ++r) {
@@ -416,8 +422,10 @@ struct Attention {
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
         using Gemm = MicroKernel<A, T>;
-        Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt, BK, S, BK, false);
-        Gemm::run(rows, BK, sh.dim_v, go, sh.dim_v, 1, vt, BK, G, BK, false);  // dP~ = dO V^T
+        Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt, kKeyLd, S, BK, false, nullptr, nullptr,
+                  key_strips(sh.dim));
+        Gemm::run(rows, BK, sh.dim_v, go, sh.dim_v, 1, vt, kKeyLd, G, BK, false, nullptr, nullptr,
+                  key_strips(sh.dim_v));  // dP~ = dO V^T
         for (index_t r = 0; r < rows; ++r) {
             T* s = S + r * BK;
             T* g = G + r * BK;

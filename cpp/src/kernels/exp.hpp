@@ -3,8 +3,8 @@
 // fewer than Taylor's degree 7 at the same accuracy once rounded; for double Taylor's degree
 // 13: truncation below half an ulp), times 2^n. On AVX-512 that is one scalef, which rounds
 // once at any n; elsewhere 2^n is built in the exponent bits and applied as two factors so
-// that results in the subnormal range round once, correctly, and x near the overflow bound
-// stays finite.
+// that x near the overflow bound stays finite. Results in the subnormal range are flushed to
+// zero: kernels run with denormals flushed (fp_mode.hpp).
 // Inputs are clamped to a range whose ends round to 0 and inf, so exp(-inf) = 0 exactly and no
 // compare is needed for them; NaN is passed through by one select (isnan: xsimd 8 compiles
 // x != x as an ordered compare on AVX, false for NaN).

@@ -62,6 +62,36 @@ struct Loops {
         return s;
     }
 
+    // sum of d * d over [0, n) for d = f(V(), i), returned, and of d added to sum_d: both in
+    // one pass, four accumulators each, as sum.
+    template <class F>
+    __attribute__((always_inline)) static inline T sum2(index_t n, T& sum_d, F f) {
+        B s[4] = {B(T(0)), B(T(0)), B(T(0)), B(T(0))};
+        B q[4] = {B(T(0)), B(T(0)), B(T(0)), B(T(0))};
+        index_t i = 0;
+        for (; i + 4 * W <= n; i += 4 * W) {
+            for (int u = 0; u < 4; ++u) {
+                const B d = f(B(), i + u * W);
+                s[u] += d;
+                q[u] = xsimd::fma(d, d, q[u]);
+            }
+        }
+        for (; i + W <= n; i += W) {
+            const B d = f(B(), i);
+            s[0] += d;
+            q[0] = xsimd::fma(d, d, q[0]);
+        }
+        T sd = simd::reduce_add((s[0] + s[1]) + (s[2] + s[3]));
+        T sq = simd::reduce_add((q[0] + q[1]) + (q[2] + q[3]));
+        for (; i < n; ++i) {
+            const T d = f(T(), i);
+            sd += d;
+            sq += d * d;
+        }
+        sum_d += sd;
+        return sq;
+    }
+
     // max of x[0:n), n >= 1. A NaN need not win: it makes its row's sums NaN anyway.
     static T max(const T* x, index_t n) {
         index_t i = 0;
