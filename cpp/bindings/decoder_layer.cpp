@@ -121,32 +121,17 @@ public:
     Saved(const DecoderLayerShape& s, const DecoderLayerOptions& options)
         : shape(s), norm_first(options.norm_first), data_(size(s, options.norm_first), false) {
         const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
-        const index_t kv = s.batch * s.kv_heads * s.length * d;
-        const index_t memory_kv = s.batch * s.kv_heads * s.memory_length * d;
-        const index_t rows = s.batch * s.heads * s.length;
-        T* p = data_.get();
-        auto take = [&p](index_t count) {
-            T* at = p;
-            p += count;
-            return at;
-        };
-        at.q = take(n * c);
-        at.k = take(kv);
-        at.v = take(kv);
-        at.attention = take(n * c);
-        at.stats = {take(rows), take(rows)};
-        at.cross_q = take(n * c);
-        at.cross_k = take(memory_kv);
-        at.cross_v = take(memory_kv);
-        at.cross_attention = take(n * c);
-        at.cross_stats = {take(rows), take(rows)};
-        at.x1 = take(n * c);
-        at.x2 = take(n * c);
-        at.sum1 = norm_first ? nullptr : take(n * c);
-        at.sum2 = norm_first ? nullptr : take(n * c);
-        at.sum3 = norm_first ? nullptr : take(n * c);
-        at.hidden = take(n * s.dim_feedforward);
-        at.activated = take(n * s.dim_feedforward);
+        Blocks<T> blocks(data_.get());
+        at.self_attention = blocks.attention(s.batch, s.heads, s.kv_heads, s.length, s.length, d);
+        at.cross_attention =
+            blocks.attention(s.batch, s.heads, s.kv_heads, s.length, s.memory_length, d);
+        at.x1 = blocks.take(n * c);
+        at.x2 = blocks.take(n * c);
+        at.sum1 = norm_first ? nullptr : blocks.take(n * c);
+        at.sum2 = norm_first ? nullptr : blocks.take(n * c);
+        at.sum3 = norm_first ? nullptr : blocks.take(n * c);
+        at.hidden = blocks.take(n * s.dim_feedforward);
+        at.activated = blocks.take(n * s.dim_feedforward);
     }
     DecoderLayerShape shape;
     bool norm_first;
@@ -155,9 +140,10 @@ public:
 private:
     static index_t size(const DecoderLayerShape& s, bool norm_first) {
         const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
-        return n * c * (norm_first ? 6 : 9) +
-               2 * s.batch * s.kv_heads * (s.length + s.memory_length) * d +
-               4 * s.batch * s.heads * s.length + 2 * n * s.dim_feedforward;
+        return n * c * (norm_first ? 2 : 5) + 2 * n * s.dim_feedforward +
+               Blocks<T>::attention_size(s.batch, s.heads, s.kv_heads, s.length, s.length, d) +
+               Blocks<T>::attention_size(s.batch, s.heads, s.kv_heads, s.length, s.memory_length,
+                                         d);
     }
     workspace::Buffer<T> data_;
 };
@@ -211,11 +197,11 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& memory,
     expect_shape(grad_out, "grad_out", shape_of(x));
     auto [self, cross] = check_attentions(s, mask, memory_mask, alibi_slopes);
     layers::DecoderLayerGrads<T> g;
-    g.x = gradient(dx, "dx", shape_of(x));
-    g.memory = gradient(dmemory, "dmemory", shape_of(memory));
+    g.x = layer_gradient(dx, "dx", shape_of(x), x);
+    g.memory = layer_gradient(dmemory, "dmemory", shape_of(memory), x);
     g.w = each_parameter<T*>(
-        grads, s, "d_", [](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
-            return gradient(a, name, shape);
+        grads, s, "d_", [&x](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
+            return layer_gradient(a, name, shape, x);
         });
     py::gil_scoped_release release;
     layers::decoder_layer_backward<T>(s, w, options, self, cross, x.data(), memory.data(), saved.at,

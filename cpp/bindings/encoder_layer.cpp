@@ -103,24 +103,15 @@ class Saved {
 public:
     Saved(const layers::EncoderLayerShape& s, const EncoderLayerOptions& options)
         : shape(s), norm_first(options.norm_first), data_(size(s, options.norm_first), false) {
-        const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
-        const index_t kv = s.batch * s.kv_heads * s.length * d, rows = s.batch * s.heads * s.length;
-        T* p = data_.get();
-        auto take = [&p](index_t count) {
-            T* at = p;
-            p += count;
-            return at;
-        };
-        at.q = take(n * c);
-        at.k = take(kv);
-        at.v = take(kv);
-        at.attention = take(n * c);
-        at.stats = {take(rows), take(rows)};
-        at.x1 = take(n * c);
-        at.sum1 = norm_first ? nullptr : take(n * c);
-        at.sum2 = norm_first ? nullptr : take(n * c);
-        at.hidden = take(n * s.dim_feedforward);
-        at.activated = take(n * s.dim_feedforward);
+        const index_t n = s.batch * s.length, c = s.d_model;
+        Blocks<T> blocks(data_.get());
+        at.self_attention =
+            blocks.attention(s.batch, s.heads, s.kv_heads, s.length, s.length, c / s.heads);
+        at.x1 = blocks.take(n * c);
+        at.sum1 = norm_first ? nullptr : blocks.take(n * c);
+        at.sum2 = norm_first ? nullptr : blocks.take(n * c);
+        at.hidden = blocks.take(n * s.dim_feedforward);
+        at.activated = blocks.take(n * s.dim_feedforward);
     }
     layers::EncoderLayerShape shape;
     bool norm_first;
@@ -128,9 +119,10 @@ public:
 
 private:
     static index_t size(const layers::EncoderLayerShape& s, bool norm_first) {
-        const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
-        return n * c * (norm_first ? 3 : 5) + 2 * s.batch * s.kv_heads * s.length * d +
-               2 * s.batch * s.heads * s.length + 2 * n * s.dim_feedforward;
+        const index_t n = s.batch * s.length, c = s.d_model;
+        return n * c * (norm_first ? 1 : 3) + 2 * n * s.dim_feedforward +
+               Blocks<T>::attention_size(s.batch, s.heads, s.kv_heads, s.length, s.length,
+                                         c / s.heads);
     }
     workspace::Buffer<T> data_;
 };
@@ -201,10 +193,10 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out
     expect_shape(grad_out, "grad_out", shape_of(x));
     layers::EncoderLayerAttention<T> at = check_attention(s, mask, alibi_slopes);
     layers::EncoderLayerGrads<T> g;
-    g.x = gradient(dx, "dx", shape_of(x));
+    g.x = layer_gradient(dx, "dx", shape_of(x), x);
     g.w = each_parameter<T*>(
-        grads, s, "d_", [](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
-            return gradient(a, name, shape);
+        grads, s, "d_", [&x](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
+            return layer_gradient(a, name, shape, x);
         });
     py::gil_scoped_release release;
     layers::encoder_layer_backward<T>(s, w, options, at, x.data(), saved.at, grad_out.data(), g);

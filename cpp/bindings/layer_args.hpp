@@ -3,6 +3,7 @@
 // the attention's mask, and an activation by name.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <optional>
@@ -29,6 +30,17 @@ const T* parameter(const Optional<T>& a, const char* name, const std::vector<ind
 template <class T>
 T* gradient(Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
     return a ? output(*a, name, shape) : nullptr;
+}
+
+// A layer backward's gradient destination after checking its shape, null for None; zeroed
+// for a layer without a token (empty x), which has no gradient but zeros (and whose backward
+// computes nothing).
+template <class T>
+T* layer_gradient(Optional<T>& a, const char* name, const std::vector<index_t>& shape,
+                  const Array<T>& x) {
+    T* p = gradient(a, name, shape);
+    if (p && x.size() == 0) std::fill(p, p + a->size(), T(0));
+    return p;
 }
 
 // An optional array argument, None by default.
@@ -77,6 +89,42 @@ layers::EncoderLayerAttention<T> check_attention(const AttentionShape& scores,
     at.alibi_slopes = parameter(alibi_slopes, "alibi_slopes", {scores.heads});
     return at;
 }
+
+// Consecutive blocks of one buffer, handed out in order: where a forward keeps what its
+// backward needs.
+template <class T>
+class Blocks {
+public:
+    explicit Blocks(T* at) : at_(at) {}
+
+    T* take(index_t count) {
+        T* block = at_;
+        at_ += count;
+        return block;
+    }
+
+    // An attention's operands and results: b sequences, queries of lq tokens in heads, keys
+    // and values of lk in kv_heads, heads of d.
+    layers::AttentionActivations<T> attention(index_t b, index_t heads, index_t kv_heads,
+                                              index_t lq, index_t lk, index_t d) {
+        layers::AttentionActivations<T> a;
+        a.q = take(b * heads * lq * d);
+        a.k = take(b * kv_heads * lk * d);
+        a.v = take(b * kv_heads * lk * d);
+        a.attention = take(b * heads * lq * d);
+        a.stats = {take(b * heads * lq), take(b * heads * lq)};
+        return a;
+    }
+
+    // How many elements attention(...) takes.
+    static index_t attention_size(index_t b, index_t heads, index_t kv_heads, index_t lq,
+                                  index_t lk, index_t d) {
+        return 2 * b * heads * lq * (d + 1) + 2 * b * kv_heads * lk * d;
+    }
+
+private:
+    T* at_;
+};
 
 // The options' activation property: its name, and the activation a name sets.
 inline const char* activation_name(Activation a) {

@@ -2,8 +2,8 @@
 into the core each way equals the Python composition, its oracle, bitwise (the same kernels in
 the same order, the same dropout seeds), forward and backward, for every option, float32 and
 float64; gradcheck; takes over only where every part is the core's; records both attentions'
-weights; counts one core call per layer each way where the composition makes fifteen forward
-and nineteen backward; and its binding checks every shape."""
+weights; counts one core call per layer each way where the composition makes thirteen kernel
+calls each way; and its binding checks every shape."""
 
 import numpy as np
 import pytest
@@ -11,12 +11,12 @@ import pytest
 import attnlab as al
 from attnlab import _core
 from attnlab.autograd import gradcheck
-from kernel_calls import counting_core_calls
+from kernel_calls import counting_core_calls, kernel_calls_each_way, kernels
 from layer_paths import composition_only
+from torch_compare import assert_backward_matches, close, randomize, to_numpy
 
 nn = al.nn
 
-ALLOCATIONS = {"cached_empty"}  # not kernels: where the stack's large arrays come from
 B, LT, LS, C = 3, 7, 5, 16
 
 
@@ -57,10 +57,6 @@ def masks(kind, rng, b=B, lt=LT, ls=LS):
             "memory_is_causal": True,
         },
     }[kind]
-
-
-def kernels(calls):
-    return {k: n for k, n in calls.items() if k not in ALLOCATIONS}
 
 
 def both(m, x, memory, **kw):
@@ -142,6 +138,37 @@ def test_empty_batch_or_target(lengths):
     assert xt.grad.shape == x.shape
     np.testing.assert_array_equal(mt.grad, np.zeros_like(memory))
     assert all((p.grad == 0).all() for p in m.parameters())
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_matches_torch_with_gradients(torch, rng, norm_first):
+    kw = dict(dim_feedforward=24, dropout=0.1, activation="gelu", norm_first=norm_first)
+    theirs = torch.nn.TransformerDecoderLayer(C, 4, batch_first=True, **kw).eval()
+    ours = nn.TransformerDecoderLayer(C, 4, **kw).eval()
+    randomize(torch, theirs, 0.4)
+    ours.load_state_dict(to_numpy(theirs.state_dict()))
+    x, memory = inputs(rng, np.float32)
+    memory_key_mask = np.ones((B, LS), dtype=bool)
+    memory_key_mask[1, 3:] = False
+    memory_mask = rng.random((LT, LS)) < 0.8
+    memory_mask[:, 0] = True
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, memory)]
+    ref = theirs(
+        *ts,
+        tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(LT),
+        tgt_is_causal=True,
+        memory_mask=torch.from_numpy(~memory_mask),
+        memory_key_padding_mask=torch.from_numpy(~memory_key_mask),
+    )
+    xs = [al.tensor(a, requires_grad=True) for a in (x, memory)]
+    with counting_core_calls() as calls:
+        out = ours(
+            *xs, tgt_is_causal=True, memory_mask=memory_mask, memory_key_mask=memory_key_mask
+        )
+    assert kernels(calls) == {"decoder_layer_forward": 1}
+    close(out, ref)
+    assert_backward_matches(torch, rng, ours, theirs, out, ref, xs, ts)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -259,22 +286,13 @@ def test_dropout_masks_and_gradients_equal_the_compositions(rng, norm_first):
     assert (composed[0] != fresh).any()  # fresh seeds a call
 
 
-def calls_each_way(m, x, memory):
-    with counting_core_calls() as forward:
-        out = m(x, memory)
-    with counting_core_calls() as backward:
-        if out.requires_grad:
-            out.backward(np.ones_like(out.data))
-    return kernels(forward), kernels(backward)
-
-
 def test_one_core_call_each_way(rng):
     x, memory = inputs(rng)
     m = layer()
     fused = ({"decoder_layer_forward": 1}, {"decoder_layer_backward": 1})
-    assert calls_each_way(m, al.tensor(x, requires_grad=True), memory) == fused
+    assert kernel_calls_each_way(m, al.tensor(x, requires_grad=True), memory) == fused
     with composition_only():
-        forward, backward = calls_each_way(m, al.tensor(x, requires_grad=True), memory)
+        forward, backward = kernel_calls_each_way(m, al.tensor(x, requires_grad=True), memory)
     assert forward == {
         "linear_forward": 7,
         "attention_forward": 2,
@@ -288,9 +306,9 @@ def test_one_core_call_each_way(rng):
         "activation_backward": 1,
     }
     with al.no_grad():
-        assert calls_each_way(m, x, memory) == ({"decoder_layer_forward": 1}, {})
+        assert kernel_calls_each_way(m, x, memory) == ({"decoder_layer_forward": 1}, {})
     m.train()  # dropout 0.1 applies
-    assert calls_each_way(m, x, al.tensor(memory, requires_grad=True)) == fused
+    assert kernel_calls_each_way(m, x, al.tensor(memory, requires_grad=True)) == fused
 
 
 class GatedLayer(nn.TransformerDecoderLayer):

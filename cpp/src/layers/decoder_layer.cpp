@@ -30,17 +30,8 @@ std::pair<Sizes, Sizes> sizes(const DecoderLayerShape& s) {
 template <class T>
 FeedForward<T> feed_forward(const Sizes& z, const DecoderLayerWeights<T>& w,
                             const DecoderLayerOptions& opt) {
-    FeedForward<T> ff;
-    ff.f = z.f;
-    ff.linear1_weight = w.linear1_weight;
-    ff.linear1_bias = w.linear1_bias;
-    ff.linear2_weight = w.linear2_weight;
-    ff.linear2_bias = w.linear2_bias;
-    ff.norm = {w.norm3_weight, w.norm3_bias, opt.norm3_eps};
-    ff.activation = opt.activation;
-    ff.dropout = opt.dropout;
-    ff.dropout_out = opt.dropout3;
-    return ff;
+    return feed_forward_of<T>(z.f, w, {w.norm3_weight, w.norm3_bias, opt.norm3_eps}, opt.activation,
+                              opt.dropout, opt.dropout3);
 }
 
 // p + offset, or null for null: a block of rows of a packed parameter (or its gradient).
@@ -70,23 +61,13 @@ void decoder_layer_forward(const DecoderLayerShape& s, const DecoderLayerWeights
     T* a = merged + n * c;
 
     // x1 = x + sa(norm1(x)) (pre-norm) or norm1(x + sa(x)) (post-norm).
-    const Norm<T> norm1{w.norm1_weight, w.norm1_bias, opt.norm1_eps};
-    const T* h = x;
-    if (opt.norm_first) {
-        layer_norm_forward(x, n, c, norm1.weight, norm1.bias, norm1.eps, a);
-        h = a;
-    }
-    linear_forward(h, n, c, w.in_proj_weight, e, w.in_proj_bias, qkv);  // (B, L, E)
-    packed_heads(z, opt.rotary, opt.rope, self_attention, qkv, sv.q, sv.k, sv.v,
-                 static_cast<T*>(nullptr));
-    attention_forward(attention_shape(z), attention_inputs(self_attention, sv.q, sv.k, sv.v),
-                      attention_options(z, opt.causal, opt.attention_dropout), sv.attention,
-                      self_attention.weights, sv.stats);  // (B, H, L, D)
-    attention_output_forward(z, sv.attention, w.out_proj_weight, w.out_proj_bias, opt.dropout1,
-                             merged, a);
-    residual_forward(opt.norm_first, n, c, x, a, norm1, sv.sum1, sv.x1);
+    const SelfAttention<T> sa = self_attention_of<T>(w, opt);
+    self_attention_forward(z, opt.norm_first, sa, self_attention, x, qkv, sv.self_attention, merged,
+                           a);
+    residual_forward(opt.norm_first, n, c, x, a, sa.norm, sv.sum1, sv.x1);
 
     // x2 = x1 + ca(norm2(x1), memory) (pre-norm) or norm2(x1 + ca(x1, memory)) (post-norm).
+    const AttentionActivations<T>& kept = sv.cross_attention;
     const Norm<T> norm2{w.norm2_weight, w.norm2_bias, opt.norm2_eps};
     const T* h2 = sv.x1;
     if (opt.norm_first) {
@@ -94,16 +75,16 @@ void decoder_layer_forward(const DecoderLayerShape& s, const DecoderLayerWeights
         h2 = a;
     }
     linear_forward(h2, n, c, w.cross_in_proj_weight, c, w.cross_in_proj_bias, qkv);  // (B, L, C)
-    rows_to_heads(qkv, c, z.b, z.heads, z.l, z.d, sv.cross_q);
+    rows_to_heads(qkv, c, z.b, z.heads, z.l, z.d, kept.q);
     linear_forward(memory, nm, c, w.cross_in_proj_weight + c * c, 2 * kv,
                    rows_from(w.cross_in_proj_bias, c), memory_kv);  // (B, S, 2 Hkv D)
-    rows_to_heads(memory_kv, 2 * kv, z.b, z.kv_heads, zc.lk, z.d, sv.cross_k);
-    rows_to_heads(memory_kv + kv, 2 * kv, z.b, z.kv_heads, zc.lk, z.d, sv.cross_v);
+    rows_to_heads(memory_kv, 2 * kv, z.b, z.kv_heads, zc.lk, z.d, kept.k);
+    rows_to_heads(memory_kv + kv, 2 * kv, z.b, z.kv_heads, zc.lk, z.d, kept.v);
     attention_forward(attention_shape(zc),
-                      attention_inputs(cross_attention, sv.cross_q, sv.cross_k, sv.cross_v),
+                      attention_inputs(cross_attention, kept.q, kept.k, kept.v),
                       attention_options(zc, opt.memory_causal, opt.cross_attention_dropout),
-                      sv.cross_attention, cross_attention.weights, sv.cross_stats);
-    attention_output_forward(zc, sv.cross_attention, w.cross_out_proj_weight, w.cross_out_proj_bias,
+                      kept.attention, cross_attention.weights, kept.stats);
+    attention_output_forward(zc, kept.attention, w.cross_out_proj_weight, w.cross_out_proj_bias,
                              opt.dropout2, merged, a);
     residual_forward(opt.norm_first, n, c, sv.x1, a, norm2, sv.sum2, sv.x2);
 
@@ -121,28 +102,7 @@ void decoder_layer_backward(const DecoderLayerShape& s, const DecoderLayerWeight
     const auto [z, zc] = sizes(s);
     const index_t n = z.n, c = z.c, f = z.f, d = z.d, l = z.l, e = z.e;
     const index_t nm = z.b * zc.lk, kv = z.kv_heads * d;
-    if (n == 0 || c == 0) {  // no target token: no gradient but zeros
-        zero_gradients<T>({{g.memory, nm * c},
-                           {g.w.in_proj_weight, e * c},
-                           {g.w.in_proj_bias, e},
-                           {g.w.out_proj_weight, c * c},
-                           {g.w.out_proj_bias, c},
-                           {g.w.cross_in_proj_weight, e * c},
-                           {g.w.cross_in_proj_bias, e},
-                           {g.w.cross_out_proj_weight, c * c},
-                           {g.w.cross_out_proj_bias, c},
-                           {g.w.linear1_weight, f * c},
-                           {g.w.linear1_bias, f},
-                           {g.w.linear2_weight, c * f},
-                           {g.w.linear2_bias, c},
-                           {g.w.norm1_weight, c},
-                           {g.w.norm1_bias, c},
-                           {g.w.norm2_weight, c},
-                           {g.w.norm2_bias, c},
-                           {g.w.norm3_weight, c},
-                           {g.w.norm3_bias, c}});
-        return;
-    }
+    if (n == 0 || c == 0) return;  // the caller zeroes the gradients
     // The workspace: dqkv (n, e) the gradient of the self-attention's projection; dh (n, f)
     // linear1's output's; b2..b6 (n, c) gradients and recomputed inputs as noted (a product's
     // gradient never goes where its input is); dq, dk, dv either attention's; dkv (nm, 2 kv)
@@ -162,24 +122,23 @@ void decoder_layer_backward(const DecoderLayerShape& s, const DecoderLayerWeight
     T* dkv = dv + kv_grads;
 
     // dx2 (b2): the gradient of the cross attention block's output.
-    FeedForwardGrads<T> ffg{g.w.linear1_weight, g.w.linear1_bias, g.w.linear2_weight,
-                            g.w.linear2_bias,   g.w.norm3_weight, g.w.norm3_bias};
+    const FeedForwardGrads<T> ffg = feed_forward_grads_of(g.w, g.w.norm3_weight, g.w.norm3_bias);
     feed_forward_backward(opt.norm_first, n, c, feed_forward(z, w, opt), sv.x2, sv.sum3, sv.hidden,
                           sv.activated, grad_out, ffg, dh, b3, b4, b6, b2);
 
     // The cross attention block: da2 (b2 pre-norm, b3 post-norm) the gradient of its output
     // before the residual sum, and of x1 through the residual; d attention into b4.
+    const AttentionActivations<T>& kept = sv.cross_attention;
     const Norm<T> norm2{w.norm2_weight, w.norm2_bias, opt.norm2_eps};
     const T* da2 = residual_backward(opt.norm_first, n, c, b2, sv.sum2, norm2, b3, g.w.norm2_weight,
                                      g.w.norm2_bias);
-    attention_output_backward(zc, da2, opt.dropout2, sv.cross_attention, w.cross_out_proj_weight,
+    attention_output_backward(zc, da2, opt.dropout2, kept.attention, w.cross_out_proj_weight,
                               g.w.cross_out_proj_weight, g.w.cross_out_proj_bias, b6, b4, b5);
-    attention_backward<T>(
-        attention_shape(zc),
-        attention_inputs<T>(cross_attention, sv.cross_q, sv.cross_k, sv.cross_v),
-        attention_options(zc, opt.memory_causal, opt.cross_attention_dropout), b4, dq, dk, dv,
-        nullptr, sv.cross_attention,
-        SoftmaxStats<const T>{sv.cross_stats.row_max_base2, sv.cross_stats.row_inv});
+    attention_backward<T>(attention_shape(zc),
+                          attention_inputs<T>(cross_attention, kept.q, kept.k, kept.v),
+                          attention_options(zc, opt.memory_causal, opt.cross_attention_dropout), b4,
+                          dq, dk, dv, nullptr, kept.attention,
+                          SoftmaxStats<const T>{kept.stats.row_max_base2, kept.stats.row_inv});
     // The memory's k and v projection, then x1's q projection (its input norm2(x1) again,
     // pre-norm; its gradient into b6).
     heads_to_rows(dk, z.b, z.kv_heads, zc.lk, d, dkv, 2 * kv);
@@ -205,34 +164,12 @@ void decoder_layer_backward(const DecoderLayerShape& s, const DecoderLayerWeight
         add(da2, b6, n * c, b5);
     }
 
-    // The self-attention block: da1 (b5 pre-norm, b3 post-norm), d attention into b4.
-    const Norm<T> norm1{w.norm1_weight, w.norm1_bias, opt.norm1_eps};
-    const T* da1 = residual_backward(opt.norm_first, n, c, b5, sv.sum1, norm1, b3, g.w.norm1_weight,
-                                     g.w.norm1_bias);
-    attention_output_backward(z, da1, opt.dropout1, sv.attention, w.out_proj_weight,
-                              g.w.out_proj_weight, g.w.out_proj_bias, b6, b4, b2);
-    attention_backward<T>(attention_shape(z), attention_inputs<T>(self_attention, sv.q, sv.k, sv.v),
-                          attention_options(z, opt.causal, opt.attention_dropout), b4, dq, dk, dv,
-                          nullptr, sv.attention,
-                          SoftmaxStats<const T>{sv.stats.row_max_base2, sv.stats.row_inv});
-    if (opt.rotary) rotate_back(z, opt.rope, dq, dk);
-    heads_to_rows(dq, z.b, z.heads, l, d, dqkv, e);  // d qkv (B, L, E)
-    heads_to_rows(dk, z.b, z.kv_heads, l, d, dqkv + c, e);
-    heads_to_rows(dv, z.b, z.kv_heads, l, d, dqkv + c + kv, e);
-    const T* h = x;
-    if (opt.norm_first) {
-        layer_norm_forward(x, n, c, norm1.weight, norm1.bias, norm1.eps, b6);
-        h = b6;
-    }
-    // dhx (b4): the gradient of the projection's input, which x's needs, and pre-norm norm1's
-    // parameters'.
-    const bool norm1_grads = opt.norm_first && (g.w.norm1_weight || g.w.norm1_bias);
-    T* dhx = g.x || norm1_grads ? b4 : nullptr;
-    linear_backward(dqkv, h, w.in_proj_weight, n, c, e, dhx, g.w.in_proj_weight, g.w.in_proj_bias);
-    if (opt.norm_first && dhx)
-        layer_norm_backward(dhx, x, n, c, norm1.weight, norm1.eps, g.x ? g.x : b2, g.w.norm1_weight,
-                            g.w.norm1_bias);
-    if (g.x) add(da1, opt.norm_first ? g.x : dhx, n * c, g.x);
+    // The self-attention block: da1 (b5 pre-norm, b3 post-norm).
+    const SelfAttention<T> sa = self_attention_of<T>(w, opt);
+    const T* da1 = residual_backward(opt.norm_first, n, c, b5, sv.sum1, sa.norm, b3,
+                                     g.w.norm1_weight, g.w.norm1_bias);
+    self_attention_backward(z, opt.norm_first, sa, self_attention, x, sv.self_attention, da1,
+                            self_attention_grads_of<T>(g.w), dqkv, dq, dk, dv, b6, b4, b2, g.x);
 }
 
 #define ATTNLAB_INSTANTIATE(T)                                                                    \

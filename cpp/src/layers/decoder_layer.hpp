@@ -64,16 +64,8 @@ struct DecoderLayerOptions {
 // recomputes the pre-norm norms' outputs and the merged heads.
 template <class T>
 struct DecoderLayerSaved {
-    T* q = nullptr;          // (batch, heads, length, dim), rotated
-    T* k = nullptr;          // (batch, kv_heads, length, dim), rotated
-    T* v = nullptr;          // (batch, kv_heads, length, dim)
-    T* attention = nullptr;  // (batch, heads, length, dim)
-    SoftmaxStats<T> stats;   // (batch, heads, length) each
-    T* cross_q = nullptr;    // (batch, heads, length, dim)
-    T* cross_k = nullptr;    // (batch, kv_heads, memory_length, dim)
-    T* cross_v = nullptr;
-    T* cross_attention = nullptr;  // (batch, heads, length, dim)
-    SoftmaxStats<T> cross_stats;
+    AttentionActivations<T> self_attention;   // its keys: the target's tokens
+    AttentionActivations<T> cross_attention;  // its keys: the memory's tokens
     T* x1 = nullptr;    // (batch, length, d_model): the self-attention block's output
     T* x2 = nullptr;    // the cross attention block's
     T* sum1 = nullptr;  // post-norm: each norm's input (null pre-norm)
@@ -101,7 +93,7 @@ void decoder_layer_forward(const DecoderLayerShape& shape, const DecoderLayerWei
                            const T* memory, T* out, const DecoderLayerSaved<T>& saved);
 
 // The gradients of decoder_layer_forward's output from grad_out, given what its forward on x
-// and memory saved.
+// and memory saved; nothing without a target token (the caller zeroes the gradients).
 template <class T>
 void decoder_layer_backward(const DecoderLayerShape& shape, const DecoderLayerWeights<T>& w,
                             const DecoderLayerOptions& opt,

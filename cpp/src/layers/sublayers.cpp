@@ -30,12 +30,6 @@ void drop(const DropoutOption& dropout, const T* x, index_t n, T* y) {
 }
 
 template <class T>
-void zero_gradients(const std::vector<std::pair<T*, index_t>>& gradients) {
-    for (const auto& [p, count] : gradients)
-        if (p) std::fill(p, p + count, T(0));
-}
-
-template <class T>
 void merge_heads(const Sizes& z, const T* heads, T* rows) {
     const auto gather = active_kernels().plumbing<T>().gather;
     threads::parallel_for(z.b, [&](index_t i, int) {
@@ -188,6 +182,59 @@ const T* residual_backward(bool norm_first, index_t n, index_t c, const T* dx1, 
 }
 
 template <class T>
+void self_attention_forward(const Sizes& z, bool norm_first, const SelfAttention<T>& sa,
+                            const EncoderLayerAttention<T>& at, const T* x, T* qkv,
+                            const AttentionActivations<T>& kept, T* merged, T* a) {
+    const T* h = x;
+    if (norm_first) {
+        layer_norm_forward(x, z.n, z.c, sa.norm.weight, sa.norm.bias, sa.norm.eps, a);
+        h = a;
+    }
+    linear_forward(h, z.n, z.c, sa.in_proj_weight, z.e, sa.in_proj_bias, qkv);  // (B, L, E)
+    packed_heads(z, sa.rotary, sa.rope, at, qkv, kept.q, kept.k, kept.v, a);
+    attention_forward(attention_shape(z), attention_inputs(at, kept.q, kept.k, kept.v),
+                      attention_options(z, sa.causal, sa.attention_dropout), kept.attention,
+                      at.weights, kept.stats);  // (B, H, L, D)
+    attention_output_forward(z, kept.attention, sa.out_proj_weight, sa.out_proj_bias, sa.dropout,
+                             merged, a);
+}
+
+template <class T>
+void self_attention_backward(const Sizes& z, bool norm_first, const SelfAttention<T>& sa,
+                             const EncoderLayerAttention<T>& at, const T* x,
+                             const AttentionActivations<T>& kept, const T* da,
+                             const SelfAttentionGrads<T>& g, T* dqkv, T* dq, T* dk, T* dv, T* s1,
+                             T* s2, T* s3, T* dx) {
+    const index_t n = z.n, c = z.c, d = z.d, l = z.l, e = z.e, kv = z.kv_heads * d;
+    attention_output_backward(z, da, sa.dropout, kept.attention, sa.out_proj_weight,
+                              g.out_proj_weight, g.out_proj_bias, s1, s2, s3);  // d attention: s2
+    attention_backward<T>(attention_shape(z), attention_inputs<T>(at, kept.q, kept.k, kept.v),
+                          attention_options(z, sa.causal, sa.attention_dropout), s2, dq, dk, dv,
+                          nullptr, kept.attention,
+                          SoftmaxStats<const T>{kept.stats.row_max_base2, kept.stats.row_inv});
+    if (sa.rotary) rotate_back(z, sa.rope, dq, dk);
+    heads_to_rows(dq, z.b, z.heads, l, d, dqkv, e);  // d qkv (B, L, E)
+    heads_to_rows(dk, z.b, z.kv_heads, l, d, dqkv + c, e);
+    heads_to_rows(dv, z.b, z.kv_heads, l, d, dqkv + c + kv, e);
+    const T* h = x;
+    if (norm_first) {
+        layer_norm_forward(x, n, c, sa.norm.weight, sa.norm.bias, sa.norm.eps, s3);
+        h = s3;
+    }
+    // dh (s2, d attention is dead): the gradient of the projection's input, which x's needs,
+    // and pre-norm the norm's parameters'.
+    const bool norm_grads = norm_first && (g.norm_weight || g.norm_bias);
+    T* dh = dx || norm_grads ? s2 : nullptr;
+    linear_backward(dqkv, h, sa.in_proj_weight, n, c, e, dh, g.in_proj_weight, g.in_proj_bias);
+    if (norm_first && dh)
+        layer_norm_backward(dh, x, n, c, sa.norm.weight, sa.norm.eps, dx ? dx : s1, g.norm_weight,
+                            g.norm_bias);
+    // x's gradient: through the residual (da) and through the projection (the norm's gradient
+    // of dh, pre-norm, in dx already; dh itself, post-norm).
+    if (dx) add(da, norm_first ? dx : dh, n * c, dx);
+}
+
+template <class T>
 void feed_forward_forward(bool norm_first, index_t n, index_t c, const FeedForward<T>& ff,
                           const T* x, T* scratch, T* hidden, T* activated, T* sum, T* out) {
     const index_t f = ff.f;
@@ -240,7 +287,6 @@ void feed_forward_backward(bool norm_first, index_t n, index_t c, const FeedForw
 #define ATTNLAB_INSTANTIATE(T)                                                                     \
     template void add<T>(const T*, const T*, index_t, T*);                                         \
     template void drop<T>(const DropoutOption&, const T*, index_t, T*);                            \
-    template void zero_gradients<T>(const std::vector<std::pair<T*, index_t>>&);                   \
     template void merge_heads<T>(const Sizes&, const T*, T*);                                      \
     template void heads_to_rows<T>(const T*, index_t, index_t, index_t, index_t, T*, index_t);     \
     template void rows_to_heads<T>(const T*, index_t, index_t, index_t, index_t, index_t, T*);     \
@@ -257,6 +303,13 @@ void feed_forward_backward(bool norm_first, index_t n, index_t c, const FeedForw
                                       T*, T*);                                                     \
     template const T* residual_backward<T>(bool, index_t, index_t, const T*, const T*,             \
                                            const Norm<T>&, T*, T*, T*);                            \
+    template void self_attention_forward<T>(const Sizes&, bool, const SelfAttention<T>&,           \
+                                            const EncoderLayerAttention<T>&, const T*, T*,         \
+                                            const AttentionActivations<T>&, T*, T*);               \
+    template void self_attention_backward<T>(                                                      \
+        const Sizes&, bool, const SelfAttention<T>&, const EncoderLayerAttention<T>&, const T*,    \
+        const AttentionActivations<T>&, const T*, const SelfAttentionGrads<T>&, T*, T*, T*, T*,    \
+        T*, T*, T*, T*);                                                                           \
     template void feed_forward_forward<T>(bool, index_t, index_t, const FeedForward<T>&, const T*, \
                                           T*, T*, T*, T*, T*);                                     \
     template void feed_forward_backward<T>(bool, index_t, index_t, const FeedForward<T>&,          \

@@ -5,7 +5,6 @@
 // its pointers it writes.
 #pragma once
 
-#include <utility>
 #include <vector>
 
 #include "attnlab/api.hpp"
@@ -28,10 +27,6 @@ void add(const T* a, const T* b, index_t n, T* out);
 // y = dropout(x) over n elements (y may be x); the backward is the same call on the gradient.
 template <class T>
 void drop(const DropoutOption& dropout, const T* x, index_t n, T* y);
-
-// Zeroes each (data, count) with data not null: gradients of a layer without a token.
-template <class T>
-void zero_gradients(const std::vector<std::pair<T*, index_t>>& gradients);
 
 template <class T>
 void merge_heads(const Sizes& z, const T* heads, T* rows);  // (B, H, L, D) -> (B, L, C)
@@ -102,6 +97,72 @@ template <class T>
 const T* residual_backward(bool norm_first, index_t n, index_t c, const T* dx1, const T* sum,
                            const Norm<T>& norm, T* dsum, T* dnorm_weight, T* dnorm_bias);
 
+// A self-attention sublayer: the packed projection, the output projection, the LayerNorm
+// (before it pre-norm, after its residual sum post-norm), causal, rotary positions, the
+// attention's dropout and the block output's (before the residual sum).
+template <class T>
+struct SelfAttention {
+    const T* in_proj_weight = nullptr;  // (e, c)
+    const T* in_proj_bias = nullptr;
+    const T* out_proj_weight = nullptr;  // (c, c)
+    const T* out_proj_bias = nullptr;
+    Norm<T> norm;
+    bool causal = false, rotary = false;
+    RopeOptions rope;
+    DropoutOption attention_dropout, dropout;
+};
+
+template <class T>
+struct SelfAttentionGrads {
+    T* in_proj_weight = nullptr;
+    T* in_proj_bias = nullptr;
+    T* out_proj_weight = nullptr;
+    T* out_proj_bias = nullptr;
+    T* norm_weight = nullptr;
+    T* norm_bias = nullptr;
+};
+
+// A layer's self-attention sublayer (its weights w, or gradients g, name it in_proj, out_proj
+// and norm1, its options causal, rotary, rope, attention_dropout and dropout1).
+template <class T, class Weights, class Options>
+SelfAttention<T> self_attention_of(const Weights& w, const Options& opt) {
+    return {w.in_proj_weight,
+            w.in_proj_bias,
+            w.out_proj_weight,
+            w.out_proj_bias,
+            {w.norm1_weight, w.norm1_bias, opt.norm1_eps},
+            opt.causal,
+            opt.rotary,
+            opt.rope,
+            opt.attention_dropout,
+            opt.dropout1};
+}
+
+template <class T, class Grads>
+SelfAttentionGrads<T> self_attention_grads_of(const Grads& g) {
+    return {g.in_proj_weight, g.in_proj_bias, g.out_proj_weight,
+            g.out_proj_bias,  g.norm1_weight, g.norm1_bias};
+}
+
+// a (n, c) = the self-attention block's output before its residual sum, of x (of norm(x),
+// pre-norm); the attention's operands and results go to kept (its keys and values after
+// at's past). Scratch: qkv (n, e) and merged (n, c); a meanwhile holds norm(x) and new keys
+// to rotate after a past.
+template <class T>
+void self_attention_forward(const Sizes& z, bool norm_first, const SelfAttention<T>& sa,
+                            const EncoderLayerAttention<T>& at, const T* x, T* qkv,
+                            const AttentionActivations<T>& kept, T* merged, T* a);
+
+// Its backward (past 0) from da, the gradient of a (and of x through the residual, which dx
+// adds): dx where not null and the parameters' gradients where not null. Scratch: dqkv
+// (n, e), dq (n, c), dk and dv (B, Hkv, L, D), s1..s3 (n, c), none of them da.
+template <class T>
+void self_attention_backward(const Sizes& z, bool norm_first, const SelfAttention<T>& sa,
+                             const EncoderLayerAttention<T>& at, const T* x,
+                             const AttentionActivations<T>& kept, const T* da,
+                             const SelfAttentionGrads<T>& g, T* dqkv, T* dq, T* dk, T* dv, T* s1,
+                             T* s2, T* s3, T* dx);
+
 // A feed-forward sublayer: linear1, the activation, linear2 and its LayerNorm; dropout of the
 // activation's output and of the sublayer's (before the residual sum).
 template <class T>
@@ -116,6 +177,16 @@ struct FeedForward {
     DropoutOption dropout, dropout_out;
 };
 
+// A layer's feed-forward sublayer of f outputs (its weights w, or gradients g, name it
+// linear1 and linear2) with this norm, activation and dropouts.
+template <class T, class Weights>
+FeedForward<T> feed_forward_of(index_t f, const Weights& w, const Norm<T>& norm,
+                               Activation activation, const DropoutOption& dropout,
+                               const DropoutOption& dropout_out) {
+    return {f,    w.linear1_weight, w.linear1_bias, w.linear2_weight, w.linear2_bias,
+            norm, activation,       dropout,        dropout_out};
+}
+
 template <class T>
 struct FeedForwardGrads {
     T* linear1_weight = nullptr;
@@ -125,6 +196,12 @@ struct FeedForwardGrads {
     T* norm_weight = nullptr;
     T* norm_bias = nullptr;
 };
+
+template <class T, class Grads>
+FeedForwardGrads<T> feed_forward_grads_of(const Grads& g, T* norm_weight, T* norm_bias) {
+    return {g.linear1_weight, g.linear1_bias, g.linear2_weight,
+            g.linear2_bias,   norm_weight,    norm_bias};
+}
 
 // out (n, c) = x + ff(norm(x)) (pre-norm) or norm(sum), sum = x + ff(x) (post-norm); hidden
 // (n, f) linear1's output, activated the activation's after dropout (may be hidden); scratch

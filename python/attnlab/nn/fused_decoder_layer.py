@@ -1,8 +1,8 @@
 """A transformer decoder layer as one call into the core each way (cpp/bindings/decoder_layer.cpp
 -> cpp/src/layers/decoder_layer.cpp): self-attention, cross attention over the encoder's memory
 and a feed-forward block with their residual connections and LayerNorms, post-norm or
-pre-norm, over one workspace, instead of fifteen kernel calls forward and nineteen backward and
-the graph nodes between them.
+pre-norm, over one workspace, instead of thirteen kernel calls each way (fifteen and nineteen
+calls into the core with the allocations) and the graph nodes between them.
 
 :func:`fused_decoder_forward` runs it when every part of the layer is one the core computes
 (the encoder layer's rules, :mod:`attnlab.nn.fused_layer`; the cross attention without
@@ -27,6 +27,7 @@ from attnlab.nn.fused_layer import (
     _attention_parameters,
     _draw_dropout_seeds,
     _feed_forward_parameters,
+    _gradient_buffers,
     _kernel_mask,
     _needs_graph,
     _norms_fuse,
@@ -132,13 +133,9 @@ class _DecoderLayer(Function):
         return out
 
     def backward(ctx, g):
-        need_x, need_memory, *need = ctx.needs_input_grad
-        dx = empty(ctx.x.shape, ctx.x.dtype) if need_x else None
-        dmemory = empty(ctx.memory.shape, ctx.memory.dtype) if need_memory else None
-        grads = {
-            f"d_{name}": empty(p.shape, p.dtype) if wanted else None
-            for (name, p), wanted in zip(ctx.params.items(), need)
-        }
+        inputs = [ctx.x, ctx.memory, *ctx.params.values()]
+        dx, dmemory, *grads = _gradient_buffers(inputs, ctx.needs_input_grad)
+        grads = {f"d_{name}": grad for name, grad in zip(ctx.params, grads)}
         _core.decoder_layer_backward(
             ctx.saved,
             ctx.x,

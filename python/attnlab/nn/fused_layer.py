@@ -141,16 +141,18 @@ class _EncoderLayer(Function):
         return out
 
     def backward(ctx, g):
-        need_x, *need = ctx.needs_input_grad
-        dx = empty(ctx.x.shape, ctx.x.dtype) if need_x else None
-        grads = {
-            f"d_{name}": empty(p.shape, p.dtype) if wanted else None
-            for (name, p), wanted in zip(ctx.params.items(), need)
-        }
+        dx, *grads = _gradient_buffers([ctx.x, *ctx.params.values()], ctx.needs_input_grad)
+        grads = {f"d_{name}": grad for name, grad in zip(ctx.params, grads)}
         _core.encoder_layer_backward(
             ctx.saved, ctx.x, contiguous(g), **ctx.params, **ctx.attention, dx=dx, **grads
         )
         return (dx, *grads.values())
+
+
+def _gradient_buffers(inputs: list, needs: tuple[bool, ...]) -> list:
+    """A fresh array for the gradient of each input (an array or None) that needs one, else
+    None."""
+    return [empty(a.shape, a.dtype) if need else None for a, need in zip(inputs, needs)]
 
 
 def _needs_graph(inputs: list, modules: list) -> bool:
