@@ -258,6 +258,7 @@ void register_decoder_layer(py::module_& m) {
         .def_readwrite("causal", &DecoderLayerOptions::causal)
         .def_readwrite("memory_causal", &DecoderLayerOptions::memory_causal)
         .def_readwrite("rotary", &DecoderLayerOptions::rotary)
+        .def_readwrite("cross_kv_apart", &DecoderLayerOptions::cross_kv_apart)
         .def_readwrite("rope", &DecoderLayerOptions::rope)
         .def_readwrite("attention_dropout", &DecoderLayerOptions::attention_dropout)
         .def_readwrite("cross_attention_dropout", &DecoderLayerOptions::cross_attention_dropout)

@@ -125,6 +125,7 @@ class DecoderLayerOptions:
     attention_dropout: DropoutOption
     causal: bool
     cross_attention_dropout: DropoutOption
+    cross_kv_apart: bool
     dropout: DropoutOption
     dropout1: DropoutOption
     dropout2: DropoutOption

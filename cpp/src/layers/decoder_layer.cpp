@@ -76,10 +76,19 @@ void decoder_layer_forward(const DecoderLayerShape& s, const DecoderLayerWeights
     }
     linear_forward(h2, n, c, w.cross_in_proj_weight, c, w.cross_in_proj_bias, qkv);  // (B, L, C)
     rows_to_heads(qkv, c, z.b, z.heads, z.l, z.d, kept.q);
-    linear_forward(memory, nm, c, w.cross_in_proj_weight + c * c, 2 * kv,
-                   rows_from(w.cross_in_proj_bias, c), memory_kv);  // (B, S, 2 Hkv D)
-    rows_to_heads(memory_kv, 2 * kv, z.b, z.kv_heads, zc.lk, z.d, kept.k);
-    rows_to_heads(memory_kv + kv, 2 * kv, z.b, z.kv_heads, zc.lk, z.d, kept.v);
+    // The memory's k and v: (B, S, 2 Hkv D) of one product, or k's then v's (B, S, Hkv D).
+    const T* wkv = w.cross_in_proj_weight + c * c;
+    const T* bkv = rows_from(w.cross_in_proj_bias, c);
+    const bool apart = opt.cross_kv_apart;
+    if (apart) {
+        linear_forward(memory, nm, c, wkv, kv, bkv, memory_kv);
+        linear_forward(memory, nm, c, wkv + kv * c, kv, rows_from(bkv, kv), memory_kv + nm * kv);
+    } else {
+        linear_forward(memory, nm, c, wkv, 2 * kv, bkv, memory_kv);
+    }
+    const index_t stride = apart ? kv : 2 * kv;
+    rows_to_heads(memory_kv, stride, z.b, z.kv_heads, zc.lk, z.d, kept.k);
+    rows_to_heads(memory_kv + (apart ? nm * kv : kv), stride, z.b, z.kv_heads, zc.lk, z.d, kept.v);
     attention_forward(attention_shape(zc),
                       attention_inputs(cross_attention, kept.q, kept.k, kept.v),
                       attention_options(zc, opt.memory_causal, opt.cross_attention_dropout),
@@ -106,9 +115,11 @@ void decoder_layer_backward(const DecoderLayerShape& s, const DecoderLayerWeight
     // The workspace: dqkv (n, e) the gradient of the self-attention's projection; dh (n, f)
     // linear1's output's; b2..b6 (n, c) gradients and recomputed inputs as noted (a product's
     // gradient never goes where its input is); dq, dk, dv either attention's; dkv (nm, 2 kv)
-    // the memory's k and v projection's.
+    // the memory's k and v projection's (and the memory's through v, kept apart).
     const index_t kv_grads = z.b * kv * std::max(l, zc.lk);
-    workspace::Buffer<T> ws(n * e + n * f + 6 * n * c + 2 * kv_grads + nm * 2 * kv, false);
+    const index_t memory_v = opt.cross_kv_apart ? nm * c : 0;  // the memory's through v
+    workspace::Buffer<T> ws(n * e + n * f + 6 * n * c + 2 * kv_grads + nm * 2 * kv + memory_v,
+                            false);
     T* dqkv = ws.get();
     T* dh = dqkv + n * e;
     T* b2 = dh + n * f;
@@ -141,11 +152,23 @@ void decoder_layer_backward(const DecoderLayerShape& s, const DecoderLayerWeight
                           SoftmaxStats<const T>{kept.stats.row_max_base2, kept.stats.row_inv});
     // The memory's k and v projection, then x1's q projection (its input norm2(x1) again,
     // pre-norm; its gradient into b6).
-    heads_to_rows(dk, z.b, z.kv_heads, zc.lk, d, dkv, 2 * kv);
-    heads_to_rows(dv, z.b, z.kv_heads, zc.lk, d, dkv + kv, 2 * kv);
-    linear_backward(dkv, memory, w.cross_in_proj_weight + c * c, nm, c, 2 * kv, g.memory,
-                    rows_from(g.w.cross_in_proj_weight, c * c),
-                    rows_from(g.w.cross_in_proj_bias, c));
+    const T* wkv = w.cross_in_proj_weight + c * c;
+    T* dwkv = rows_from(g.w.cross_in_proj_weight, c * c);
+    T* dbkv = rows_from(g.w.cross_in_proj_bias, c);
+    const bool apart = opt.cross_kv_apart;
+    const index_t stride = apart ? kv : 2 * kv;
+    T* dv_rows = dkv + (apart ? nm * kv : kv);
+    heads_to_rows(dk, z.b, z.kv_heads, zc.lk, d, dkv, stride);
+    heads_to_rows(dv, z.b, z.kv_heads, zc.lk, d, dv_rows, stride);
+    if (apart) {  // the memory's gradient: k's plus v's
+        T* dmemory_v = g.memory ? dv_rows + nm * kv : nullptr;
+        linear_backward(dkv, memory, wkv, nm, c, kv, g.memory, dwkv, dbkv);
+        linear_backward(dv_rows, memory, wkv + kv * c, nm, c, kv, dmemory_v,
+                        rows_from(dwkv, kv * c), rows_from(dbkv, kv));
+        if (g.memory) add(g.memory, dmemory_v, nm * c, g.memory);
+    } else {
+        linear_backward(dkv, memory, wkv, nm, c, 2 * kv, g.memory, dwkv, dbkv);
+    }
     heads_to_rows(dq, z.b, z.heads, l, d, b5, c);
     const T* h2 = sv.x1;
     if (opt.norm_first) {

@@ -52,6 +52,9 @@ struct DecoderLayerOptions {
     bool causal = false;         // the self-attention's (tgt_is_causal)
     bool memory_causal = false;  // the cross attention's (memory_is_causal), top-left
     bool rotary = false;         // rotary positions of the self-attention's q and k
+    // The cross attention's k and v as two products, as the composition computes them from
+    // weights apart (grouped-query heads), rather than one over their packed rows.
+    bool cross_kv_apart = false;
     RopeOptions rope;
     // torch's: of the self- and the cross attention's weights, of each attention block's
     // output before its residual sum (dropout1, dropout2), of the activation's output

@@ -173,6 +173,8 @@ def _options(layer: Any, tgt_is_causal: bool, memory_is_causal: bool) -> Any:
         float(n.eps) for n in (layer.norm1, layer.norm2, layer.norm3)
     )
     options.causal, options.memory_causal = tgt_is_causal, memory_is_causal
+    # Separate k and v weights (grouped-query heads) make two products in the composition.
+    options.cross_kv_apart = ca.in_proj_weight is None
     _set_positions(options, sa.positions)
     return options
 
