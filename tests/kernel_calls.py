@@ -121,3 +121,22 @@ def counting_core_calls() -> Iterator[collections.Counter]:
     finally:
         for name, fn in originals.items():
             setattr(_core, name, fn)
+
+
+ALLOCATIONS = {"cached_empty"}  # not kernels: where the stack's large arrays come from
+
+
+def kernels(calls: collections.Counter) -> dict[str, int]:
+    """The counted calls but the allocations."""
+    return {k: n for k, n in calls.items() if k not in ALLOCATIONS}
+
+
+def kernel_calls_each_way(module: Callable, *inputs) -> tuple[dict, dict]:
+    """The kernels module(*inputs) calls, and those its output's backward (of ones) calls (none
+    when the output needs no gradient)."""
+    with counting_core_calls() as forward:
+        out = module(*inputs)
+    with counting_core_calls() as backward:
+        if out.requires_grad:
+            out.backward(np.ones_like(out.data))
+    return kernels(forward), kernels(backward)

@@ -3,13 +3,12 @@
 // GIL released. Its options are one bound object (EncoderLayerOptions), made once per call; a
 // training forward returns what its backward needs as an opaque object (EncoderLayerSaved*)
 // that owns workspace memory.
-#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
-#include "checks.hpp"
+#include "layer_args.hpp"
 #include "layers/encoder_layer.hpp"
 #include "workspace.hpp"
 
@@ -17,23 +16,6 @@ namespace attnlab::bindings {
 namespace {
 
 using layers::EncoderLayerOptions;
-
-template <class T>
-using Optional = std::optional<Array<T>>;
-
-// A parameter's data after checking its shape; null for None.
-template <class T>
-const T* parameter(const Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
-    if (!a) return nullptr;
-    expect_shape(*a, name, shape);
-    return a->data();
-}
-
-// A gradient's destination after checking its shape; null for None.
-template <class T>
-T* gradient(Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
-    return a ? output(*a, name, shape) : nullptr;
-}
 
 // The layer's parameters (or their gradients' destinations), as the keyword arguments name
 // them; the projections' weights are required where they are parameters.
@@ -79,12 +61,7 @@ std::pair<layers::EncoderLayerShape, layers::EncoderLayerWeights<T>> check_layer
     s.batch = x.shape(0);
     s.length = x.shape(1);
     s.d_model = x.shape(2);
-    if (heads < 1 || s.d_model % heads != 0)
-        throw py::value_error("heads: " + std::to_string(heads) + " must be >= 1 and divide " +
-                              "d_model " + std::to_string(s.d_model));
-    if (kv_heads < 1 || heads % kv_heads != 0)
-        throw py::value_error("kv_heads: " + std::to_string(kv_heads) +
-                              " must be >= 1 and divide heads " + std::to_string(heads));
+    check_heads(s.d_model, heads, kv_heads);
     s.heads = heads;
     s.kv_heads = kv_heads;
     s.past = past;
@@ -94,16 +71,8 @@ std::pair<layers::EncoderLayerShape, layers::EncoderLayerWeights<T>> check_layer
     if (p.linear1_weight && p.linear1_weight->ndim() != 2)
         throw py::value_error("linear1_weight: expected 2 dimensions (F, C)");
     s.dim_feedforward = p.linear1_weight ? p.linear1_weight->shape(0) : 0;
-    if (options.rotary && (options.rope.rotary_dim % 2 != 0 || options.rope.rotary_dim > d ||
-                           options.rope.rotary_dim < 0 || !(options.rope.base > 0)))
-        throw py::value_error("options.rope: rotary_dim must be even and <= the heads' dim " +
-                              std::to_string(d) + ", base > 0");
-    for (double eps : {options.norm1_eps, options.norm2_eps})
-        if (!std::isfinite(eps)) throw py::value_error("options: norm eps must be finite");
-    for (const layers::DropoutOption& o :
-         {options.attention_dropout, options.dropout1, options.dropout, options.dropout2})
-        if (!(o.p >= 0.0 && o.p < 1.0))
-            throw py::value_error("options: dropout p must be in [0, 1)");
+    check_options(options.rotary, options.rope, d, {options.norm1_eps, options.norm2_eps},
+                  {options.attention_dropout, options.dropout1, options.dropout, options.dropout2});
 
     if (!p.in_proj_weight || !p.out_proj_weight)
         throw py::type_error("in_proj_weight, out_proj_weight: required");
@@ -119,19 +88,12 @@ template <class T>
 layers::EncoderLayerAttention<T> check_attention(const layers::EncoderLayerShape& s,
                                                  const std::optional<py::array>& mask,
                                                  const Optional<T>& alibi_slopes) {
-    layers::EncoderLayerAttention<T> at;
-    AttentionShape scores;  // for the mask's broadcast
+    AttentionShape scores;
     scores.batch = s.batch;
     scores.heads = s.heads;
     scores.lq = s.length;
     scores.lk = s.past + s.length;
-    if (mask) {
-        if (!py::isinstance<py::array_t<bool>>(*mask))
-            throw py::type_error("mask: expected a bool array");
-        at.mask = broadcast4<std::uint8_t>(*mask, "mask", scores);
-    }
-    at.alibi_slopes = parameter(alibi_slopes, "alibi_slopes", {s.heads});
-    return at;
+    return bindings::check_attention<T>(scores, mask, "mask", alibi_slopes);
 }
 
 // A training forward's activations for its backward, in one workspace block, with the sizes
@@ -141,24 +103,15 @@ class Saved {
 public:
     Saved(const layers::EncoderLayerShape& s, const EncoderLayerOptions& options)
         : shape(s), norm_first(options.norm_first), data_(size(s, options.norm_first), false) {
-        const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
-        const index_t kv = s.batch * s.kv_heads * s.length * d, rows = s.batch * s.heads * s.length;
-        T* p = data_.get();
-        auto take = [&p](index_t count) {
-            T* at = p;
-            p += count;
-            return at;
-        };
-        at.q = take(n * c);
-        at.k = take(kv);
-        at.v = take(kv);
-        at.attention = take(n * c);
-        at.stats = {take(rows), take(rows)};
-        at.x1 = take(n * c);
-        at.sum1 = norm_first ? nullptr : take(n * c);
-        at.sum2 = norm_first ? nullptr : take(n * c);
-        at.hidden = take(n * s.dim_feedforward);
-        at.activated = take(n * s.dim_feedforward);
+        const index_t n = s.batch * s.length, c = s.d_model;
+        Blocks<T> blocks(data_.get());
+        at.self_attention =
+            blocks.attention(s.batch, s.heads, s.kv_heads, s.length, s.length, c / s.heads);
+        at.x1 = blocks.take(n * c);
+        at.sum1 = norm_first ? nullptr : blocks.take(n * c);
+        at.sum2 = norm_first ? nullptr : blocks.take(n * c);
+        at.hidden = blocks.take(n * s.dim_feedforward);
+        at.activated = blocks.take(n * s.dim_feedforward);
     }
     layers::EncoderLayerShape shape;
     bool norm_first;
@@ -166,9 +119,10 @@ public:
 
 private:
     static index_t size(const layers::EncoderLayerShape& s, bool norm_first) {
-        const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
-        return n * c * (norm_first ? 3 : 5) + 2 * s.batch * s.kv_heads * s.length * d +
-               2 * s.batch * s.heads * s.length + 2 * n * s.dim_feedforward;
+        const index_t n = s.batch * s.length, c = s.d_model;
+        return n * c * (norm_first ? 1 : 3) + 2 * n * s.dim_feedforward +
+               Blocks<T>::attention_size(s.batch, s.heads, s.kv_heads, s.length, s.length,
+                                         c / s.heads);
     }
     workspace::Buffer<T> data_;
 };
@@ -239,10 +193,10 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out
     expect_shape(grad_out, "grad_out", shape_of(x));
     layers::EncoderLayerAttention<T> at = check_attention(s, mask, alibi_slopes);
     layers::EncoderLayerGrads<T> g;
-    g.x = gradient(dx, "dx", shape_of(x));
+    g.x = layer_gradient(dx, "dx", shape_of(x), x);
     g.w = each_parameter<T*>(
-        grads, s, "d_", [](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
-            return gradient(a, name, shape);
+        grads, s, "d_", [&x](Optional<T>& a, const char* name, const std::vector<index_t>& shape) {
+            return layer_gradient(a, name, shape, x);
         });
     py::gil_scoped_release release;
     layers::encoder_layer_backward<T>(s, w, options, at, x.data(), saved.at, grad_out.data(), g);
@@ -250,9 +204,6 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out
 
 #undef ATTNLAB_LAYER_STRUCT
 #undef ATTNLAB_LAYER_PARAMETERS
-
-// An optional array argument, None by default.
-py::arg_v optional(const char* name) { return py::arg(name).noconvert().none(true) = py::none(); }
 
 // The twelve parameters' keyword arguments, named with a prefix ("" or "d_").
 #define ATTNLAB_LAYER_ARGS(prefix)                                            \
@@ -301,16 +252,9 @@ void register_encoder_layer(py::module_& m) {
         .def_readwrite("norm_first", &EncoderLayerOptions::norm_first)
         .def_property(
             "activation",
-            [](const EncoderLayerOptions& o) {
-                return o.activation == Activation::relu   ? "relu"
-                       : o.activation == Activation::gelu ? "gelu"
-                                                          : "gelu_tanh";
-            },
+            [](const EncoderLayerOptions& o) { return activation_name(o.activation); },
             [](EncoderLayerOptions& o, const std::string& name) {
-                o.activation = named_choice<Activation>(name, "activation",
-                                                        {{"relu", Activation::relu},
-                                                         {"gelu", Activation::gelu},
-                                                         {"gelu_tanh", Activation::gelu_tanh}});
+                o.activation = activation_named(name);
             })
         .def_readwrite("norm1_eps", &EncoderLayerOptions::norm1_eps)
         .def_readwrite("norm2_eps", &EncoderLayerOptions::norm2_eps)

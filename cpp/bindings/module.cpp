@@ -27,7 +27,8 @@ namespace py = pybind11;
     X(workspace)            \
     X(copy)                 \
     X(optim)                \
-    X(encoder_layer)
+    X(encoder_layer)        \
+    X(decoder_layer)
 
 namespace attnlab::bindings {
 #define ATTNLAB_DECLARE(op) void register_##op(py::module_& m);

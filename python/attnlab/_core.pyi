@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['AttentionOptions', 'DropoutOption', 'EncoderLayerOptions', 'EncoderLayerSaved32', 'EncoderLayerSaved64', 'RopeOptions', 'activation_backward', 'activation_forward', 'adam_step', 'attention_backward', 'attention_blocks', 'attention_forward', 'available_archs', 'cached_empty', 'copy_into', 'cross_entropy_backward', 'cross_entropy_forward', 'current_arch', 'dropout_forward', 'embedding_backward', 'embedding_forward', 'encoder_layer_backward', 'encoder_layer_forward', 'force_arch', 'get_num_threads', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'matmul', 'peak_gflops', 'rms_norm_backward', 'rms_norm_forward', 'rope_forward', 'set_num_threads', 'sgd_step', 'softmax_backward', 'softmax_forward', 'workspace_cached_bytes', 'workspace_trim']
+__all__: list[str] = ['AttentionOptions', 'DecoderLayerOptions', 'DecoderLayerSaved32', 'DecoderLayerSaved64', 'DropoutOption', 'EncoderLayerOptions', 'EncoderLayerSaved32', 'EncoderLayerSaved64', 'RopeOptions', 'activation_backward', 'activation_forward', 'adam_step', 'attention_backward', 'attention_blocks', 'attention_forward', 'available_archs', 'cached_empty', 'copy_into', 'cross_entropy_backward', 'cross_entropy_forward', 'current_arch', 'decoder_layer_backward', 'decoder_layer_forward', 'dropout_forward', 'embedding_backward', 'embedding_forward', 'encoder_layer_backward', 'encoder_layer_forward', 'force_arch', 'get_num_threads', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'matmul', 'peak_gflops', 'rms_norm_backward', 'rms_norm_forward', 'rope_forward', 'set_num_threads', 'sgd_step', 'softmax_backward', 'softmax_forward', 'workspace_cached_bytes', 'workspace_trim']
 class AttentionOptions:
     """
     scale, causal, bottom_right, window_left, window_right, dropout_p, seed
@@ -117,6 +117,51 @@ class EncoderLayerSaved64:
     """
     A training forward's activations, for its backward.
     """
+class DecoderLayerOptions:
+    """
+    The options of one decoder layer's fused forward.
+    """
+    activation: str
+    attention_dropout: DropoutOption
+    causal: bool
+    cross_attention_dropout: DropoutOption
+    cross_kv_apart: bool
+    dropout: DropoutOption
+    dropout1: DropoutOption
+    dropout2: DropoutOption
+    dropout3: DropoutOption
+    memory_causal: bool
+    norm_first: bool
+    rope: RopeOptions
+    rotary: bool
+    def __init__(self) -> None:
+        ...
+    @property
+    def norm1_eps(self) -> float:
+        ...
+    @norm1_eps.setter
+    def norm1_eps(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def norm2_eps(self) -> float:
+        ...
+    @norm2_eps.setter
+    def norm2_eps(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def norm3_eps(self) -> float:
+        ...
+    @norm3_eps.setter
+    def norm3_eps(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class DecoderLayerSaved32:
+    """
+    A decoder layer forward's activations, for its backward.
+    """
+class DecoderLayerSaved64:
+    """
+    A decoder layer forward's activations, for its backward.
+    """
 @typing.overload
 def _exp(x: numpy.typing.NDArray[numpy.float32], variant: str = 'general') -> numpy.typing.NDArray[numpy.float32]:
     """
@@ -190,6 +235,26 @@ def cross_entropy_forward(logits: numpy.typing.NDArray[numpy.float64], target: n
 def current_arch() -> str:
     """
     The instruction set kernels run on now.
+    """
+@typing.overload
+def decoder_layer_backward(saved: DecoderLayerSaved32, x: numpy.typing.NDArray[numpy.float32], memory: numpy.typing.NDArray[numpy.float32], grad_out: numpy.typing.NDArray[numpy.float32], *, in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, cross_in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, cross_in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, cross_out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, cross_out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm3_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm3_bias: numpy.typing.NDArray[numpy.float32] | None = None, options: DecoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, memory_mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float32] | None = None, dx: numpy.typing.NDArray[numpy.float32] | None = None, dmemory: numpy.typing.NDArray[numpy.float32] | None = None, d_in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_cross_in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_cross_in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_cross_out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_cross_out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_linear1_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_linear1_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_linear2_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_linear2_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_norm1_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_norm1_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_norm2_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_norm2_bias: numpy.typing.NDArray[numpy.float32] | None = None, d_norm3_weight: numpy.typing.NDArray[numpy.float32] | None = None, d_norm3_bias: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
+    """
+    The gradients that have a destination (dx, dmemory, d_<parameter>) of the forward that returned saved.
+    """
+@typing.overload
+def decoder_layer_backward(saved: DecoderLayerSaved64, x: numpy.typing.NDArray[numpy.float64], memory: numpy.typing.NDArray[numpy.float64], grad_out: numpy.typing.NDArray[numpy.float64], *, in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, cross_in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, cross_in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, cross_out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, cross_out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm3_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm3_bias: numpy.typing.NDArray[numpy.float64] | None = None, options: DecoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, memory_mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float64] | None = None, dx: numpy.typing.NDArray[numpy.float64] | None = None, dmemory: numpy.typing.NDArray[numpy.float64] | None = None, d_in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_cross_in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_cross_in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_cross_out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_cross_out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_linear1_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_linear1_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_linear2_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_linear2_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_norm1_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_norm1_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_norm2_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_norm2_bias: numpy.typing.NDArray[numpy.float64] | None = None, d_norm3_weight: numpy.typing.NDArray[numpy.float64] | None = None, d_norm3_bias: numpy.typing.NDArray[numpy.float64] | None = None) -> None:
+    """
+    The gradients that have a destination (dx, dmemory, d_<parameter>) of the forward that returned saved.
+    """
+@typing.overload
+def decoder_layer_forward(x: numpy.typing.NDArray[numpy.float32], memory: numpy.typing.NDArray[numpy.float32], *, in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, cross_in_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, cross_in_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, cross_out_proj_weight: numpy.typing.NDArray[numpy.float32] | None = None, cross_out_proj_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float32] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float32] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float32] | None = None, norm3_weight: numpy.typing.NDArray[numpy.float32] | None = None, norm3_bias: numpy.typing.NDArray[numpy.float32] | None = None, options: DecoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, memory_mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float32] | None = None, weights: numpy.typing.NDArray[numpy.float32] | None = None, cross_weights: numpy.typing.NDArray[numpy.float32] | None = None, out: numpy.typing.NDArray[numpy.float32], training: bool = False) -> typing.Any:
+    """
+    The layer's output into out; with training, returns what its backward needs.
+    """
+@typing.overload
+def decoder_layer_forward(x: numpy.typing.NDArray[numpy.float64], memory: numpy.typing.NDArray[numpy.float64], *, in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, cross_in_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, cross_in_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, cross_out_proj_weight: numpy.typing.NDArray[numpy.float64] | None = None, cross_out_proj_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear1_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear1_bias: numpy.typing.NDArray[numpy.float64] | None = None, linear2_weight: numpy.typing.NDArray[numpy.float64] | None = None, linear2_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm1_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm1_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm2_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm2_bias: numpy.typing.NDArray[numpy.float64] | None = None, norm3_weight: numpy.typing.NDArray[numpy.float64] | None = None, norm3_bias: numpy.typing.NDArray[numpy.float64] | None = None, options: DecoderLayerOptions, heads: typing.SupportsInt | typing.SupportsIndex, kv_heads: typing.SupportsInt | typing.SupportsIndex, mask: numpy.ndarray | None = None, memory_mask: numpy.ndarray | None = None, alibi_slopes: numpy.typing.NDArray[numpy.float64] | None = None, weights: numpy.typing.NDArray[numpy.float64] | None = None, cross_weights: numpy.typing.NDArray[numpy.float64] | None = None, out: numpy.typing.NDArray[numpy.float64], training: bool = False) -> typing.Any:
+    """
+    The layer's output into out; with training, returns what its backward needs.
     """
 @typing.overload
 def dropout_forward(x: numpy.typing.NDArray[numpy.float32], p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, out: numpy.typing.NDArray[numpy.float32], first: typing.SupportsInt | typing.SupportsIndex = 0) -> None:

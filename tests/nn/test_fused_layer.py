@@ -12,13 +12,11 @@ import pytest
 import attnlab as al
 from attnlab import _core
 from attnlab.autograd import gradcheck
-from kernel_calls import counting_core_calls
+from kernel_calls import counting_core_calls, kernel_calls_each_way, kernels
 from layer_paths import composition_only
 from torch_compare import randomize, to_numpy
 
 nn = al.nn
-
-ALLOCATIONS = {"cached_empty"}  # not kernels: where the stack's large arrays come from
 
 
 def layer(dtype=np.float64, seed=0, **kw):
@@ -43,10 +41,6 @@ def masks(kind, b, length, rng):
         "causal": {"is_causal": True},
         "all": {"mask": mask, "key_mask": key_mask, "is_causal": True},
     }[kind]
-
-
-def kernels(calls):
-    return {k: n for k, n in calls.items() if k not in ALLOCATIONS}
 
 
 def both(m, x, **kw):
@@ -193,15 +187,6 @@ def test_gradcheck(rng):
     assert gradcheck(lambda *_: m(x, is_causal=True), chosen)
 
 
-def calls_each_way(m, x):
-    with counting_core_calls() as forward:
-        out = m(x)
-    with counting_core_calls() as backward:
-        if out.requires_grad:
-            out.backward(np.ones_like(out.data))
-    return kernels(forward), kernels(backward)
-
-
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_dropout_masks_and_gradients_equal_the_compositions(rng, norm_first):
     """The same seeds, drawn in the same order (attention, dropout1, dropout, dropout2), give
@@ -221,12 +206,12 @@ def test_dropout_masks_and_gradients_equal_the_compositions(rng, norm_first):
 def test_one_core_call_each_way(rng):
     x = rng.standard_normal((2, 5, 16))
     m = layer()
-    assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
+    assert kernel_calls_each_way(m, al.tensor(x, requires_grad=True)) == (
         {"encoder_layer_forward": 1},
         {"encoder_layer_backward": 1},
     )
     with composition_only():
-        forward, backward = calls_each_way(m, al.tensor(x, requires_grad=True))
+        forward, backward = kernel_calls_each_way(m, al.tensor(x, requires_grad=True))
     assert forward == {
         "linear_forward": 4,
         "attention_forward": 1,
@@ -240,9 +225,9 @@ def test_one_core_call_each_way(rng):
         "activation_backward": 1,
     }
     with al.no_grad():
-        assert calls_each_way(m, x) == ({"encoder_layer_forward": 1}, {})
+        assert kernel_calls_each_way(m, x) == ({"encoder_layer_forward": 1}, {})
     m.train()  # dropout 0.1 applies
-    assert calls_each_way(m, al.tensor(x, requires_grad=True)) == (
+    assert kernel_calls_each_way(m, al.tensor(x, requires_grad=True)) == (
         {"encoder_layer_forward": 1},
         {"encoder_layer_backward": 1},
     )

@@ -28,23 +28,31 @@ def inputs(rng):
 
 @pytest.fixture
 def kernel_calls(monkeypatch):
-    """Whether each attention kernel call, alone or in a fused layer, was asked for weights."""
+    """Whether each attention kernel call, alone or in a fused layer (one entry per attention),
+    was asked for weights."""
     import attnlab.functional.attention as attention_module
     from attnlab import _core
 
     calls = []
-    run_kernel, run_layer = attention_module._forward, _core.encoder_layer_forward
+    run_kernel = attention_module._forward
 
     def spy(call, return_weights, return_stats):
         calls.append(return_weights)
         return run_kernel(call, return_weights, return_stats)
 
-    def layer_spy(*args, **kwargs):
-        calls.append(kwargs.get("weights") is not None)
-        return run_layer(*args, **kwargs)
+    def layer_spy(run_layer, attentions):
+        def run(*args, **kwargs):
+            calls.extend(kwargs.get(name) is not None for name in attentions)
+            return run_layer(*args, **kwargs)
+
+        return run
 
     monkeypatch.setattr(attention_module, "_forward", spy)
-    monkeypatch.setattr(_core, "encoder_layer_forward", layer_spy)
+    for name, attentions in (
+        ("encoder_layer_forward", ["weights"]),
+        ("decoder_layer_forward", ["weights", "cross_weights"]),  # self, then cross attention
+    ):
+        monkeypatch.setattr(_core, name, layer_spy(getattr(_core, name), attentions))
     return calls
 
 

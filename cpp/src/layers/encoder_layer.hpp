@@ -71,17 +71,23 @@ struct EncoderLayerAttention {
     T* weights = nullptr;  // (batch, heads, length, past + length), or null
 };
 
+// An attention's operands and results, as its kernels read and wrote them.
+template <class T>
+struct AttentionActivations {
+    T* q = nullptr;          // (batch, heads, queries, dim), rotated
+    T* k = nullptr;          // (batch, kv_heads, keys, dim), rotated
+    T* v = nullptr;          // (batch, kv_heads, keys, dim)
+    T* attention = nullptr;  // (batch, heads, queries, dim): the attention's output
+    SoftmaxStats<T> stats;   // (batch, heads, queries) each
+};
+
 // What a training forward keeps for its backward (no past then): the attention's operands
 // and results, and the activations that cost a product, a reduction or a transcendental to
 // recompute. The backward recomputes the cheap rest (norm1(x) and norm2(x1) of pre-norm, the
 // merged heads).
 template <class T>
 struct EncoderLayerSaved {
-    T* q = nullptr;          // (batch, heads, length, dim), rotated
-    T* k = nullptr;          // (batch, kv_heads, length, dim), rotated
-    T* v = nullptr;          // (batch, kv_heads, length, dim)
-    T* attention = nullptr;  // (batch, heads, length, dim): the attention's output
-    SoftmaxStats<T> stats;   // (batch, heads, length) each
+    AttentionActivations<T> self_attention;
     T* x1 = nullptr;         // (batch, length, d_model): the attention block's output
     T* sum1 = nullptr;       // post-norm: norm1's input x + a (batch, length, d_model)
     T* sum2 = nullptr;       // post-norm: norm2's input x1 + ff(x1)
@@ -104,7 +110,7 @@ void encoder_layer_forward(const EncoderLayerShape& shape, const EncoderLayerWei
                            const T* x, T* out, const EncoderLayerSaved<T>* saved = nullptr);
 
 // The gradients of encoder_layer_forward's output (past 0) from grad_out, given the saved
-// activations of its forward on x.
+// activations of its forward on x; nothing without a token (the caller zeroes the gradients).
 template <class T>
 void encoder_layer_backward(const EncoderLayerShape& shape, const EncoderLayerWeights<T>& w,
                             const EncoderLayerOptions& opt, const EncoderLayerAttention<T>& attn,

@@ -72,26 +72,18 @@ def fused_forward(
     ):
         return None  # the composition raises the error
     modules = [attn, norm1, norm2] + (list(feed_forward) if feed_forward else [])
-    graph = is_grad_enabled() and (
-        getattr(x, "requires_grad", False)
-        or any(p.requires_grad for m in modules if m is not None for p in m.parameters())
-    )
+    graph = _needs_graph([x], modules)
     if graph and cache is not None:
         return None
     options = _options(attn, norm1, feed_forward, norm2, norm_first, is_causal)
-    # A record keeping outputs keeps the attention's output Tensor, and one keeping q and k
-    # their arrays, which the composition makes.
-    if options is None or any(r.keep_outputs or r.keeps_qk for r in attn._attention_recorders):
+    if options is None or not _records_only_weights(attn):
         return None
 
     b, length = data.shape[:2]
     past = 0 if cache is None else len(cache)
     lk = past + length
     h, hkv, d = attn.num_heads, attn.num_kv_heads, attn.head_dim
-    mask = attention_mask(mask, key_mask, (b, h, length, lk))
-    if mask is not None:
-        scores = (b, h, length, lk)
-        mask = _kernel_operand(broadcast(mask, "mask", scores))
+    mask = _kernel_mask(attention_mask(mask, key_mask, (b, h, length, lk)), (b, h, length, lk))
     keys = values = past_keys = past_values = None
     if cache is not None:
         if cache.keys is not None:
@@ -103,7 +95,7 @@ def fused_forward(
             ):
                 return None  # KVCache.extend raises the error
         keys, values = (empty((b, hkv, lk, d), dtype) for _ in range(2))
-    _draw_dropout_seeds(options, attn, dropouts)
+    _draw_dropout_seeds(options, _dropout_sites(attn, dropouts))
     takers = attn._recording()  # counts this call
     weights = _core.cached_empty((b, h, length, lk), dtype) if takers else None
     params = _parameters(attn, norm1, feed_forward, norm2)
@@ -149,39 +141,62 @@ class _EncoderLayer(Function):
         return out
 
     def backward(ctx, g):
-        need_x, *need = ctx.needs_input_grad
-        dx = empty(ctx.x.shape, ctx.x.dtype) if need_x else None
-        grads = {
-            f"d_{name}": empty(p.shape, p.dtype) if wanted else None
-            for (name, p), wanted in zip(ctx.params.items(), need)
-        }
+        dx, *grads = _gradient_buffers([ctx.x, *ctx.params.values()], ctx.needs_input_grad)
+        grads = {f"d_{name}": grad for name, grad in zip(ctx.params, grads)}
         _core.encoder_layer_backward(
             ctx.saved, ctx.x, contiguous(g), **ctx.params, **ctx.attention, dx=dx, **grads
         )
         return (dx, *grads.values())
 
 
+def _gradient_buffers(inputs: list, needs: tuple[bool, ...]) -> list:
+    """A fresh array for the gradient of each input (an array or None) that needs one, else
+    None."""
+    return [empty(a.shape, a.dtype) if need else None for a, need in zip(inputs, needs)]
+
+
+def _needs_graph(inputs: list, modules: list) -> bool:
+    """Whether the call records a node: grad enabled, and an input or a parameter of one of
+    the modules (each or None) requires grad."""
+    return is_grad_enabled() and (
+        any(getattr(x, "requires_grad", False) for x in inputs)
+        or any(p.requires_grad for m in modules if m is not None for p in m.parameters())
+    )
+
+
+def _records_only_weights(attn: MultiheadAttention) -> bool:
+    """Whether every record of attn wants its weights alone: one keeping outputs keeps the
+    attention's output Tensor, and one keeping q and k their arrays, which the composition
+    makes."""
+    return not any(r.keep_outputs or r.keeps_qk for r in attn._attention_recorders)
+
+
+def _kernel_mask(mask: np.ndarray | None, scores: tuple[int, int, int, int]) -> Any:
+    """A checked mask (or None) as the core reads it, broadcast over scores (B, H, Lq, Lk)."""
+    return None if mask is None else _kernel_operand(broadcast(mask, "mask", scores))
+
+
 def _array(p: Tensor | None) -> np.ndarray | None:
     return None if p is None else contiguous(p.data)
 
 
-def _draw_dropout_seeds(
-    options: _core.EncoderLayerOptions,
-    attn: MultiheadAttention,
-    dropouts: tuple[Dropout | None, ...],
-) -> None:
-    """Each dropout that applies (a module in training mode with p > 0) and its seed, drawn
-    from al.manual_seed's generator in the order the composition draws them."""
-    sites = [("attention_dropout", attn.training, attn.dropout)]
-    sites += [
-        (name, m is not None and m.training, 0.0 if m is None else m.p)
-        for name, m in zip(("dropout1", "dropout", "dropout2"), dropouts)
-    ]
-    for name, training, p in sites:
-        if training and p > 0:
+def _draw_dropout_seeds(options: Any, sites: list[tuple[str, Module | None]]) -> None:
+    """Each dropout that applies (a module in training mode with p > 0: a Dropout, or a
+    MultiheadAttention's own) as the option of its name with a seed, drawn from
+    al.manual_seed's generator in the order of sites, which is the composition's."""
+    for name, module in sites:
+        if module is None or not module.training:
+            continue
+        p = module.dropout if isinstance(module, MultiheadAttention) else module.p
+        if p > 0:
             option = _core.DropoutOption()
             option.p, option.seed = p, next_seed()
             setattr(options, name, option)
+
+
+def _dropout_sites(attn: MultiheadAttention, dropouts: tuple[Dropout | None, ...]) -> list:
+    """The encoder layer's: the attention's, then torch's dropout1, dropout and dropout2."""
+    return [("attention_dropout", attn)] + list(zip(("dropout1", "dropout", "dropout2"), dropouts))
 
 
 def _plain(module: Any, *classes: type) -> bool:
@@ -199,6 +214,27 @@ def _options(
     is_causal: bool,
 ) -> _core.EncoderLayerOptions | None:
     """The core's options for these parts, or None when one of them is not the core's."""
+    norms = [norm1] + ([norm2] if feed_forward else [])
+    if not (_attention_fuses(attn, positions=True) and _norms_fuse(norms, attn.embed_dim)):
+        return None
+    options = _core.EncoderLayerOptions()
+    if feed_forward:
+        activation = _activation(feed_forward)
+        if activation is None:
+            return None
+        options.activation = activation
+        options.norm2_eps = float(norm2.eps)
+    options.norm_first = bool(norm_first)
+    options.norm1_eps = float(norm1.eps)
+    options.causal = bool(is_causal)
+    _set_positions(options, attn.positions)
+    return options
+
+
+def _attention_fuses(attn: MultiheadAttention, *, positions: bool) -> bool:
+    """Whether the core computes this attention: of its own class, without extra keys or a
+    head mask, over keys and values of its width; with positions, ALiBi or rotary ones (else
+    none)."""
     c = attn.embed_dim
     if (
         not (_plain(attn, MultiheadAttention) and _plain(attn.out_proj, Linear))
@@ -208,40 +244,44 @@ def _options(
         or attn.kdim != c
         or attn.vdim != c
     ):
-        return None
-    positions = attn.positions
-    if not (
-        positions is None
-        or _plain(positions, ALiBi)
-        and positions.num_heads == attn.num_heads
-        or _plain(positions, RotaryEmbedding)
-        and positions.dim == attn.head_dim
-    ):
-        return None
-    norms = [norm1] + ([norm2] if feed_forward else [])
-    if not all(
+        return False
+    p = attn.positions
+    return (
+        p is None
+        or positions
+        and (
+            _plain(p, ALiBi)
+            and p.num_heads == attn.num_heads
+            or _plain(p, RotaryEmbedding)
+            and p.dim == attn.head_dim
+        )
+    )
+
+
+def _norms_fuse(norms: list, c: int) -> bool:
+    """Whether each is a LayerNorm the core computes: over the c features, a finite eps > 0."""
+    return all(
         _plain(n, LayerNorm)
         and n.normalized_shape == (c,)
         and isinstance(n.eps, (int, float))
         and 0 < n.eps < float("inf")
         for n in norms
-    ):
+    )
+
+
+def _activation(feed_forward: tuple[Linear, Module, Linear]) -> str | None:
+    """The core's name of the feed-forward block's activation, or None when the block is not
+    the core's."""
+    linear1, activation, linear2 = feed_forward
+    if not (_plain(linear1, Linear) and _plain(linear2, Linear) and _plain(activation, ReLU, GELU)):
         return None
-    options = _core.EncoderLayerOptions()
-    if feed_forward:
-        linear1, activation, linear2 = feed_forward
-        if not (
-            _plain(linear1, Linear) and _plain(linear2, Linear) and _plain(activation, ReLU, GELU)
-        ):
-            return None
-        if type(activation) is ReLU:
-            options.activation = "relu"
-        else:
-            options.activation = "gelu" if activation.approximate == "none" else "gelu_tanh"
-        options.norm2_eps = float(norm2.eps)
-    options.norm_first = bool(norm_first)
-    options.norm1_eps = float(norm1.eps)
-    options.causal = bool(is_causal)
+    if type(activation) is ReLU:
+        return "relu"
+    return "gelu" if activation.approximate == "none" else "gelu_tanh"
+
+
+def _set_positions(options: Any, positions: Module | None) -> None:
+    """Rotary positions into the options (ALiBi's slopes go in as an argument)."""
     if isinstance(positions, RotaryEmbedding):
         rope = _core.RopeOptions()
         rope.rotary_dim, rope.interleaved, rope.base = (
@@ -250,30 +290,36 @@ def _options(
             positions.base,
         )
         options.rotary, options.rope = True, rope
-    return options
 
 
 def _parameters(attn: MultiheadAttention, norm1: LayerNorm, feed_forward, norm2) -> dict:
     """The layer's parameters (Tensors, or None) by the core's keyword names."""
+    params = _attention_parameters(attn)
+    params.update(norm1_weight=norm1.weight, norm1_bias=norm1.bias)
+    if feed_forward:
+        params.update(_feed_forward_parameters(feed_forward))
+        params.update(norm2_weight=norm2.weight, norm2_bias=norm2.bias)
+    return params
+
+
+def _attention_parameters(attn: MultiheadAttention, prefix: str = "") -> dict:
+    """An attention's projections by the core's keyword names, after prefix."""
     in_proj = attn.in_proj_weight
     if in_proj is None:  # grouped-query heads: the three weights packed for one product
         in_proj = cat([attn.q_proj_weight, attn.k_proj_weight, attn.v_proj_weight])
-    params = dict(
-        in_proj_weight=in_proj,
-        in_proj_bias=attn.in_proj_bias,
-        out_proj_weight=attn.out_proj.weight,
-        out_proj_bias=attn.out_proj.bias,
-        norm1_weight=norm1.weight,
-        norm1_bias=norm1.bias,
+    return {
+        f"{prefix}in_proj_weight": in_proj,
+        f"{prefix}in_proj_bias": attn.in_proj_bias,
+        f"{prefix}out_proj_weight": attn.out_proj.weight,
+        f"{prefix}out_proj_bias": attn.out_proj.bias,
+    }
+
+
+def _feed_forward_parameters(feed_forward: tuple[Linear, Module, Linear]) -> dict:
+    linear1, _, linear2 = feed_forward
+    return dict(
+        linear1_weight=linear1.weight,
+        linear1_bias=linear1.bias,
+        linear2_weight=linear2.weight,
+        linear2_bias=linear2.bias,
     )
-    if feed_forward:
-        linear1, _, linear2 = feed_forward
-        params.update(
-            linear1_weight=linear1.weight,
-            linear1_bias=linear1.bias,
-            linear2_weight=linear2.weight,
-            linear2_bias=linear2.bias,
-            norm2_weight=norm2.weight,
-            norm2_bias=norm2.bias,
-        )
-    return params

@@ -17,8 +17,11 @@ from attnlab.nn.attention import (
     same_batch,
 )
 from attnlab.nn.feedforward import add_feed_forward, check_batch_first, clones, feed_forward
+from attnlab.nn.fused_decoder_layer import fused_decoder_forward
 from attnlab.nn.module import Module
 from attnlab.tensor import Tensor
+
+_BLOCKS = ("_sa_block", "_mha_block", "_ff_block")  # what a subclass may override
 
 
 class TransformerDecoderLayer(Module):
@@ -86,7 +89,12 @@ class TransformerDecoderLayer(Module):
         memory_is_causal: bool = False,
     ) -> Tensor:
         """tgt (B, Lt, C), memory (B, Ls, C) -> (B, Lt, C). Masks as MultiheadAttention's:
-        True = may attend; key masks True/1 = real token."""
+        True = may attend; key masks True/1 = real token.
+
+        The layer runs as one call into the core, and its backward as another
+        (:mod:`attnlab.nn.fused_decoder_layer`), when its parts are the core's; the results are
+        the composition's, dropout masks included.
+        """
         # Checked before anything reads them, so that errors name what the caller passed.
         attn = self.self_attn
         d, dtype = attn.embed_dim, attn.out_proj.weight.dtype
@@ -103,6 +111,13 @@ class TransformerDecoderLayer(Module):
             memory_key_mask,
             memory_is_causal,
         )
+        cls = TransformerDecoderLayer  # a subclass's own blocks are its to run
+        if all(getattr(type(self), f) is getattr(cls, f) for f in _BLOCKS):
+            fused = fused_decoder_forward(
+                self, tgt, memory, tgt_mask, memory_mask, tgt_is_causal, memory_is_causal
+            )
+            if fused is not None:
+                return fused
         x = tgt
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_is_causal)
