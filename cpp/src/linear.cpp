@@ -74,9 +74,20 @@ void linear_backward(const T* grad_out, const T* x, const T* w, index_t n, index
                          row_panels(x, out, n, in, in, gemm.strip, packed), nullptr, dw);
     }
     if (dbias) {
-        std::fill(dbias, dbias + out, T(0));
+        // dbias = 1^T grad_out: the kernel broadcasting a single 1 (lda = ldp = 0) sums each
+        // column over the rows in order, as a loop would (1 * g is exact, so each FMA rounds
+        // as the addition does), in SIMD columns and on the pool; the last out % kPad columns
+        // by that loop.
+        const T one(1);
+        const index_t whole = out / kPad * kPad;
+        threads::parallel_for(blocks(whole, gemm::kPanel), [&](index_t t, int) {
+            const index_t j = t * gemm::kPanel;
+            gemm.run(1, std::min(gemm::kPanel, whole - j), n, &one, 0, 0, grad_out + j, out, 0,
+                     dbias + j, out, false, nullptr);
+        });
+        std::fill(dbias + whole, dbias + out, T(0));
         for (index_t i = 0; i < n; ++i)
-            for (index_t o = 0; o < out; ++o) dbias[o] += grad_out[i * out + o];
+            for (index_t o = whole; o < out; ++o) dbias[o] += grad_out[i * out + o];
     }
 }
 

@@ -118,9 +118,10 @@ struct Attention {
                key_range(p.shape, p.opt, i0).hi >= j0 + BK;
     }
 
-    static T row_max(const T* s) {
+    // The max of s[0:n], n a multiple of W.
+    static T row_max(const T* s, index_t n = BK) {
         B m(kNegInf);
-        for (index_t c = 0; c < BK; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
+        for (index_t c = 0; c < n; c += W) m = xsimd::max(m, B::load_unaligned(s + c));
         return simd::reduce_max(m);
     }
 
@@ -134,16 +135,19 @@ struct Attention {
                              xsimd::min(xsimd::max(scaled, B(-big)), B(big)), scaled);
     }
 
-    // Turns the dot products s[0:BK] of query row i against keys j0.. (already scaled and in
+    // Turns the dot products s[0:ce] of query row i against keys j0.. (already scaled and in
     // base 2: K^T is packed times scale * log2 e) into final scores: biased, and -inf wherever
-    // the key may not be attended. Returns the row maximum.
+    // the key may not be attended. Returns the row maximum. ce, a multiple of W, reaches past
+    // every key of the block that row i may see; the columns past it are neither finished nor
+    // read (in a short last block, as every key of T = 32 in one block of BK, they were most
+    // of the work).
     static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i, index_t j0,
-                           T* s) {
+                           index_t ce, T* s) {
         KeyRange range = key_range(p.shape, p.opt, i);
-        index_t lo = std::clamp<index_t>(range.lo - j0, 0, BK);
-        index_t hi = std::clamp<index_t>(range.hi - j0, lo, BK);
-        if (lo == 0 && hi == BK && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes)
-            return row_max(s);
+        index_t lo = std::clamp<index_t>(range.lo - j0, 0, ce);
+        index_t hi = std::clamp<index_t>(range.hi - j0, lo, ce);
+        if (lo == 0 && hi == ce && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes)
+            return row_max(s, ce);
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
             const T* row =
@@ -161,7 +165,7 @@ struct Attention {
         }
         if (p.in.alibi_slopes) add_alibi(p, h, i, j0, lo, hi, s);
         fill(s, lo, kNegInf);
-        fill(s + hi, BK - hi, kNegInf);
+        fill(s + hi, ce - hi, kNegInf);
         if (p.in.mask.data) {
             const auto& mask = p.in.mask;
             const std::uint8_t* row =
@@ -169,7 +173,7 @@ struct Attention {
             for (index_t c = lo; c < hi; ++c)
                 if (!row[c]) s[c] = kNegInf;
         }
-        return row_max(s);
+        return row_max(s, ce);
     }
 
     // The key blocks a query block [i0, i1) can see at all, as [first, last).
@@ -197,15 +201,16 @@ struct Attention {
         }
     }
 
-    // Probabilities of one finished score row of a block, in place; zeros for an empty row.
-    static void probabilities(T* s, T row_max, T row_inv) {
-        if (row_max == kNegInf) return fill(s, BK, T(0));
+    // Probabilities of the first n columns of one finished score row of a block, in place;
+    // zeros for an empty row.
+    static void probabilities(T* s, index_t n, T row_max, T row_inv) {
+        if (row_max == kNegInf) return fill(s, n, T(0));
         if (row_max != row_max) {  // a NaN row: NaN where a key is seen, still 0 where masked
-            for (index_t c = 0; c < BK; ++c)
+            for (index_t c = 0; c < n; ++c)
                 s[c] = s[c] == kNegInf ? T(0) : std::numeric_limits<T>::quiet_NaN();
             return;
         }
-        exp_scaled(s, BK, row_max, row_inv);
+        exp_scaled(s, n, row_max, row_inv);
     }
 
     // pr = 2^(s - m) for a row of a plain block, its sum added to lanes, on the guess that
@@ -233,11 +238,11 @@ struct Attention {
     static bool exp_with_new_max(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
                                  index_t j0, index_t n, index_t ce, bool plain, const T* lane_max,
                                  T* s, T& m, T* lanes, T* o, T* pr) {
-        T mx = !plain     ? finish_scores(p, b, h, i, j0, s)
+        T mx = !plain     ? finish_scores(p, b, h, i, j0, ce, s)
                : lane_max ? simd::reduce_max(B::load_unaligned(lane_max))
                           : row_max(s);
         // maxps drops NaN against a later -inf lane: look again before skipping.
-        if (mx == kNegInf && std::any_of(s, s + n, [](T x) { return x != x; }))
+        if (mx == kNegInf && std::any_of(s, s + std::min(n, ce), [](T x) { return x != x; }))
             mx = std::numeric_limits<T>::quiet_NaN();
         if (mx == kNegInf) {
             fill(pr, BK, T(0));
@@ -406,11 +411,14 @@ struct Attention {
     }
 
     // Probabilities P and score gradients dS of one (query block, key block) tile, in place:
-    // on return S holds P~ (P after dropout, what multiplied V) and G holds dS.
+    // on return S holds P~ (P after dropout, what multiplied V) and G holds dS, in the block's
+    // first n = min(BK, lk - j0) columns, all that their readers read. Columns from
+    // round_up(n, W) on are not computed: a short last block (every key of T = 32 in one
+    // block of BK) would be mostly padding.
     static void tile_gradients(const AttentionPlan<T>& p, const HeadKvGrad<T>& kv, index_t b,
                                index_t h, index_t i0, index_t rows, index_t blk, T* S, T* G) {
         const AttentionShape& sh = p.shape;
-        const index_t j0 = blk * BK;
+        const index_t j0 = blk * BK, ce = round_up(std::min(BK, sh.lk - j0), W);
         const T* q = p.in.q + ((b * sh.heads + h) * sh.lq + i0) * sh.dim;
         const T* go = p.grad_out + ((b * sh.heads + h) * sh.lq + i0) * sh.dim_v;
         const T* kt = kv.kt + blk * sh.dim * BK;
@@ -422,15 +430,15 @@ struct Attention {
         const T keep_scale = static_cast<T>(1.0 / (1.0 - p.opt.dropout_p));
 
         using Gemm = MicroKernel<A, T>;
-        Gemm::run(rows, BK, sh.dim, q, sh.dim, 1, kt, kKeyLd, S, BK, false, nullptr, nullptr,
+        Gemm::run(rows, ce, sh.dim, q, sh.dim, 1, kt, kKeyLd, S, BK, false, nullptr, nullptr,
                   key_strips(sh.dim));
-        Gemm::run(rows, BK, sh.dim_v, go, sh.dim_v, 1, vt, kKeyLd, G, BK, false, nullptr, nullptr,
+        Gemm::run(rows, ce, sh.dim_v, go, sh.dim_v, 1, vt, kKeyLd, G, BK, false, nullptr, nullptr,
                   key_strips(sh.dim_v));  // dP~ = dO V^T
         for (index_t r = 0; r < rows; ++r) {
             T* s = S + r * BK;
             T* g = G + r * BK;
-            finish_scores(p, b, h, i0 + r, j0, s);
-            probabilities(s, row_max[r], row_inv[r]);
+            finish_scores(p, b, h, i0 + r, j0, ce, s);
+            probabilities(s, ce, row_max[r], row_inv[r]);
             if (dropout) {
                 const index_t n = std::min(BK, sh.lk - j0);
                 alignas(64) T f[BK];
@@ -443,7 +451,7 @@ struct Attention {
                 fill(g + n, BK - n, T(0));
             } else {
                 B d(delta[r]), zero(T(0));
-                for (index_t c = 0; c < BK; c += W) {
+                for (index_t c = 0; c < ce; c += W) {
                     B pc = B::load_unaligned(s + c);
                     B ds = pc * (B::load_unaligned(g + c) - d);
                     xsimd::select(pc != zero, ds, zero).store_unaligned(g + c);
@@ -486,8 +494,8 @@ struct Attention {
         T* G = S + kQueryBlock * BK;
         T* dK = G + kQueryBlock * BK;  // (BK, dp)
         T* dV = dK + BK * dp;          // (BK, dvp)
-        fill(dK, BK * dp, T(0));
-        fill(dV, BK * dvp, T(0));
+        fill(dK, n * dp, T(0));        // the products write and the copy reads n rows
+        fill(dV, n * dvp, T(0));
         for (index_t h = hk * p.group; h < (hk + 1) * p.group; ++h) {
             const T* qp = p.qp + (b * sh.heads + h) * sh.lq * dp;
             const T* gp = p.gp + (b * sh.heads + h) * sh.lq * dvp;
