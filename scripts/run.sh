@@ -260,6 +260,7 @@ print(f"wheel-test: attnlab {attnlab.__version__} from {where.parent}")'
                -Icpp/include -Icpp/src -idirafter /usr/include)
         pids=()
         for src in cpp/src/*.cpp cpp/src/layers/optimizer.cpp cpp/src/layers/encoder_layer.cpp \
+                   cpp/src/layers/decoder_layer.cpp cpp/src/layers/sublayers.cpp \
                    cpp/src/arch/neon64.cpp cpp/tests/neon_check.cpp; do
             aarch64-linux-gnu-g++ "${flags[@]}" -c "$src" -o "$out/$(basename "$src" .cpp).o" &
             pids+=($!)
