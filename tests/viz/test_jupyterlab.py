@@ -231,6 +231,8 @@ def test_views_draw_answer_mouse_and_keys_and_fall_back_untrusted(server, browse
     untrusted.open("lab/tree/copy.ipynb", ".jp-OutputArea-output img")
     panel = untrusted.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     pictures = panel.locator(".jp-OutputArea-output img")
+    # JupyterLab renders the outputs one by one: wait for the last before counting them
+    pictures.nth(2).wait_for(state="visible", timeout=TIMEOUT_MS)
     assert pictures.count() == 3
     for i in range(3):
         assert pictures.nth(i).is_visible()
