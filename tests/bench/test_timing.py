@@ -17,7 +17,7 @@ def test_ratio_is_the_median_of_per_round_ratios():
     ours, theirs = row.results
     assert ours.ratio == 1.0 and ours.median_ms == 2000.0
     assert theirs.ratio == pytest.approx(1.1) and theirs.samples_ms == [3000.0, 2200.0, 3300.0]
-    # 1e9 flops in 2 s on a 100 GFLOP/s machine.
+    # the row's flops over the median time, against the given peak
     assert ours.gflops == pytest.approx(0.5) and ours.percent_peak == pytest.approx(0.5)
 
 

@@ -92,9 +92,8 @@ def _settle() -> None:
 
 
 # A sample lasts at least this long: a call of a few ms is timed over back-to-back repeats, as
-# a training loop runs it, rather than once just after the settling pause. After that pause a
-# virtual CPU takes tens of ms to regain full speed: 20 ms samples of a 1.8 ms forward read
-# 2.2 ms.
+# a training loop runs it, rather than once just after the settling pause: after that pause a
+# virtual CPU needs a while to regain full speed, and shorter samples read slow.
 MIN_SAMPLE_S = 0.1
 
 
