@@ -42,13 +42,7 @@ _MODEL_CLASSES = ("TorchEncoderClassifier", "TorchGPT", "TorchSeq2Seq")
 
 
 def _load(name: str) -> ModuleType:
-    """attnlab.interop.<name>, which imports torch; an ImportError that says so without it."""
-    try:
-        import torch  # noqa: F401
-    except ImportError as e:
-        raise ImportError(
-            "attnlab.interop needs PyTorch (pip install torch); the rest of attnlab runs without it"
-        ) from e
+    """attnlab.interop.<name>, which imports torch (an ImportError that says so without it)."""
     return importlib.import_module(f"attnlab.interop.{name}")
 
 

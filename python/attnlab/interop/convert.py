@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn as tnn
 
 from attnlab import nn
 from attnlab._validation import flag
 from attnlab.interop import layers
 from attnlab.interop import models as tm
+from attnlab.interop._torch import nn as tnn
+from attnlab.interop._torch import torch
 from attnlab.interop.transfer import carry, float_dtype
 from attnlab.models import GPT, EncoderClassifier, Seq2Seq
 

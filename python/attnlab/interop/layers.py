@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from torch import nn as tnn
-from torch.nn import functional as TF
-
 from attnlab import nn
+from attnlab.interop._torch import functional as TF
+from attnlab.interop._torch import nn as tnn
 
 
 @dataclass(frozen=True)

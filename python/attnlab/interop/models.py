@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
-from torch.nn import functional as F
-
 from attnlab.functional import alibi_slopes, sinusoidal_positional_encoding
+from attnlab.interop._torch import functional as F
+from attnlab.interop._torch import nn, torch
 from attnlab.models import EncoderClassifierConfig, GPTConfig, Seq2SeqConfig
 
 __all__ = ["TorchEncoderClassifier", "TorchGPT", "TorchSeq2Seq"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn as tnn
 
 from attnlab import nn
 from attnlab._validation import positive, real_number
 from attnlab.interop import models as tm
+from attnlab.interop._torch import nn as tnn
+from attnlab.interop._torch import torch
 from attnlab.interop.layers import CORRESPONDING
 from attnlab.models import GPT, EncoderClassifier, Seq2Seq
 from attnlab.models._embed import TokenEmbedding
