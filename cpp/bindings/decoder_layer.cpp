@@ -115,10 +115,12 @@ std::pair<layers::EncoderLayerAttention<T>, layers::EncoderLayerAttention<T>> ch
 
 // The forward's activations for its backward, in one workspace block, with the sizes and
 // options of the forward that wrote them.
+// Named apart from the encoder's: clang's type_info matches anonymous-namespace types by name, so
+// two classes called Saved would be one type to pybind11 ("already registered").
 template <class T>
-class Saved {
+class DecoderSaved {
 public:
-    Saved(const DecoderLayerShape& s, const DecoderLayerOptions& options)
+    DecoderSaved(const DecoderLayerShape& s, const DecoderLayerOptions& options)
         : shape(s), norm_first(options.norm_first), data_(size(s, options.norm_first), false) {
         const index_t n = s.batch * s.length, c = s.d_model, d = c / s.heads;
         Blocks<T> blocks(data_.get());
@@ -170,7 +172,7 @@ py::object forward(const Array<T>& x,
     T* y = output(out, "out", {b, l, c});
     if ((y == x.data() && x.size() > 0) || (y == memory.data() && memory.size() > 0))
         throw py::value_error("out: must be neither x nor memory");
-    auto saved = std::make_unique<Saved<T>>(s, options);
+    auto saved = std::make_unique<DecoderSaved<T>>(s, options);
     {
         py::gil_scoped_release release;
         layers::decoder_layer_forward<T>(s, w, options, self, cross, x.data(), memory.data(), y,
@@ -180,7 +182,7 @@ py::object forward(const Array<T>& x,
 }
 
 template <class T>
-void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& memory,
+void backward(const DecoderSaved<T>& saved, const Array<T>& x, const Array<T>& memory,
               const Array<T>& grad_out ATTNLAB_DECODER_PARAMETERS(ATTNLAB_ARGUMENT),
               const DecoderLayerOptions& options, index_t heads, index_t kv_heads,
               const std::optional<py::array>& mask, const std::optional<py::array>& memory_mask,
@@ -217,7 +219,8 @@ template <class T>
 void define(py::module_& m, const char* saved_name) {
 #define ATTNLAB_KEYWORD(name, rows, columns) , optional(#name)
 #define ATTNLAB_GRAD_KEYWORD(name, rows, columns) , optional("d_" #name)
-    py::class_<Saved<T>>(m, saved_name, "A decoder layer forward's activations, for its backward.");
+    py::class_<DecoderSaved<T>>(m, saved_name,
+                                "A decoder layer forward's activations, for its backward.");
     m.def("decoder_layer_forward", &forward<T>, py::arg("x").noconvert(),
           py::arg("memory").noconvert(), py::kw_only() ATTNLAB_DECODER_PARAMETERS(ATTNLAB_KEYWORD),
           py::arg("options"), py::arg("heads"), py::arg("kv_heads"),

@@ -98,10 +98,12 @@ layers::EncoderLayerAttention<T> check_attention(const layers::EncoderLayerShape
 
 // A training forward's activations for its backward, in one workspace block, with the sizes
 // and options of the forward that wrote them.
+// Named apart from the decoder's: clang's type_info matches anonymous-namespace types by name, so
+// two classes called Saved would be one type to pybind11 ("already registered").
 template <class T>
-class Saved {
+class EncoderSaved {
 public:
-    Saved(const layers::EncoderLayerShape& s, const EncoderLayerOptions& options)
+    EncoderSaved(const layers::EncoderLayerShape& s, const EncoderLayerOptions& options)
         : shape(s), norm_first(options.norm_first), data_(size(s, options.norm_first), false) {
         const index_t n = s.batch * s.length, c = s.d_model;
         Blocks<T> blocks(data_.get());
@@ -168,7 +170,8 @@ py::object forward(const Array<T>& x, ATTNLAB_LAYER_PARAMETERS(T, ),
     at.weights = gradient(weights, "weights", {b, heads, l, lk});
     T* y = output(out, "out", {b, l, c});
     if (y == x.data() && x.size() > 0) throw py::value_error("out: must not be x");
-    std::unique_ptr<Saved<T>> saved = training ? std::make_unique<Saved<T>>(s, options) : nullptr;
+    std::unique_ptr<EncoderSaved<T>> saved =
+        training ? std::make_unique<EncoderSaved<T>>(s, options) : nullptr;
     {
         py::gil_scoped_release release;
         layers::encoder_layer_forward<T>(s, w, options, at, x.data(), y,
@@ -178,7 +181,7 @@ py::object forward(const Array<T>& x, ATTNLAB_LAYER_PARAMETERS(T, ),
 }
 
 template <class T>
-void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out,
+void backward(const EncoderSaved<T>& saved, const Array<T>& x, const Array<T>& grad_out,
               ATTNLAB_LAYER_PARAMETERS(T, ), const EncoderLayerOptions& options, index_t heads,
               index_t kv_heads, const std::optional<py::array>& mask,
               const Optional<T>& alibi_slopes, Optional<T> dx, ATTNLAB_LAYER_PARAMETERS(T, d_)) {
@@ -216,7 +219,8 @@ void backward(const Saved<T>& saved, const Array<T>& x, const Array<T>& grad_out
 
 template <class T>
 void define(py::module_& m, const char* saved_name) {
-    py::class_<Saved<T>>(m, saved_name, "A training forward's activations, for its backward.");
+    py::class_<EncoderSaved<T>>(m, saved_name,
+                                "A training forward's activations, for its backward.");
     m.def("encoder_layer_forward", &forward<T>, py::arg("x").noconvert(), py::kw_only(),
           ATTNLAB_LAYER_ARGS(""), py::arg("options"), py::arg("heads"), py::arg("kv_heads"),
           py::arg("mask").none(true) = py::none(), optional("alibi_slopes"), optional("past_keys"),
