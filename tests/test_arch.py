@@ -131,3 +131,13 @@ def test_peak_gflops_validation():
         al.arch.peak_gflops(1.5)
     with pytest.raises(ValueError, match="threads"):
         al.arch.peak_gflops(0)
+
+
+@pytest.mark.skipif("avx512f" not in al.arch.available(), reason="needs AVX-512 beside SSE2")
+def test_peak_gflops_is_the_current_arch_s():
+    """Forced to SSE2 (4 float lanes, no FMA), the FMA loop runs at a fraction of AVX-512's
+    (16 lanes, FMA): at most half of it even on a loaded machine."""
+    wide = al.arch.peak_gflops(1)
+    with al.arch.force("sse2"):
+        narrow = al.arch.peak_gflops(1)
+    assert narrow < wide / 2, (narrow, wide)

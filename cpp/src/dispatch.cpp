@@ -57,8 +57,6 @@ void vector_exp(const T* x, index_t n, ExpVariant variant, T* out) {
 template void vector_exp<float>(const float*, index_t, ExpVariant, float*);
 template void vector_exp<double>(const double*, index_t, ExpVariant, double*);
 
-const KernelTable& best_kernels() { return *usable().front(); }
-
 namespace arch {
 
 std::vector<std::string> available() {

@@ -141,7 +141,4 @@ extern const KernelTable kernels_neon64;
 // The table the next kernel call will use.
 const KernelTable& active_kernels();
 
-// The best table this CPU runs, whatever is forced.
-const KernelTable& best_kernels();
-
 }  // namespace attnlab

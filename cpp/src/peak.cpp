@@ -1,6 +1,6 @@
-// attnlab::arch::peak_gflops: the FMA microbenchmark run on the best arch, one thread of its
-// own per requested thread (the pool is left as it is: resizing it would race with kernels and
-// with set_num_threads in other threads), each timed on its own so that a thread starting late
+// attnlab::arch::peak_gflops: the FMA microbenchmark run on the arch kernels run on now, one thread
+// of its own per requested thread (the pool is left as it is: resizing it would race with kernels
+// and with set_num_threads in other threads), each timed on its own so that a thread starting late
 // does not count; best of a few repeats (the first warms the clocks up).
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,7 @@
 namespace attnlab::arch {
 
 double peak_gflops(int threads) {
-    const KernelTable& k = best_kernels();
+    const KernelTable& k = active_kernels();
     threads = std::clamp(threads, 1, 1024);
     constexpr index_t kIters = 20'000'000;
     std::vector<float> sink(threads);

@@ -32,9 +32,11 @@ def current() -> str:
 
 def peak_gflops(threads: int | None = None) -> float:
     """This machine's float32 FMA throughput in GFLOP/s on ``threads`` threads (default: the
-    current thread count), measured by a register-only FMA loop on the best arch (~0.5 s).
+    current thread count), measured by a register-only FMA loop on the arch the kernels run on
+    now (:func:`current`: the best one, or the one :func:`force` chose), ~0.5 s.
 
-    The ceiling that the benchmark's "% of peak" refers to.
+    The ceiling that the benchmark's "% of peak" refers to: an AVX2 kernel on a CPU with AVX-512
+    is measured against AVX2's.
     """
     from attnlab._threads import get_num_threads
 

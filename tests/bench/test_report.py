@@ -82,6 +82,13 @@ def test_table_has_every_result_target_and_summary(rows):
             assert f"{r.impl:19} {r.median_ms:9.2f}" in table
 
 
+def test_header_gives_every_measured_arch_peak(rows):
+    out = io.StringIO()
+    info = dict(INFO, arch_peak_gflops={"avx2": 100.0, "sse2": 40.5})
+    print_table(info, rows, SCALING, MEMORY, SOLVE, out)
+    assert "arch=avx2  threads=2  peak=100.0, sse2 40.5 GFLOP/s  median" in out.getvalue()
+
+
 def test_json_holds_every_result(rows):
     out = io.StringIO()
     write_json(INFO, rows, None, MEMORY, SOLVE, out)

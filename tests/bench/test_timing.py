@@ -21,6 +21,20 @@ def test_ratio_is_the_median_of_per_round_ratios():
     assert ours.gflops == pytest.approx(0.5) and ours.percent_peak == pytest.approx(0.5)
 
 
+def test_forced_arch_is_measured_against_its_own_peak():
+    row = Row("op", 1e9, {"attnlab": lambda: None, arch_impl("avx2"): lambda: None})
+    summarize(row, {"attnlab": [1.0], arch_impl("avx2"): [2.0]}, 100.0, {"avx2": 25.0})
+    ours, avx2 = row.results
+    assert ours.percent_peak == pytest.approx(1.0)  # 1 GFLOP/s of 100
+    assert avx2.percent_peak == pytest.approx(2.0)  # 0.5 GFLOP/s of avx2's 25
+
+
+def test_arch_peaks_measures_each_arch_on_it(monkeypatch):
+    monkeypatch.setattr(al.arch, "peak_gflops", lambda threads: f"{al.arch.current()} x{threads}")
+    arches = al.arch.available()
+    assert timing.arch_peaks(arches, 2) == {a: f"{a} x2" for a in arches}
+
+
 def test_add_arches_runs_each_variant_on_its_arch():
     seen = []
     row = Row(

@@ -181,7 +181,7 @@ template <class T>
 void vector_exp(const T* x, index_t n, ExpVariant variant, T* out);
 
 namespace arch {
-// Measured float32 FMA throughput of `threads` threads on the best arch, in GFLOP/s.
+// Measured float32 FMA throughput of `threads` threads on the current arch, in GFLOP/s.
 double peak_gflops(int threads);
 std::vector<std::string> available();  // usable on this CPU, best first, baseline last
 std::string current();                 // the arch kernels run on now

@@ -5,7 +5,9 @@ drift hit all of them alike), and reports the median time and the median of the 
 time ratios. A round's sample follows a settling pause and one untimed call, and averages
 enough back-to-back calls to last MIN_SAMPLE_S. GFLOP/s counts the matmul flops of the
 operation (4 B H Lq Lk D for attention, halved when causal; the backward counts 2.5x the
-forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count.
+forward); "% peak" divides by :func:`attnlab.arch.peak_gflops` at the same thread count, on
+the arch the implementation runs on (attnlab forced to AVX2 against AVX2's peak; the peers
+against the current arch's).
 Peak memory is the growth of the process's peak RSS over the call (Linux: VmHWM, reset before
 each call), inputs excluded. A "cold call" row instead times one call after COLD_IDLE_S of idle,
 as a notebook cell makes it; a "single calls" row takes the median of single calls, each
@@ -31,7 +33,7 @@ from attnlab.bench.layers import block_rows, linear_rows, module_rows
 from attnlab.bench.libraries import after_rows
 from attnlab.bench.pretrained import pretrained_rows
 from attnlab.bench.report import blas_arch, machine_name, print_table, write_json
-from attnlab.bench.timing import COLD_IDLE_S, Row, add_arches, summarize, time_row
+from attnlab.bench.timing import COLD_IDLE_S, Row, add_arches, arch_peaks, summarize, time_row
 from attnlab.bench.training import (
     autograd_rows,
     optimizer_rows,
@@ -86,15 +88,15 @@ def _run(
     scratch = tempfile.TemporaryDirectory(prefix="attnlab-bench-")  # the ONNX export
     try:
         # The FMA peak cannot be exceeded, so a lower reading only means that something else
-        # ran meanwhile: take the best of one before and one after the rows.
-        peak = al.arch.peak_gflops(threads)
+        # ran meanwhile: take the best of one before and one after the rows, per arch.
+        arches = al.arch.available() if all_arches else [al.arch.current()]
+        before = arch_peaks(arches, threads)
         rows = (
             attention_rows(quick, torch)
             + linear_rows(quick, torch)
             + denormal_rows(quick, torch)
             + block_rows(quick, torch)
         )
-        arches = al.arch.available() if all_arches else [al.arch.current()]
         add_arches(rows, arches)  # the kernel rows; the model rows would take minutes per arch
         rows += (
             after_rows(quick, torch)
@@ -107,9 +109,12 @@ def _run(
         )
         cold_idle_s = COLD_IDLE_S / 4 if quick else COLD_IDLE_S
         times = [time_row(row, rounds, cold_idle_s=cold_idle_s) for row in rows]
-        peak = max(peak, al.arch.peak_gflops(threads))
+        peaks = {
+            a: max(p, q) for (a, p), q in zip(before.items(), arch_peaks(arches, threads).values())
+        }
+        peak = peaks[al.arch.current()]
         for row, t in zip(rows, times):
-            summarize(row, t, peak)
+            summarize(row, t, peak, peaks)
         scaling = thread_scaling(quick, threads, rounds)
         memory = long_sequence_memory(quick, threads)
         solve = time_to_solve(quick)
@@ -130,6 +135,7 @@ def _run(
         rounds=rounds,
         cold_idle_s=cold_idle_s,
         peak_gflops=round(peak, 1),
+        arch_peak_gflops={a: round(p, 1) for a, p in peaks.items()},
         numpy=np.__version__,
         torch=getattr(torch, "__version__", None),
         # The instruction set torch's own kernels run (ATEN_CPU_CAPABILITY=avx2 lowers it, so

@@ -58,12 +58,18 @@ def write_json(
     out.write("\n")
 
 
+def _peaks(info: dict) -> str:
+    """The current arch's FMA peak, then each other arch's beside it when there are several."""
+    others = [f"{a} {p}" for a, p in info.get("arch_peak_gflops", {}).items() if a != info["arch"]]
+    return ", ".join([str(info["peak_gflops"]), *others])
+
+
 def print_table(
     info: dict, rows: list[Row], scaling: dict | None, memory: dict, solve: dict, out
 ) -> None:
     out.write(
         f"attnlab bench  {info['date']}  {info['machine']}  arch={info['arch']}  "
-        f"threads={info['threads']}  peak={info['peak_gflops']} GFLOP/s  "
+        f"threads={info['threads']}  peak={_peaks(info)} GFLOP/s  "
         f"median of {info['rounds']} interleaved rounds (each: a warm-up call, then >= "
         f"{MIN_SAMPLE_S * 1e3:.0f} ms of back-to-back calls)\n"
     )

@@ -176,10 +176,14 @@ def time_row(
     return times
 
 
-def summarize(row: Row, times: dict, peak: float) -> None:
-    """Fills ``row.results`` from ``times`` (seconds per round, per implementation), with the
-    FMA ``peak`` in GFLOP/s."""
+def summarize(
+    row: Row, times: dict, peak: float, arch_peaks: dict[str, float] | None = None
+) -> None:
+    """Fills ``row.results`` from ``times`` (seconds per round, per implementation). "% peak"
+    is of the FMA ``peak`` in GFLOP/s (the current arch's), or for attnlab forced to another
+    arch (:func:`arch_impl`) of that arch's in ``arch_peaks``."""
     base = times["attnlab"]
+    forced = {arch_impl(arch): p for arch, p in (arch_peaks or {}).items()}
     for name, ts in times.items():
         med = statistics.median(ts)
         gf = row.impl_flops.get(name, row.flops) / med * 1e-9
@@ -190,7 +194,7 @@ def summarize(row: Row, times: dict, peak: float) -> None:
                 name,
                 med * 1e3,
                 gf,
-                100 * gf / peak,
+                100 * gf / forced.get(name, peak),
                 ratio,
                 peak_growth_mib(row.impls[name]),
                 [t * 1e3 for t in ts],
@@ -205,6 +209,15 @@ def summarize(row: Row, times: dict, peak: float) -> None:
 def arch_impl(arch: str) -> str:
     """The name of attnlab's implementation forced to ``arch`` in a row of several arches."""
     return f"attnlab [{arch}]"
+
+
+def arch_peaks(arches: list[str], threads: int) -> dict[str, float]:
+    """Each arch's FMA peak in GFLOP/s on ``threads`` threads, measured on it."""
+    peaks = {}
+    for arch in arches:
+        with al.arch.force(arch):
+            peaks[arch] = al.arch.peak_gflops(threads)
+    return peaks
 
 
 def _on_arch(fn, arch: str):
