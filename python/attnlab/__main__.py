@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run attnlab on this arch (one of attnlab.arch.available()), or "
         "'all': a row per available arch beside the default one",
     )
+    bench.add_argument(
+        "--only",
+        default=None,
+        metavar="PATTERN",
+        help="time only the rows whose name matches this regular expression (no summaries)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     elif args.command == "bench":
+        from attnlab.bench import check_only
         from attnlab.bench import run as bench_run
 
         if args.threads is not None and not 1 <= args.threads <= 1024:
@@ -80,12 +87,17 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(
                     f"--arch: expected 'all' or one of {al.arch.available()}, got {args.arch!r}"
                 )
+        try:
+            check_only(args.only)
+        except ValueError as error:
+            parser.error(f"--{error}")
         bench_run(
             quick=args.quick,
             as_json=args.json,
             threads=args.threads,
             rounds=args.rounds,
             arch=args.arch,
+            only=args.only,
         )
     return 0
 

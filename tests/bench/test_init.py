@@ -8,6 +8,7 @@ import pytest
 
 import attnlab as al
 from attnlab.__main__ import main
+from attnlab.bench import run as bench_run
 from attnlab.bench.denormals import NORMAL_INPUT
 from attnlab.bench.libraries import after_impl
 from attnlab.bench.timing import Result, arch_impl
@@ -117,3 +118,27 @@ def test_quick_table_prints_every_row_and_summary(capsys):
         "time to solve reverse (length 16, vocab 10): ",
     ):
         assert line in table, line
+
+
+def test_only_times_the_matching_rows_without_summaries(capsys, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+    assert main(["bench", "--quick", "--json", "--rounds", "1", "--only", "^layer_norm"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {r["row"].split(" (")[0] for r in report["results"]} == {"layer_norm"}
+    assert report["scaling"] is None and report["memory"] is None
+    assert report["time_to_solve"] is None
+    assert report["info"]["only"] == "^layer_norm"
+    assert report["info"]["wait_settings"] == {"OPENBLAS_THREAD_TIMEOUT": "4"}
+    assert main(["bench", "--quick", "--rounds", "1", "--only", "^gelu"]) == 0
+    table = capsys.readouterr().out
+    assert "(only the rows matching '^gelu')" in table
+    assert "(the other libraries' idle threads: OPENBLAS_THREAD_TIMEOUT=4)" in table
+    assert "gelu" in table and "time to solve" not in table and "scaling" not in table
+
+
+def test_only_argument_is_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick", "--only", "forward ("])
+    assert "--only: not a regular expression (" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="only: expected a str or None, got int"):
+        bench_run(quick=True, only=3)

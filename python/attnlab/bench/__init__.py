@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -41,6 +42,22 @@ from attnlab.bench.training import (
     training_rows,
 )
 
+# The environment variables that make torch's OpenMP and NumPy's OpenBLAS threads sleep as soon
+# as a call ends instead of spinning (each read when its library loads).
+WAIT_SETTINGS = ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT")
+
+
+def check_only(only: str | None) -> None:
+    """Raises ValueError unless ``only`` is None or a regular expression."""
+    if only is None:
+        return
+    if not isinstance(only, str):
+        raise TypeError(f"only: expected a str or None, got {type(only).__name__}")
+    try:
+        re.compile(only)
+    except re.error as e:
+        raise ValueError(f"only: not a regular expression ({e}): {only!r}") from None
+
 
 def _torch():
     try:
@@ -57,19 +74,29 @@ def run(
     threads: int | None = None,
     rounds: int | None = None,
     arch: str | None = None,
+    only: str | None = None,
     out=None,
 ) -> list[Row]:
     """Runs every row and prints the table (or JSON). ``arch``: an arch name runs everything
     on it (``attnlab.arch.force``); "all" adds a row per other available arch to every kernel
-    row (attention, linear, the building blocks)."""
+    row (attention, linear, the building blocks). ``only``: a regular expression; only the
+    rows whose name it matches (``re.search``) are timed, and the run's summaries (thread
+    scaling, long-sequence memory, time to solve) are left out."""
     out = sys.stdout if out is None else out  # the stream of the call, not of the import
+    check_only(only)
     forced = contextlib.nullcontext() if arch in (None, "all") else al.arch.force(arch)
     with forced:
-        return _run(quick, as_json, threads, rounds, arch == "all", out)
+        return _run(quick, as_json, threads, rounds, arch == "all", only, out)
 
 
 def _run(
-    quick: bool, as_json: bool, threads: int | None, rounds: int | None, all_arches: bool, out
+    quick: bool,
+    as_json: bool,
+    threads: int | None,
+    rounds: int | None,
+    all_arches: bool,
+    only: str | None,
+    out,
 ) -> list[Row]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     torch = _torch()
@@ -107,6 +134,8 @@ def _run(
             + pretrained_rows(quick, torch, threads, scratch.name)
             + generation_rows(quick, torch)
         )
+        if only is not None:
+            rows = [row for row in rows if re.search(only, row.name)]
         cold_idle_s = COLD_IDLE_S / 4 if quick else COLD_IDLE_S
         times = [time_row(row, rounds, cold_idle_s=cold_idle_s) for row in rows]
         peaks = {
@@ -115,9 +144,10 @@ def _run(
         peak = peaks[al.arch.current()]
         for row, t in zip(rows, times):
             summarize(row, t, peak, peaks)
-        scaling = thread_scaling(quick, threads, rounds)
-        memory = long_sequence_memory(quick, threads)
-        solve = time_to_solve(quick)
+        summaries = only is None
+        scaling = thread_scaling(quick, threads, rounds) if summaries else None
+        memory = long_sequence_memory(quick, threads) if summaries else None
+        solve = time_to_solve(quick) if summaries else None
     finally:
         scratch.cleanup()
         if limits is not None:
@@ -143,6 +173,9 @@ def _run(
         torch_cpu=torch.backends.cpu.get_cpu_capability() if torch is not None else None,
         numpy_threads_limited=threadpool_limits is not None,
         numpy_blas=blas_arch(),
+        # How long the other libraries' idle threads keep spinning (the rows right after them).
+        wait_settings={k: os.environ[k] for k in WAIT_SETTINGS if k in os.environ},
+        only=only,
     )
     (write_json if as_json else print_table)(info, rows, scaling, memory, solve, out)
     return rows

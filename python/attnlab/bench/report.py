@@ -73,6 +73,11 @@ def print_table(
         f"median of {info['rounds']} interleaved rounds (each: a warm-up call, then >= "
         f"{MIN_SAMPLE_S * 1e3:.0f} ms of back-to-back calls)\n"
     )
+    if info.get("only") is not None:
+        out.write(f"(only the rows matching {info['only']!r})\n")
+    if info.get("wait_settings"):
+        settings = " ".join(f"{k}={v}" for k, v in info["wait_settings"].items())
+        out.write(f"(the other libraries' idle threads: {settings})\n")
     if info["load_average"] is not None:
         out.write(
             f"(1-minute load average before the run: {info['load_average']}; other "
@@ -135,17 +140,18 @@ def print_table(
             f"{info['threads']} threads {scaling['threads_ms']:.1f} ms, "
             f"speed-up {scaling['speedup']:.2f}x (target >= 1.8x)\n"
         )
-    if memory["peak_mib"] is not None:
+    if memory is not None and memory["peak_mib"] is not None:
         out.write(
             f"memory: forward + backward {tuple(memory['shape'])} grows peak RSS by "
             f"{memory['peak_mib']:.1f} MiB (target < 128 MiB; scores alone would be "
             f"{memory['scores_mib']:.0f} MiB)\n"
         )
-    out.write(
-        f"time to solve {solve['task']}: {100 * solve['accuracy']:.1f}% test token accuracy "
-        f"after {solve['steps']} steps in {solve['seconds']:.1f} s ({solve['recipe']}; "
-        "target >= 99% in <= 30 s)\n"
-    )
+    if solve is not None:
+        out.write(
+            f"time to solve {solve['task']}: {100 * solve['accuracy']:.1f}% test token "
+            f"accuracy after {solve['steps']} steps in {solve['seconds']:.1f} s "
+            f"({solve['recipe']}; target >= 99% in <= 30 s)\n"
+        )
     out.write(
         "vs attnlab = median over rounds of that implementation's time / attnlab's in the "
         "same round: above 1, attnlab is faster.\n"
