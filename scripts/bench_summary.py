@@ -46,21 +46,29 @@ def summarise(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def header(runs: list[dict]) -> str:
+    """One line on ``runs``: how many, when, on what, with which peers and settings (those of
+    the first run)."""
+    infos = [run["info"] for run in runs]
+    dates = sorted(info["date"] for info in infos)
+    loads = [info["load_average"] for info in infos]
+    first = infos[0]
+    settings = " ".join(f"{k}={v}" for k, v in first.get("wait_settings", {}).items())
+    return (
+        f"{len(runs)} runs, {dates[0]} to {dates[-1]}: {first['machine']}, arch {first['arch']}, "
+        f"{first['threads']} threads, {first['rounds']} rounds a row, torch {first['torch']} "
+        f"({first['torch_cpu']}), NumPy {first['numpy']} ({first['numpy_blas']})"
+        + (f", {settings}" if settings else "")
+        + f"; 1-minute load average {min(loads):.2f}-{max(loads):.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="files written by bench --json")
     args = parser.parse_args()
     runs = [json.loads(path.read_text()) for path in args.runs]
-    infos = [run["info"] for run in runs]
-    dates = sorted(info["date"] for info in infos)
-    loads = [info["load_average"] for info in infos]
-    first = infos[0]
-    print(
-        f"{len(runs)} runs, {dates[0]} to {dates[-1]}: {first['machine']}, arch {first['arch']}, "
-        f"{first['threads']} threads, {first['rounds']} rounds a row, torch {first['torch']} "
-        f"({first['torch_cpu']}), NumPy {first['numpy']} ({first['numpy_blas']}); "
-        f"1-minute load average {min(loads):.2f}-{max(loads):.2f}\n"
-    )
+    print(header(runs) + "\n")
     print(summarise(runs))
 
 
