@@ -109,28 +109,15 @@ void decoder_layer_backward(const DecoderLayerShape& s, const DecoderLayerWeight
                             const T* memory, const DecoderLayerSaved<T>& sv, const T* grad_out,
                             const DecoderLayerGrads<T>& g) {
     const auto [z, zc] = sizes(s);
-    const index_t n = z.n, c = z.c, f = z.f, d = z.d, l = z.l, e = z.e;
+    const index_t n = z.n, c = z.c, d = z.d, l = z.l;
     const index_t nm = z.b * zc.lk, kv = z.kv_heads * d;
     if (n == 0 || c == 0) return;  // the caller zeroes the gradients
-    // The workspace: dqkv (n, e) the gradient of the self-attention's projection; dh (n, f)
-    // linear1's output's; b2..b6 (n, c) gradients and recomputed inputs as noted (a product's
-    // gradient never goes where its input is); dq, dk, dv either attention's; dkv (nm, 2 kv)
-    // the memory's k and v projection's (and the memory's through v, kept apart).
-    const index_t kv_grads = z.b * kv * std::max(l, zc.lk);
+    // dq, dk, dv serve either attention; past them dkv (nm, 2 kv) the memory's k and v
+    // projection's (and the memory's through v, kept apart).
     const index_t memory_v = opt.cross_kv_apart ? nm * c : 0;  // the memory's through v
-    workspace::Buffer<T> ws(n * e + n * f + 6 * n * c + 2 * kv_grads + nm * 2 * kv + memory_v,
-                            false);
-    T* dqkv = ws.get();
-    T* dh = dqkv + n * e;
-    T* b2 = dh + n * f;
-    T* b3 = b2 + n * c;
-    T* b4 = b3 + n * c;
-    T* b5 = b4 + n * c;
-    T* b6 = b5 + n * c;
-    T* dq = b6 + n * c;
-    T* dk = dq + n * c;
-    T* dv = dk + kv_grads;
-    T* dkv = dv + kv_grads;
+    const BackwardScratch<T> ws(z, z.b * kv * std::max(l, zc.lk), nm * 2 * kv + memory_v);
+    T *dqkv = ws.dqkv, *dh = ws.dh, *b2 = ws.b2, *b3 = ws.b3, *b4 = ws.b4, *b5 = ws.b5, *b6 = ws.b6;
+    T *dq = ws.dq, *dk = ws.dk, *dv = ws.dv, *dkv = ws.rest;
 
     // dx2 (b2): the gradient of the cross attention block's output.
     const FeedForwardGrads<T> ffg = feed_forward_grads_of(g.w, g.w.norm3_weight, g.w.norm3_bias);

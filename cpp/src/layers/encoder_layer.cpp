@@ -75,25 +75,12 @@ void encoder_layer_backward(const EncoderLayerShape& s, const EncoderLayerWeight
                             const T* x, const EncoderLayerSaved<T>& sv, const T* grad_out,
                             const EncoderLayerGrads<T>& g) {
     const Sizes z(s);
-    const index_t n = z.n, c = z.c, f = z.f, d = z.d, l = z.l, e = z.e;
+    const index_t n = z.n, c = z.c, f = z.f, d = z.d, l = z.l;
     const index_t kv = z.kv_heads * d;
     if (n == 0 || c == 0) return;  // the caller zeroes the gradients
-    // The workspace: r (n, e) the gradient of qkv; dh1 (n, f) the gradient of linear1's
-    // output; b2..b6 (n, c) gradients and recomputed inputs as noted (a product's gradient
-    // never goes where its input is: linear_backward reads the input after writing dx); dq,
-    // dk, dv.
-    const index_t kv_grads = z.b * kv * l;
-    workspace::Buffer<T> ws(n * e + n * f + 6 * n * c + 2 * kv_grads, false);
-    T* r = ws.get();
-    T* dh1 = r + n * e;
-    T* b2 = dh1 + n * f;
-    T* b3 = b2 + n * c;
-    T* b4 = b3 + n * c;
-    T* b5 = b4 + n * c;
-    T* b6 = b5 + n * c;
-    T* dq = b6 + n * c;
-    T* dk = dq + n * c;
-    T* dv = dk + kv_grads;
+    const BackwardScratch<T> ws(z, z.b * kv * l, 0);
+    T *r = ws.dqkv, *dh1 = ws.dh, *b2 = ws.b2, *b3 = ws.b3, *b4 = ws.b4, *b5 = ws.b5, *b6 = ws.b6;
+    T *dq = ws.dq, *dk = ws.dk, *dv = ws.dv;
 
     // dx1 (b2): the gradient reaching the attention block's output x1, when it has one of
     // its own (post-norm without a feed-forward block: out = x1 = norm1(sum1)).

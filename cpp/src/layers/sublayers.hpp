@@ -9,6 +9,7 @@
 
 #include "attnlab/api.hpp"
 #include "layers/encoder_layer.hpp"
+#include "workspace.hpp"
 
 namespace attnlab::layers {
 
@@ -217,5 +218,31 @@ void feed_forward_backward(bool norm_first, index_t n, index_t c, const FeedForw
                            const T* x, const T* sum, const T* hidden, const T* activated,
                            const T* grad_out, const FeedForwardGrads<T>& g, T* dh, T* s1, T* s2,
                            T* s3, T* dx);
+
+// A layer backward's scratch, one workspace carved the same way by both layers: dqkv (n, e) the
+// gradient of the self-attention's packed projection; dh (n, f) linear1's output's; b2..b6
+// (n, c) gradients and recomputed inputs (a product's gradient never goes where its input is:
+// linear_backward reads the input after writing dx); dq (n, c), dk and dv (kv_grads each) an
+// attention's; then `extra` elements at rest for what the layer needs besides.
+template <class T>
+struct BackwardScratch {
+    workspace::Buffer<T> ws;
+    T *dqkv, *dh, *b2, *b3, *b4, *b5, *b6, *dq, *dk, *dv, *rest;
+
+    BackwardScratch(const Sizes& z, index_t kv_grads, index_t extra)
+        : ws(z.n * (z.e + z.f + 6 * z.c) + 2 * kv_grads + extra, false) {
+        dqkv = ws.get();
+        dh = dqkv + z.n * z.e;
+        b2 = dh + z.n * z.f;
+        b3 = b2 + z.n * z.c;
+        b4 = b3 + z.n * z.c;
+        b5 = b4 + z.n * z.c;
+        b6 = b5 + z.n * z.c;
+        dq = b6 + z.n * z.c;
+        dk = dq + z.n * z.c;
+        dv = dk + kv_grads;
+        rest = dv + kv_grads;
+    }
+};
 
 }  // namespace attnlab::layers
