@@ -4,6 +4,7 @@ import platform
 import re
 import shutil
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -141,3 +142,31 @@ def test_peak_gflops_is_the_current_arch_s():
     with al.arch.force("sse2"):
         narrow = al.arch.peak_gflops(1)
     assert narrow < wide / 2, (narrow, wide)
+
+
+@pytest.mark.skipif(len(al.arch.available()) < 2, reason="needs two arches")
+def test_force_from_another_thread_mid_call_keeps_each_call_on_one_arch():
+    """Each attention call takes its kernels once: packing and tiles agree on the K/V layout
+    (which differs per arch) while another thread keeps switching the forced arch."""
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 4, 300, 24)) for _ in range(3))
+    expected = al.functional.scaled_dot_product_attention(q, k, v)
+    q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
+    stop = threading.Event()
+
+    def switch():
+        while not stop.is_set():
+            for arch in al.arch.available():
+                _core.force_arch(arch)
+        _core.force_arch("")
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    try:
+        for _ in range(60):
+            out = al.functional.scaled_dot_product_attention(q32, k32, v32)
+            np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    finally:
+        stop.set()
+        switcher.join()
+    assert al.arch.current() == al.arch.available()[0]

@@ -22,6 +22,7 @@ template <class T>
 AttentionPlan<T> make_plan(const AttentionShape& shape, const AttentionInputs<T>& in,
                            const AttentionOptions& opt) {
     AttentionPlan<T> p;
+    p.kernels = &active_kernels().attention<T>();
     p.shape = shape;
     p.opt = opt;
     // A window side past every key changes nothing; bounded so that the kernels' a - left and
@@ -63,8 +64,8 @@ bool all_finite(const T* x, index_t n) {
 template <class T>
 void pack_keys(const AttentionPlan<T>& p, index_t bh, T* kt) {
     const AttentionShape& s = p.shape;
-    active_kernels().attention<T>().to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim,
-                                                  static_cast<T>(p.opt.scale * kLog2e), kt);
+    p.kernels->to_key_blocks(p.in.k + bh * s.lk * s.dim, s.lk, s.dim,
+                             static_cast<T>(p.opt.scale * kLog2e), kt);
 }
 
 // The forward's operands of one (batch, kv head) bh: K^T times scale * log2 e into kt, V rows into
@@ -96,8 +97,7 @@ HeadKvGrad<T> pack_head_kv_grad(const AttentionPlan<T>& p, index_t bh, const T* 
         index_t j0 = blk * kKeyBlock, n = std::min(kKeyBlock, s.lk - j0);
         k_finite[blk] = all_finite(k + j0 * s.dim, n * s.dim);
     }
-    active_kernels().attention<T>().to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk, s.dim_v, T(1),
-                                                  vt);
+    p.kernels->to_key_blocks(p.in.v + bh * s.lk * s.dim_v, s.lk, s.dim_v, T(1), vt);
     if (kp) pack_rows(k, s.lk, s.dim, p.dim_pad, kp);
     return {kt, vt, kp ? kp : k, k_finite};
 }
@@ -178,7 +178,7 @@ bool per_head_tasks(index_t heads) {
 template <class T>
 void run_forward(AttentionPlan<T>& p, T* out, SoftmaxStats<T> stats, T* weights) {
     const AttentionShape& s = p.shape;
-    const auto& kernels = active_kernels().attention<T>();
+    const auto& kernels = *p.kernels;
     p.out = out;
     p.stats = stats;
     p.weights = weights;
@@ -289,8 +289,8 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
             q_finite.get()[bh * p.q_blocks + qb] = all_finite(in.q + i0 * s.dim, n * s.dim);
             g_finite.get()[bh * p.q_blocks + qb] = all_finite(grad_out + i0 * s.dim_v, n * s.dim_v);
         }
-        active_kernels().attention<T>().row_dots(grad_out + r0 * s.dim_v, out + r0 * s.dim_v, s.lq,
-                                                 s.dim_v, delta.get() + r0);
+        p.kernels->row_dots(grad_out + r0 * s.dim_v, out + r0 * s.dim_v, s.lq, s.dim_v,
+                            delta.get() + r0);
     });
     p.qp = pad_q ? qp.get() : in.q;
     p.gp = pad_g ? gp.get() : grad_out;
@@ -304,7 +304,7 @@ void attention_backward(const AttentionShape& shape, const AttentionInputs<T>& i
     p.dv = dv;
     p.dscores = dscores;
 
-    const auto& kernels = active_kernels().attention<T>();
+    const auto& kernels = *p.kernels;
     // Per (batch, kv head), dQ is summed inside the task, so no dS is stored or read back, and
     // K and V are packed into the worker's scratch, where they stay in cache. Else (few heads,
     // long sequences) key blocks and query blocks in two passes; both give bitwise the same

@@ -41,7 +41,13 @@ struct HeadKvGrad {
 };
 
 template <class T>
+struct AttentionKernels;  // kernel_table.hpp
+
+template <class T>
 struct AttentionPlan {
+    // The arch's kernels, taken once per call: its packing and its tiles must agree on the
+    // layout (K and V strips differ per arch) even when another thread forces an arch meanwhile.
+    const AttentionKernels<T>* kernels = nullptr;
     AttentionShape shape;
     AttentionOptions opt;
     AttentionInputs<T> in;
