@@ -45,7 +45,7 @@ PYBIND11_MODULE(_core, m) {
           "Run kernels on `name` ('' = automatic choice).");
     m.def("peak_gflops", &attnlab::arch::peak_gflops, py::arg("threads"),
           py::call_guard<py::gil_scoped_release>(),
-          "Measured float32 FMA throughput of `threads` threads, GFLOP/s.");
+          "Measured float32 FMA throughput of `threads` threads on the current arch, GFLOP/s.");
     m.def("set_num_threads", &attnlab::set_num_threads, py::arg("n"),
           py::call_guard<py::gil_scoped_release>());
     m.def("get_num_threads", &attnlab::get_num_threads);

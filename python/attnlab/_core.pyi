@@ -328,7 +328,7 @@ def matmul(a: numpy.ndarray, b: numpy.ndarray, c: numpy.ndarray) -> None:
     ...
 def peak_gflops(threads: typing.SupportsInt | typing.SupportsIndex) -> float:
     """
-    Measured float32 FMA throughput of `threads` threads, GFLOP/s.
+    Measured float32 FMA throughput of `threads` threads on the current arch, GFLOP/s.
     """
 @typing.overload
 def rms_norm_backward(grad_out: numpy.typing.NDArray[numpy.float32], x: numpy.typing.NDArray[numpy.float32], weight: numpy.typing.NDArray[numpy.float32] | None, eps: typing.SupportsFloat | typing.SupportsIndex, dx: numpy.typing.NDArray[numpy.float32], dweight: numpy.typing.NDArray[numpy.float32] | None) -> None:
