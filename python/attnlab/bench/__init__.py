@@ -138,9 +138,8 @@ def _run(
             rows = [row for row in rows if re.search(only, row.name)]
         cold_idle_s = COLD_IDLE_S / 4 if quick else COLD_IDLE_S
         times = [time_row(row, rounds, cold_idle_s=cold_idle_s) for row in rows]
-        peaks = {
-            a: max(p, q) for (a, p), q in zip(before.items(), arch_peaks(arches, threads).values())
-        }
+        after = arch_peaks(arches, threads)
+        peaks = {a: max(before[a], after[a]) for a in arches}
         peak = peaks[al.arch.current()]
         for row, t in zip(rows, times):
             summarize(row, t, peak, peaks)
