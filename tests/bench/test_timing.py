@@ -74,10 +74,12 @@ def test_sample_leaves_the_call_before_untimed():
 
 
 def test_peak_growth_counts_what_the_call_allocates():
-    growth = peak_growth_mib(lambda: bytearray(64 * 2**20))
-    if growth is None:  # no /proc/self/clear_refs (not Linux)
+    """The growth is of the whole process's RSS: memory that the kernel or another thread
+    frees during the call hides as much of the call's own. The best of three calls counts it."""
+    growths = [peak_growth_mib(lambda: bytearray(64 * 2**20)) for _ in range(3)]
+    if None in growths:  # no /proc/self/clear_refs (not Linux)
         pytest.skip("peak RSS cannot be reset on this system")
-    assert 60 <= growth <= 200
+    assert 60 <= max(growths) <= 200, growths
 
 
 def test_single_calls_alternate_and_each_is_timed(monkeypatch):
