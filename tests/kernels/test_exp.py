@@ -89,6 +89,17 @@ def test_nonpositive_relative_error(arch, dtype, variant):
     np.testing.assert_array_equal(y[-1], 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_base2_above_zero(arch, dtype):
+    """The attention keeps a row's shift until a score exceeds it by more than 8 (the
+    kernels' slack), so its 2^x also meets x in (0, 8], at the same accuracy."""
+    x = np.linspace(0.0, 8.0, 100_003, dtype=dtype)
+    y = _core._exp(x, variant="base2_nonpositive")
+    truth = np.exp2(x.astype(np.float64))
+    assert np.max(np.abs(y - truth) / truth) <= (1e-6 if dtype == np.float32 else 1e-15)
+    np.testing.assert_array_equal(y[[0, -1]], [1.0, 256.0])
+
+
 @pytest.mark.parametrize("variant", NONPOSITIVE)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_nonpositive_special_values_and_underflow(arch, dtype, variant):

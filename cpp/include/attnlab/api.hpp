@@ -51,7 +51,8 @@ struct AttentionInputs {
 // The softmax statistics of a forward, (batch, heads, lq) each, in the base-2 units the kernels
 // work in (a score s counts as s log2 e): the weights of row i are
 // 2^(s log2 e - row_max_base2[i]) * row_inv[i]; row_max_base2 = -inf and row_inv = 0 for a row
-// that sees no key.
+// that sees no key. row_max_base2 is the shift the forward used: the row's largest base-2
+// score, or up to 8 below it (the forward raises its shift only past that slack).
 template <class T>
 struct SoftmaxStats {
     T* row_max_base2 = nullptr;

@@ -186,7 +186,7 @@ struct Attention {
     }
 
     // x[0:n] = 2^(x - shift) * factor, in place; x need not be padded.
-    // shift is the row max, so every argument is <= 0.
+    // shift is the row's (new_shift), so every argument is at most kShiftSlack.
     static void exp_scaled(T* x, index_t n, T shift, T factor) {
         using E = Exp<A, T>;
         B sh(shift), f(factor);
@@ -213,10 +213,24 @@ struct Attention {
         exp_scaled(s, n, row_max, row_inv);
     }
 
+    // A row's shift m (its running max) is raised only when a block's max exceeds it by more
+    // than kShiftSlack (base 2): probabilities up to 2^kShiftSlack lose nothing in floating
+    // point, and most blocks past a row's first then need neither a second exp pass nor a
+    // rescaled output row (with the exact max, a quarter of the later blocks of a random
+    // (4, 8, 1024, 64) raised it). The saved stats hold the shift used.
+    static constexpr T kShiftSlack = T(8);
+
+    // The shift of a row after a block whose max is mx (not -inf): mx when it exceeds the
+    // shift m by more than the slack (always past m = -inf, a row's first block), else m.
+    static T new_shift(T m, T mx) {
+        return (m + kShiftSlack < mx || mx != mx) ? mx : m;  // NaN sticks: its row is NaN
+    }
+
     // pr = 2^(s - m) for a row of a plain block, its sum added to lanes, on the guess that
-    // no score exceeds the running max m. The lane maxima are those of row_max, so when the
-    // guess holds (every lane at most m, not all -inf) the result is bitwise that of
-    // exp_with_new_max; else only pr has changed, and false sends the row there.
+    // no score exceeds the shift m by more than the slack. The lane maxima are those of
+    // row_max, so when the guess holds (every lane at most m + kShiftSlack, not all -inf) the
+    // result is bitwise that of exp_with_new_max; else only pr has changed, and false sends
+    // the row there.
     static bool exp_under_max(const T* s, T m, T* lanes, T* pr) {
         B shift(m), sum = B::load_unaligned(lanes), seen(kNegInf);
         for (index_t c = 0; c < BK; c += W) {
@@ -226,15 +240,16 @@ struct Attention {
             sum += e;
             e.store_unaligned(pr + c);
         }
-        if (!xsimd::all(seen <= B(m)) || !xsimd::any(seen != B(kNegInf))) return false;
+        if (!xsimd::all(seen <= B(m + kShiftSlack)) || !xsimd::any(seen != B(kNegInf)))
+            return false;
         sum.store_unaligned(lanes);
         return true;
     }
 
-    // One row of a block, the general way: its final scores and their max, the running max m
-    // raised to it (the running sum in lanes and the output row o rescaled), and
-    // pr[0:ce] = 2^(s - m). A plain block's row max may come as its lane maxima (else null).
-    // Returns false when the row sees nothing in this block (pr = 0).
+    // One row of a block, the general way: its final scores and their max, the shift m
+    // raised to it where new_shift says so (the running sum in lanes and the output row o
+    // rescaled), and pr[0:ce] = 2^(s - m). A plain block's row max may come as its lane maxima
+    // (else null). Returns false when the row sees nothing in this block (pr = 0).
     static bool exp_with_new_max(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
                                  index_t j0, index_t n, index_t ce, bool plain, const T* lane_max,
                                  T* s, T& m, T* lanes, T* o, T* pr) {
@@ -248,7 +263,7 @@ struct Attention {
             fill(pr, BK, T(0));
             return false;
         }
-        const T m_new = (m < mx || mx != mx) ? mx : m;  // NaN sticks: its row is NaN
+        const T m_new = new_shift(m, mx);
         // A row's first block has nothing to rescale: no scalar exp then (once per row was 2%
         // of a short forward).
         const T alpha = m == m_new ? T(1) : m == kNegInf ? T(0) : std::exp2(m - m_new);

@@ -189,7 +189,8 @@ struct Exp {
 #endif
 
     // 2^t for the attention softmax's base-2 scores: t <= 0 or NaN, with eval_nonpositive's
-    // handling of -inf, NaN and the subnormal range.
+    // handling of -inf, NaN and the subnormal range; as accurate for t from 0 up
+    // to the attention's shift slack (8), far below where 2^t would overflow.
     static B exp2_nonpositive(const B& t) {
         if constexpr (kTable) return exp2_table(t);
         const B tc = xsimd::max(B(kScalef ? C::kLo2 : C::kFlush2), t);

@@ -40,7 +40,8 @@ class AttentionStats(NamedTuple):
     """
 
     # (..., Lq) each; for a row that sees no key, -inf and 0.
-    row_max_base2: np.ndarray  # the row's largest score times log2(e)
+    # the shift the forward used: the row's largest score times log2(e), or up to 8 below it
+    row_max_base2: np.ndarray
     row_inv: np.ndarray  # 1 / sum_j 2**(s_ij * log2(e) - row_max_base2)
 
     @property
