@@ -137,17 +137,15 @@ struct Attention {
 
     // Turns the dot products s[0:ce] of query row i against keys j0.. (already scaled and in
     // base 2: K^T is packed times scale * log2 e) into final scores: biased, and -inf wherever
-    // the key may not be attended. Returns the row maximum. ce, a multiple of W, reaches past
-    // every key of the block that row i may see; the columns past it are neither finished nor
-    // read (in a short last block, as every key of T = 32 in one block of BK, they were most
-    // of the work).
-    static T finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i, index_t j0,
-                           index_t ce, T* s) {
+    // the key may not be attended. ce, a multiple of W, reaches past every key of the block
+    // that row i may see; the columns past it are neither finished nor read (in a short last
+    // block, as every key of T = 32 in one block of BK, they were most of the work).
+    static void finish_scores(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
+                              index_t j0, index_t ce, T* s) {
         KeyRange range = key_range(p.shape, p.opt, i);
         index_t lo = std::clamp<index_t>(range.lo - j0, 0, ce);
         index_t hi = std::clamp<index_t>(range.hi - j0, lo, ce);
-        if (lo == 0 && hi == ce && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes)
-            return row_max(s, ce);
+        if (lo == 0 && hi == ce && !p.in.bias.data && !p.in.mask.data && !p.in.alibi_slopes) return;
         if (p.in.bias.data) {
             const auto& bias = p.in.bias;
             const T* row =
@@ -173,7 +171,6 @@ struct Attention {
             for (index_t c = lo; c < hi; ++c)
                 if (!row[c]) s[c] = kNegInf;
         }
-        return row_max(s, ce);
     }
 
     // The key blocks a query block [i0, i1) can see at all, as [first, last).
@@ -253,7 +250,8 @@ struct Attention {
     static bool exp_with_new_max(const AttentionPlan<T>& p, index_t b, index_t h, index_t i,
                                  index_t j0, index_t n, index_t ce, bool plain, const T* lane_max,
                                  T* s, T& m, T* lanes, T* o, T* pr) {
-        T mx = !plain     ? finish_scores(p, b, h, i, j0, ce, s)
+        if (!plain) finish_scores(p, b, h, i, j0, ce, s);
+        T mx = !plain     ? row_max(s, ce)
                : lane_max ? simd::reduce_max(B::load_unaligned(lane_max))
                           : row_max(s);
         // maxps drops NaN against a later -inf lane: look again before skipping.
@@ -453,7 +451,20 @@ struct Attention {
             T* s = S + r * BK;
             T* g = G + r * BK;
             finish_scores(p, b, h, i0 + r, j0, ce, s);
-            probabilities(s, ce, row_max[r], row_inv[r]);
+            const T shift = row_max[r];
+            if (!dropout && shift != kNegInf && shift == shift) {
+                // probabilities and dS in one pass: P = 2^(s - shift) * inv as
+                // probabilities computes it, dS = P (dP - delta) where P is not 0
+                const B sh(shift), inv(row_inv[r]), d(delta[r]), zero(T(0));
+                for (index_t c = 0; c < ce; c += W) {
+                    const B pc = Exp<A, T>::exp2_nonpositive(B::load_unaligned(s + c) - sh) * inv;
+                    pc.store_unaligned(s + c);
+                    const B ds = pc * (B::load_unaligned(g + c) - d);
+                    xsimd::select(pc != zero, ds, zero).store_unaligned(g + c);
+                }
+                continue;
+            }
+            probabilities(s, ce, shift, row_inv[r]);
             if (dropout) {
                 const index_t n = std::min(BK, sh.lk - j0);
                 alignas(64) T f[BK];
