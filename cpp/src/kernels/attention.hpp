@@ -451,20 +451,7 @@ struct Attention {
             T* s = S + r * BK;
             T* g = G + r * BK;
             finish_scores(p, b, h, i0 + r, j0, ce, s);
-            const T shift = row_max[r];
-            if (!dropout && shift != kNegInf && shift == shift) {
-                // probabilities and dS in one pass: P = 2^(s - shift) * inv as
-                // probabilities computes it, dS = P (dP - delta) where P is not 0
-                const B sh(shift), inv(row_inv[r]), d(delta[r]), zero(T(0));
-                for (index_t c = 0; c < ce; c += W) {
-                    const B pc = Exp<A, T>::exp2_nonpositive(B::load_unaligned(s + c) - sh) * inv;
-                    pc.store_unaligned(s + c);
-                    const B ds = pc * (B::load_unaligned(g + c) - d);
-                    xsimd::select(pc != zero, ds, zero).store_unaligned(g + c);
-                }
-                continue;
-            }
-            probabilities(s, ce, shift, row_inv[r]);
+            probabilities(s, ce, row_max[r], row_inv[r]);
             if (dropout) {
                 const index_t n = std::min(BK, sh.lk - j0);
                 alignas(64) T f[BK];
