@@ -12,9 +12,11 @@
 // ln2 split: t = n + r exactly. On AVX-512 float, r is reduced further to |r| <= 1/32 by a
 // 16-entry table of 2^(j/16) in one register, so a cubic suffices: 4 multiplies or
 // multiply-adds and a scalef per 16 scores where the natural exp took 9 and a scalef; the
-// rest runs on the add pipes. Without scalef, float 2^r is a degree-6 fit in r itself (no
-// multiply by ln2) and 2^n comes from the bits of the rounding sum n + kShifter: one multiply
-// and one add fewer per batch than exp(r ln2).
+// rest runs on the add pipes. On AVX2 float, an 8-entry table of 2^(j/8) (one vpermps) leaves
+// |r| <= 1/16 for a quartic, and 2^n is added to the table entry's exponent bits: 5 multiplies
+// or multiply-adds per 8 scores where the degree-6 fit below took 7. Elsewhere without scalef,
+// float 2^r is a degree-6 fit in r itself (no multiply by ln2) and 2^n comes from the bits of
+// the rounding sum n + kShifter: one multiply and one add fewer per batch than exp(r ln2).
 #pragma once
 
 #include <cmath>
@@ -188,11 +190,45 @@ struct Exp {
     static B exp2_table(const B& t) { return t; }  // never called
 #endif
 
+#if XSIMD_WITH_AVX2
+    static constexpr bool kTable8 = std::is_base_of_v<xsimd::avx2, A> && !kScalef && sizeof(T) == 4;
+    // 2^t for t <= 8 or NaN without scalef, in fewer multiplies than polynomial2: t's nearest
+    // multiple of 1/8 being k = n + j/8, 2^t = (2^n 2^(j/8)) 2^r, r = t - k, |r| <= 1/16, with
+    // 2^(j/8) from an 8-entry table in one register and n added to its exponent field (an
+    // integer add, exact while 2^n 2^(j/8) is normal). 2^r by Taylor's quartic, truncation
+    // 1.3e-9. t is clamped at -127, where the factor's exponent field is 0 (0 for j = 0, else
+    // subnormal): with denormals flushed (fp_mode.hpp) the result is then 0, as it is below
+    // 2^-126 and for -inf; NaN passes the clamp (as in eval_nonpositive) and poisons r.
+    static B exp2_table8(const B& t) {
+        const __m256 powers = _mm256_setr_ps(
+            1.0f, 1.09050773266525766f, 1.18920711500272107f, 1.29683955465100967f,
+            1.41421356237309505f, 1.54221082540794082f, 1.68179283050742909f, 1.83400808640934246f);
+        constexpr float kShifter8 = 1572864.0f;  // 1.5 * 2^20: adding it rounds to 1/8ths
+        using I32 = xsimd::batch<std::int32_t, A>;
+        const B tc = xsimd::max(B(C::kFlush2), t);
+        const B u = tc + B(kShifter8);  // the low 3 bits of u's mantissa hold j, those above n
+        const B r = tc - (u - B(kShifter8));  // exact
+        const I32 bits = simd::bitcast<I32>(u);
+        const I32 exponent = (bits << 20) & I32(std::int32_t(0xff800000u));  // n << 23
+        const B factor = simd::bitcast<B>(
+            simd::bitcast<I32>(B(_mm256_permutevar8x32_ps(powers, bits))) + exponent);
+        const B q = xsimd::fma(
+            xsimd::fma(xsimd::fma(B(0.00961812910762847716f), r, B(0.0555041086648215800f)), r,
+                       B(0.240226506959100712f)),
+            r, B(0.693147180559945309f));
+        return xsimd::fma(q * r, factor, factor);
+    }
+#else
+    static constexpr bool kTable8 = false;
+    static B exp2_table8(const B& t) { return t; }  // never called
+#endif
+
     // 2^t for the attention softmax's base-2 scores: t <= 0 or NaN, with eval_nonpositive's
     // handling of -inf, NaN and the subnormal range; as accurate for t from 0 up
     // to the attention's shift slack (8), far below where 2^t would overflow.
     static B exp2_nonpositive(const B& t) {
         if constexpr (kTable) return exp2_table(t);
+        if constexpr (kTable8) return exp2_table8(t);
         const B tc = xsimd::max(B(kScalef ? C::kLo2 : C::kFlush2), t);
         const B shifted = tc + B(C::kShifter);
         const B n = shifted - B(C::kShifter);
